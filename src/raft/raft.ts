@@ -60,6 +60,8 @@ export class Raft {
   private ticks = 0;
   /** After sending TimeoutNow the lease no longer protects reads for this term. */
   private leaseDisabled = false;
+  /** The durable term found at start. */
+  private readonly startTerm: number;
   private stepRole: (m: Message) => RaftError | undefined;
   private tickRole: () => void;
 
@@ -73,6 +75,7 @@ export class Raft {
     this.applyConfigResult(restoreConfig(this.trk, confState, this.raftLog.lastIndex()));
     if (hardState.term !== 0 || hardState.vote !== NONE || hardState.commit !== 0) this.loadState(hardState);
     if (this.cfg.applied !== undefined && this.cfg.applied > 0) this.raftLog.appliedTo(this.cfg.applied);
+    this.startTerm = this.term;
     this.stepRole = this.stepFollower;
     this.tickRole = this.tickElection;
     this.becomeFollower(this.term, NONE);
@@ -297,7 +300,13 @@ export class Raft {
     } else if (m.term > this.term) {
       if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
         const force = m.context === CAMPAIGN_TRANSFER;
-        const inLease = this.cfg.checkQuorum && this.lead !== NONE && this.electionElapsed < this.cfg.electionTicks;
+        // With lease reads a restarted member also waits out one election timeout before voting:
+        // it may have acknowledged a heartbeat that a leader's lease still counts on.
+        // (A member whose durable term is still the bootstrap term never acknowledged any leader.)
+        const justStarted =
+          this.cfg.readOnlyOption === "lease-based" && this.startTerm > 1 && this.ticks < this.cfg.electionTicks;
+        const inLease =
+          this.cfg.checkQuorum && (this.lead !== NONE || justStarted) && this.electionElapsed < this.cfg.electionTicks;
         // We heard from a leader recently: a vote request is from a disruptive node; ignore it.
         if (!force && inLease) return undefined;
       }
@@ -730,8 +739,8 @@ export class Raft {
       this.becomeFollower(this.term + 1, NONE);
       return false;
     }
-    const members = [...confState.voters, ...confState.learners, ...confState.votersOutgoing];
-    if (!members.includes(this.id)) return false;
+    // A snapshot need not list us: a member added after it was taken learns of
+    // itself from the conf-change entries that follow it in the log.
     if (this.raftLog.matchTerm(index, term)) {
       // We already have the snapshot's entry: fast-forward the commit index instead.
       this.raftLog.commitTo(index);

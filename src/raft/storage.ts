@@ -8,7 +8,6 @@ import {
   type ConfState,
   EMPTY_HARD_STATE,
   type Entry,
-  EntryType,
   entrySize,
   type HardState,
   type Snapshot,
@@ -38,20 +37,32 @@ export interface Storage {
 export class MemoryStorage implements Storage {
   private hard: HardState = EMPTY_HARD_STATE;
   private snap: Snapshot;
-  /** Stable entries after the snapshot. */
+  /** Index and term of the last entry compacted away (the entry before the window). */
+  private compactIndex: number;
+  private compactTerm: number;
+  /** Stable entries after compactIndex. Invariant: compactIndex <= snapshot index. */
   private readonly window: EntryWindow;
 
   constructor(snapshot?: Snapshot) {
     this.snap = snapshot ?? { metadata: { index: 0, term: 0, confState: EMPTY_CONF_STATE }, data: new Uint8Array() };
-    this.window = new EntryWindow(this.snap.metadata.index + 1);
+    this.compactIndex = this.snap.metadata.index;
+    this.compactTerm = this.snap.metadata.term;
+    this.window = new EntryWindow(this.compactIndex + 1);
   }
 
-  /** A fresh store whose snapshot lists the initial voters (how a new cluster bootstraps). */
+  /**
+   * A fresh member's store for a new cluster: the initial membership is a
+   * snapshot at index 1, term 1. A member that joins later starts empty and
+   * cannot take entries from index 1, so the leader sends it this (or a newer)
+   * snapshot and it learns the full configuration history from it.
+   */
   static bootstrap(voters: readonly number[], learners: readonly number[] = []): MemoryStorage {
-    return new MemoryStorage({
-      metadata: { index: 0, term: 0, confState: { ...EMPTY_CONF_STATE, voters: [...voters], learners: [...learners] } },
+    const st = new MemoryStorage({
+      metadata: { index: 1, term: 1, confState: { ...EMPTY_CONF_STATE, voters: [...voters], learners: [...learners] } },
       data: new Uint8Array(),
     });
+    st.setHardState({ term: 1, vote: 0, commit: 1 });
+    return st;
   }
 
   initialState(): { hardState: HardState; confState: ConfState } {
@@ -85,16 +96,16 @@ export class MemoryStorage implements Storage {
   }
 
   term(i: number): number | undefined {
-    if (i === this.snap.metadata.index) return this.snap.metadata.term;
+    if (i === this.compactIndex) return this.compactTerm;
     return this.window.has(i) ? this.window.at(i).term : undefined;
   }
 
   firstIndex(): number {
-    return this.snap.metadata.index + 1;
+    return this.compactIndex + 1;
   }
 
   lastIndex(): number {
-    return this.window.length > 0 ? this.window.lastIndex : this.snap.metadata.index;
+    return this.window.length > 0 ? this.window.lastIndex : this.compactIndex;
   }
 
   snapshot(): Snapshot | undefined {
@@ -114,18 +125,35 @@ export class MemoryStorage implements Storage {
   applySnapshot(s: Snapshot): void {
     if (s.metadata.index <= this.snap.metadata.index) return;
     this.snap = s;
+    this.compactIndex = s.metadata.index;
+    this.compactTerm = s.metadata.term;
     this.window.reset(s.metadata.index + 1);
   }
 
-  /** Records a snapshot of the state machine at `index` (<= applied) and compacts the log up to it. */
-  createSnapshot(index: number, confState: ConfState, data: Uint8Array): Snapshot {
+  /**
+   * Records a snapshot of the state machine at `index` (<= applied) and
+   * compacts the log up to `index - keepEntries`, keeping a tail so that
+   * followers slightly behind can still be sent entries instead of a snapshot.
+   */
+  createSnapshot(index: number, confState: ConfState, data: Uint8Array, keepEntries = 0): Snapshot {
     assert(index > this.snap.metadata.index, () => `snapshot ${index} is not newer than ${this.snap.metadata.index}`);
     assert(index <= this.lastIndex(), () => `snapshot ${index} beyond last index ${this.lastIndex()}`);
     const term = this.term(index);
     assert(term !== undefined, () => `no term for snapshot index ${index}`);
     this.snap = { metadata: { index, term, confState }, data };
-    this.window.dropBefore(index + 1);
+    this.compact(Math.max(this.compactIndex, index - keepEntries));
     return this.snap;
+  }
+
+  /** Drops entries up to and including `index` (which must be covered by the snapshot). */
+  compact(index: number): void {
+    if (index <= this.compactIndex) return;
+    assert(index <= this.snap.metadata.index, () => `compact ${index} beyond snapshot ${this.snap.metadata.index}`);
+    const term = this.term(index);
+    assert(term !== undefined, () => `no term for compaction index ${index}`);
+    this.compactIndex = index;
+    this.compactTerm = term;
+    this.window.dropBefore(index + 1);
   }
 
   /** All stable entries (tests and invariant checks). */
@@ -133,7 +161,4 @@ export class MemoryStorage implements Storage {
     return this.window.all();
   }
 
-  hasConfChangeAfter(index: number): boolean {
-    return this.window.all().some((e) => e.index > index && e.type === EntryType.ConfChange);
-  }
 }

@@ -18,8 +18,8 @@ test("a single-member cluster elects itself and commits an empty entry of its te
   net.tickAll(25);
   const r = net.raft(1);
   assert.equal(r.role, StateRole.Leader);
-  assert.equal(r.raftLog.committed, 1);
-  assert.equal(r.raftLog.term(1), r.term);
+  assert.equal(r.raftLog.committed, 2, "index 1 is the bootstrap snapshot; 2 is the leader's empty entry");
+  assert.equal(r.raftLog.term(2), r.term);
 });
 
 test("three members elect exactly one leader within two election timeouts", () => {
@@ -50,16 +50,16 @@ test("election timeouts are randomized in [electionTicks, 2*electionTicks)", () 
 
 test("a vote is refused to a candidate whose last term is older even if its log is longer (§5.4.1)", () => {
   const s = MemoryStorage.bootstrap([1, 2, 3]);
-  s.append([ent(1, 1), ent(2, 3)]);
-  s.setHardState({ term: 3, vote: 0, commit: 0 });
+  s.append([ent(2, 1), ent(3, 3)]);
+  s.setHardState({ term: 3, vote: 0, commit: 1 });
   const r = new Raft({ id: 1, storage: s, rand: seededRand(1), checkQuorum: false, preVote: false });
   // Candidate 2: longer log but last term 2.
-  r.step(newMessage(MessageType.Vote, { from: 2, to: 1, term: 4, index: 5, logTerm: 2 }));
+  r.step(newMessage(MessageType.Vote, { from: 2, to: 1, term: 4, index: 6, logTerm: 2 }));
   const resp = r.msgs.pop();
   assert.equal(resp?.type, MessageType.VoteResp);
   assert.equal(resp?.reject, true);
   // Candidate 3: shorter log but newer last term.
-  r.step(newMessage(MessageType.Vote, { from: 3, to: 1, term: 4, index: 1, logTerm: 4 }));
+  r.step(newMessage(MessageType.Vote, { from: 3, to: 1, term: 4, index: 2, logTerm: 4 }));
   const resp2 = r.msgs.pop();
   assert.equal(resp2?.reject, false);
   assert.equal(r.vote, 3);
@@ -68,9 +68,9 @@ test("a vote is refused to a candidate whose last term is older even if its log 
 test("a node never votes for two candidates in one term", () => {
   const s = MemoryStorage.bootstrap([1, 2, 3]);
   const r = new Raft({ id: 1, storage: s, rand: seededRand(1), checkQuorum: false, preVote: false });
-  r.step(newMessage(MessageType.Vote, { from: 2, to: 1, term: 1, index: 0, logTerm: 0 }));
+  r.step(newMessage(MessageType.Vote, { from: 2, to: 1, term: 2, index: 1, logTerm: 1 }));
   assert.equal(r.msgs.pop()?.reject, false);
-  r.step(newMessage(MessageType.Vote, { from: 3, to: 1, term: 1, index: 0, logTerm: 0 }));
+  r.step(newMessage(MessageType.Vote, { from: 3, to: 1, term: 2, index: 1, logTerm: 1 }));
   assert.equal(r.msgs.pop()?.reject, true);
   assert.equal(r.vote, 2);
 });
@@ -145,7 +145,7 @@ test("a candidate that loses the vote returns to follower", () => {
 
 test("a stale leader receiving a heartbeat of a lower term answers so it learns the new term", () => {
   const s = MemoryStorage.bootstrap([1, 2, 3]);
-  s.setHardState({ term: 5, vote: 0, commit: 0 });
+  s.setHardState({ term: 5, vote: 0, commit: 1 });
   const r2 = new Raft({ id: 2, storage: s, rand: seededRand(1) });
   r2.step(newMessage(MessageType.Heartbeat, { from: 3, to: 2, term: 4 }));
   const resp = r2.msgs.pop();

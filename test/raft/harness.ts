@@ -69,7 +69,8 @@ export class Network {
     if (rd.snapshot) {
       m.storage.applySnapshot(rd.snapshot);
       // The test state machine's image is the list of applied payloads.
-      const texts = JSON.parse(new TextDecoder().decode(rd.snapshot.data)) as string[];
+      const image = new TextDecoder().decode(rd.snapshot.data);
+      const texts = image === "" ? [] : (JSON.parse(image) as string[]);
       m.applied = texts.map((t, i) => ({ index: i + 1, term: 0, type: EntryType.Normal, data: new TextEncoder().encode(t) }));
     }
     m.storage.append(rd.entries);

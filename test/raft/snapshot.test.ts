@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { MessageType, ProgressState, StateRole } from "../../src/raft/index.ts";
+import { ConfChangeType, MemoryStorage, MessageType, ProgressState } from "../../src/raft/index.ts";
 import { Network } from "./harness.ts";
 
 test("the leader sends a snapshot to a follower that fell behind its compacted log, which installs it and catches up", () => {
@@ -38,17 +38,18 @@ test("a follower whose log already contains the snapshot index fast-forwards its
   assert.equal(r2.raftLog.committed, snap.metadata.index);
 });
 
-test("a snapshot that does not list the receiver as a member is refused", () => {
+test("a member added after the latest snapshot installs it and learns its own membership from the log", () => {
   const net = new Network([1, 2, 3]);
   net.campaign(1);
-  const r2 = net.raft(2);
-  const snap = {
-    metadata: { index: 100, term: r2.term, confState: { voters: [1, 3], votersOutgoing: [], learners: [], learnersNext: [], autoLeave: false } },
-    data: new Uint8Array(),
-  };
-  r2.step({ type: MessageType.Snap, from: 1, to: 2, term: r2.term, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0, context: "", snapshot: snap });
-  assert.equal(r2.raftLog.hasPendingSnapshot(), false);
-  assert.equal(r2.role, StateRole.Follower);
+  for (let i = 0; i < 5; i++) net.propose(1, `v${i}`);
+  net.compact(1); // the snapshot's configuration is {1,2,3}
+  net.addMember(4, new MemoryStorage());
+  net.get(1).rn.proposeConfChange({ transition: "auto", changes: [{ type: ConfChangeType.AddLearner, nodeId: 4 }] });
+  net.stabilize();
+  net.tickAll(3);
+  assert.deepEqual(net.appliedData(4), net.appliedData(1));
+  assert.deepEqual(net.raft(4).trk.confState().learners, [4]);
+  assert.equal(net.raft(4).isLearner, true);
 });
 
 test("a failed snapshot send returns the follower to probe state", () => {

@@ -1,0 +1,80 @@
+// The simulator's state machine: a map of small integer keys to values, with
+// client sessions so a command delivered twice (duplicated network message,
+// retried proposal) takes effect once (Raft thesis §6.3).
+
+export type KvCommand =
+  | { op: "read"; key: number; client: number; req: number }
+  | { op: "write"; key: number; value: number; client: number; req: number }
+  | { op: "cas"; key: number; from: number; to: number; client: number; req: number };
+
+export type KvResult =
+  | { type: "read_ok"; value: number | undefined }
+  | { type: "write_ok" }
+  | { type: "cas_ok" }
+  | { type: "error"; code: 20 | 22; text: string };
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export function encodeCommand(c: KvCommand): Uint8Array {
+  return enc.encode(JSON.stringify(c));
+}
+
+export function decodeCommand(data: Uint8Array): KvCommand {
+  return JSON.parse(dec.decode(data)) as KvCommand;
+}
+
+interface Session {
+  req: number;
+  result: KvResult;
+}
+
+export class KvStateMachine {
+  private data = new Map<number, number>();
+  private sessions = new Map<number, Session>();
+
+  /** Applies a command; a repeated (client, req) returns the first result without applying again. */
+  apply(c: KvCommand): KvResult {
+    const s = this.sessions.get(c.client);
+    if (s && c.req <= s.req) {
+      return s.req === c.req ? s.result : { type: "error", code: 22, text: "stale request" };
+    }
+    const result = this.execute(c);
+    this.sessions.set(c.client, { req: c.req, result });
+    return result;
+  }
+
+  read(key: number): number | undefined {
+    return this.data.get(key);
+  }
+
+  private execute(c: KvCommand): KvResult {
+    switch (c.op) {
+      case "read":
+        return { type: "read_ok", value: this.data.get(c.key) };
+      case "write":
+        this.data.set(c.key, c.value);
+        return { type: "write_ok" };
+      case "cas": {
+        const cur = this.data.get(c.key);
+        if (cur === undefined) return { type: "error", code: 20, text: `key ${c.key} does not exist` };
+        if (cur !== c.from) return { type: "error", code: 22, text: `expected ${c.from}, found ${cur}` };
+        this.data.set(c.key, c.to);
+        return { type: "cas_ok" };
+      }
+    }
+  }
+
+  snapshot(): Uint8Array {
+    return enc.encode(JSON.stringify({ data: [...this.data], sessions: [...this.sessions] }));
+  }
+
+  static restore(image: Uint8Array): KvStateMachine {
+    const sm = new KvStateMachine();
+    if (image.length === 0) return sm;
+    const v = JSON.parse(dec.decode(image)) as { data: [number, number][]; sessions: [number, Session][] };
+    sm.data = new Map(v.data);
+    sm.sessions = new Map(v.sessions);
+    return sm;
+  }
+}

@@ -1,0 +1,58 @@
+// The simulated network: per-message latency, loss, duplication (and so
+// reordering), and partitions as a set of blocked directed links between nodes.
+
+import type { Rand } from "../raft/index.ts";
+import type { Addr } from "./types.ts";
+
+export interface NetworkProfile {
+  minLatencyMs: number;
+  maxLatencyMs: number;
+  /** Probability that a message is lost. */
+  lossRate: number;
+  /** Probability that a message is delivered twice. */
+  dupRate: number;
+}
+
+export class SimNetwork {
+  private blocked = new Set<string>();
+  healthy = false;
+
+  constructor(
+    private readonly rand: Rand,
+    public profile: NetworkProfile,
+  ) {}
+
+  /** Delivery delays for one message: none when lost, two when duplicated. */
+  delays(from: Addr, to: Addr): number[] {
+    if (from > 0 && to > 0 && this.blocked.has(`${from}>${to}`)) return [];
+    const p = this.profile;
+    if (!this.healthy && this.rand.float() < p.lossRate) return [];
+    const one = (): number => p.minLatencyMs + this.rand.int(p.maxLatencyMs - p.minLatencyMs + 1);
+    const out = [one()];
+    if (!this.healthy && this.rand.float() < p.dupRate) out.push(one());
+    return out;
+  }
+
+  heal(): void {
+    this.blocked.clear();
+  }
+
+  /** Blocks every link between the two groups, both ways. */
+  split(a: readonly number[], b: readonly number[]): void {
+    for (const x of a) {
+      for (const y of b) {
+        this.blocked.add(`${x}>${y}`);
+        this.blocked.add(`${y}>${x}`);
+      }
+    }
+  }
+
+  /** Blocks one direction only (asymmetric partition). */
+  blockOneWay(from: number, to: number): void {
+    this.blocked.add(`${from}>${to}`);
+  }
+
+  describe(): string {
+    return this.blocked.size === 0 ? "healed" : `blocked ${[...this.blocked].sort().join(",")}`;
+  }
+}

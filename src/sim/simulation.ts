@@ -1,0 +1,384 @@
+// One deterministic simulation run: N members of the real Raft core on a
+// virtual clock, a faulty network and disks, concurrent clients, and an
+// operator changing membership and moving leadership. A safety phase injects
+// faults; a liveness phase heals everything and requires progress. Everything
+// random comes from one seed, so a seed replays a run exactly.
+
+import {
+  ConfChangeType,
+  MemoryStorage,
+  type NodeId,
+  type Rand,
+  type RaftMutations,
+  type ReadOnlyOption,
+  seededRand,
+} from "../raft/index.ts";
+import { type HistoryEntry, SimClient } from "./client.ts";
+import { EventHeap } from "./heap.ts";
+import { InvariantChecker } from "./invariants.ts";
+import { SimNetwork } from "./network.ts";
+import { SimNode, type SimNodeOptions } from "./node.ts";
+import type { ClientRequest, NetBody, NodeEnv } from "./types.ts";
+
+export interface SimOptions {
+  seed: number;
+  nodes: number;
+  /** Virtual duration of the fault phase. */
+  faultPhaseMs?: number;
+  /** Virtual time allowed for recovery once faults stop. */
+  livenessBudgetMs?: number;
+  clients?: number;
+  keys?: number;
+  faults?: boolean;
+  mutations?: RaftMutations;
+  /** Receives one line per Raft event (for replaying a failing seed). */
+  trace?: (line: string) => void;
+}
+
+export interface SimResult {
+  seed: number;
+  nodes: number;
+  violations: string[];
+  history: HistoryEntry[];
+  liveness: { ok: boolean; recoveredAfterMs: number | undefined; reason?: string };
+  stats: Record<string, number>;
+  config: string;
+  /** Set when a Raft assertion fired inside a member (always a bug, reported with the seed). */
+  crashed?: string;
+}
+
+interface Event {
+  at: number;
+  seq: number;
+  run: () => void;
+}
+
+const TICK_MS = 10;
+
+export class Simulation {
+  readonly rand: Rand;
+  private now = 0;
+  private seq = 0;
+  private readonly events = new EventHeap<Event>();
+  readonly nodes = new Map<NodeId, SimNode>();
+  private readonly clients: SimClient[] = [];
+  readonly history: HistoryEntry[] = [];
+  readonly checker: InvariantChecker;
+  readonly net: SimNetwork;
+  private readonly nodeOpts: SimNodeOptions;
+  private nextNodeId: number;
+  private faultsOn: boolean;
+  private readonly stats: Record<string, number> = {
+    events: 0,
+    messages: 0,
+    crashes: 0,
+    partitions: 0,
+    confChanges: 0,
+    transfers: 0,
+    snapshotsSent: 0,
+  };
+  private readonly configText: string;
+  private diskMaxMs: number;
+
+  constructor(readonly opts: SimOptions) {
+    this.rand = seededRand(opts.seed);
+    const r = this.rand;
+    const readOnlyOption: ReadOnlyOption = r.float() < 0.3 ? "lease-based" : "safe";
+    const preVote = r.float() < 0.8;
+    const raft = {
+      electionTicks: 10,
+      heartbeatTicks: 1 + r.int(3),
+      checkQuorum: true,
+      preVote,
+      readOnlyOption,
+      maxSizePerMsgBytes: r.float() < 0.5 ? 1 : 64 * 1024,
+      maxInflightMsgs: r.float() < 0.5 ? 1 + r.int(4) : 256,
+      maxUncommittedEntriesBytes: 1 << 20,
+      mutations: opts.mutations,
+      logger: opts.trace ? (event: string, f: Record<string, unknown>) => opts.trace?.(`t=${this.now} ${event} ${JSON.stringify(f)}`) : undefined,
+    };
+    this.nodeOpts = { raft, snapshotEvery: 5 + r.int(40), snapshotKeep: r.int(5), seed: opts.seed };
+    this.diskMaxMs = r.int(4);
+    this.net = new SimNetwork(seededRand(opts.seed ^ 0x5eed), {
+      minLatencyMs: 1,
+      maxLatencyMs: 2 + r.int(20),
+      lossRate: r.float() < 0.5 ? 0 : r.float() * 0.1,
+      dupRate: r.float() < 0.5 ? 0 : r.float() * 0.05,
+    });
+    this.faultsOn = opts.faults ?? true;
+    this.configText = JSON.stringify({ ...raft, mutations: undefined, ...this.net.profile, snapshotEvery: this.nodeOpts.snapshotEvery });
+    this.checker = new InvariantChecker(() => `t=${this.now}ms seed=${opts.seed}`);
+    const ids = Array.from({ length: opts.nodes }, (_, i) => i + 1);
+    this.nextNodeId = opts.nodes + 1;
+    for (const id of ids) this.createNode(id, MemoryStorage.bootstrap(ids));
+    const nClients = opts.clients ?? 4;
+    for (let c = 1; c <= nClients; c++) {
+      const client = new SimClient(c, seededRand(opts.seed * 31 + c), { keys: opts.keys ?? 3, timeoutMs: 1000, logReadRate: 0.2 }, ids[r.int(ids.length)]);
+      this.clients.push(client);
+    }
+  }
+
+  private env(): NodeEnv {
+    return {
+      now: () => this.now,
+      send: (from, to, body) => this.send(from, to, body),
+      later: (delayMs, fn) => this.at(this.now + delayMs, fn),
+      diskLatencyMs: () => this.rand.int(this.diskMaxMs + 1),
+      observer: this.checker,
+    };
+  }
+
+  private createNode(id: NodeId, disk: MemoryStorage): SimNode {
+    const node = new SimNode(id, this.env(), this.nodeOpts, disk);
+    this.nodes.set(id, node);
+    node.start();
+    const phase = this.rand.int(TICK_MS);
+    const tick = (): void => {
+      this.guard(node, () => node.tick());
+      this.at(this.now + TICK_MS, tick);
+    };
+    this.at(this.now + phase + 1, tick);
+    return node;
+  }
+
+  private at(time: number, run: () => void): void {
+    this.events.push({ at: time, seq: this.seq++, run });
+  }
+
+  private crashedWith: string | undefined;
+
+  private guard(_node: SimNode, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.crashedWith ??= e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    }
+  }
+
+  private send(from: number, to: number, body: NetBody): void {
+    this.stats.messages++;
+    if (body.kind === "raft" && body.msg.type === "Snap") this.stats.snapshotsSent++;
+    for (const delay of this.net.delays(from, to)) {
+      this.at(this.now + delay, () => this.deliver(from, to, body));
+    }
+  }
+
+  private deliver(from: number, to: number, body: NetBody): void {
+    if (to < 0) {
+      const client = this.clients[-to - 1];
+      if (body.kind === "reply") {
+        const h = client.onReply(body.reply, this.now, (hint) => this.retarget(client, hint));
+        if (h === "stale") return;
+        if (h) this.history.push(h);
+        this.scheduleNextOp(client, h === undefined ? 5 : 0);
+      }
+      return;
+    }
+    const node = this.nodes.get(to);
+    if (!node) return;
+    if (body.kind === "raft") this.guard(node, () => node.stepPeer(body.msg));
+    else if (body.kind === "request") this.guard(node, () => node.handleRequest(from, body.request));
+  }
+
+  private retarget(client: SimClient, hint: number): void {
+    const ids = [...this.nodes.keys()];
+    client.target = hint > 0 && this.nodes.has(hint) ? hint : ids[this.rand.int(ids.length)];
+  }
+
+  private clientsIssuing = true;
+
+  private scheduleNextOp(client: SimClient, delayMs: number): void {
+    if (!this.clientsIssuing) return;
+    this.at(this.now + delayMs, () => this.issue(client));
+  }
+
+  private issue(client: SimClient): void {
+    if (client.current) return;
+    const request: ClientRequest = client.nextRequest(this.now);
+    this.send(-client.id, client.target, { kind: "request", request });
+    this.at(this.now + 1000, () => {
+      const h = client.onTimeout(request.req);
+      if (h === "stale") return;
+      if (h) this.history.push(h);
+      this.retarget(client, 0);
+      this.scheduleNextOp(client, 0);
+    });
+  }
+
+  private leader(): SimNode | undefined {
+    let best: SimNode | undefined;
+    for (const n of this.nodes.values()) {
+      if (n.isLeader() && (!best || n.rn.raft.term > best.rn.raft.term)) best = n;
+    }
+    return best;
+  }
+
+  private liveIds(): NodeId[] {
+    return [...this.nodes.values()].filter((n) => n.alive).map((n) => n.id);
+  }
+
+  // ---- faults ------------------------------------------------------------------
+
+  private injectFault(): void {
+    const r = this.rand;
+    const ids = [...this.nodes.keys()];
+    const lead = this.leader();
+    const roll = r.int(100);
+    if (roll < 25) {
+      this.stats.partitions++;
+      this.net.heal();
+      const shuffled = [...ids].sort(() => r.float() - 0.5);
+      const kind = r.int(4);
+      if (kind === 0 && lead) {
+        this.net.split([lead.id], ids.filter((i) => i !== lead.id));
+      } else if (kind === 1 && ids.length >= 3) {
+        // Bridge: two halves that only the bridge node connects.
+        const [bridge, ...rest] = shuffled;
+        const half = Math.floor(rest.length / 2);
+        this.net.split(rest.slice(0, half), rest.slice(half));
+        void bridge;
+      } else if (kind === 2 && lead) {
+        const other = ids.filter((i) => i !== lead.id)[r.int(ids.length - 1)];
+        if (other !== undefined) this.net.blockOneWay(lead.id, other);
+      } else {
+        const cut = 1 + r.int(Math.max(1, ids.length - 1));
+        this.net.split(shuffled.slice(0, cut), shuffled.slice(cut));
+      }
+    } else if (roll < 40) {
+      this.net.heal();
+    } else if (roll < 55) {
+      const live = this.liveIds();
+      const victim = lead && r.float() < 0.5 ? lead.id : live[r.int(live.length)];
+      const node = victim !== undefined ? this.nodes.get(victim) : undefined;
+      if (node?.alive) {
+        this.stats.crashes++;
+        node.crash();
+        this.at(this.now + 50 + r.int(800), () => this.restart(node));
+      }
+    } else if (roll < 75) {
+      this.changeMembership();
+    } else if (roll < 85 && lead) {
+      const voters = lead.rn.raft.trk.voterIds().filter((i) => i !== lead.id);
+      if (voters.length > 0) {
+        this.stats.transfers++;
+        const target = voters[r.int(voters.length)];
+        this.guard(lead, () => lead.operator((rn) => rn.transferLeader(target)));
+      }
+    }
+  }
+
+  private restart(node: SimNode): void {
+    if (node.alive) return;
+    node.start();
+    const hs = node.disk.hardState();
+    this.checker.restarted(node.id, hs.commit, node.appliedIndex());
+  }
+
+  private changeMembership(): void {
+    const lead = this.leader();
+    if (!lead) return;
+    const r = this.rand;
+    const cs = lead.rn.raft.trk.confState();
+    if (cs.votersOutgoing.length > 0) return;
+    const voters = cs.voters;
+    const learners = cs.learners;
+    const minVoters = Math.min(3, this.opts.nodes);
+    const maxVoters = this.opts.nodes + 1;
+    const choice = r.int(4);
+    let changes: { type: ConfChangeType; nodeId: NodeId }[] = [];
+    if (choice === 0 && learners.length + voters.length < maxVoters + 1) {
+      const id = this.nextNodeId++;
+      this.createNode(id, new MemoryStorage());
+      changes = [{ type: ConfChangeType.AddLearner, nodeId: id }];
+    } else if (choice === 1 && learners.length > 0 && voters.length < maxVoters) {
+      changes = [{ type: ConfChangeType.AddNode, nodeId: learners[r.int(learners.length)] }];
+    } else if (choice === 2 && voters.length > minVoters) {
+      changes = [{ type: ConfChangeType.RemoveNode, nodeId: voters[r.int(voters.length)] }];
+    } else if (choice === 3 && learners.length > 0) {
+      // Replace a voter with a learner in one joint change.
+      const out = voters[r.int(voters.length)];
+      changes = [
+        { type: ConfChangeType.AddNode, nodeId: learners[r.int(learners.length)] },
+        { type: ConfChangeType.RemoveNode, nodeId: out },
+      ];
+    }
+    if (changes.length === 0) return;
+    this.stats.confChanges++;
+    this.guard(lead, () => lead.operator((rn) => rn.proposeConfChange({ transition: "auto", changes })));
+  }
+
+  // ---- run -----------------------------------------------------------------------
+
+  private runUntil(time: number, stop?: () => boolean): void {
+    for (;;) {
+      const ev = this.events.pop();
+      if (!ev) return;
+      if (ev.at > time) {
+        this.events.push(ev);
+        this.now = time;
+        return;
+      }
+      this.now = ev.at;
+      this.stats.events++;
+      ev.run();
+      if (this.crashedWith || stop?.()) return;
+    }
+  }
+
+  run(): SimResult {
+    const faultPhase = this.opts.faultPhaseMs ?? 3000;
+    const budget = this.opts.livenessBudgetMs ?? 8000;
+    for (const c of this.clients) this.scheduleNextOp(c, 50 + this.rand.int(50));
+    if (this.faultsOn) {
+      const scheduleFault = (): void => {
+        if (this.now >= faultPhase) return;
+        this.injectFault();
+        this.at(this.now + 20 + this.rand.int(300), scheduleFault);
+      };
+      this.at(100 + this.rand.int(200), scheduleFault);
+    }
+    this.runUntil(faultPhase);
+    // Liveness phase: heal, restart, stop new work; then every client must complete one operation.
+    this.clientsIssuing = false;
+    this.net.heal();
+    this.net.healthy = true;
+    for (const n of this.nodes.values()) if (!n.alive) this.restart(n);
+    const healedAt = this.now;
+    const deadline = healedAt + budget;
+    this.runUntil(healedAt + 1100); // outstanding operations complete or time out
+    this.clientsIssuing = true;
+    const done = new Set<number>();
+    const before = this.history.length;
+    for (const c of this.clients) this.scheduleNextOp(c, 0);
+    let recoveredAt: number | undefined;
+    this.runUntil(deadline, () => {
+      for (let i = before; i < this.history.length; i++) {
+        const h = this.history[i];
+        if (h.ret !== Number.POSITIVE_INFINITY) done.add(h.client);
+      }
+      if (done.size === this.clients.length) {
+        recoveredAt = this.now;
+        return true;
+      }
+      return false;
+    });
+    this.clientsIssuing = false;
+    // Let in-flight operations finish so the history has no artificial "unknown" tails.
+    this.runUntil(this.now + 1100);
+    const ok = recoveredAt !== undefined;
+    return {
+      seed: this.opts.seed,
+      nodes: this.opts.nodes,
+      violations: this.checker.violations,
+      history: this.history,
+      liveness: {
+        ok,
+        recoveredAfterMs: ok ? recoveredAt! - healedAt : undefined,
+        reason: ok ? undefined : `not every client completed an operation within ${budget}ms after healing`,
+      },
+      stats: { ...this.stats, ops: this.history.length, virtualMs: this.now },
+      config: this.configText,
+      crashed: this.crashedWith,
+    };
+  }
+}

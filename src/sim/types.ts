@@ -1,0 +1,36 @@
+// Types shared by the simulator's parts.
+
+import type { Entry, HardState, Message, NodeId, Snapshot } from "../raft/index.ts";
+import type { KvCommand, KvResult } from "./kv.ts";
+
+export type ClientRequest = { readMode: "readindex" | "log" } & KvCommand;
+
+export type ClientReply =
+  | { req: number; ok: true; result: KvResult }
+  /** A definite failure: the operation did not and will not take effect. */
+  | { req: number; ok: false; reason: string; leaderHint: NodeId };
+
+export type NetBody =
+  | { kind: "raft"; msg: Message }
+  | { kind: "request"; request: ClientRequest }
+  | { kind: "reply"; reply: ClientReply };
+
+/** Node ids are positive; clients are addressed by negative numbers. */
+export type Addr = number;
+
+export interface Observer {
+  leader(node: NodeId, term: number, termAt: (i: number) => number | undefined, firstIndex: number): void;
+  persisted(node: NodeId, hs: HardState | undefined, entries: readonly Entry[], snapshot: Snapshot | undefined): void;
+  committed(node: NodeId, commit: number, termAt: (i: number) => number | undefined, firstIndex: number): void;
+  applied(node: NodeId, e: Entry): void;
+  violation(what: string): void;
+}
+
+export interface NodeEnv {
+  now(): number;
+  send(from: Addr, to: Addr, body: NetBody): void;
+  /** Calls `fn` after `delayMs` unless the node crashed meanwhile (checked by the caller via incarnation). */
+  later(delayMs: number, fn: () => void): void;
+  diskLatencyMs(): number;
+  observer: Observer;
+}
