@@ -11,7 +11,10 @@ export type ReadOnlyOption = "safe" | "lease-based";
  * bugs. Never set in production; each names the rule of the paper it breaks.
  */
 export interface RaftMutations {
-  /** Commit any index a majority matched, even from a previous term (breaks §5.4.2, Figure 8). */
+  /**
+   * Commit any index a majority matched, even from a previous term (breaks §5.4.2, Figure 8),
+   * and, like the naive implementations that did this, append no empty entry on election.
+   */
   commitPreviousTermByCount?: boolean;
   /** Grant votes without the up-to-date log check (breaks §5.4.1). */
   voteWithoutLogCheck?: boolean;

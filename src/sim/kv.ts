@@ -11,7 +11,7 @@ export type KvResult =
   | { type: "read_ok"; value: number | undefined }
   | { type: "write_ok" }
   | { type: "cas_ok" }
-  | { type: "error"; code: 20 | 22; text: string };
+  | { type: "error"; code: 20 | 22 | 30; text: string };
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -37,7 +37,7 @@ export class KvStateMachine {
   apply(c: KvCommand): KvResult {
     const s = this.sessions.get(c.client);
     if (s && c.req <= s.req) {
-      return s.req === c.req ? s.result : { type: "error", code: 22, text: "stale request" };
+      return s.req === c.req ? s.result : { type: "error", code: 30, text: "stale request: a newer one already ran" };
     }
     const result = this.execute(c);
     this.sessions.set(c.client, { req: c.req, result });

@@ -11,6 +11,8 @@ export interface NetworkProfile {
   lossRate: number;
   /** Probability that a message is delivered twice. */
   dupRate: number;
+  /** Probability that a message is held up 10-50x longer (a latency spike; also reorders). */
+  slowRate: number;
 }
 
 export class SimNetwork {
@@ -27,9 +29,14 @@ export class SimNetwork {
     if (from > 0 && to > 0 && this.blocked.has(`${from}>${to}`)) return [];
     const p = this.profile;
     if (!this.healthy && this.rand.float() < p.lossRate) return [];
-    const one = (): number => p.minLatencyMs + this.rand.int(p.maxLatencyMs - p.minLatencyMs + 1);
+    const one = (): number => {
+      const base = p.minLatencyMs + this.rand.int(p.maxLatencyMs - p.minLatencyMs + 1);
+      return !this.healthy && this.rand.float() < p.slowRate ? base * (10 + this.rand.int(41)) : base;
+    };
     const out = [one()];
-    if (!this.healthy && this.rand.float() < p.dupRate) out.push(one());
+    // Only peer links duplicate: clients talk over a connection (as over TCP), so a
+    // definite failure reply really means the request will not run later.
+    if (!this.healthy && from > 0 && to > 0 && this.rand.float() < p.dupRate) out.push(one());
     return out;
   }
 

@@ -150,6 +150,10 @@ export class SimNode {
     this.disk.append(rd.entries);
     if (rd.hardState) this.disk.setHardState(rd.hardState);
     this.env.observer.persisted(this.id, rd.hardState, rd.entries, rd.snapshot);
+    if (rd.hardState && this.env.crashPoint(this.id)) {
+      this.crash();
+      return;
+    }
     for (const m of rd.messages) this.env.send(this.id, m.to, { kind: "raft", msg: m });
     if (rd.snapshot) {
       this.sm = KvStateMachine.restore(rd.snapshot.data);

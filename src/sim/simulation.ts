@@ -79,12 +79,14 @@ export class Simulation {
   };
   private readonly configText: string;
   private diskMaxMs: number;
+  private readonly leaderChurnRate: number;
+  private readonly crashPointRate: number;
 
   constructor(readonly opts: SimOptions) {
     this.rand = seededRand(opts.seed);
     const r = this.rand;
     const readOnlyOption: ReadOnlyOption = r.float() < 0.3 ? "lease-based" : "safe";
-    const preVote = r.float() < 0.8;
+    const preVote = process.env.NOPV ? false : r.float() < 0.8;
     const raft = {
       electionTicks: 10,
       heartbeatTicks: 1 + r.int(3),
@@ -99,11 +101,14 @@ export class Simulation {
     };
     this.nodeOpts = { raft, snapshotEvery: 5 + r.int(40), snapshotKeep: r.int(5), seed: opts.seed };
     this.diskMaxMs = r.int(4);
+    this.leaderChurnRate = r.float() < 0.3 ? 0 : 0.2 + r.float() * 0.8;
+    this.crashPointRate = r.float() < 0.5 ? 0 : r.float() * 0.1;
     this.net = new SimNetwork(seededRand(opts.seed ^ 0x5eed), {
       minLatencyMs: 1,
       maxLatencyMs: 2 + r.int(20),
       lossRate: r.float() < 0.5 ? 0 : r.float() * 0.1,
       dupRate: r.float() < 0.5 ? 0 : r.float() * 0.05,
+      slowRate: r.float() < 0.5 ? 0 : r.float() * 0.1,
     });
     this.faultsOn = opts.faults ?? true;
     this.configText = JSON.stringify({ ...raft, mutations: undefined, ...this.net.profile, snapshotEvery: this.nodeOpts.snapshotEvery });
@@ -119,13 +124,62 @@ export class Simulation {
   }
 
   private env(): NodeEnv {
+    const checker = this.checker;
     return {
       now: () => this.now,
       send: (from, to, body) => this.send(from, to, body),
       later: (delayMs, fn) => this.at(this.now + delayMs, fn),
       diskLatencyMs: () => this.rand.int(this.diskMaxMs + 1),
-      observer: this.checker,
+      crashPoint: (id) => this.crashPoint(id),
+      observer: {
+        leader: (node, term, termAt, firstIndex) => {
+          checker.leader(node, term, termAt, firstIndex);
+          this.maybeChurnLeader(node);
+        },
+        persisted: (...a) => checker.persisted(...a),
+        committed: (...a) => checker.committed(...a),
+        applied: (...a) => checker.applied(...a),
+        violation: (w) => checker.violation(w),
+      },
     };
+  }
+
+  /** Crash between a Ready's fsync and its sends: what was persisted stays, nothing is announced. */
+  private crashPoint(id: NodeId): boolean {
+    if (!this.faultsOn || this.now >= (this.opts.faultPhaseMs ?? 3000) || this.crashPointRate === 0) return false;
+    if (this.rand.float() >= this.crashPointRate) return false;
+    const node = this.nodes.get(id);
+    if (!node) return false;
+    this.stats.crashes++;
+    this.at(this.now + 5 + this.rand.int(500), () => this.guard(node, () => this.restart(node)));
+    return true;
+  }
+
+  /**
+   * Leader churn: a new leader is sometimes crashed or cut off moments after
+   * its election, leaving unreplicated tails from several terms behind, the
+   * ground on which commitment bugs (Raft paper, Figure 8) show.
+   */
+  private maybeChurnLeader(id: NodeId): void {
+    if (!this.faultsOn || this.now >= (this.opts.faultPhaseMs ?? 3000)) return;
+    const r = this.rand;
+    if (r.float() >= this.leaderChurnRate) return;
+    const node = this.nodes.get(id);
+    if (!node) return;
+    // Down for longer than an election timeout, so the rest elect someone else meanwhile.
+    const downMs = 100 + r.int(400);
+    this.at(this.now + 1 + r.int(25), () => {
+      if (!node.alive) return;
+      if (r.float() < 0.5) {
+        this.stats.crashes++;
+        node.crash();
+        this.at(this.now + downMs, () => this.guard(node, () => this.restart(node)));
+      } else {
+        this.stats.partitions++;
+        this.net.split([id], [...this.nodes.keys()].filter((i) => i !== id));
+        this.at(this.now + downMs, () => this.net.heal());
+      }
+    });
   }
 
   private createNode(id: NodeId, disk: MemoryStorage): SimNode {
@@ -248,15 +302,23 @@ export class Simulation {
       this.net.heal();
     } else if (roll < 55) {
       const live = this.liveIds();
+      if (live.length === 0) return;
       const victim = lead && r.float() < 0.5 ? lead.id : live[r.int(live.length)];
       const node = victim !== undefined ? this.nodes.get(victim) : undefined;
       if (node?.alive) {
         this.stats.crashes++;
         node.crash();
-        this.at(this.now + 50 + r.int(800), () => this.restart(node));
+        // Quick restarts make a crashed leader likely to win again with unreplicated entries.
+        const down = r.float() < 0.5 ? 5 + r.int(60) : 50 + r.int(800);
+        this.at(this.now + down, () => this.guard(node, () => this.restart(node)));
       }
-    } else if (roll < 75) {
+    } else if (roll < 65) {
       this.changeMembership();
+    } else if (roll < 75 && lead) {
+      // Isolate the leader briefly right after it accepted writes: its tail stays unreplicated.
+      const others = ids.filter((i) => i !== lead.id);
+      this.net.split([lead.id], others);
+      this.at(this.now + 5 + r.int(100), () => this.net.heal());
     } else if (roll < 85 && lead) {
       const voters = lead.rn.raft.trk.voterIds().filter((i) => i !== lead.id);
       if (voters.length > 0) {

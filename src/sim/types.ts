@@ -32,5 +32,7 @@ export interface NodeEnv {
   /** Calls `fn` after `delayMs` unless the node crashed meanwhile (checked by the caller via incarnation). */
   later(delayMs: number, fn: () => void): void;
   diskLatencyMs(): number;
+  /** A crash point after a Ready that changed the hard state was fsync'd, before its messages go out: true = die here. */
+  crashPoint(node: NodeId): boolean;
   observer: Observer;
 }

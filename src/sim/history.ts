@@ -1,0 +1,33 @@
+// Turns the simulator's client history into the checker's lin-kv operations.
+
+import { checkOperations } from "../check/check.ts";
+import { type LinKvInput, type LinKvOutput, linKvModel } from "../check/models/linkv.ts";
+import type { Operation } from "../check/types.ts";
+import type { HistoryEntry } from "./client.ts";
+
+export function toLinKv(h: readonly HistoryEntry[]): Operation<LinKvInput, LinKvOutput>[] {
+  return h.map((e) => {
+    const r = e.request;
+    const input: LinKvInput =
+      r.op === "read"
+        ? { type: "read", key: r.key }
+        : r.op === "write"
+          ? { type: "write", key: r.key, value: r.value }
+          : { type: "cas", key: r.key, from: r.from, to: r.to };
+    let output: LinKvOutput | undefined;
+    const res = e.result;
+    if (res === undefined) output = undefined;
+    else if (res.type === "read_ok") {
+      output = res.value === undefined ? { type: "error", code: 20 } : { type: "read_ok", value: res.value };
+    } else output = res;
+    return { clientId: e.client, input, call: e.call, ret: e.ret, output };
+  });
+}
+
+export type LinVerdict = "linearizable" | "not-linearizable" | "unknown";
+
+export function checkHistory(h: readonly HistoryEntry[], timeoutMs = 10_000): { verdict: LinVerdict; explanation?: string } {
+  const res = checkOperations(linKvModel, toLinKv(h), { timeoutMs });
+  const verdict = res.verdict as LinVerdict;
+  return { verdict, explanation: verdict === "not-linearizable" ? JSON.stringify(res).slice(0, 2000) : undefined };
+}
