@@ -211,9 +211,19 @@ export class Simulation {
 
   private send(from: number, to: number, body: NetBody): void {
     this.stats.messages++;
-    if (body.kind === "raft" && body.msg.type === "Snap") this.stats.snapshotsSent++;
-    for (const delay of this.net.delays(from, to)) {
+    const delays = this.net.delays(from, to);
+    for (const delay of delays) {
       this.at(this.now + delay, () => this.deliver(from, to, body));
+    }
+    if (body.kind === "raft" && body.msg.type === "Snap") {
+      // Like a real transport, the sender learns whether the snapshot stream finished.
+      this.stats.snapshotsSent++;
+      const sender = this.nodes.get(from);
+      const inc = sender?.incarnation;
+      const ok = delays.length > 0;
+      this.at(this.now + (ok ? Math.min(...delays) : 50), () => {
+        if (sender?.alive && sender.incarnation === inc) this.guard(sender, () => sender.operator((rn) => rn.reportSnapshot(to, ok)));
+      });
     }
   }
 
