@@ -5,14 +5,21 @@
 import { RaftError } from "./errors.ts";
 import type { Progress } from "./progress.ts";
 import { cloneConfig, type ProgressTracker, type TrackerConfig } from "./tracker.ts";
-import { type ConfChange, type ConfChangeSingle, ConfChangeType, type ConfState, type NodeId } from "./types.ts";
+import {
+  type ConfChange,
+  type ConfChangeSingle,
+  ConfChangeType,
+  type ConfState,
+  type NodeId,
+} from "./types.ts";
 
 export interface ConfChangeResult {
   config: TrackerConfig;
   progress: Map<NodeId, Progress>;
 }
 
-const refuse = (why: string): RaftError => new RaftError("ConfChangeRefused", `configuration change refused: ${why}`);
+const refuse = (why: string): RaftError =>
+  new RaftError("ConfChangeRefused", `configuration change refused: ${why}`);
 
 /** Whether the change enters a joint configuration (and whether it leaves on its own). */
 export function enterJointMode(cc: ConfChange): { joint: boolean; autoLeave: boolean } {
@@ -105,7 +112,8 @@ class Changer {
 
   result(): ConfChangeResult {
     for (const id of this.cfg.learners) {
-      if (this.cfg.incoming.has(id) || this.cfg.outgoing.has(id)) throw refuse(`${id} is both voter and learner`);
+      if (this.cfg.incoming.has(id) || this.cfg.outgoing.has(id))
+        throw refuse(`${id} is both voter and learner`);
     }
     return { config: this.cfg, progress: this.prs };
   }

@@ -7,12 +7,12 @@
 // ticks, messages, a seeded generator and a Storage, and carries out each
 // Ready in order (persist, send, apply, advance).
 
-export type { RaftConfig, RaftLogger, RaftMutations, ReadOnlyOption } from "./config.ts";
 export { decodeConfChange, encodeConfChange } from "./confchange.ts";
+export type { RaftConfig, RaftLogger, RaftMutations, ReadOnlyOption } from "./config.ts";
 export { assert, RaftAssertionError, RaftError } from "./errors.ts";
 export { ProgressState } from "./progress.ts";
-export { type Rand, seededRand } from "./rand.ts";
 export { CAMPAIGN_TRANSFER, Raft } from "./raft.ts";
+export { type Rand, seededRand } from "./rand.ts";
 export { type ProgressStatus, RawNode, type Status } from "./rawnode.ts";
 export { EMPTY_CONF_STATE, MemoryStorage, type Storage } from "./storage.ts";
 export * from "./types.ts";

@@ -156,7 +156,10 @@ export class RaftLog {
     const lastNew = prevIndex + ents.length;
     const ci = this.findConflict(ents);
     if (ci !== 0) {
-      assert(ci > this.committed, () => `entry ${ci} conflicts with committed entry (committed ${this.committed})`);
+      assert(
+        ci > this.committed,
+        () => `entry ${ci} conflicts with committed entry (committed ${this.committed})`,
+      );
       this.append(ents.slice(ci - (prevIndex + 1)));
     }
     this.commitTo(Math.min(leaderCommit, lastNew));
@@ -167,7 +170,10 @@ export class RaftLog {
   append(ents: readonly Entry[]): number {
     if (ents.length === 0) return this.lastIndex();
     const after = ents[0].index - 1;
-    assert(after >= this.committed, () => `cannot truncate committed entries: after ${after} < committed ${this.committed}`);
+    assert(
+      after >= this.committed,
+      () => `cannot truncate committed entries: after ${after} < committed ${this.committed}`,
+    );
     // Entries before the unstable offset replace part of what is in storage:
     // the caller persists them and its storage drops the superseded suffix.
     this.unstable.window.truncateAndAppend(ents);

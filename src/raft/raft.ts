@@ -4,8 +4,15 @@
 // messages through step(); output accumulates in `msgs` and `readStates`.
 // Role-specific behaviour is selected by swapping the step and tick functions.
 
-import { type ResolvedConfig, type RaftConfig, resolveConfig } from "./config.ts";
-import { changeConfig, type ConfChangeResult, decodeConfChange, encodeConfChange, isLeaveJoint, restoreConfig } from "./confchange.ts";
+import {
+  type ConfChangeResult,
+  changeConfig,
+  decodeConfChange,
+  encodeConfChange,
+  isLeaveJoint,
+  restoreConfig,
+} from "./confchange.ts";
+import { type RaftConfig, type ResolvedConfig, resolveConfig } from "./config.ts";
 import { assert, errProposalDropped, RaftError } from "./errors.ts";
 import { RaftLog } from "./log.ts";
 import { ProgressState } from "./progress.ts";
@@ -68,7 +75,11 @@ export class Raft {
   constructor(config: RaftConfig) {
     this.cfg = resolveConfig(config);
     this.id = this.cfg.id;
-    this.raftLog = new RaftLog(this.cfg.storage, this.cfg.maxCommittedSizePerReadyBytes, this.cfg.mutations.applyBeforeCommit);
+    this.raftLog = new RaftLog(
+      this.cfg.storage,
+      this.cfg.maxCommittedSizePerReadyBytes,
+      this.cfg.mutations.applyBeforeCommit,
+    );
     this.trk = new ProgressTracker(this.cfg.maxInflightMsgs, this.cfg.maxInflightBytes);
     this.readOnly = new ReadOnly(this.cfg.maxPendingReadIndex);
     const { hardState, confState } = this.cfg.storage.initialState();
@@ -103,7 +114,12 @@ export class Raft {
   private send(m: Message): void {
     if (m.from === NONE) m.from = this.id;
     const t = m.type;
-    if (t === MessageType.Vote || t === MessageType.VoteResp || t === MessageType.PreVote || t === MessageType.PreVoteResp) {
+    if (
+      t === MessageType.Vote ||
+      t === MessageType.VoteResp ||
+      t === MessageType.PreVote ||
+      t === MessageType.PreVoteResp
+    ) {
       assert(m.term !== 0, `term must be set when sending ${t}`);
     } else {
       assert(m.term === 0, () => `term must not be set when sending ${t} (was ${m.term})`);
@@ -119,23 +135,35 @@ export class Raft {
     if (!pr || pr.isPaused()) return false;
     const prevIndex = pr.next - 1;
     const prevTerm = this.raftLog.term(prevIndex);
-    const ents = prevTerm === undefined ? undefined : this.raftLog.entries(pr.next, this.cfg.maxSizePerMsgBytes);
+    const ents =
+      prevTerm === undefined ? undefined : this.raftLog.entries(pr.next, this.cfg.maxSizePerMsgBytes);
     if (prevTerm === undefined || ents === undefined) return this.maybeSendSnapshot(to);
     if (ents.length === 0 && !sendIfEmpty) return false;
     if (pr.state === ProgressState.Replicate && ents.length > 0) {
       const last = ents[ents.length - 1].index;
       pr.optimisticUpdate(last);
-      pr.inflights.add(last, ents.reduce((s, e) => s + entrySize(e), 0));
+      pr.inflights.add(
+        last,
+        ents.reduce((s, e) => s + entrySize(e), 0),
+      );
     } else if (pr.state === ProgressState.Probe) {
       pr.probeSent = true;
     }
-    this.send(newMessage(MessageType.App, { to, index: prevIndex, logTerm: prevTerm, entries: ents, commit: this.raftLog.committed }));
+    this.send(
+      newMessage(MessageType.App, {
+        to,
+        index: prevIndex,
+        logTerm: prevTerm,
+        entries: ents,
+        commit: this.raftLog.committed,
+      }),
+    );
     return true;
   }
 
   private maybeSendSnapshot(to: NodeId): boolean {
     const pr = this.trk.progress.get(to);
-    if (!pr || !pr.recentActive) return false;
+    if (!pr?.recentActive) return false;
     const snapshot = this.raftLog.snapshot();
     if (!snapshot) return false; // being produced; retried on the next heartbeat response
     assert(snapshot.metadata.index > 0, "need a non-empty snapshot to send");
@@ -308,9 +336,13 @@ export class Raft {
         // it may have acknowledged a heartbeat that a leader's lease still counts on.
         // (A member whose durable term is still the bootstrap term never acknowledged any leader.)
         const justStarted =
-          this.cfg.readOnlyOption === "lease-based" && this.startTerm > 1 && this.ticks < this.cfg.electionTicks;
+          this.cfg.readOnlyOption === "lease-based" &&
+          this.startTerm > 1 &&
+          this.ticks < this.cfg.electionTicks;
         const inLease =
-          this.cfg.checkQuorum && (this.lead !== NONE || justStarted) && this.electionElapsed < this.cfg.electionTicks;
+          this.cfg.checkQuorum &&
+          (this.lead !== NONE || justStarted) &&
+          this.electionElapsed < this.cfg.electionTicks;
         // We heard from a leader recently: a vote request is from a disruptive node; ignore it.
         if (!force && inLease) return undefined;
       }
@@ -320,11 +352,15 @@ export class Raft {
         this.term = m.term; // BROKEN on purpose: adopts the term but keeps leading
         this.vote = NONE;
       } else {
-        const fromLeader = m.type === MessageType.App || m.type === MessageType.Heartbeat || m.type === MessageType.Snap;
+        const fromLeader =
+          m.type === MessageType.App || m.type === MessageType.Heartbeat || m.type === MessageType.Snap;
         this.becomeFollower(m.term, fromLeader ? m.from : NONE);
       }
     } else if (m.term < this.term) {
-      if ((this.cfg.checkQuorum || this.cfg.preVote) && (m.type === MessageType.Heartbeat || m.type === MessageType.App)) {
+      if (
+        (this.cfg.checkQuorum || this.cfg.preVote) &&
+        (m.type === MessageType.Heartbeat || m.type === MessageType.App)
+      ) {
         // A stale leader (e.g. after a partition) learns our term from this and steps down.
         this.send(newMessage(MessageType.AppResp, { to: m.from }));
       } else if (m.type === MessageType.PreVote) {
@@ -387,7 +423,8 @@ export class Raft {
         this.handleSnapshot(m);
         return undefined;
       case MessageType.TransferLeader:
-        if (this.lead === NONE) return errProposalDropped(`no leader at term ${this.term}; cannot transfer leadership`);
+        if (this.lead === NONE)
+          return errProposalDropped(`no leader at term ${this.term}; cannot transfer leadership`);
         m.to = this.lead;
         this.send(m);
         return undefined;
@@ -396,7 +433,8 @@ export class Raft {
         this.hup("transfer");
         return undefined;
       case MessageType.ReadIndex:
-        if (this.lead === NONE) return errProposalDropped(`no leader at term ${this.term}; cannot serve read index`);
+        if (this.lead === NONE)
+          return errProposalDropped(`no leader at term ${this.term}; cannot serve read index`);
         m.to = this.lead;
         this.send(m);
         return undefined;
@@ -496,7 +534,8 @@ export class Raft {
 
   private handleProposal(m: Message): RaftError | undefined {
     assert(m.entries.length > 0, "proposal without entries");
-    if (!this.trk.progress.has(this.id)) return errProposalDropped("this member was removed from the cluster");
+    if (!this.trk.progress.has(this.id))
+      return errProposalDropped("this member was removed from the cluster");
     if (this.leadTransferee !== NONE) {
       return errProposalDropped(`leadership transfer to ${this.leadTransferee} is in progress`);
     }
@@ -508,7 +547,9 @@ export class Raft {
       this.pendingConfIndex = this.raftLog.lastIndex() + i + 1;
     }
     if (!this.appendEntry(m.entries)) {
-      return errProposalDropped(`too many uncommitted bytes (limit ${this.cfg.maxUncommittedEntriesBytes}); is a quorum reachable?`);
+      return errProposalDropped(
+        `too many uncommitted bytes (limit ${this.cfg.maxUncommittedEntriesBytes}); is a quorum reachable?`,
+      );
     }
     this.bcastAppend();
     return undefined;
@@ -552,7 +593,9 @@ export class Raft {
       return undefined;
     }
     if (!this.readOnly.addRequest(this.raftLog.committed, m)) {
-      return errProposalDropped(`read index request refused (duplicate context or more than ${this.readOnly.maxPending} pending)`);
+      return errProposalDropped(
+        `read index request refused (duplicate context or more than ${this.readOnly.maxPending} pending)`,
+      );
     }
     this.readOnly.recvAck(this.id, m.context);
     this.bcastHeartbeat(m.context);
@@ -568,7 +611,9 @@ export class Raft {
     if (this.leaseDisabled || this.role !== StateRole.Leader || this.leadTransferee !== NONE) return false;
     const votersTick = (ids: Set<NodeId>): number => {
       if (ids.size === 0) return Number.POSITIVE_INFINITY;
-      const ticks = [...ids].map((id) => (id === this.id ? this.ticks : (this.trk.progress.get(id)?.leaseAckTick ?? -1)));
+      const ticks = [...ids].map((id) =>
+        id === this.id ? this.ticks : (this.trk.progress.get(id)?.leaseAckTick ?? -1),
+      );
       ticks.sort((a, b) => b - a);
       return ticks[Math.floor(ids.size / 2)];
     };
@@ -603,7 +648,8 @@ export class Raft {
     pr.recentActive = true;
     if (m.reject) {
       // Fast backtracking: jump to the last index of ours whose term is <= the follower's hint term.
-      const hint = m.logTerm > 0 ? this.raftLog.findConflictByTerm(m.rejectHint, m.logTerm).index : m.rejectHint;
+      const hint =
+        m.logTerm > 0 ? this.raftLog.findConflictByTerm(m.rejectHint, m.logTerm).index : m.rejectHint;
       if (pr.maybeDecrTo(m.index, hint)) {
         if (pr.state === ProgressState.Replicate) pr.becomeProbe();
         this.sendAppend(m.from);
@@ -678,7 +724,11 @@ export class Raft {
     const li = this.raftLog.lastIndex();
     const ents = es.map((e, i) => ({ term: this.term, index: li + 1 + i, type: e.type, data: e.data }));
     const size = ents.reduce((s, e) => s + payloadSize(e), 0);
-    if (this.uncommittedSize > 0 && size > 0 && this.uncommittedSize + size > this.cfg.maxUncommittedEntriesBytes) {
+    if (
+      this.uncommittedSize > 0 &&
+      size > 0 &&
+      this.uncommittedSize + size > this.cfg.maxUncommittedEntriesBytes
+    ) {
       return false;
     }
     this.uncommittedSize += size;
@@ -715,7 +765,13 @@ export class Raft {
     }
     const hint = this.raftLog.findConflictByTerm(Math.min(m.index, this.raftLog.lastIndex()), m.logTerm);
     this.send(
-      newMessage(MessageType.AppResp, { to: m.from, index: m.index, reject: true, rejectHint: hint.index, logTerm: hint.term }),
+      newMessage(MessageType.AppResp, {
+        to: m.from,
+        index: m.index,
+        reject: true,
+        rejectHint: hint.index,
+        logTerm: hint.term,
+      }),
     );
   }
 
@@ -780,7 +836,11 @@ export class Raft {
     }
     this.applyConfigResult(res);
     const cs = this.trk.confState();
-    this.log("applied-conf-change", { voters: cs.voters, outgoing: cs.votersOutgoing, learners: cs.learners });
+    this.log("applied-conf-change", {
+      voters: cs.voters,
+      outgoing: cs.votersOutgoing,
+      learners: cs.learners,
+    });
     if (this.role !== StateRole.Leader) return cs;
     if (!this.trk.progress.has(this.id) || this.isLearner) {
       this.log("step-down", { reason: "removed from the configuration" });
@@ -796,11 +856,17 @@ export class Raft {
   /** Called once the caller applied entries up to `index`. */
   appliedTo(index: number, applied: readonly Entry[]): void {
     this.raftLog.appliedTo(index);
-    this.uncommittedSize = Math.max(0, this.uncommittedSize - applied.reduce((s, e) => s + payloadSize(e), 0));
+    this.uncommittedSize = Math.max(
+      0,
+      this.uncommittedSize - applied.reduce((s, e) => s + payloadSize(e), 0),
+    );
     if (this.trk.config.autoLeave && index >= this.pendingConfIndex && this.role === StateRole.Leader) {
       const leave: ConfChange = { transition: "auto", changes: [] };
       const err = this.step(
-        newMessage(MessageType.Prop, { from: this.id, entries: [{ term: 0, index: 0, type: EntryType.ConfChange, data: encodeConfChange(leave) }] }),
+        newMessage(MessageType.Prop, {
+          from: this.id,
+          entries: [{ term: 0, index: 0, type: EntryType.ConfChange, data: encodeConfChange(leave) }],
+        }),
       );
       if (err) this.log("auto-leave-failed", { reason: err.message });
       else this.log("auto-leave-proposed", { index: this.raftLog.lastIndex() });
@@ -829,7 +895,10 @@ export class Raft {
       this.electionElapsed = 0;
       if (this.cfg.checkQuorum) this.step(newMessage(MessageType.CheckQuorum, { from: this.id }));
       if (this.role === StateRole.Leader && this.leadTransferee !== NONE) {
-        this.log("transfer-leader-aborted", { to: this.leadTransferee, reason: "not done within an election timeout" });
+        this.log("transfer-leader-aborted", {
+          to: this.leadTransferee,
+          reason: "not done within an election timeout",
+        });
         this.leadTransferee = NONE;
       }
     }

@@ -2,8 +2,8 @@
 // The caller drives it: tick() on a timer, step() for each peer message,
 // propose() for client writes; then ready() / persist / send / apply / advance().
 
-import type { RaftConfig } from "./config.ts";
 import { encodeConfChange } from "./confchange.ts";
+import type { RaftConfig } from "./config.ts";
 import { RaftError } from "./errors.ts";
 import type { ProgressState } from "./progress.ts";
 import { Raft } from "./raft.ts";
@@ -72,14 +72,20 @@ export class RawNode {
 
   propose(data: Uint8Array): RaftError | undefined {
     return this.raft.step(
-      newMessage(MessageType.Prop, { from: this.raft.id, entries: [{ term: 0, index: 0, type: EntryType.Normal, data }] }),
+      newMessage(MessageType.Prop, {
+        from: this.raft.id,
+        entries: [{ term: 0, index: 0, type: EntryType.Normal, data }],
+      }),
     );
   }
 
   proposeConfChange(cc: ConfChange): RaftError | undefined {
     const data = encodeConfChange(cc);
     return this.raft.step(
-      newMessage(MessageType.Prop, { from: this.raft.id, entries: [{ term: 0, index: 0, type: EntryType.ConfChange, data }] }),
+      newMessage(MessageType.Prop, {
+        from: this.raft.id,
+        entries: [{ term: 0, index: 0, type: EntryType.ConfChange, data }],
+      }),
     );
   }
 
@@ -90,7 +96,8 @@ export class RawNode {
 
   /** Delivers a message from a peer. */
   step(m: Message): RaftError | undefined {
-    if (isLocalMessage(m.type)) return new RaftError("StepLocalMsg", `cannot step local message type ${m.type}`);
+    if (isLocalMessage(m.type))
+      return new RaftError("StepLocalMsg", `cannot step local message type ${m.type}`);
     if (isResponseMessage(m.type) && !this.raft.trk.progress.has(m.from)) {
       return new RaftError("StepPeerNotFound", `response ${m.type} from unknown member ${m.from}`);
     }
@@ -178,7 +185,13 @@ export class RawNode {
     const progress = new Map<NodeId, ProgressStatus>();
     if (r.role === StateRole.Leader) {
       for (const [id, pr] of r.trk.progress) {
-        progress.set(id, { match: pr.match, next: pr.next, state: pr.state, isLearner: pr.isLearner, recentActive: pr.recentActive });
+        progress.set(id, {
+          match: pr.match,
+          next: pr.next,
+          state: pr.state,
+          isLearner: pr.isLearner,
+          recentActive: pr.recentActive,
+        });
       }
     }
     return {

@@ -44,7 +44,10 @@ export class MemoryStorage implements Storage {
   private readonly window: EntryWindow;
 
   constructor(snapshot?: Snapshot) {
-    this.snap = snapshot ?? { metadata: { index: 0, term: 0, confState: EMPTY_CONF_STATE }, data: new Uint8Array() };
+    this.snap = snapshot ?? {
+      metadata: { index: 0, term: 0, confState: EMPTY_CONF_STATE },
+      data: new Uint8Array(),
+    };
     this.compactIndex = this.snap.metadata.index;
     this.compactTerm = this.snap.metadata.term;
     this.window = new EntryWindow(this.compactIndex + 1);
@@ -58,7 +61,11 @@ export class MemoryStorage implements Storage {
    */
   static bootstrap(voters: readonly number[], learners: readonly number[] = []): MemoryStorage {
     const st = new MemoryStorage({
-      metadata: { index: 1, term: 1, confState: { ...EMPTY_CONF_STATE, voters: [...voters], learners: [...learners] } },
+      metadata: {
+        index: 1,
+        term: 1,
+        confState: { ...EMPTY_CONF_STATE, voters: [...voters], learners: [...learners] },
+      },
       data: new Uint8Array(),
     });
     st.setHardState({ term: 1, vote: 0, commit: 1 });
@@ -136,7 +143,10 @@ export class MemoryStorage implements Storage {
    * followers slightly behind can still be sent entries instead of a snapshot.
    */
   createSnapshot(index: number, confState: ConfState, data: Uint8Array, keepEntries = 0): Snapshot {
-    assert(index > this.snap.metadata.index, () => `snapshot ${index} is not newer than ${this.snap.metadata.index}`);
+    assert(
+      index > this.snap.metadata.index,
+      () => `snapshot ${index} is not newer than ${this.snap.metadata.index}`,
+    );
     assert(index <= this.lastIndex(), () => `snapshot ${index} beyond last index ${this.lastIndex()}`);
     const term = this.term(index);
     assert(term !== undefined, () => `no term for snapshot index ${index}`);
@@ -148,7 +158,10 @@ export class MemoryStorage implements Storage {
   /** Drops entries up to and including `index` (which must be covered by the snapshot). */
   compact(index: number): void {
     if (index <= this.compactIndex) return;
-    assert(index <= this.snap.metadata.index, () => `compact ${index} beyond snapshot ${this.snap.metadata.index}`);
+    assert(
+      index <= this.snap.metadata.index,
+      () => `compact ${index} beyond snapshot ${this.snap.metadata.index}`,
+    );
     const term = this.term(index);
     assert(term !== undefined, () => `no term for compaction index ${index}`);
     this.compactIndex = index;
@@ -160,5 +173,4 @@ export class MemoryStorage implements Storage {
   allEntries(): readonly Entry[] {
     return this.window.all();
   }
-
 }

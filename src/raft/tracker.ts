@@ -16,7 +16,13 @@ export interface TrackerConfig {
 }
 
 export function emptyConfig(): TrackerConfig {
-  return { incoming: new Set(), outgoing: new Set(), learners: new Set(), learnersNext: new Set(), autoLeave: false };
+  return {
+    incoming: new Set(),
+    outgoing: new Set(),
+    learners: new Set(),
+    learnersNext: new Set(),
+    autoLeave: false,
+  };
 }
 
 export function cloneConfig(c: TrackerConfig): TrackerConfig {
@@ -100,7 +106,10 @@ export class ProgressTracker {
   /** The index committed by the configuration's quorum(s). */
   committed(): number {
     const matchOf = (id: NodeId): number => this.progress.get(id)?.match ?? 0;
-    return Math.min(majorityCommitted(this.config.incoming, matchOf), majorityCommitted(this.config.outgoing, matchOf));
+    return Math.min(
+      majorityCommitted(this.config.incoming, matchOf),
+      majorityCommitted(this.config.outgoing, matchOf),
+    );
   }
 
   /** Whether a quorum was recently active (check-quorum); `self` always counts. */

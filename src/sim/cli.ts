@@ -50,7 +50,9 @@ function main(): number {
       faultPhaseMs,
       trace: values.trace ? (line) => console.log(line) : undefined,
     });
-    console.log(`seed=${seed} nodes=${nodes} ops=${o.ops} verdict=${o.verdict} recoveredAfterMs=${o.recoveredAfterMs}`);
+    console.log(
+      `seed=${seed} nodes=${nodes} ops=${o.ops} verdict=${o.verdict} recoveredAfterMs=${o.recoveredAfterMs}`,
+    );
     console.log(`config ${o.config}`);
     console.log(`stats ${JSON.stringify(o.stats)}`);
     for (const v of o.violations) console.log(`violation: ${v}`);

@@ -53,7 +53,11 @@ export class SimClient {
   }
 
   /** Handles a reply; returns the history entry, or undefined if it is stale or a definite failure. */
-  onReply(reply: ClientReply, now: number, retarget: (hint: number) => void): HistoryEntry | undefined | "stale" {
+  onReply(
+    reply: ClientReply,
+    now: number,
+    retarget: (hint: number) => void,
+  ): HistoryEntry | undefined | "stale" {
     const cur = this.current;
     if (!cur || cur.request.req !== reply.req) return "stale";
     this.current = undefined;
@@ -76,6 +80,12 @@ export class SimClient {
       return undefined;
     }
     this.unknownCount++;
-    return { client: this.id, request: cur.request, call: cur.call, ret: Number.POSITIVE_INFINITY, result: undefined };
+    return {
+      client: this.id,
+      request: cur.request,
+      call: cur.call,
+      ret: Number.POSITIVE_INFINITY,
+      result: undefined,
+    };
   }
 }

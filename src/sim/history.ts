@@ -26,8 +26,14 @@ export function toLinKv(h: readonly HistoryEntry[]): Operation<LinKvInput, LinKv
 
 export type LinVerdict = "linearizable" | "not-linearizable" | "unknown";
 
-export function checkHistory(h: readonly HistoryEntry[], timeoutMs = 10_000): { verdict: LinVerdict; explanation?: string } {
+export function checkHistory(
+  h: readonly HistoryEntry[],
+  timeoutMs = 10_000,
+): { verdict: LinVerdict; explanation?: string } {
   const res = checkOperations(linKvModel, toLinKv(h), { timeoutMs });
   const verdict = res.verdict as LinVerdict;
-  return { verdict, explanation: verdict === "not-linearizable" ? JSON.stringify(res).slice(0, 2000) : undefined };
+  return {
+    verdict,
+    explanation: verdict === "not-linearizable" ? JSON.stringify(res).slice(0, 2000) : undefined,
+  };
 }

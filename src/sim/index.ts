@@ -5,7 +5,7 @@
 // history for linearizability. One seed determines everything: a failing seed
 // replays exactly. Never imported by production code.
 
-export { type HistoryEntry } from "./client.ts";
+export type { HistoryEntry } from "./client.ts";
 export { checkHistory } from "./history.ts";
 export { failed, reproduceHint, runSeed, type SeedOutcome } from "./run.ts";
 export { type SimOptions, type SimResult, Simulation } from "./simulation.ts";

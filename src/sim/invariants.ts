@@ -28,35 +28,50 @@ export class InvariantChecker implements Observer {
   /** Election safety, then leader completeness: a new leader's log holds every committed entry it has not compacted. */
   leader(node: NodeId, term: number, termAt: (i: number) => number | undefined, firstIndex: number): void {
     const prev = this.leaderOfTerm.get(term);
-    if (prev !== undefined && prev !== node) this.violation(`election safety: ${prev} and ${node} both leader in term ${term}`);
+    if (prev !== undefined && prev !== node)
+      this.violation(`election safety: ${prev} and ${node} both leader in term ${term}`);
     this.leaderOfTerm.set(term, node);
     for (const [index, t] of this.committedTerm) {
       if (index < firstIndex) continue;
       const mine = termAt(index);
       if (mine !== t) {
-        this.violation(`leader completeness: leader ${node} of term ${term} has term ${mine} at committed index ${index} (term ${t})`);
+        this.violation(
+          `leader completeness: leader ${node} of term ${term} has term ${mine} at committed index ${index} (term ${t})`,
+        );
         return;
       }
     }
   }
 
-  persisted(node: NodeId, hs: HardState | undefined, entries: readonly Entry[], _snapshot: Snapshot | undefined): void {
+  persisted(
+    node: NodeId,
+    hs: HardState | undefined,
+    entries: readonly Entry[],
+    _snapshot: Snapshot | undefined,
+  ): void {
     if (hs && hs.vote !== 0) {
       const k = `${node}:${hs.term}`;
       const prev = this.votes.get(k);
-      if (prev !== undefined && prev !== hs.vote) this.violation(`double vote: ${node} voted ${prev} and ${hs.vote} in term ${hs.term}`);
+      if (prev !== undefined && prev !== hs.vote)
+        this.violation(`double vote: ${node} voted ${prev} and ${hs.vote} in term ${hs.term}`);
       this.votes.set(k, hs.vote);
     }
     for (const e of entries) {
       const k = `${e.index}:${e.term}`;
       const content = key(e);
       const prev = this.entryAt.get(k);
-      if (prev !== undefined && prev !== content) this.violation(`log matching: two different entries at index ${e.index} term ${e.term}`);
+      if (prev !== undefined && prev !== content)
+        this.violation(`log matching: two different entries at index ${e.index} term ${e.term}`);
       this.entryAt.set(k, content);
     }
   }
 
-  committed(node: NodeId, commit: number, termAt: (i: number) => number | undefined, firstIndex: number): void {
+  committed(
+    node: NodeId,
+    commit: number,
+    termAt: (i: number) => number | undefined,
+    firstIndex: number,
+  ): void {
     const prev = this.lastCommit.get(node) ?? 0;
     if (commit < prev) this.violation(`commit index of ${node} went back from ${prev} to ${commit}`);
     this.lastCommit.set(node, commit);
@@ -64,7 +79,8 @@ export class InvariantChecker implements Observer {
       const t = termAt(i);
       if (t === undefined) continue;
       const known = this.committedTerm.get(i);
-      if (known !== undefined && known !== t) this.violation(`committed entry changed: index ${i} term ${known} vs ${t} on ${node}`);
+      if (known !== undefined && known !== t)
+        this.violation(`committed entry changed: index ${i} term ${known} vs ${t} on ${node}`);
       this.committedTerm.set(i, t);
     }
   }
@@ -81,7 +97,8 @@ export class InvariantChecker implements Observer {
     this.lastApplied.set(node, e.index);
     const content = key(e);
     const other = this.appliedAt.get(e.index);
-    if (other !== undefined && other !== content) this.violation(`state machine safety: different commands applied at index ${e.index}`);
+    if (other !== undefined && other !== content)
+      this.violation(`state machine safety: different commands applied at index ${e.index}`);
     this.appliedAt.set(e.index, content);
   }
 }

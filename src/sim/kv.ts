@@ -37,7 +37,9 @@ export class KvStateMachine {
   apply(c: KvCommand): KvResult {
     const s = this.sessions.get(c.client);
     if (s && c.req <= s.req) {
-      return s.req === c.req ? s.result : { type: "error", code: 30, text: "stale request: a newer one already ran" };
+      return s.req === c.req
+        ? s.result
+        : { type: "error", code: 30, text: "stale request: a newer one already ran" };
     }
     const result = this.execute(c);
     this.sessions.set(c.client, { req: c.req, result });

@@ -8,13 +8,13 @@ import {
   decodeConfChange,
   type Entry,
   EntryType,
-  MemoryStorage,
+  type MemoryStorage,
   type NodeId,
   type RaftConfig,
   RawNode,
   type Ready,
-  seededRand,
   StateRole,
+  seededRand,
 } from "../raft/index.ts";
 import { decodeCommand, type KvResult, KvStateMachine } from "./kv.ts";
 import type { ClientRequest, NodeEnv } from "./types.ts";
@@ -104,7 +104,10 @@ export class SimNode {
     if (!this.alive) return;
     const r = this.rn.raft;
     const fail = (reason: string): void =>
-      this.env.send(this.id, client, { kind: "reply", reply: { req: request.req, ok: false, reason, leaderHint: r.lead } });
+      this.env.send(this.id, client, {
+        kind: "reply",
+        reply: { req: request.req, ok: false, reason, leaderHint: r.lead },
+      });
     if (r.lead === 0) {
       fail("no leader known");
       return;

@@ -8,8 +8,8 @@ import {
   ConfChangeType,
   MemoryStorage,
   type NodeId,
-  type Rand,
   type RaftMutations,
+  type Rand,
   type ReadOnlyOption,
   seededRand,
 } from "../raft/index.ts";
@@ -97,7 +97,10 @@ export class Simulation {
       maxInflightMsgs: r.float() < 0.5 ? 1 + r.int(4) : 256,
       maxUncommittedEntriesBytes: 1 << 20,
       mutations: opts.mutations,
-      logger: opts.trace ? (event: string, f: Record<string, unknown>) => opts.trace?.(`t=${this.now} ${event} ${JSON.stringify(f)}`) : undefined,
+      logger: opts.trace
+        ? (event: string, f: Record<string, unknown>) =>
+            opts.trace?.(`t=${this.now} ${event} ${JSON.stringify(f)}`)
+        : undefined,
     };
     this.nodeOpts = { raft, snapshotEvery: 5 + r.int(40), snapshotKeep: r.int(5), seed: opts.seed };
     this.diskMaxMs = r.int(4);
@@ -111,14 +114,24 @@ export class Simulation {
       slowRate: r.float() < 0.5 ? 0 : r.float() * 0.1,
     });
     this.faultsOn = opts.faults ?? true;
-    this.configText = JSON.stringify({ ...raft, mutations: undefined, ...this.net.profile, snapshotEvery: this.nodeOpts.snapshotEvery });
+    this.configText = JSON.stringify({
+      ...raft,
+      mutations: undefined,
+      ...this.net.profile,
+      snapshotEvery: this.nodeOpts.snapshotEvery,
+    });
     this.checker = new InvariantChecker(() => `t=${this.now}ms seed=${opts.seed}`);
     const ids = Array.from({ length: opts.nodes }, (_, i) => i + 1);
     this.nextNodeId = opts.nodes + 1;
     for (const id of ids) this.createNode(id, MemoryStorage.bootstrap(ids));
     const nClients = opts.clients ?? 4;
     for (let c = 1; c <= nClients; c++) {
-      const client = new SimClient(c, seededRand(opts.seed * 31 + c), { keys: opts.keys ?? 3, timeoutMs: 1000, logReadRate: 0.2 }, ids[r.int(ids.length)]);
+      const client = new SimClient(
+        c,
+        seededRand(opts.seed * 31 + c),
+        { keys: opts.keys ?? 3, timeoutMs: 1000, logReadRate: 0.2 },
+        ids[r.int(ids.length)],
+      );
       this.clients.push(client);
     }
   }
@@ -146,7 +159,8 @@ export class Simulation {
 
   /** Crash between a Ready's fsync and its sends: what was persisted stays, nothing is announced. */
   private crashPoint(id: NodeId): boolean {
-    if (!this.faultsOn || this.now >= (this.opts.faultPhaseMs ?? 3000) || this.crashPointRate === 0) return false;
+    if (!this.faultsOn || this.now >= (this.opts.faultPhaseMs ?? 3000) || this.crashPointRate === 0)
+      return false;
     if (this.rand.float() >= this.crashPointRate) return false;
     const node = this.nodes.get(id);
     if (!node) return false;
@@ -176,7 +190,10 @@ export class Simulation {
         this.at(this.now + downMs, () => this.guard(node, () => this.restart(node)));
       } else {
         this.stats.partitions++;
-        this.net.split([id], [...this.nodes.keys()].filter((i) => i !== id));
+        this.net.split(
+          [id],
+          [...this.nodes.keys()].filter((i) => i !== id),
+        );
         this.at(this.now + downMs, () => this.net.heal());
       }
     });
@@ -222,7 +239,8 @@ export class Simulation {
       const inc = sender?.incarnation;
       const ok = delays.length > 0;
       this.at(this.now + (ok ? Math.min(...delays) : 50), () => {
-        if (sender?.alive && sender.incarnation === inc) this.guard(sender, () => sender.operator((rn) => rn.reportSnapshot(to, ok)));
+        if (sender?.alive && sender.incarnation === inc)
+          this.guard(sender, () => sender.operator((rn) => rn.reportSnapshot(to, ok)));
       });
     }
   }
@@ -294,7 +312,10 @@ export class Simulation {
       const shuffled = [...ids].sort(() => r.float() - 0.5);
       const kind = r.int(4);
       if (kind === 0 && lead) {
-        this.net.split([lead.id], ids.filter((i) => i !== lead.id));
+        this.net.split(
+          [lead.id],
+          ids.filter((i) => i !== lead.id),
+        );
       } else if (kind === 1 && ids.length >= 3) {
         // Bridge: two halves that only the bridge node connects.
         const [bridge, ...rest] = shuffled;

@@ -20,8 +20,18 @@ export type Addr = number;
 
 export interface Observer {
   leader(node: NodeId, term: number, termAt: (i: number) => number | undefined, firstIndex: number): void;
-  persisted(node: NodeId, hs: HardState | undefined, entries: readonly Entry[], snapshot: Snapshot | undefined): void;
-  committed(node: NodeId, commit: number, termAt: (i: number) => number | undefined, firstIndex: number): void;
+  persisted(
+    node: NodeId,
+    hs: HardState | undefined,
+    entries: readonly Entry[],
+    snapshot: Snapshot | undefined,
+  ): void;
+  committed(
+    node: NodeId,
+    commit: number,
+    termAt: (i: number) => number | undefined,
+    firstIndex: number,
+  ): void;
   applied(node: NodeId, e: Entry): void;
   violation(what: string): void;
 }

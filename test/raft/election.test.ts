@@ -6,12 +6,17 @@ import {
   MessageType,
   newMessage,
   Raft,
-  seededRand,
   StateRole,
+  seededRand,
 } from "../../src/raft/index.ts";
 import { Network } from "./harness.ts";
 
-const ent = (index: number, term: number) => ({ index, term, type: EntryType.Normal, data: new Uint8Array() });
+const ent = (index: number, term: number) => ({
+  index,
+  term,
+  type: EntryType.Normal,
+  data: new Uint8Array(),
+});
 
 test("a single-member cluster elects itself and commits an empty entry of its term", () => {
   const net = new Network([1]);

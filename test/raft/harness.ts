@@ -8,13 +8,13 @@ import {
   EntryType,
   MemoryStorage,
   type Message,
-  MessageType,
+  type MessageType,
   type NodeId,
   type RaftConfig,
   RawNode,
   type ReadState,
-  seededRand,
   StateRole,
+  seededRand,
 } from "../../src/raft/index.ts";
 
 export interface TestMember {
@@ -71,7 +71,12 @@ export class Network {
       // The test state machine's image is the list of applied payloads.
       const image = new TextDecoder().decode(rd.snapshot.data);
       const texts = image === "" ? [] : (JSON.parse(image) as string[]);
-      m.applied = texts.map((t, i) => ({ index: i + 1, term: 0, type: EntryType.Normal, data: new TextEncoder().encode(t) }));
+      m.applied = texts.map((t, i) => ({
+        index: i + 1,
+        term: 0,
+        type: EntryType.Normal,
+        data: new TextEncoder().encode(t),
+      }));
     }
     m.storage.append(rd.entries);
     if (rd.hardState) m.storage.setHardState(rd.hardState);

@@ -30,7 +30,12 @@ test("a learner receives the log but neither votes nor counts toward commit", ()
   net.isolate(1);
   net.tick(4, 100);
   assert.equal(net.raft(4).role, StateRole.Follower);
-  assert.equal(net.delivered.filter((m) => m.from === 4 && (m.type === MessageType.Vote || m.type === MessageType.PreVote)).length, 0);
+  assert.equal(
+    net.delivered.filter(
+      (m) => m.from === 4 && (m.type === MessageType.Vote || m.type === MessageType.PreVote),
+    ).length,
+    0,
+  );
 });
 
 test("a learner is promoted to voter and then counts toward quorum", () => {
@@ -52,7 +57,9 @@ test("replacing two voters uses joint consensus and leaves it automatically", ()
   net.campaign(1);
   joinEmpty(net, 4);
   joinEmpty(net, 5);
-  const err = net.get(1).rn.proposeConfChange({ transition: "auto", changes: [add(4), add(5), remove(2), remove(3)] });
+  const err = net
+    .get(1)
+    .rn.proposeConfChange({ transition: "auto", changes: [add(4), add(5), remove(2), remove(3)] });
   assert.equal(err, undefined);
   net.stabilize();
   net.tickAll(3);
@@ -67,7 +74,9 @@ test("in a joint configuration a commit needs a majority of both halves", () => 
   net.campaign(1);
   joinEmpty(net, 4);
   joinEmpty(net, 5);
-  net.get(1).rn.proposeConfChange({ transition: "explicit", changes: [add(4), add(5), remove(2), remove(3)] });
+  net
+    .get(1)
+    .rn.proposeConfChange({ transition: "explicit", changes: [add(4), add(5), remove(2), remove(3)] });
   net.stabilize();
   assert.deepEqual(net.raft(1).trk.confState().votersOutgoing, [1, 2, 3]);
   // New half {1,4,5} fully up, old half {1,2,3} down to only the leader: no commit.

@@ -8,8 +8,8 @@ import {
   ProgressState,
   Raft,
   RaftAssertionError,
-  seededRand,
   StateRole,
+  seededRand,
 } from "../../src/raft/index.ts";
 import { Network } from "./harness.ts";
 
@@ -98,7 +98,17 @@ test("a conflicting uncommitted suffix is truncated and replaced", () => {
   s.append([ent(1, 1), ent(2, 1, "old"), ent(3, 1, "old")]);
   s.setHardState({ term: 1, vote: 0, commit: 1 });
   const r = new Raft({ id: 2, storage: s, rand: seededRand(1) });
-  r.step(newMessage(MessageType.App, { from: 1, to: 2, term: 2, index: 1, logTerm: 1, entries: [ent(2, 2, "new")], commit: 1 }));
+  r.step(
+    newMessage(MessageType.App, {
+      from: 1,
+      to: 2,
+      term: 2,
+      index: 1,
+      logTerm: 1,
+      entries: [ent(2, 2, "new")],
+      commit: 1,
+    }),
+  );
   assert.equal(r.msgs.pop()?.reject, false);
   assert.equal(r.raftLog.lastIndex(), 2);
   assert.equal(r.raftLog.term(2), 2);
@@ -126,7 +136,11 @@ test("the leader never commits an entry of a previous term by counting replicas 
   net.addMember(2, mk([1, 2, 3], [ent(1, 1), ent(2, 2)], 2));
   net.addMember(3, mk([1, 2, 3], [ent(1, 1)], 2));
   // Only vote requests and responses get through: the leader cannot replicate its term-3 entry.
-  net.filter = (m) => m.type !== MessageType.Vote && m.type !== MessageType.VoteResp && m.type !== MessageType.PreVote && m.type !== MessageType.PreVoteResp;
+  net.filter = (m) =>
+    m.type !== MessageType.Vote &&
+    m.type !== MessageType.VoteResp &&
+    m.type !== MessageType.PreVote &&
+    m.type !== MessageType.PreVoteResp;
   net.campaign(1);
   const r = net.raft(1);
   assert.equal(r.role, StateRole.Leader);

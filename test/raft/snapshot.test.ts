@@ -32,8 +32,27 @@ test("a follower whose log already contains the snapshot index fast-forwards its
   net.campaign(1);
   for (let i = 0; i < 5; i++) net.propose(1, `v${i}`);
   const r2 = net.raft(2);
-  const snap = net.get(1).storage.createSnapshot(net.raft(1).raftLog.applied, net.raft(1).trk.confState(), new TextEncoder().encode("[]"));
-  r2.step({ type: MessageType.Snap, from: 1, to: 2, term: r2.term, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0, context: "", snapshot: snap });
+  const snap = net
+    .get(1)
+    .storage.createSnapshot(
+      net.raft(1).raftLog.applied,
+      net.raft(1).trk.confState(),
+      new TextEncoder().encode("[]"),
+    );
+  r2.step({
+    type: MessageType.Snap,
+    from: 1,
+    to: 2,
+    term: r2.term,
+    logTerm: 0,
+    index: 0,
+    entries: [],
+    commit: 0,
+    reject: false,
+    rejectHint: 0,
+    context: "",
+    snapshot: snap,
+  });
   assert.equal(r2.raftLog.hasPendingSnapshot(), false);
   assert.equal(r2.raftLog.committed, snap.metadata.index);
 });
@@ -44,7 +63,9 @@ test("a member added after the latest snapshot installs it and learns its own me
   for (let i = 0; i < 5; i++) net.propose(1, `v${i}`);
   net.compact(1); // the snapshot's configuration is {1,2,3}
   net.addMember(4, new MemoryStorage());
-  net.get(1).rn.proposeConfChange({ transition: "auto", changes: [{ type: ConfChangeType.AddLearner, nodeId: 4 }] });
+  net
+    .get(1)
+    .rn.proposeConfChange({ transition: "auto", changes: [{ type: ConfChangeType.AddLearner, nodeId: 4 }] });
   net.stabilize();
   net.tickAll(3);
   assert.deepEqual(net.appliedData(4), net.appliedData(1));
