@@ -1,0 +1,28 @@
+// The `floe` command. Today it offers what exists (the simulator and the
+// checker); `floe dev` (npm start) will start a local 3-member cluster once the
+// server lands.
+
+const [cmd = "help", ...rest] = process.argv.slice(2);
+
+const usage = `floe: a Raft-replicated key-value store (work in progress)
+
+Available now:
+  npm test                                  type-check, lint, all tests
+  npm run sim -- --seed 1234 [--nodes 5]    replay one deterministic simulated cluster run
+  npm run sim -- --seeds 2000 [--nodes 5]   simulator soak
+  npm run check -- <history files>          linearizability checker
+
+Not yet available: the etcd v3 API server ("floe dev", "npm start"), the client verbs,
+the Maelstrom node. See README.md.`;
+
+if (cmd === "help" || cmd === "--help" || cmd === "-h") {
+  console.log(usage);
+} else if (cmd === "dev") {
+  console.log(usage);
+  console.log("\n'floe dev' needs the server, which is not built yet; nothing was started.");
+} else {
+  console.error(
+    `floe: unknown command ${JSON.stringify(cmd)}${rest.length ? ` (args: ${rest.join(" ")})` : ""}\n\n${usage}`,
+  );
+  process.exitCode = 2;
+}
