@@ -1,13 +1,16 @@
-import { type SearchViolation, searchPartition } from "./search.ts";
-import type { CheckOptions, CheckResult, Model, Operation, Violation } from "./types.ts";
+import { PartitionSearch, type SearchViolation } from "./search.ts";
+import { SearchLimitError } from "./tables.ts";
+import type { CheckOptions, CheckResult, Model, Operation, Verdict, Violation } from "./types.ts";
 
 /**
  * Decides whether `ops` is linearizable with respect to `model`.
  *
  * The history is split with `model.partition` (when defined) and each part is
  * searched independently; the first part found not linearizable is explained
- * in `violation`. With `timeoutMs`, a search that runs out of time yields the
- * verdict "unknown" (unless a violation was already found).
+ * in `violation`. Partitions are searched in interleaved slices, so a
+ * violation anywhere is found about as fast as in the cheapest failing part.
+ * The verdict is "unknown" when `timeoutMs` runs out first, or when the
+ * search outgrows memory limits (see `unknownReason`).
  *
  * Throws a RangeError for malformed operations (NaN or infinite call times,
  * or a return before its call).
@@ -21,32 +24,45 @@ export function checkOperations<S, I, O>(
   const deadline = opts.timeoutMs === undefined ? Number.POSITIVE_INFINITY : start + opts.timeoutMs;
   ops.forEach(validate);
   const parts = model.partition ? model.partition(ops) : [ops];
-  const operations = parts.reduce((sum, p) => sum + p.length, 0);
-  let timedOut = false;
-  for (let i = 0; i < parts.length; i++) {
-    const outcome = searchPartition(model, parts[i], deadline);
-    if (outcome.kind === "violation") {
-      return {
-        verdict: "not-linearizable",
-        operations,
-        partitions: parts.length,
-        elapsedMs: performance.now() - start,
-        violation: explainViolation(model, parts[i], outcome, i, parts.length),
-      };
-    }
-    if (outcome.kind === "timeout") {
-      // The deadline is shared, so every later partition would time out too.
-      timedOut = true;
-      break;
-    }
-  }
-  return {
-    verdict: timedOut ? "unknown" : "linearizable",
-    operations,
+  const result = (verdict: Verdict, extra: Partial<CheckResult<I, O>> = {}): CheckResult<I, O> => ({
+    verdict,
+    operations: parts.reduce((sum, p) => sum + p.length, 0),
     partitions: parts.length,
     elapsedMs: performance.now() - start,
-  };
+    ...extra,
+  });
+  try {
+    const searches: (PartitionSearch<S, I, O> | undefined)[] = parts.map(
+      (p) => new PartitionSearch(model, p),
+    );
+    let active = searches.map((_, i) => i);
+    // Round-robin in growing slices: cheap partitions finish (or fail) early,
+    // and the clock is read only between slices, never in the search loop.
+    for (let slice = 1 << 12; active.length > 0; slice = Math.min(slice * 2, MAX_SLICE)) {
+      const still: number[] = [];
+      for (const i of active) {
+        // Every active partition is unfinished, so running out of time now means "unknown".
+        if (performance.now() > deadline) return result("unknown", { unknownReason: "timeout" });
+        const search = searches[i]!;
+        const r = search.run(slice);
+        if (r === "violation") {
+          const violation = explainViolation(model, parts[i], search.violation(), i, parts.length);
+          return result("not-linearizable", { violation });
+        }
+        if (r === "running") still.push(i);
+        else searches[i] = undefined; // let its tables be collected
+      }
+      active = still;
+    }
+  } catch (e) {
+    if (e instanceof SearchLimitError) return result("unknown", { unknownReason: "too-large" });
+    throw e;
+  }
+  return result("linearizable");
 }
+
+/** About 10-20 ms of search: the granularity of timeouts and of interleaving. */
+const MAX_SLICE = 1 << 18;
 
 function validate<I, O>(op: Operation<I, O>, index: number): void {
   if (!Number.isFinite(op.call) || Number.isNaN(op.ret) || op.ret < op.call) {
@@ -71,17 +87,13 @@ function explainViolation<S, I, O>(
     partitions,
     partitionSize: ops.length,
     initialState: describeState(v.prefixStates[0]),
+    finalState: describeState(v.prefixStates[v.prefixStates.length - 1]),
     prefix: v.prefix.map((i, k) => ({
       op: ops[i],
       description: describe(ops[i]),
       stateAfter: describeState(v.prefixStates[k + 1]),
     })),
-    stuck: v.candidates.map((i, k) => ({
-      op: ops[i],
-      description: describe(ops[i]),
-      reason: v.rejected[k] ? "rejected" : "dead-end",
-      overdue: i === v.overdue,
-    })),
+    stuck: v.candidates.map((i) => ({ op: ops[i], description: describe(ops[i]), overdue: i === v.overdue })),
   };
 }
 

@@ -7,7 +7,7 @@ export interface FormatOptions {
 
 /**
  * Renders a violation as a few indented lines: where the longest legal order
- * stops, the state there, and why each operation that could come next cannot.
+ * stops, the state there, and the operations the model rejects in it.
  */
 export function formatViolation<I, O>(v: Violation<I, O>, opts: FormatOptions = {}): string {
   const maxPrefix = opts.maxPrefix ?? 20;
@@ -17,7 +17,7 @@ export function formatViolation<I, O>(v: Violation<I, O>, opts: FormatOptions = 
   const shown = v.prefix.slice(Math.max(0, v.prefix.length - maxPrefix));
   const skipped = v.prefix.length - shown.length;
   if (v.prefix.length === 0) {
-    lines.push(`  no operation can be linearized first (initial state ${v.initialState})`);
+    lines.push(`  in the initial state ${v.initialState}, none of these is allowed to take effect first:`);
   } else {
     const tail = skipped > 0 ? `, the last ${shown.length}` : "";
     lines.push(`  longest linearizable prefix: ${v.prefix.length} operations${tail}:`);
@@ -29,14 +29,11 @@ export function formatViolation<I, O>(v: Violation<I, O>, opts: FormatOptions = 
       const n = String(skipped + k + 1).padStart(String(v.prefix.length).length);
       lines.push(`    ${n}. ${who} ${what.padEnd(width - who.length)}  => ${after}`);
     });
-    const last = v.prefix[v.prefix.length - 1];
-    lines.push(`  then, in state ${last.stateAfter}, no operation can be linearized next:`);
+    lines.push(`  then, in state ${v.finalState}, none of these is allowed to take effect next:`);
   }
   for (const s of v.stuck) {
-    const why =
-      s.reason === "rejected" ? "not allowed in this state" : "allowed, but every continuation fails";
-    const overdue = s.overdue ? "; it returned, so it must have taken effect by now" : "";
-    lines.push(`    ${s.overdue ? "!" : "-"} ${label(s)} ${s.description}: ${why}${overdue}`);
+    const overdue = s.overdue ? ` (returned at ${s.op.ret}: it cannot be put off any longer)` : "";
+    lines.push(`    ${s.overdue ? "!" : "-"} ${label(s)} ${s.description}${overdue}`);
   }
   return lines.join("\n");
 }

@@ -13,9 +13,10 @@
  * checker more permissive, never report a false violation.
  *
  * An operation whose outcome is unknown (a timeout, a crash, Jepsen's `:info`)
- * has `ret: Infinity` and `output: undefined`: it may have taken effect at any
- * moment after `call`, or never. An operation that definitely failed (did not
- * take effect) must simply be left out of the history.
+ * has `ret: Infinity` and `output: undefined` (any output is then ignored):
+ * it may have taken effect at any moment after `call`, or never. An operation
+ * that definitely failed (did not take effect) must simply be left out of the
+ * history.
  */
 export interface Operation<I, O> {
   clientId: number;
@@ -28,10 +29,11 @@ export interface Operation<I, O> {
 /**
  * A sequential specification.
  *
- * `step` must be a pure function. When `output` is `undefined` the outcome is
- * unknown: `step` must accept the operation in every state and return the
- * state as if the operation had taken effect (the "never took effect" case is
- * covered by the checker, which may always order such an operation last).
+ * `step` must be a pure function. The checker passes `output: undefined`
+ * exactly for operations with `ret: Infinity`, whose outcome is unknown:
+ * `step` must then accept the operation in every state and return the state
+ * as if it had taken effect (the "never took effect" case is covered by the
+ * checker, which may always order such an operation after all others).
  */
 export interface Model<S, I, O> {
   init(): S;
@@ -68,12 +70,6 @@ export interface LinearizedStep<I, O> extends ExplainedOperation<I, O> {
 }
 
 export interface StuckOperation<I, O> extends ExplainedOperation<I, O> {
-  /**
-   * "rejected": the model does not allow this operation in the state reached
-   * by the prefix. "dead-end": it is allowed, but every continuation after it
-   * was already explored and failed.
-   */
-  reason: "rejected" | "dead-end";
   /** True for the operation whose return was reached without it taking effect. */
   overdue: boolean;
 }
@@ -82,6 +78,11 @@ export interface StuckOperation<I, O> extends ExplainedOperation<I, O> {
  * Why a history is not linearizable: the longest prefix of operations that
  * could be put in a legal order, and the operations that could then not be
  * placed next. Only the failing partition is described.
+ *
+ * Every operation in `stuck` is rejected by the model in the state the prefix
+ * ends in: had one been allowed, the search would have found a longer prefix.
+ * For the same reason unknown-outcome operations that were callable by then
+ * appear in the prefix, as if they took effect, never in `stuck`.
  */
 export interface Violation<I, O> {
   /** Index of the failing partition, and how many there were. */
@@ -91,6 +92,8 @@ export interface Violation<I, O> {
   partitionSize: number;
   /** Model state at the start of the partition. */
   initialState: string;
+  /** Model state at the end of the prefix, in which every `stuck` operation is rejected. */
+  finalState: string;
   prefix: LinearizedStep<I, O>[];
   stuck: StuckOperation<I, O>[];
 }
@@ -103,4 +106,6 @@ export interface CheckResult<I, O> {
   elapsedMs: number;
   /** Set when the verdict is "not-linearizable". */
   violation?: Violation<I, O>;
+  /** Set when the verdict is "unknown": out of time, or too many states to explore. */
+  unknownReason?: "timeout" | "too-large";
 }

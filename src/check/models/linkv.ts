@@ -59,7 +59,8 @@ export const linKvModel: Model<LinKvState, LinKvInput, LinKvOutput> = {
     switch (input.type) {
       case "read":
         if (output === undefined) return { ok: true, state };
-        if (output.type === "read_ok") return { ok: state !== null && state === canonicalJson(output.value), state };
+        if (output.type === "read_ok")
+          return { ok: state !== null && state === canonicalJson(output.value), state };
         return { ok: isError(output, KEY_DOES_NOT_EXIST) && state === null, state };
       case "write":
         return { ok: output === undefined || output.type === "write_ok", state: canonicalJson(input.value) };
@@ -77,7 +78,8 @@ export const linKvModel: Model<LinKvState, LinKvInput, LinKvOutput> = {
   partition(ops) {
     const byKey = new Map<string, Operation<LinKvInput, LinKvOutput>[]>();
     for (let op of ops) {
-      const outcome = op.output === undefined || op.ret === Number.POSITIVE_INFINITY ? "unknown" : linKvOutcome(op.output);
+      const outcome =
+        op.output === undefined || op.ret === Number.POSITIVE_INFINITY ? "unknown" : linKvOutcome(op.output);
       if (outcome === "failed") continue;
       if (outcome === "unknown") {
         // An unknown-outcome read constrains nothing; dropping it shrinks the search.

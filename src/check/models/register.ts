@@ -3,7 +3,10 @@ import type { Model, Operation } from "../types.ts";
 /** A single register holding an integer, or null before the first write. */
 export type RegisterState = number | null;
 
-export type RegisterInput = { f: "read" } | { f: "write"; value: number } | { f: "cas"; from: number; to: number };
+export type RegisterInput =
+  | { f: "read" }
+  | { f: "write"; value: number }
+  | { f: "cas"; from: number; to: number };
 
 /** `{ value }` answers a read; `{ ok }` a write or cas (`ok: false`: the compare failed). */
 export type RegisterOutput = { value: number | null } | { ok: boolean };
