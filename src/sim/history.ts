@@ -1,8 +1,13 @@
 // Turns the simulator's client history into the checker's lin-kv operations.
 
-import { checkOperations } from "../check/check.ts";
-import { type LinKvInput, type LinKvOutput, linKvModel } from "../check/models/linkv.ts";
-import type { Operation } from "../check/types.ts";
+import {
+  checkOperations,
+  formatViolation,
+  type LinKvInput,
+  type LinKvOutput,
+  linKvModel,
+  type Operation,
+} from "../check/index.ts";
 import type { HistoryEntry } from "./client.ts";
 
 export function toLinKv(h: readonly HistoryEntry[]): Operation<LinKvInput, LinKvOutput>[] {
@@ -31,9 +36,5 @@ export function checkHistory(
   timeoutMs = 10_000,
 ): { verdict: LinVerdict; explanation?: string } {
   const res = checkOperations(linKvModel, toLinKv(h), { timeoutMs });
-  const verdict = res.verdict as LinVerdict;
-  return {
-    verdict,
-    explanation: verdict === "not-linearizable" ? JSON.stringify(res).slice(0, 2000) : undefined,
-  };
+  return { verdict: res.verdict, explanation: res.violation ? formatViolation(res.violation) : undefined };
 }

@@ -4,8 +4,8 @@ import type { RaftMutations } from "../../src/raft/index.ts";
 import { failed, runSeed, Simulation } from "../../src/sim/index.ts";
 
 // A soak of a few hundred seeds; `npm run sim -- --seeds 10000` runs the long one.
-const SOAK_3 = 1000;
-const SOAK_5 = 500;
+const SOAK_3 = 2000;
+const SOAK_5 = 1000;
 
 test(`simulator: ${SOAK_3} seeds of a 3-member cluster under faults keep every invariant and stay linearizable`, () => {
   const bad: string[] = [];
