@@ -12,10 +12,15 @@ Available now:
   npm run sim -- --seeds 2000 [--nodes 5]   simulator soak
   npm run check -- <history files>          linearizability checker
 
-Not yet available: the etcd v3 API server ("floe dev", "npm start"), the client verbs,
-the Maelstrom node. See README.md.`;
+  floe maelstrom [--tick-ms 25]              a Maelstrom lin-kv node on stdin/stdout
 
-if (cmd === "help" || cmd === "--help" || cmd === "-h") {
+Not yet available: the etcd v3 API server ("floe dev", "npm start") and the client verbs.
+See README.md.`;
+
+if (cmd === "maelstrom") {
+  const { runMaelstromNode } = await import("../maelstrom/main.ts");
+  runMaelstromNode(rest);
+} else if (cmd === "help" || cmd === "--help" || cmd === "-h") {
   console.log(usage);
 } else if (cmd === "dev") {
   console.log(usage);
