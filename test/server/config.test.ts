@@ -1,0 +1,61 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { ConfigError, describeOptions, loadConfig, parseInitialCluster } from "../../src/server/config.ts";
+
+test("config: defaults follow etcd and derived values fill in", () => {
+  const c = loadConfig({});
+  assert.equal(c.name, "default");
+  assert.equal(c.dataDir, "default.floe");
+  assert.deepEqual(c.listenClientUrls, ["http://127.0.0.1:2379"]);
+  assert.deepEqual(c.advertiseClientUrls, ["http://127.0.0.1:2379"]);
+  assert.equal(c.initialCluster, "default=http://127.0.0.1:2380");
+  assert.equal(c.maxRequestBytes, 1.5 * 1024 * 1024);
+  assert.equal(c.maxTxnOps, 128);
+  assert.equal(c.snapshotCount, 100_000);
+});
+
+test("config: YAML file, then FLOE_* environment, then flags, each overriding the previous", () => {
+  const dir = mkdtempSync(join(tmpdir(), "floe-config-"));
+  const file = join(dir, "floe.yaml");
+  writeFileSync(file, "name: from-file\nmax-txn-ops: 64\nsnapshot-count: 10\n");
+  const c = loadConfig({ file, env: { FLOE_MAX_TXN_OPS: "32" }, flags: { "snapshot-count": "5" } });
+  assert.equal(c.name, "from-file");
+  assert.equal(c.maxTxnOps, 32);
+  assert.equal(c.snapshotCount, 5);
+});
+
+test("config: bad values are refused with the option, the source and the value", () => {
+  assert.throws(
+    () => loadConfig({ flags: { "max-txn-ops": "many" } }),
+    /flag --max-txn-ops: option max-txn-ops must be an integer, got "many"/,
+  );
+  assert.throws(
+    () => loadConfig({ env: { FLOE_INITIAL_CLUSTER_STATE: "old" } }),
+    /must be one of new, existing/,
+  );
+  assert.throws(() => loadConfig({ flags: { bogus: 1 } }), ConfigError);
+  assert.throws(
+    () => loadConfig({ flags: { "election-timeout": 150 } }),
+    /at least twice heartbeat-interval/,
+  );
+  assert.throws(() => loadConfig({ flags: { "cert-file": "a.pem" } }), /given together/);
+  const dir = mkdtempSync(join(tmpdir(), "floe-config-"));
+  const file = join(dir, "bad.yaml");
+  writeFileSync(file, "nmae: typo\n");
+  assert.throws(() => loadConfig({ file }), /unknown option "nmae"/);
+});
+
+test("config: initial-cluster parses name=url pairs and rejects malformed ones", () => {
+  const m = parseInitialCluster("a=http://x:1,b=http://y:2,a=http://z:3");
+  assert.deepEqual(m.get("a"), ["http://x:1", "http://z:3"]);
+  assert.throws(() => parseInitialCluster("a"), /name=url/);
+});
+
+test("config: the help text documents every option with default and environment variable", () => {
+  const text = describeOptions();
+  assert.match(text, /--quota-backend-bytes/);
+  assert.match(text, /FLOE_MAX_REQUEST_BYTES/);
+});
