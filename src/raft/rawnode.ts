@@ -79,6 +79,17 @@ export class RawNode {
     );
   }
 
+  /** Proposes several entries as one batch: one append, one message per follower. */
+  proposeBatch(datas: readonly Uint8Array[]): RaftError | undefined {
+    if (datas.length === 0) return undefined;
+    return this.raft.step(
+      newMessage(MessageType.Prop, {
+        from: this.raft.id,
+        entries: datas.map((data) => ({ term: 0, index: 0, type: EntryType.Normal, data })),
+      }),
+    );
+  }
+
   proposeConfChange(cc: ConfChange): RaftError | undefined {
     const data = encodeConfChange(cc);
     return this.raft.step(

@@ -1,0 +1,333 @@
+// The node runtime: drives the pure Raft core with real time, a durable log,
+// a transport and any deterministic state machine. It owns the Ready loop
+// (persist, send, apply, advance; one at a time), proposal batching (all
+// proposals of one event-loop turn go out as one append), waiters resolved
+// when their entry applies, ReadIndex barriers for linearizable reads, and
+// periodic snapshots with log compaction. The same runtime serves the etcd
+// server, and any other state machine (see README, "Replicating your own
+// state machine").
+
+import { randomBytes } from "node:crypto";
+import {
+  type ConfChange,
+  type ConfState,
+  decodeConfChange,
+  type Entry,
+  EntryType,
+  type HardState,
+  type Message,
+  type NodeId,
+  type RaftConfig,
+  RawNode,
+  type Ready,
+  type Snapshot,
+  type SoftState,
+  StateRole,
+  type Storage,
+  seededRand,
+} from "../raft/index.ts";
+
+/** A deterministic state machine: the same entries in the same order give the same state everywhere. */
+export interface StateMachine<R> {
+  /** Applies one committed command; `index` is its log index. Must not depend on time or randomness. */
+  apply(index: number, data: Uint8Array): R | Promise<R>;
+  /** Called for configuration entries after the core applied them. */
+  applyConfChange?(index: number, cc: ConfChange, cs: ConfState): void | Promise<void>;
+  /** The index of the last applied entry as durably recorded by the state machine. */
+  appliedIndex(): number;
+  /** A point-in-time image for a Raft snapshot. */
+  snapshot(): Promise<Uint8Array>;
+  /** Replaces the whole state with an image. */
+  restore(image: Uint8Array, index: number): Promise<void>;
+}
+
+/** Durable Raft state: what the core reads (Storage) plus the writes a Ready requires. */
+export interface LogStore extends Storage {
+  /** Persists one Ready's hard state, entries and snapshot with a single fsync. */
+  save(rd: { hardState?: HardState; entries: readonly Entry[]; snapshot?: Snapshot }): Promise<void>;
+  /** Records a snapshot taken locally and drops log entries before `index - keep`. */
+  saveLocalSnapshot(index: number, cs: ConfState, image: Uint8Array): Promise<void>;
+}
+
+export interface Transport {
+  send(messages: readonly Message[]): void;
+  reportUnreachable?: (id: NodeId) => void;
+}
+
+export type RuntimeErrorCode = "Stopped" | "Timeout" | "ProposalDropped" | "LeaderChanged";
+
+export class RuntimeError extends Error {
+  constructor(
+    readonly code: RuntimeErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = "RuntimeError";
+  }
+}
+
+export interface RuntimeOptions {
+  id: NodeId;
+  log: LogStore;
+  transport: Transport;
+  tickMs: number;
+  electionTicks: number;
+  /** Take a snapshot after this many applied entries. */
+  snapshotCount: number;
+  requestTimeoutMs: number;
+  raft?: Partial<Omit<RaftConfig, "id" | "storage" | "rand" | "applied">>;
+  logger?: (event: string, fields: Record<string, unknown>) => void;
+  onSoftState?: (s: SoftState) => void;
+}
+
+interface Waiter<R> {
+  resolve: (r: R) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** Proposals carry an 8-byte id so the proposer can match the applied entry to its waiter. */
+const ID_BYTES = 8;
+
+export class RaftRuntime<R> {
+  readonly rn: RawNode;
+  private readonly waiters = new Map<string, Waiter<R>>();
+  private readonly readWaiters = new Map<string, Waiter<void>>();
+  private readonly readsAwaitingApply: { index: number; waiter: Waiter<void> }[] = [];
+  private batch: Uint8Array[] = [];
+  private batchScheduled = false;
+  private running = false;
+  private pumping = false;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+  private applied: number;
+  private snapIndex: number;
+  private confState: ConfState;
+  private readSeq = 0;
+  private fatal: Error | undefined;
+
+  constructor(
+    private readonly sm: StateMachine<R>,
+    private readonly opts: RuntimeOptions,
+  ) {
+    this.applied = sm.appliedIndex();
+    const snap = opts.log.snapshot();
+    this.snapIndex = snap?.metadata.index ?? 0;
+    this.confState = opts.log.initialState().confState;
+    this.rn = new RawNode({
+      ...opts.raft,
+      id: opts.id,
+      storage: opts.log,
+      rand: seededRand(randomBytes(4).readUInt32LE(0)),
+      electionTicks: opts.electionTicks,
+      heartbeatTicks: 1,
+      applied: Math.max(this.applied, this.snapIndex),
+      logger: opts.logger,
+    });
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.timer = setInterval(() => {
+      this.rn.tick();
+      this.pump();
+    }, this.opts.tickMs);
+    this.pump();
+  }
+
+  /** Stops ticking and fails every waiter; in-flight persistence finishes. */
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    const err = new RuntimeError("Stopped", "the node is stopping");
+    for (const w of this.waiters.values()) this.settle(w, err);
+    for (const w of this.readWaiters.values()) this.settle(w, err);
+    this.waiters.clear();
+    this.readWaiters.clear();
+  }
+
+  /** Error that stopped the Ready loop (e.g. a failed fsync); the node must not continue. */
+  failure(): Error | undefined {
+    return this.fatal;
+  }
+
+  step(m: Message): void {
+    if (this.stopped) return;
+    const err = this.rn.step(m);
+    if (err) this.opts.logger?.("step-refused", { from: m.from, type: m.type, reason: err.message });
+    this.pump();
+  }
+
+  isLeader(): boolean {
+    return this.rn.raft.role === StateRole.Leader;
+  }
+
+  leader(): NodeId {
+    return this.rn.raft.lead;
+  }
+
+  /** Proposes a command and resolves with the state machine's result once it applies here. */
+  propose(data: Uint8Array): Promise<R> {
+    if (this.stopped) return Promise.reject(new RuntimeError("Stopped", "the node is stopping"));
+    const id = randomBytes(ID_BYTES);
+    const framed = new Uint8Array(ID_BYTES + data.length);
+    framed.set(id, 0);
+    framed.set(data, ID_BYTES);
+    const key = id.toString("hex");
+    return new Promise<R>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.waiters.delete(key)) reject(new RuntimeError("Timeout", "request timed out"));
+      }, this.opts.requestTimeoutMs);
+      this.waiters.set(key, { resolve, reject, timer });
+      this.batch.push(framed);
+      if (!this.batchScheduled) {
+        this.batchScheduled = true;
+        queueMicrotask(() => this.flushBatch());
+      }
+    });
+  }
+
+  proposeConfChange(cc: ConfChange): void {
+    const err = this.rn.proposeConfChange(cc);
+    if (err) throw new RuntimeError("ProposalDropped", err.message);
+    this.pump();
+  }
+
+  private flushBatch(): void {
+    this.batchScheduled = false;
+    const batch = this.batch;
+    this.batch = [];
+    const err = this.rn.proposeBatch(batch);
+    if (err) {
+      for (const framed of batch) {
+        const key = Buffer.from(framed.subarray(0, ID_BYTES)).toString("hex");
+        const w = this.waiters.get(key);
+        if (w) {
+          this.waiters.delete(key);
+          this.settle(w, new RuntimeError("ProposalDropped", err.message));
+        }
+      }
+    }
+    this.pump();
+  }
+
+  /** Resolves once this member has applied everything committed when the call was made (linearizable). */
+  readBarrier(): Promise<void> {
+    if (this.stopped) return Promise.reject(new RuntimeError("Stopped", "the node is stopping"));
+    const ctx = `${this.opts.id}:${++this.readSeq}`;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.readWaiters.delete(ctx)) reject(new RuntimeError("Timeout", "request timed out"));
+        const i = this.readsAwaitingApply.findIndex((r) => r.waiter.timer === timer);
+        if (i >= 0) {
+          this.readsAwaitingApply.splice(i, 1);
+          reject(new RuntimeError("Timeout", "request timed out"));
+        }
+      }, this.opts.requestTimeoutMs);
+      const err = this.rn.readIndex(ctx);
+      if (err) {
+        clearTimeout(timer);
+        reject(new RuntimeError("ProposalDropped", err.message));
+        return;
+      }
+      this.readWaiters.set(ctx, { resolve, reject, timer });
+      this.pump();
+    });
+  }
+
+  private settle<T>(w: Waiter<T>, e: Error): void {
+    clearTimeout(w.timer);
+    w.reject(e);
+  }
+
+  /** Runs Ready cycles one at a time until there is nothing to do. */
+  private pump(): void {
+    if (this.pumping || this.stopped || this.fatal) return;
+    this.pumping = true;
+    void this.loop()
+      .catch((e: unknown) => {
+        this.fatal = e instanceof Error ? e : new Error(String(e));
+        this.opts.logger?.("ready-loop-failed", { error: this.fatal.message });
+        this.stop();
+      })
+      .finally(() => {
+        this.pumping = false;
+      });
+  }
+
+  private async loop(): Promise<void> {
+    for (let i = 0; i < 10_000 && !this.stopped && this.rn.hasReady(); i++) {
+      await this.handleReady(this.rn.ready());
+    }
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    if (rd.softState) this.opts.onSoftState?.(rd.softState);
+    await this.opts.log.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+    if (rd.messages.length > 0) this.opts.transport.send(rd.messages);
+    if (rd.snapshot) {
+      await this.sm.restore(rd.snapshot.data, rd.snapshot.metadata.index);
+      this.applied = rd.snapshot.metadata.index;
+      this.snapIndex = this.applied;
+      this.confState = rd.snapshot.metadata.confState;
+    }
+    for (const e of rd.committedEntries) await this.applyEntry(e);
+    for (const rs of rd.readStates) {
+      const w = this.readWaiters.get(rs.context);
+      if (!w) continue;
+      this.readWaiters.delete(rs.context);
+      this.readsAwaitingApply.push({ index: rs.index, waiter: w });
+    }
+    this.rn.advance(rd);
+    this.releaseReads();
+    await this.maybeSnapshot();
+  }
+
+  private async applyEntry(e: Entry): Promise<void> {
+    if (e.index <= this.applied) return; // already reflected in the state machine (restart)
+    if (e.type === EntryType.ConfChange) {
+      const cc = decodeConfChange(e.data);
+      this.confState = this.rn.applyConfChange(cc);
+      await this.sm.applyConfChange?.(e.index, cc, this.confState);
+      this.applied = e.index;
+      return;
+    }
+    if (e.data.length < ID_BYTES) {
+      this.applied = e.index; // the leader's empty entry
+      return;
+    }
+    const key = Buffer.from(e.data.subarray(0, ID_BYTES)).toString("hex");
+    const result = await this.sm.apply(e.index, e.data.subarray(ID_BYTES));
+    this.applied = e.index;
+    const w = this.waiters.get(key);
+    if (w) {
+      this.waiters.delete(key);
+      clearTimeout(w.timer);
+      w.resolve(result);
+    }
+  }
+
+  private releaseReads(): void {
+    for (let i = this.readsAwaitingApply.length - 1; i >= 0; i--) {
+      const r = this.readsAwaitingApply[i];
+      if (r.index > this.applied) continue;
+      this.readsAwaitingApply.splice(i, 1);
+      clearTimeout(r.waiter.timer);
+      r.waiter.resolve();
+    }
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    if (this.applied - this.snapIndex < this.opts.snapshotCount) return;
+    const at = this.applied;
+    const image = await this.sm.snapshot();
+    await this.opts.log.saveLocalSnapshot(at, this.confState, image);
+    this.snapIndex = at;
+    this.opts.logger?.("snapshot", { index: at, bytes: image.length });
+  }
+
+  appliedIndex(): number {
+    return this.applied;
+  }
+}

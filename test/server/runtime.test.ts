@@ -1,0 +1,143 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { Message, NodeId } from "../../src/raft/index.ts";
+import { MemoryLogStore } from "../../src/server/memlog.ts";
+import { RaftRuntime, RuntimeError, type StateMachine } from "../../src/server/runtime.ts";
+
+/** A counter: each command adds its byte value; the result is the new total. */
+class Counter implements StateMachine<number> {
+  total = 0;
+  private applied = 0;
+  apply(index: number, data: Uint8Array): number {
+    this.applied = index;
+    this.total += data[0] ?? 0;
+    return this.total;
+  }
+  appliedIndex(): number {
+    return this.applied;
+  }
+  async snapshot(): Promise<Uint8Array> {
+    return new TextEncoder().encode(String(this.total));
+  }
+  async restore(image: Uint8Array, index: number): Promise<void> {
+    this.total = image.length === 0 ? 0 : Number(new TextDecoder().decode(image));
+    this.applied = index;
+  }
+}
+
+function cluster(n: number) {
+  const ids = Array.from({ length: n }, (_, i) => i + 1);
+  const nodes = new Map<NodeId, { rt: RaftRuntime<number>; sm: Counter }>();
+  const down = new Set<NodeId>();
+  for (const id of ids) {
+    const sm = new Counter();
+    const rt: RaftRuntime<number> = new RaftRuntime(sm, {
+      id,
+      log: MemoryLogStore.bootstrapped(ids, 5),
+      tickMs: 5,
+      electionTicks: 10,
+      snapshotCount: 20,
+      requestTimeoutMs: 3000,
+      transport: {
+        send: (msgs: readonly Message[]) => {
+          for (const m of msgs) {
+            if (down.has(id) || down.has(m.to)) continue;
+            setImmediate(() => nodes.get(m.to)?.rt.step(m));
+          }
+        },
+      },
+    });
+    nodes.set(id, { rt, sm });
+  }
+  for (const { rt } of nodes.values()) rt.start();
+  return { nodes, down, stop: () => nodes.forEach(({ rt }) => rt.stop()) };
+}
+
+async function waitFor<T>(what: string, f: () => T | undefined, ms = 5000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+const leaderOf = (c: ReturnType<typeof cluster>) =>
+  [...c.nodes.values()].find(({ rt }, i) => rt.isLeader() && !c.down.has(i + 1))?.rt;
+
+test("runtime: concurrent proposals are batched, applied in order everywhere and resolve with their results", async () => {
+  const c = cluster(3);
+  try {
+    const leader = await waitFor("a leader", () => leaderOf(c));
+    const results = await Promise.all(Array.from({ length: 50 }, () => leader.propose(new Uint8Array([1]))));
+    assert.deepEqual(
+      [...results].sort((a, b) => a - b),
+      Array.from({ length: 50 }, (_, i) => i + 1),
+    );
+    await waitFor("followers to apply", () =>
+      [...c.nodes.values()].every(({ sm }) => sm.total === 50) ? true : undefined,
+    );
+  } finally {
+    c.stop();
+  }
+});
+
+test("runtime: a follower's proposal is forwarded and resolves when it applies locally", async () => {
+  const c = cluster(3);
+  try {
+    const leader = await waitFor("a leader", () => leaderOf(c));
+    const follower = [...c.nodes.values()].find(({ rt }) => rt !== leader)?.rt;
+    assert.ok(follower);
+    await waitFor("follower knows the leader", () => (follower.leader() !== 0 ? true : undefined));
+    assert.equal(await follower.propose(new Uint8Array([7])), 7);
+  } finally {
+    c.stop();
+  }
+});
+
+test("runtime: a read barrier on a follower waits until it applied the leader's commit index", async () => {
+  const c = cluster(3);
+  try {
+    const leader = await waitFor("a leader", () => leaderOf(c));
+    await leader.propose(new Uint8Array([3]));
+    const entry = [...c.nodes.entries()].find(([, n]) => n.rt !== leader);
+    assert.ok(entry);
+    await entry[1].rt.readBarrier();
+    assert.equal(entry[1].sm.total, 3);
+  } finally {
+    c.stop();
+  }
+});
+
+test("runtime: after the leader is cut off the others elect a new one, and snapshots let a lagging member catch up", async () => {
+  const c = cluster(3);
+  try {
+    const first = await waitFor("a leader", () => leaderOf(c));
+    const firstId = [...c.nodes.entries()].find(([, n]) => n.rt === first)?.[0] as NodeId;
+    c.down.add(firstId);
+    const second = await waitFor(
+      "a new leader",
+      () => [...c.nodes.entries()].find(([id, n]) => id !== firstId && n.rt.isLeader())?.[1].rt,
+    );
+    for (let i = 0; i < 60; i++) await second.propose(new Uint8Array([1]));
+    c.down.delete(firstId);
+    await waitFor("the old leader to catch up", () =>
+      c.nodes.get(firstId)?.sm.total === 60 ? true : undefined,
+    );
+  } finally {
+    c.stop();
+  }
+});
+
+test("runtime: a proposal with no leader anywhere fails with a clear error instead of hanging", async () => {
+  const c = cluster(3);
+  try {
+    for (const id of c.nodes.keys()) c.down.add(id);
+    const rt = c.nodes.get(1)?.rt;
+    assert.ok(rt);
+    await assert.rejects(rt.propose(new Uint8Array([1])), (e: unknown) => e instanceof RuntimeError);
+  } finally {
+    c.stop();
+  }
+});
