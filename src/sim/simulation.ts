@@ -141,7 +141,7 @@ export class Simulation {
     return {
       now: () => this.now,
       send: (from, to, body) => this.send(from, to, body),
-      later: (delayMs, fn) => this.at(this.now + delayMs, fn),
+      later: (delayMs, fn) => this.at(this.now + delayMs, () => this.guardRun(fn)),
       diskLatencyMs: () => this.rand.int(this.diskMaxMs + 1),
       crashPoint: (id) => this.crashPoint(id),
       observer: {
@@ -219,6 +219,11 @@ export class Simulation {
   private crashedWith: string | undefined;
 
   private guard(_node: SimNode, fn: () => void): void {
+    this.guardRun(fn);
+  }
+
+  /** Runs `fn`, recording a Raft assertion (always a bug) as the run's failure instead of throwing. */
+  private guardRun(fn: () => void): void {
     try {
       fn();
     } catch (e) {
