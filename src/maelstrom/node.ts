@@ -183,11 +183,16 @@ export class MaelstromNode {
     }
     let op: KvOp;
     if (b.type === "write") {
-      if (!("value" in b)) return this.error(e.src, msgId, ERR_MALFORMED, "write without a value");
+      if (!("value" in b)) {
+        this.error(e.src, msgId, ERR_MALFORMED, "write without a value");
+        return;
+      }
       op = { type: "write", key, value: b.value as Json };
     } else {
-      if (!("from" in b) || !("to" in b))
-        return this.error(e.src, msgId, ERR_MALFORMED, "cas needs from and to");
+      if (!("from" in b) || !("to" in b)) {
+        this.error(e.src, msgId, ERR_MALFORMED, "cas needs from and to");
+        return;
+      }
       op = { type: "cas", key, from: b.from as Json, to: b.to as Json };
     }
     const cmd: Command = { c: e.src, m: msgId, op };

@@ -50,7 +50,10 @@ function cluster(n: number) {
     nodes.set(id, { rt, sm });
   }
   for (const { rt } of nodes.values()) rt.start();
-  return { nodes, down, stop: () => nodes.forEach(({ rt }) => rt.stop()) };
+  const stop = (): void => {
+    for (const { rt } of nodes.values()) rt.stop();
+  };
+  return { nodes, down, stop };
 }
 
 async function waitFor<T>(what: string, f: () => T | undefined, ms = 5000): Promise<T> {
