@@ -1,0 +1,84 @@
+// Running one call on behalf of either protocol: turn whatever it threw into
+// a registry error (logging the ones that are bugs), and count it.
+
+import type { Logger } from "pino";
+import type { CallContext } from "./backend.ts";
+import { Errors, FloeError, GrpcCode } from "./errors.ts";
+import type { ApiMetrics } from "./metrics.ts";
+
+export type Protocol = "grpc" | "gateway";
+
+const codeNames = new Map<number, string>(Object.entries(GrpcCode).map(([name, code]) => [code, name]));
+
+/** The name of a gRPC code for metric labels, e.g. "OUT_OF_RANGE". */
+export const grpcCodeName = (code: number): string => codeNames.get(code) ?? String(code);
+
+/** Maps a protocol library's own errors (e.g. Connect's parse failures) to registry errors. */
+export type Translate = (e: unknown) => FloeError | undefined;
+
+/**
+ * A FloeError for anything a call threw. Cancellation becomes CANCELLED; any
+ * other unknown error is a bug: logged with its stack and answered INTERNAL,
+ * so a faulty handler fails one call, never the process.
+ */
+export function toFloeError(
+  e: unknown,
+  log: Logger,
+  method: string,
+  ctx?: CallContext,
+  translate?: Translate,
+): FloeError {
+  if (e instanceof FloeError) return e;
+  const translated = translate?.(e);
+  if (translated !== undefined) return translated;
+  if (ctx?.signal.aborted || (e instanceof Error && e.name === "AbortError")) {
+    return FloeError.of("CANCELLED", method);
+  }
+  log.error({ err: e, method }, "unexpected error in API handler");
+  return new FloeError(Errors.INTERNAL, { cause: e });
+}
+
+export class CallRunner {
+  constructor(
+    readonly log: Logger,
+    readonly metrics: ApiMetrics,
+    readonly translate?: Translate,
+  ) {}
+
+  /** Runs a unary call; resolves with its response or rejects with a FloeError. */
+  async unary<T>(protocol: Protocol, method: string, ctx: CallContext, fn: () => Promise<T>): Promise<T> {
+    const stopTimer = this.metrics.requestSeconds.startTimer({ protocol, method });
+    try {
+      const resp = await fn();
+      this.metrics.requests.inc({ protocol, method, code: "OK" });
+      return resp;
+    } catch (e) {
+      const err = toFloeError(e, this.log, method, ctx, this.translate);
+      this.metrics.requests.inc({ protocol, method, code: grpcCodeName(err.grpcCode) });
+      throw err;
+    } finally {
+      stopTimer();
+    }
+  }
+
+  /** Wraps a response stream: errors become FloeErrors, the call is counted when it ends. */
+  async *stream<T>(
+    protocol: Protocol,
+    method: string,
+    ctx: CallContext,
+    source: AsyncIterable<T>,
+  ): AsyncGenerator<T> {
+    this.metrics.streams.inc({ method });
+    let code = "OK";
+    try {
+      yield* source;
+    } catch (e) {
+      const err = toFloeError(e, this.log, method, ctx, this.translate);
+      code = grpcCodeName(err.grpcCode);
+      throw err;
+    } finally {
+      this.metrics.streams.dec({ method });
+      this.metrics.requests.inc({ protocol, method, code });
+    }
+  }
+}

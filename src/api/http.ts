@@ -1,0 +1,158 @@
+// Plain HTTP on the client port (HTTP/1.1, and HTTP/2 requests that are not
+// gRPC): /health, /version, /metrics and the JSON gateway under /v3/. Errors
+// use grpc-gateway's shapes, which etcd's gateway returns:
+//   unary:  HTTP status from the gRPC code, body {"error": msg, "code": n, "message": msg}
+//   stream: a last line {"error": {"grpc_code": n, "http_code": s, "message": msg, "http_status": text}}
+
+import { STATUS_CODES } from "node:http";
+import type { Registry } from "prom-client";
+import type { CallContext } from "./backend.ts";
+import { type CallRunner, toFloeError } from "./calls.ts";
+import { type FloeError, GrpcCode, httpStatusOf } from "./errors.ts";
+import type { GatewayRoute } from "./gateway-routes.ts";
+import { jsonValues, parseJsonBody, readBody } from "./json-stream.ts";
+import type { Operations } from "./operations.ts";
+
+/** The parts of node's http and http2-compat request objects the handlers use. */
+export interface HttpRequestLike extends AsyncIterable<Buffer | string> {
+  readonly method?: string | undefined;
+  readonly url?: string | undefined;
+}
+
+/** The parts of node's http and http2-compat response objects the handlers use. */
+export interface HttpResponseLike {
+  writeHead(statusCode: number, headers: Record<string, string>): unknown;
+  write(chunk: string): boolean;
+  end(chunk?: string): unknown;
+  once(event: "close" | "drain", listener: () => void): unknown;
+  removeListener(event: "close" | "drain", listener: () => void): unknown;
+  readonly headersSent: boolean;
+  readonly writableEnded: boolean;
+}
+
+export type HttpListener = (req: HttpRequestLike, res: HttpResponseLike) => void;
+
+const JSON_TYPE = { "content-type": "application/json" };
+
+function sendJson(res: HttpResponseLike, status: number, body: unknown): void {
+  res.writeHead(status, JSON_TYPE);
+  res.end(JSON.stringify(body));
+}
+
+function sendError(res: HttpResponseLike, err: FloeError): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  sendJson(res, httpStatusOf(err.grpcCode), { error: err.message, code: err.grpcCode, message: err.message });
+}
+
+function streamErrorLine(err: FloeError): string {
+  const httpCode = httpStatusOf(err.grpcCode);
+  const error = {
+    grpc_code: err.grpcCode,
+    http_code: httpCode,
+    message: err.message,
+    http_status: STATUS_CODES[httpCode] ?? "",
+  };
+  return `${JSON.stringify({ error })}\n`;
+}
+
+/** Resolves once the response can take more data (or is gone). */
+function drained(res: HttpResponseLike): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.removeListener("drain", done);
+      res.removeListener("close", done);
+      resolve();
+    };
+    res.once("drain", done);
+    res.once("close", done);
+  });
+}
+
+/** A context whose signal aborts when the response closes (finished, or the client went away) or on shutdown. */
+function contextOf(res: HttpResponseLike, shutdown: AbortSignal): CallContext {
+  const controller = new AbortController();
+  res.once("close", () => controller.abort());
+  return { signal: AbortSignal.any([controller.signal, shutdown]) };
+}
+
+export interface HttpDeps {
+  readonly ops: Operations;
+  readonly runner: CallRunner;
+  readonly routes: ReadonlyMap<string, GatewayRoute>;
+  readonly registry: Registry;
+  /** Aborts every call's context when the server shuts down. */
+  readonly shutdown: AbortSignal;
+}
+
+export function createHttpListener(deps: HttpDeps): HttpListener {
+  const { ops, runner, routes, registry, shutdown } = deps;
+  const maxBody = ops.limits.maxGatewayBodyBytes;
+
+  async function unary(route: GatewayRoute & { kind: "unary" }, req: HttpRequestLike, res: HttpResponseLike) {
+    const ctx = contextOf(res, shutdown);
+    const body = await runner.unary("gateway", route.method, ctx, async () =>
+      route.run(parseJsonBody(await readBody(req, maxBody)), ctx),
+    );
+    sendJson(res, 200, body);
+  }
+
+  async function stream(
+    route: GatewayRoute & { kind: "stream" },
+    req: HttpRequestLike,
+    res: HttpResponseLike,
+  ) {
+    const ctx = contextOf(res, shutdown);
+    const jsonIn = route.clientStreams
+      ? jsonValues(req, maxBody)
+      : (async function* () {
+          yield parseJsonBody(await readBody(req, maxBody));
+        })();
+    res.writeHead(200, JSON_TYPE);
+    try {
+      for await (const json of runner.stream("gateway", route.method, ctx, route.run(jsonIn, ctx))) {
+        if (res.writableEnded || ctx.signal.aborted) break;
+        if (!res.write(`${JSON.stringify({ result: json })}\n`)) await drained(res);
+      }
+    } catch (e) {
+      if (!res.writableEnded) res.write(streamErrorLine(e as FloeError));
+    }
+    if (!res.writableEnded) res.end();
+  }
+
+  async function health(res: HttpResponseLike) {
+    const report = await ops.health(contextOf(res, shutdown));
+    sendJson(res, report.healthy ? 200 : 503, { health: String(report.healthy), reason: report.reason });
+  }
+
+  async function metrics(res: HttpResponseLike) {
+    const text = await registry.metrics();
+    res.writeHead(200, { "content-type": registry.contentType });
+    res.end(text);
+  }
+
+  async function handle(req: HttpRequestLike, res: HttpResponseLike) {
+    const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
+    const method = req.method ?? "GET";
+    if (path === "/health") return health(res);
+    if (path === "/version") {
+      return sendJson(res, 200, { etcdserver: ops.versions.server, etcdcluster: ops.versions.cluster });
+    }
+    if (path === "/metrics") return metrics(res);
+    const route = routes.get(path);
+    if (route === undefined) {
+      return sendJson(res, 404, { error: "Not Found", code: GrpcCode.NOT_FOUND, message: "Not Found" });
+    }
+    if (method !== "POST") {
+      const msg = "Method Not Allowed";
+      return sendJson(res, 405, { error: msg, code: GrpcCode.UNIMPLEMENTED, message: msg });
+    }
+    return route.kind === "unary" ? unary(route, req, res) : stream(route, req, res);
+  }
+
+  return (req, res) => {
+    handle(req, res).catch((e: unknown) => sendError(res, toFloeError(e, runner.log, req.url ?? "http")));
+  };
+}

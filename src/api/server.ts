@@ -1,0 +1,193 @@
+// One TCP port for gRPC and HTTP/1.1, as etcd's client port. Cleartext
+// connections are told apart by their first bytes: the HTTP/2 connection
+// preface goes to the HTTP/2 server (gRPC, plus plain HTTP over h2), anything
+// else to the HTTP/1.1 server, which answers garbage with 400 and hangs up.
+// With TLS, ALPN decides, and the preface check covers clients without ALPN.
+// Bytes read while deciding are pushed back (socket.unshift) before the
+// connection is handed over, so nothing is lost.
+
+import { readFileSync } from "node:fs";
+import http from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+import tls from "node:tls";
+import { pino } from "pino";
+import type { Registry } from "prom-client";
+import { CallRunner } from "./calls.ts";
+import { gatewayRoutes } from "./gateway-routes.ts";
+import { createGrpcListener, translateConnectError } from "./grpc.ts";
+import { createHttpListener, type HttpRequestLike, type HttpResponseLike } from "./http.ts";
+import { createApiMetrics, defaultRegistry } from "./metrics.ts";
+import { Operations } from "./operations.ts";
+import { type ApiServerOptions, defaultEtcdVersion, type EtcdVersions, resolveLimits } from "./options.ts";
+
+const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
+
+type Kind = "h2" | "http1";
+
+/**
+ * Reads until the first bytes show whether this is HTTP/2 (the full preface)
+ * or not (any byte that differs from it), then puts the bytes back.
+ * Resolves undefined when the connection closes or stays silent too long.
+ */
+function sniff(socket: net.Socket, timeoutMs: number): Promise<Kind | undefined> {
+  return new Promise((resolve) => {
+    let seen = Buffer.alloc(0);
+    const finish = (kind: Kind | undefined) => {
+      clearTimeout(timer);
+      socket.removeListener("readable", onReadable);
+      socket.removeListener("end", onGone);
+      socket.removeListener("close", onGone);
+      if (kind !== undefined && seen.length > 0) socket.unshift(seen);
+      resolve(kind);
+    };
+    const onReadable = () => {
+      for (let chunk = socket.read(); chunk !== null; chunk = socket.read()) {
+        seen = Buffer.concat([seen, chunk as Buffer]);
+      }
+      const n = Math.min(seen.length, PREFACE.length);
+      if (!seen.subarray(0, n).equals(PREFACE.subarray(0, n))) finish("http1");
+      else if (seen.length >= PREFACE.length) finish("h2");
+    };
+    const onGone = () => finish(undefined);
+    const timer = setTimeout(onGone, timeoutMs);
+    socket.on("readable", onReadable);
+    socket.once("end", onGone);
+    socket.once("close", onGone);
+  });
+}
+
+const isGrpc = (req: http2.Http2ServerRequest): boolean =>
+  (req.headers["content-type"] ?? "").startsWith("application/grpc");
+
+export interface ApiServer {
+  /** The bound port (useful with port 0). */
+  readonly port: number;
+  readonly host: string;
+  /** e.g. "http://127.0.0.1:2379"; https with TLS. */
+  readonly url: string;
+  /** The /metrics registry; register backend metrics here. */
+  readonly metrics: Registry;
+  /**
+   * Stops accepting connections, cancels every open call (watch streams end),
+   * lets connections finish for up to graceMs (default 1000), then closes the rest.
+   */
+  close(options?: { graceMs?: number }): Promise<void>;
+}
+
+/** Starts the client port and resolves once it is listening. */
+export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
+  const limits = resolveLimits(options.limits);
+  const log = options.logger ?? pino({ name: "floe-api" });
+  const registry = options.metrics ?? defaultRegistry();
+  const metrics = createApiMetrics(registry);
+  const versions: EtcdVersions = {
+    server: options.etcdVersion?.server ?? defaultEtcdVersion,
+    cluster: options.etcdVersion?.cluster ?? defaultEtcdVersion,
+  };
+  const ops = new Operations(options.backend, limits, versions);
+  const shutdown = new AbortController();
+  const runner = new CallRunner(log, metrics, translateConnectError);
+  const grpcListener = createGrpcListener(ops, runner, shutdown.signal);
+  const httpListener = createHttpListener({
+    ops,
+    runner,
+    routes: gatewayRoutes(ops),
+    registry,
+    shutdown: shutdown.signal,
+  });
+  // http and http2-compat objects differ in types, not in what the listener uses
+  const asHttp = (req: unknown, res: unknown) =>
+    httpListener(req as HttpRequestLike, res as HttpResponseLike);
+
+  const h2 = http2.createServer({ settings: { maxConcurrentStreams: limits.maxConcurrentStreams } });
+  h2.on("request", (req, res) => (isGrpc(req) ? grpcListener(req, res) : asHttp(req, res)));
+  h2.on("sessionError", (err) => log.debug({ err }, "http2 session error"));
+  const sessions = new Set<http2.ServerHttp2Session>();
+  h2.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
+  // watch streams over HTTP/1.1 keep their request open: no whole-request timeout
+  const h1 = http.createServer({ requestTimeout: 0 }, asHttp);
+  h1.on("clientError", (err, socket) => {
+    log.debug({ err }, "malformed HTTP/1.1 request");
+    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
+    else socket.destroy();
+  });
+
+  const sockets = new Set<net.Socket>();
+  const handOff = (socket: net.Socket, kind: Kind) => {
+    metrics.connections.inc({ kind });
+    socket.once("close", () => metrics.connections.dec({ kind }));
+    (kind === "h2" ? h2 : h1).emit("connection", socket);
+  };
+  const onConnection = (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    // a reset or a TLS failure on any connection must never reach the process
+    socket.on("error", (err) => log.debug({ err }, "client connection error"));
+    if (shutdown.signal.aborted) return void socket.destroy();
+    const alpn = (socket as tls.TLSSocket).alpnProtocol;
+    if (alpn === "h2" || alpn === "http/1.1") return handOff(socket, alpn === "h2" ? "h2" : "http1");
+    metrics.connections.inc({ kind: "pending" });
+    sniff(socket, limits.firstBytesTimeoutMs).then((kind) => {
+      metrics.connections.dec({ kind: "pending" });
+      if (kind === undefined || socket.destroyed) {
+        metrics.rejectedConnections.inc({ reason: "no-preface" });
+        socket.destroy();
+        return;
+      }
+      handOff(socket, kind);
+    });
+  };
+
+  const tcp = options.tls === undefined ? net.createServer() : createTlsServer(options.tls);
+  tcp.maxConnections = limits.maxConnections;
+  tcp.on("drop", () => metrics.rejectedConnections.inc({ reason: "max-connections" }));
+  tcp.on(options.tls === undefined ? "connection" : "secureConnection", onConnection);
+  tcp.on("tlsClientError", (err: Error) => log.debug({ err }, "TLS handshake failed"));
+
+  const host = options.host ?? "127.0.0.1";
+  await new Promise<void>((resolve, reject) => {
+    tcp.once("error", reject);
+    tcp.listen(options.port ?? 2379, host, () => {
+      tcp.removeListener("error", reject);
+      resolve();
+    });
+  });
+  tcp.on("error", (err) => log.error({ err }, "client port error"));
+  const port = (tcp.address() as net.AddressInfo).port;
+  const scheme = options.tls === undefined ? "http" : "https";
+  log.info({ host, port, tls: options.tls !== undefined }, "client port listening");
+
+  return {
+    port,
+    host,
+    url: `${scheme}://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    metrics: registry,
+    close: async ({ graceMs = 1000 } = {}) => {
+      if (shutdown.signal.aborted) return;
+      shutdown.abort();
+      const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
+      for (const session of sessions) session.close();
+      h1.closeIdleConnections();
+      const allGone = Promise.all([...sockets].map((s) => new Promise((r) => s.once("close", r))));
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([allGone, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+      clearTimeout(timer);
+      for (const socket of sockets) socket.destroy();
+      await closed;
+    },
+  };
+}
+
+function createTlsServer(opts: NonNullable<ApiServerOptions["tls"]>): tls.Server {
+  const ca = opts.trustedCaFile === undefined ? undefined : readFileSync(opts.trustedCaFile);
+  return tls.createServer({
+    cert: readFileSync(opts.certFile),
+    key: readFileSync(opts.keyFile),
+    ...(ca === undefined ? {} : { ca, requestCert: true, rejectUnauthorized: true }),
+    ALPNProtocols: ["h2", "http/1.1"],
+  });
+}

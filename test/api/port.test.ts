@@ -1,0 +1,251 @@
+// The shared client port: protocol detection by the HTTP/2 preface, hostile
+// or broken connections, connection limits, TLS with ALPN, and shutdown.
+
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import http2 from "node:http2";
+import https from "node:https";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { create } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Etcd3 } from "etcd3";
+import { pino } from "pino";
+import * as pb from "../../src/api/gen/etcdserverpb/rpc_pb.ts";
+import { AsyncQueue } from "../../src/api/queue.ts";
+import { startApiServer } from "../../src/api/server.ts";
+import { FakeBackend } from "./fake-backend.ts";
+import { type Harness, startHarness, waitFor } from "./helpers.ts";
+
+const PREFACE = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+let h: Harness;
+before(async () => {
+  h = await startHarness({ firstBytesTimeoutMs: 300, maxConnections: 50 });
+});
+after(() => h.close());
+
+/** Opens a raw connection, writes `bytes`, and resolves with what came back before the server closed it. */
+function rawExchange(bytes: Buffer | string, opts: { end?: boolean } = {}): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = net.connect(h.server.port, "127.0.0.1");
+    let got = "";
+    socket.on("data", (d) => (got += d.toString("latin1")));
+    socket.on("error", () => undefined);
+    socket.on("close", () => resolve(got));
+    socket.write(bytes);
+    if (opts.end) socket.end();
+  });
+}
+
+async function stillServes(): Promise<void> {
+  const r = await fetch(`${h.server.url}/health`);
+  assert.equal(r.status, 200);
+  const kv = createClient(pb.KV, createGrpcTransport({ baseUrl: h.server.url }));
+  assert.ok((await kv.range({ key: new Uint8Array([1]) })).header);
+}
+
+test("garbage bytes get an HTTP 400 and a closed connection, and the server keeps serving", async () => {
+  const reply = await rawExchange(
+    Buffer.from([0x16, 0x03, 0x01, 0xff, 0x00, 0x13, 0x37, 0x0a, 0x0d, 0x0a, 0x0d, 0x0a]),
+  );
+  assert.match(reply, /^HTTP\/1\.1 400/);
+  const text = await rawExchange("HELLO WORLD\r\n\r\n");
+  assert.match(text, /^HTTP\/1\.1 400/);
+  await stillServes();
+});
+
+test("a half-sent HTTP/2 preface is dropped after firstBytesTimeoutMs, silent connections too", async () => {
+  const started = Date.now();
+  assert.equal(await rawExchange(PREFACE.slice(0, 10)), "");
+  assert.equal(await rawExchange(""), "");
+  assert.ok(Date.now() - started < 3000);
+  await stillServes();
+});
+
+test("a full preface followed by garbage ends that HTTP/2 session only", async () => {
+  const reply = await rawExchange(`${PREFACE}this is not an http2 frame at all.............`);
+  // the HTTP/2 server answers with its SETTINGS and a GOAWAY, then closes
+  assert.ok(reply.length > 0);
+  await stillServes();
+});
+
+test("a preface prefix, then a disconnect, is harmless; so is a byte-at-a-time preface", async () => {
+  assert.equal(await rawExchange("PRI * HT", { end: true }), "");
+  const socket = net.connect(h.server.port, "127.0.0.1");
+  await new Promise((r) => socket.once("connect", r));
+  for (const ch of PREFACE) {
+    socket.write(ch);
+    await new Promise((r) => setImmediate(r));
+  }
+  // after the preface the server sends its SETTINGS frame: it took the bytes as HTTP/2
+  const first = await new Promise<Buffer>((r) => socket.once("data", r));
+  assert.equal(first[3], 0x4, "a SETTINGS frame");
+  socket.destroy();
+  await stillServes();
+});
+
+test("plain HTTP over HTTP/2 (no gRPC content type) reaches the HTTP endpoints", async () => {
+  const session = http2.connect(h.server.url);
+  try {
+    const body = await new Promise<string>((resolve, reject) => {
+      const stream = session.request({ ":path": "/version" });
+      let text = "";
+      stream.setEncoding("utf8");
+      stream.on("data", (c: string) => (text += c));
+      stream.on("end", () => resolve(text));
+      stream.on("error", reject);
+    });
+    assert.deepEqual(JSON.parse(body), { etcdserver: "3.5.0", etcdcluster: "3.5.0" });
+  } finally {
+    session.close();
+  }
+});
+
+test("HTTP/1.1 and gRPC clients share the port at the same time", async () => {
+  const client = new Etcd3({ hosts: h.server.url });
+  try {
+    const results = await Promise.all([
+      client.put("shared").value("1"),
+      fetch(`${h.server.url}/version`).then((r) => r.json()),
+      client.get("shared").string(),
+      fetch(`${h.server.url}/v3/kv/range`, {
+        method: "POST",
+        body: JSON.stringify({ key: "c2hhcmVk" }),
+      }).then((r) => r.json()),
+    ]);
+    assert.deepEqual(results[1], { etcdserver: "3.5.0", etcdcluster: "3.5.0" });
+  } finally {
+    client.close();
+  }
+});
+
+test("connections beyond maxConnections are closed at once", async () => {
+  const sockets = await Promise.all(
+    Array.from(
+      { length: 55 },
+      () =>
+        new Promise<net.Socket>((resolve) => {
+          const s = net.connect(h.server.port, "127.0.0.1", () => resolve(s));
+          s.on("error", () => undefined);
+        }),
+    ),
+  );
+  const closed = await Promise.all(
+    sockets.map(
+      (s) =>
+        new Promise<boolean>((resolve) => {
+          s.once("close", () => resolve(true));
+          setTimeout(() => resolve(false), 150);
+        }),
+    ),
+  );
+  assert.ok(
+    closed.filter(Boolean).length >= 5,
+    `expected at least 5 refused, saw ${closed.filter(Boolean).length}`,
+  );
+  for (const s of sockets) s.destroy();
+});
+
+function makeCert(dir: string): { certFile: string; keyFile: string } | undefined {
+  const certFile = join(dir, "cert.pem");
+  const keyFile = join(dir, "key.pem");
+  try {
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "1",
+      ].concat([
+        "-subj",
+        "/CN=localhost",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+        "-keyout",
+        keyFile,
+        "-out",
+        certFile,
+      ]),
+      { stdio: "ignore" },
+    );
+    return { certFile, keyFile };
+  } catch {
+    return undefined;
+  }
+}
+
+test("with TLS, ALPN routes h2 to gRPC and http/1.1 to the HTTP endpoints", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "floe-api-tls-"));
+  const tls = makeCert(dir);
+  if (tls === undefined) {
+    t.skip("openssl is not available to make a test certificate");
+    return;
+  }
+  const server = await startApiServer({
+    backend: new FakeBackend(),
+    port: 0,
+    tls,
+    logger: pino({ level: "silent" }),
+  });
+  try {
+    assert.match(server.url, /^https:/);
+    const transport = createGrpcTransport({
+      baseUrl: server.url,
+      nodeOptions: { rejectUnauthorized: false },
+    });
+    const resp = await createClient(pb.KV, transport).range({ key: new Uint8Array([1]) });
+    assert.ok(resp.header);
+    // with ALPN http/1.1, and without ALPN (the preface check decides)
+    for (const alpn of [["http/1.1"], undefined]) {
+      const options = { rejectUnauthorized: false, agent: false, ...(alpn ? { ALPNProtocols: alpn } : {}) };
+      const health = await new Promise<string>((resolve, reject) => {
+        https
+          .get(`${server.url}/health`, options as https.RequestOptions, (res) => {
+            let body = "";
+            res.on("data", (c) => (body += c));
+            res.on("end", () => resolve(body));
+          })
+          .on("error", reject);
+      });
+      assert.deepEqual(JSON.parse(health), { health: "true", reason: "" });
+    }
+  } finally {
+    await server.close({ graceMs: 100 });
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("close() ends open watch streams and refuses new connections", async () => {
+  const local = await startHarness();
+  const watch = createClient(pb.Watch, createGrpcTransport({ baseUrl: local.server.url }));
+  const requests = new AsyncQueue<pb.WatchRequest>(1);
+  await requests.push(
+    create(pb.WatchRequestSchema, {
+      requestUnion: { case: "createRequest", value: { key: new Uint8Array([1]) } },
+    }),
+  );
+  const seen: pb.WatchResponse[] = [];
+  const ended = (async () => {
+    for await (const r of watch.watch(requests)) seen.push(r);
+  })().then(
+    () => "ended",
+    () => "ended with an error",
+  );
+  await waitFor(() => seen.length === 1 && local.backend.hub.size === 1, "the watch to be created");
+  const started = Date.now();
+  await local.close();
+  assert.ok(Date.now() - started < 2000);
+  assert.match(await ended, /^ended/);
+  assert.equal(local.backend.hub.size, 0);
+  await assert.rejects(fetch(`${local.server.url}/health`));
+});
