@@ -1,0 +1,75 @@
+// The few file-system moves every durable file here is made of: whole writes,
+// whole reads, and the fsyncs (data, file, directory) reported to a hook so
+// tests can count them and crash harnesses can know what is durable.
+
+import * as fs from "node:fs";
+import type { FileHandle } from "node:fs/promises";
+import * as fsp from "node:fs/promises";
+import * as path from "node:path";
+
+export type SyncKind = "fdatasync" | "fsync" | "dirsync";
+/** Called after each completed sync, with the path that was synced. */
+export type SyncHook = (kind: SyncKind, path: string) => void;
+
+export const noSyncHook: SyncHook = () => {};
+
+/** Writes all of `buf` at `position` (a short write is retried, never silently accepted). */
+export async function writeAll(fh: FileHandle, buf: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < buf.length) {
+    const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
+    if (bytesWritten <= 0)
+      throw new Error(`write returned ${bytesWritten} bytes at position ${position + done}`);
+    done += bytesWritten;
+  }
+}
+
+/** Reads exactly `length` bytes at `position` into a new buffer; fewer bytes at EOF is an error. */
+export function readExactSync(fd: number, length: number, position: number, file: string): Buffer {
+  const buf = Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    const n = fs.readSync(fd, buf, done, length - done, position + done);
+    if (n === 0) throw new Error(`${file}: unexpected end of file at offset ${position + done}`);
+    done += n;
+  }
+  return buf;
+}
+
+/** Reads up to `length` bytes at `position`; returns how many were read (short only at EOF). */
+export async function readAt(fh: FileHandle, buf: Buffer, length: number, position: number): Promise<number> {
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await fh.read(buf, done, length - done, position + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return done;
+}
+
+export async function syncDir(dir: string, hook: SyncHook): Promise<void> {
+  const fh = await fsp.open(dir, "r");
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  hook("dirsync", dir);
+}
+
+/** Creates `file` with `content` durably: temp name, fsync, rename, directory fsync. */
+export async function writeFileAtomic(file: string, content: Uint8Array, hook: SyncHook): Promise<void> {
+  const tmp = `${file}.tmp`;
+  const fh = await fsp.open(tmp, "w");
+  try {
+    await writeAll(fh, content, 0);
+    await fh.sync();
+    hook("fsync", tmp);
+  } finally {
+    await fh.close();
+  }
+  await fsp.rename(tmp, file);
+  await syncDir(path.dirname(file), hook);
+}
+
+export const isNotFound = (e: unknown): boolean => (e as NodeJS.ErrnoException)?.code === "ENOENT";

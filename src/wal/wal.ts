@@ -1,0 +1,341 @@
+// The write-ahead log: segmented append-only files of framed records, one
+// write and one fdatasync per save (group commit), entry reads by location,
+// segment rollover and whole-segment compaction.
+//
+// Operations that write run one at a time, in call order. In-memory state
+// changes only after the fdatasync returns, so nothing read from the WAL was
+// ever not durable. A failed write or sync poisons the log: the file's tail is
+// unknown until a reopen recovers it.
+
+import type { FileHandle } from "node:fs/promises";
+import * as fsp from "node:fs/promises";
+import type { Entry, HardState, SnapshotMetadata } from "../raft/types.ts";
+import { EntryCache } from "./cache.ts";
+import { stderrLogger, WalError, type WalLogger } from "./errors.ts";
+import { noSyncHook, type SyncHook, syncDir, writeAll } from "./fsutil.ts";
+import { SegmentReader } from "./reader.ts";
+import {
+  DEFAULT_MAX_RECORD_BYTES,
+  encodeRecord,
+  FRAME_HEADER_BYTES,
+  payloadBytes,
+  RecordType,
+  type WalRecord,
+} from "./record.ts";
+import { recoverWal, type SegmentInfo } from "./replay.ts";
+import { createSegment } from "./segment.ts";
+import type { LogState } from "./state.ts";
+import { checkSnapshotMetadata, validateSave } from "./validate.ts";
+
+export interface WalOptions {
+  /** A segment is cut when the next save would grow it past this. Default 64 MiB. */
+  readonly segmentSizeBytes?: number;
+  /** Bound on one record's payload, checked on write and before any read allocates. Default 16 MiB. */
+  readonly maxRecordBytes?: number;
+  /** Bytes of the newest entries kept in memory. Default 8 MiB. */
+  readonly cacheSizeBytes?: number;
+  /** Saves waiting behind the one in progress before save() refuses. Default 1024. */
+  readonly maxPendingSaves?: number;
+  /** Segment files kept open for reads of older entries. Default 8. */
+  readonly maxOpenReadFiles?: number;
+  /** Warnings (torn tail truncated, temp file removed). Default: one JSON line on stderr. */
+  readonly logger?: WalLogger;
+  /** Reports every completed sync (tests count them; crash harnesses learn what is durable). */
+  readonly onSync?: SyncHook;
+}
+
+/** What one Raft Ready asks to persist; written as one atomic unit with one fdatasync. */
+export interface SaveBatch {
+  readonly hardState?: HardState;
+  readonly entries?: readonly Entry[];
+  /** A snapshot installed from the leader: it replaces the log (ignored unless newer than the current one). */
+  readonly snapshot?: SnapshotMetadata;
+}
+
+const MiB = 1024 * 1024;
+
+export class Wal {
+  private active: FileHandle;
+  private writePos: number;
+  private chain: Promise<void> = Promise.resolve();
+  private pending = 0;
+  private closed = false;
+  private failure: Error | undefined;
+  private readonly reader: SegmentReader;
+  private readonly cache: EntryCache;
+  private readonly segmentSizeBytes: number;
+  private readonly maxRecordBytes: number;
+  private readonly maxPendingSaves: number;
+  private readonly onSync: SyncHook;
+
+  private constructor(
+    readonly dir: string,
+    readonly state: LogState,
+    private readonly segs: SegmentInfo[],
+    active: FileHandle,
+    tail: Entry[],
+    options: WalOptions,
+  ) {
+    this.active = active;
+    this.writePos = segs[segs.length - 1].sizeBytes;
+    this.segmentSizeBytes = options.segmentSizeBytes ?? 64 * MiB;
+    this.maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
+    this.maxPendingSaves = options.maxPendingSaves ?? 1024;
+    this.reader = new SegmentReader(options.maxOpenReadFiles ?? 8, this.maxRecordBytes);
+    this.onSync = options.onSync ?? noSyncHook;
+    this.cache = new EntryCache(options.cacheSizeBytes ?? 8 * MiB, state.lastIndex() + 1);
+    this.cache.append(tail);
+  }
+
+  /** Opens (creating if needed) the log in `dir`, recovering it as described in replay.ts. */
+  static async open(dir: string, options: WalOptions = {}): Promise<Wal> {
+    checkOptions(options);
+    const onSync = options.onSync ?? noSyncHook;
+    const maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
+    const cacheBytes = options.cacheSizeBytes ?? 8 * MiB;
+    const logger = options.logger ?? stderrLogger;
+    const rec = await recoverWal(dir, { maxRecordBytes, tailCacheBytes: cacheBytes, logger, onSync });
+    if (rec.segments.length === 0) {
+      const seg = await createSegment(dir, rec.state, 0, 0, onSync);
+      rec.segments.push(seg);
+    }
+    const last = rec.segments[rec.segments.length - 1];
+    const fh = await fsp.open(last.path, "r+");
+    return new Wal(dir, rec.state, rec.segments, fh, rec.tail, options);
+  }
+
+  /** The segment files, oldest first. */
+  segments(): readonly SegmentInfo[] {
+    return this.segs;
+  }
+
+  /** Persists one Ready's snapshot marker, entries and hard state with one write and one fdatasync. */
+  save(batch: SaveBatch): Promise<void> {
+    return this.enqueue(async () => {
+      const plan = validateSave(this.state, batch, this.maxRecordBytes);
+      if (plan.records.length === 0) return;
+      await this.writeUnit(plan.records);
+      if (plan.install) this.cache.reset(plan.install.index + 1);
+      this.cache.append(plan.entries);
+      if (plan.install) await this.collectSegments();
+    });
+  }
+
+  /**
+   * Records a snapshot the state machine took at `meta.index` and, if
+   * `compactTo` is past the compaction point, compacts to it: one unit, one fdatasync.
+   */
+  markSnapshot(meta: SnapshotMetadata, compactTo = 0): Promise<void> {
+    return this.enqueue(async () => {
+      checkSnapshotMetadata(meta);
+      const problem = this.state.checkMark(meta);
+      if (problem) throw new WalError("InvalidArgument", problem);
+      const records: WalRecord[] = [{ type: RecordType.Snapshot, metadata: meta, install: false }];
+      if (compactTo > this.state.compactIndex) records.push(this.compactRecord(compactTo, meta.index));
+      await this.writeUnit(records);
+      if (records.length > 1) {
+        this.cache.dropBefore(compactTo + 1);
+        await this.collectSegments();
+      }
+    });
+  }
+
+  /** Drops entries up to and including `index` (at most the snapshot index); deletes segments left with none. */
+  compact(index: number): Promise<void> {
+    return this.enqueue(async () => {
+      if (index <= this.state.compactIndex) return;
+      await this.writeUnit([this.compactRecord(index, this.state.snapshot.index)]);
+      this.cache.dropBefore(index + 1);
+      await this.collectSegments();
+    });
+  }
+
+  /** A compaction record to `index`, checked against the snapshot index it will have after this unit. */
+  private compactRecord(index: number, snapIndex: number): WalRecord {
+    const s = this.state;
+    const term = s.termAt(index);
+    if (index > snapIndex || index > s.lastIndex() || term === undefined || term < 0) {
+      throw new WalError(
+        "InvalidArgument",
+        `cannot compact to ${index}: it must not pass the snapshot (${snapIndex}) or the last index (${s.lastIndex()})`,
+      );
+    }
+    return { type: RecordType.Compact, index, term };
+  }
+
+  /** Entries in [lo, hi), at most `maxBytes` (by entrySize) but at least one. Callers check the bounds. */
+  entries(lo: number, hi: number, maxBytes: number): Entry[] {
+    const locs = this.state.locs;
+    let n = 1;
+    let size = entrySize1(locs.recordBytes(lo));
+    while (lo + n < hi) {
+      size += entrySize1(locs.recordBytes(lo + n));
+      if (size > maxBytes) break;
+      n++;
+    }
+    const end = lo + n;
+    const fromCache = Math.max(lo, Math.min(end, this.cache.length > 0 ? this.cache.firstIndex : end));
+    if (fromCache > lo) this.ensureOpen();
+    const out =
+      fromCache > lo ? this.reader.read(this.state.locs, lo, fromCache, (seq) => this.segment(seq)) : [];
+    for (let i = fromCache; i < end; i++) out.push(this.cache.at(i));
+    return out;
+  }
+
+  private segment(seq: number): SegmentInfo {
+    const s = this.segs[seq - this.segs[0].seq];
+    if (s?.seq !== seq) throw new Error(`wal: no segment ${seq} (have ${this.segs[0].seq}..)`);
+    return s;
+  }
+
+  /** Encodes `records` plus their Commit as one buffer, writes it with one write and one fdatasync, then applies it. */
+  private async writeUnit(records: readonly WalRecord[]): Promise<void> {
+    let total = FRAME_HEADER_BYTES + 4;
+    for (const r of records) total += FRAME_HEADER_BYTES + payloadBytes(r);
+    const buf = Buffer.allocUnsafe(total);
+    const offsets: number[] = [];
+    let p = 0;
+    for (const r of records) {
+      offsets.push(p);
+      p = encodeRecord(buf, p, r);
+    }
+    encodeRecord(buf, p, { type: RecordType.Commit, records: records.length });
+    const last = this.segs[this.segs.length - 1];
+    let seg = last;
+    const base = () => this.writePos;
+    try {
+      if (this.writePos > last.headerEnd && this.writePos + total > this.segmentSizeBytes) await this.cut();
+      seg = this.segs[this.segs.length - 1];
+      await writeAll(this.active, buf, base());
+      await this.active.datasync();
+    } catch (e) {
+      this.failure = e as Error;
+      throw new WalError(
+        "Failed",
+        `writing ${total} bytes to ${seg.path} at ${base()} failed: ${(e as Error).message}`,
+      );
+    }
+    this.onSync("fdatasync", seg.path);
+    const at = this.writePos;
+    this.writePos = at + total;
+    seg.sizeBytes = this.writePos;
+    for (let k = 0; k < records.length; k++) {
+      const next = k + 1 < records.length ? offsets[k + 1] : total - FRAME_HEADER_BYTES - 4;
+      this.apply(records[k], seg.seq, at + offsets[k], next - offsets[k]);
+    }
+  }
+
+  private apply(r: WalRecord, seq: number, offset: number, bytes: number): void {
+    const s = this.state;
+    switch (r.type) {
+      case RecordType.Entry:
+        s.appendEntry(r.entry.index, r.entry.term, seq, offset, bytes);
+        break;
+      case RecordType.HardState:
+        s.setHardState(r.hardState);
+        break;
+      case RecordType.Snapshot:
+        r.install ? s.install(r.metadata) : s.mark(r.metadata);
+        break;
+      case RecordType.Compact:
+        s.compact(r.index, r.term);
+        break;
+      default:
+        throw new Error(`wal: record type ${r.type} cannot be saved`);
+    }
+  }
+
+  /** Starts a new segment; the current one is already durable up to writePos. */
+  private async cut(): Promise<void> {
+    const prev = this.segs[this.segs.length - 1];
+    const seg = await createSegment(this.dir, this.state, prev.seq + 1, this.writePos, this.onSync);
+    const fh = await fsp.open(seg.path, "r+");
+    await this.active.close();
+    this.active = fh;
+    this.segs.push(seg);
+    this.writePos = seg.sizeBytes;
+  }
+
+  /** Deletes, oldest first, the segments that hold no live entry; then syncs the directory. */
+  private async collectSegments(): Promise<void> {
+    const locs = this.state.locs;
+    const activeSeq = this.segs[this.segs.length - 1].seq;
+    const minLive = locs.length > 0 ? Math.min(locs.seq(locs.firstIndex), activeSeq) : activeSeq;
+    let removed = 0;
+    while (this.segs.length > 1 && this.segs[0].seq < minLive) {
+      const seg = this.segs[0];
+      this.reader.forget(seg.seq);
+      await fsp.rm(seg.path);
+      this.segs.shift();
+      removed++;
+    }
+    if (removed > 0) await syncDir(this.dir, this.onSync);
+  }
+
+  private enqueue(op: () => Promise<void>): Promise<void> {
+    if (this.closed) return Promise.reject(new WalError("Closed", `log in ${this.dir} is closed`));
+    if (this.pending >= this.maxPendingSaves) {
+      return Promise.reject(
+        new WalError(
+          "TooManyPendingSaves",
+          `${this.pending} saves are waiting; the limit is ${this.maxPendingSaves} (maxPendingSaves)`,
+        ),
+      );
+    }
+    this.pending++;
+    const run = this.chain.then(async () => {
+      try {
+        if (this.failure) {
+          throw new WalError(
+            "Failed",
+            `an earlier write failed (${this.failure.message}); reopen the log to recover`,
+          );
+        }
+        await op();
+      } finally {
+        this.pending--;
+      }
+    });
+    this.chain = run.then(
+      () => {},
+      () => {},
+    );
+    return run;
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new WalError("Closed", `log in ${this.dir} is closed`);
+  }
+
+  /** Waits for queued saves, then closes every file. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.chain;
+    this.reader.close();
+    await this.active.close();
+  }
+}
+
+/** Size as entrySize() counts it, from the record's frame size (frame header + 17-byte entry header + data). */
+function entrySize1(recordBytes: number): number {
+  return recordBytes - FRAME_HEADER_BYTES - 17 + 16;
+}
+
+function checkOptions(o: WalOptions): void {
+  const positive: [string, number | undefined, number][] = [
+    ["segmentSizeBytes", o.segmentSizeBytes, Number.MAX_SAFE_INTEGER],
+    ["maxRecordBytes", o.maxRecordBytes, 0xffffffff],
+    ["maxPendingSaves", o.maxPendingSaves, Number.MAX_SAFE_INTEGER],
+    ["maxOpenReadFiles", o.maxOpenReadFiles, 1 << 16],
+  ];
+  for (const [name, v, max] of positive) {
+    if (v !== undefined && !(Number.isSafeInteger(v) && v >= 1 && v <= max)) {
+      throw new WalError("InvalidArgument", `option ${name} is ${v}; it must be an integer in [1, ${max}]`);
+    }
+  }
+  const c = o.cacheSizeBytes;
+  if (c !== undefined && !(Number.isSafeInteger(c) && c >= 0)) {
+    throw new WalError("InvalidArgument", `option cacheSizeBytes is ${c}; it must be a non-negative integer`);
+  }
+}
