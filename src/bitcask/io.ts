@@ -1,0 +1,244 @@
+// File-system plumbing: names of the store's files, full reads and writes,
+// fsync through the hooks, atomic creation (temp, fsync, rename, fsync the
+// directory) and the directory lock.
+
+import fs from "node:fs";
+import path from "node:path";
+import { BitcaskError } from "./errors.ts";
+import type { BitcaskHooks, SyncTarget } from "./options.ts";
+
+export const LOCK_NAME = "LOCK";
+export const MANIFEST_NAME = "MERGE";
+/** Suffix of a file being written that is not yet part of the store. */
+export const TMP_SUFFIX = ".tmp";
+/** Suffix of a merge output before the merge commits. */
+export const MERGE_SUFFIX = ".merge";
+
+export function dataName(id: number): string {
+  return `${String(id).padStart(6, "0")}.data`;
+}
+
+export function hintName(id: number): string {
+  return `${String(id).padStart(6, "0")}.hint`;
+}
+
+const FILE_RE = /^(\d{6,10})\.(data|hint)(\.merge|\.tmp)?$/;
+
+export interface ParsedName {
+  id: number;
+  ext: "data" | "hint";
+  suffix: "" | ".merge" | ".tmp";
+}
+
+export function parseName(name: string): ParsedName | undefined {
+  const m = FILE_RE.exec(name);
+  if (!m) return undefined;
+  const id = Number(m[1]);
+  if (!Number.isSafeInteger(id) || id > 0xffff_ffff) return undefined;
+  return { id, ext: m[2] as "data" | "hint", suffix: (m[3] ?? "") as ParsedName["suffix"] };
+}
+
+export function writeFullySync(fd: number, buf: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < buf.length) {
+    done += fs.writeSync(fd, buf, done, buf.length - done, position + done);
+  }
+}
+
+/** Read exactly `len` bytes at `position` into buf[off..]; returns how many were read (< len only at EOF). */
+export function readFullySync(
+  fd: number,
+  buf: Uint8Array,
+  off: number,
+  len: number,
+  position: number,
+): number {
+  let done = 0;
+  while (done < len) {
+    const n = fs.readSync(fd, buf, off + done, len - done, position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
+}
+
+export function readAsync(
+  fd: number,
+  buf: Uint8Array,
+  off: number,
+  len: number,
+  position: number,
+): Promise<number> {
+  return new Promise((resolve, reject) =>
+    fs.read(fd, buf, off, len, position, (err, n) => (err ? reject(err) : resolve(n))),
+  );
+}
+
+export async function readFully(fd: number, buf: Uint8Array, off: number, len: number, position: number) {
+  let done = 0;
+  while (done < len) {
+    const n = await readAsync(fd, buf, off + done, len - done, position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
+}
+
+export async function writeFully(fd: number, buf: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < buf.length) {
+    done += await new Promise<number>((resolve, reject) =>
+      fs.write(fd, buf, done, buf.length - done, position + done, (err, n) =>
+        err ? reject(err) : resolve(n),
+      ),
+    );
+  }
+}
+
+export function fdatasyncSync(fd: number, target: SyncTarget, file: string, hooks: BitcaskHooks): void {
+  fs.fdatasyncSync(fd);
+  hooks.onSync?.(target, file);
+}
+
+export function fdatasyncAsync(
+  fd: number,
+  target: SyncTarget,
+  file: string,
+  hooks: BitcaskHooks,
+): Promise<void> {
+  return new Promise((resolve, reject) =>
+    fs.fdatasync(fd, (err) => {
+      if (err) return reject(err);
+      try {
+        // A hook that throws stands for a failed fsync (tests inject failures this way).
+        hooks.onSync?.(target, file);
+      } catch (hookErr) {
+        return reject(hookErr);
+      }
+      resolve();
+    }),
+  );
+}
+
+/** Make the directory's entries (creations, renames, deletions) durable. */
+export function fsyncDirSync(dir: string, hooks: BitcaskHooks): void {
+  const fd = fs.openSync(dir, "r");
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  hooks.onSync?.("dir", dir);
+}
+
+/** fsyncDirSync without blocking the event loop (merge and background work use this). */
+export async function fsyncDir(dir: string, hooks: BitcaskHooks): Promise<void> {
+  const fh = await fs.promises.open(dir, "r");
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  hooks.onSync?.("dir", dir);
+}
+
+export async function unlinkIfExistsAsync(file: string): Promise<boolean> {
+  try {
+    await fs.promises.unlink(file);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw err;
+  }
+}
+
+/** Create `name` in `dir` holding exactly `bytes`: temp file, fsync, rename, fsync the directory. */
+export function writeFileAtomicSync(
+  dir: string,
+  name: string,
+  bytes: Uint8Array,
+  target: SyncTarget,
+  hooks: BitcaskHooks,
+): void {
+  const tmp = path.join(dir, name + TMP_SUFFIX);
+  const fd = fs.openSync(tmp, "w");
+  try {
+    writeFullySync(fd, bytes, 0);
+    fdatasyncSync(fd, target, tmp, hooks);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, path.join(dir, name));
+  fsyncDirSync(dir, hooks);
+}
+
+/** writeFileAtomicSync without blocking the event loop on the writes and the fsync. */
+export async function writeFileAtomic(
+  dir: string,
+  name: string,
+  bytes: Uint8Array,
+  target: SyncTarget,
+  hooks: BitcaskHooks,
+): Promise<void> {
+  const tmp = path.join(dir, name + TMP_SUFFIX);
+  const fh = await fs.promises.open(tmp, "w");
+  try {
+    await writeFully(fh.fd, bytes, 0);
+    await fdatasyncAsync(fh.fd, target, tmp, hooks);
+  } finally {
+    await fh.close();
+  }
+  await fs.promises.rename(tmp, path.join(dir, name));
+  await fsyncDir(dir, hooks);
+}
+
+export function unlinkIfExists(file: string): boolean {
+  try {
+    fs.unlinkSync(file);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw err;
+  }
+}
+
+/** Directories open in this process, by real path: a second open would interleave writes. */
+const openHere = new Set<string>();
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Take the directory for this instance: a LOCK file names the owning pid. A
+ * lock left by a dead process, or by this process for a directory it no
+ * longer has open (a crash simulated in tests, a copied directory), is taken
+ * over. Returns the release function.
+ */
+export function acquireLock(dir: string): () => void {
+  const real = fs.realpathSync(dir);
+  if (openHere.has(real)) {
+    throw new BitcaskError("Locked", `bitcask: ${dir} is already open in this process (pid ${process.pid})`);
+  }
+  const file = path.join(dir, LOCK_NAME);
+  let holder: number | undefined;
+  try {
+    holder = Number(fs.readFileSync(file, "latin1").trim());
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
+  if (holder !== undefined && Number.isSafeInteger(holder) && holder !== process.pid && pidAlive(holder)) {
+    throw new BitcaskError("Locked", `bitcask: ${dir} is locked by running process ${holder} (see ${file})`);
+  }
+  fs.writeFileSync(file, `${process.pid}\n`);
+  openHere.add(real);
+  return () => {
+    openHere.delete(real);
+    unlinkIfExists(file);
+  };
+}
