@@ -12,12 +12,16 @@ Available now:
   npm run sim -- --seeds 2000 [--nodes 5]   simulator soak
   npm run check -- <history files>          linearizability checker
 
+  floe start [--config floe.yaml] [flags]     a single-member server speaking the etcd v3 API
   floe maelstrom [--tick-ms 25]              a Maelstrom lin-kv node on stdin/stdout
 
-Not yet available: the etcd v3 API server ("floe dev", "npm start") and the client verbs.
+Not yet available: multi-member clusters ("floe dev", "npm start") and the client verbs.
 See README.md.`;
 
-if (cmd === "maelstrom") {
+if (cmd === "start") {
+  const { runStart } = await import("./start.ts");
+  await runStart(rest);
+} else if (cmd === "maelstrom") {
   const { runMaelstromNode } = await import("../maelstrom/main.ts");
   runMaelstromNode(rest);
 } else if (cmd === "help" || cmd === "--help" || cmd === "-h") {

@@ -1,0 +1,315 @@
+// EtcdServer: the etcd v3 API backend of one member. Writes become
+// InternalRequests proposed through Raft and answered when they apply here;
+// linearizable reads wait on a ReadIndex barrier, serializable reads go
+// straight to mvcc. Leases expire on the leader's clock and are revoked
+// through the log.
+
+import { create, toBinary } from "@bufbuild/protobuf";
+import type { CallContext, EtcdBackend } from "../api/backend.ts";
+import { FloeError } from "../api/errors.ts";
+import * as pb from "../api/gen/etcdserverpb/rpc_pb.ts";
+import { type InternalRequest, InternalRequestSchema } from "../api/gen/floe/raft_internal_pb.ts";
+import type { Bitcask } from "../bitcask/index.ts";
+import { isTxnReadOnly, Lessor, type MvccError, type MvccStore } from "../mvcc/index.ts";
+import { fromDeleteRange, fromPut, fromRange, fromTxn, num, toRange, toTxn } from "./convert.ts";
+import type { KvApplyResult } from "./kvstore.ts";
+import { type RaftRuntime, RuntimeError } from "./runtime.ts";
+import { watchStream } from "./watchstream.ts";
+
+const MVCC_TO_API: Record<string, Parameters<typeof FloeError.of>[0]> = {
+  EmptyKey: "EMPTY_KEY",
+  KeyNotFound: "KEY_NOT_FOUND",
+  ValueProvided: "VALUE_PROVIDED",
+  LeaseProvided: "LEASE_PROVIDED",
+  TooManyOps: "TOO_MANY_OPS",
+  DuplicateKey: "DUPLICATE_KEY",
+  Compacted: "COMPACTED",
+  FutureRev: "FUTURE_REV",
+  LeaseNotFound: "LEASE_NOT_FOUND",
+  LeaseExists: "LEASE_EXIST",
+  LeaseTTLTooLarge: "LEASE_TTL_TOO_LARGE",
+  NotPrimary: "NOT_LEADER",
+  TooManyWatchers: "TOO_MANY_WATCHERS",
+};
+
+export function apiError(e: unknown): Error {
+  if (e instanceof FloeError) return e;
+  if (e instanceof RuntimeError) {
+    if (e.code === "Timeout") return FloeError.of("TIMEOUT");
+    if (e.code === "Stopped") return FloeError.of("STOPPED");
+    return FloeError.of("NO_LEADER", e.message);
+  }
+  const code = (e as MvccError)?.code;
+  if (typeof code === "string" && MVCC_TO_API[code])
+    return FloeError.of(MVCC_TO_API[code], (e as MvccError).detail);
+  return e instanceof Error ? e : new Error(String(e));
+}
+
+export interface EtcdServerInfo {
+  name: string;
+  memberId: number;
+  clusterId: number;
+  peerUrls: string[];
+  clientUrls: string[];
+  electionTimeoutMs: number;
+}
+
+export class EtcdServer implements EtcdBackend {
+  readonly lessor: Lessor;
+  private timers: NodeJS.Timeout[] = [];
+
+  constructor(
+    readonly runtime: RaftRuntime<KvApplyResult>,
+    readonly store: MvccStore,
+    readonly db: Bitcask,
+    readonly info: EtcdServerInfo,
+  ) {
+    this.lessor = new Lessor(store);
+  }
+
+  /** Starts the background duties: watch catch-up, physical compaction, lease expiry. */
+  start(): void {
+    this.timers.push(setInterval(() => this.store.hub.syncSome(1000), 50));
+    this.timers.push(setInterval(() => this.store.compactSome(1000), 100));
+    this.timers.push(setInterval(() => this.expireLeases(), 500));
+  }
+
+  stop(): void {
+    for (const t of this.timers) clearInterval(t);
+    this.lessor.close();
+  }
+
+  /** Called with the Raft role: the leader keeps lease time. */
+  onRole(isLeader: boolean): void {
+    if (isLeader && !this.lessor.isPrimary) this.lessor.promote(Date.now(), this.info.electionTimeoutMs);
+    else if (!isLeader && this.lessor.isPrimary) this.lessor.demote();
+  }
+
+  private expireLeases(): void {
+    if (!this.lessor.isPrimary) return;
+    for (const id of this.lessor.expiredLeases(Date.now(), 100)) {
+      this.propose({
+        case: "leaseRevoke",
+        value: create(pb.LeaseRevokeRequestSchema, { ID: BigInt(id) }),
+      }).catch(() => {
+        // retried: expiredLeases reports it again after its retry interval
+      });
+    }
+  }
+
+  header(): pb.ResponseHeader {
+    return create(pb.ResponseHeaderSchema, {
+      clusterId: BigInt(this.info.clusterId),
+      memberId: BigInt(this.info.memberId),
+      revision: BigInt(this.store.revision),
+      raftTerm: BigInt(this.runtime.rn.raft.term),
+    });
+  }
+
+  private async propose(request: InternalRequest["request"]): Promise<unknown> {
+    const data = toBinary(InternalRequestSchema, create(InternalRequestSchema, { request }));
+    let result: KvApplyResult;
+    try {
+      result = await this.runtime.propose(data);
+    } catch (e) {
+      throw apiError(e);
+    }
+    if (result.status === "failed") throw apiError(result.error);
+    if (result.status === "skipped") throw new Error("entry was already applied: a proposal id collided");
+    return result.response;
+  }
+
+  private async linearize(): Promise<void> {
+    try {
+      await this.runtime.readBarrier();
+    } catch (e) {
+      throw apiError(e);
+    }
+  }
+
+  async range(req: pb.RangeRequest, _ctx: CallContext): Promise<pb.RangeResponse> {
+    if (!req.serializable) await this.linearize();
+    try {
+      return fromRange(this.store.range(toRange(req)));
+    } catch (e) {
+      throw apiError(e);
+    }
+  }
+
+  async put(req: pb.PutRequest): Promise<pb.PutResponse> {
+    return fromPut((await this.propose({ case: "put", value: req })) as never);
+  }
+
+  async deleteRange(req: pb.DeleteRangeRequest): Promise<pb.DeleteRangeResponse> {
+    return fromDeleteRange((await this.propose({ case: "deleteRange", value: req })) as never);
+  }
+
+  async txn(req: pb.TxnRequest): Promise<pb.TxnResponse> {
+    const t = toTxn(req);
+    if (isTxnReadOnly(t)) {
+      await this.linearize();
+      try {
+        return fromTxn(this.store.txnReadOnly(t));
+      } catch (e) {
+        throw apiError(e);
+      }
+    }
+    return fromTxn((await this.propose({ case: "txn", value: req })) as never);
+  }
+
+  async compact(req: pb.CompactionRequest): Promise<pb.CompactionResponse> {
+    const r = (await this.propose({ case: "compaction", value: req })) as { header: { revision: number } };
+    if (req.physical) {
+      // Physical: wait until the compacted records are gone from storage.
+      while (this.store.compactionPending > 0) this.store.compactSome(10_000);
+    }
+    return create(pb.CompactionResponseSchema, { header: { revision: BigInt(r.header.revision) } });
+  }
+
+  watch(requests: AsyncIterable<pb.WatchRequest>, ctx: CallContext): AsyncIterable<pb.WatchResponse> {
+    return watchStream(this.store, requests, ctx);
+  }
+
+  async leaseGrant(req: pb.LeaseGrantRequest): Promise<pb.LeaseGrantResponse> {
+    const minTtl = Math.ceil((1.5 * this.info.electionTimeoutMs) / 1000);
+    const ttl = Math.max(num(req.TTL, "TTL"), minTtl);
+    const grant = create(pb.LeaseGrantRequestSchema, { TTL: BigInt(ttl), ID: req.ID });
+    const r = (await this.propose({ case: "leaseGrant", value: grant })) as {
+      header: { revision: number };
+      id: number;
+      ttl: number;
+    };
+    if (this.lessor.isPrimary) this.lessor.renew(r.id, Date.now());
+    return create(pb.LeaseGrantResponseSchema, {
+      header: { revision: BigInt(r.header.revision) },
+      ID: BigInt(r.id),
+      TTL: BigInt(r.ttl),
+    });
+  }
+
+  async leaseRevoke(req: pb.LeaseRevokeRequest): Promise<pb.LeaseRevokeResponse> {
+    const r = (await this.propose({ case: "leaseRevoke", value: req })) as { header: { revision: number } };
+    return create(pb.LeaseRevokeResponseSchema, { header: { revision: BigInt(r.header.revision) } });
+  }
+
+  async leaseKeepAlive(req: pb.LeaseKeepAliveRequest): Promise<pb.LeaseKeepAliveResponse> {
+    if (!this.lessor.isPrimary) throw FloeError.of(this.runtime.leader() === 0 ? "NO_LEADER" : "NOT_LEADER");
+    let ttl: number;
+    try {
+      ttl = this.lessor.renew(num(req.ID, "ID"), Date.now());
+    } catch (e) {
+      throw apiError(e);
+    }
+    return create(pb.LeaseKeepAliveResponseSchema, { ID: req.ID, TTL: BigInt(ttl) });
+  }
+
+  async leaseTimeToLive(req: pb.LeaseTimeToLiveRequest): Promise<pb.LeaseTimeToLiveResponse> {
+    const id = num(req.ID, "ID");
+    const t = this.store.timeToLive(id, { keys: req.keys });
+    if (!t) return create(pb.LeaseTimeToLiveResponseSchema, { ID: req.ID, TTL: -1n });
+    const remainingMs = this.lessor.isPrimary ? this.lessor.remainingMs(id, Date.now()) : undefined;
+    const ttl = remainingMs === undefined ? t.grantedTtl : Math.max(0, Math.ceil(remainingMs / 1000));
+    return create(pb.LeaseTimeToLiveResponseSchema, {
+      ID: req.ID,
+      TTL: BigInt(ttl),
+      grantedTTL: BigInt(t.grantedTtl),
+      keys: t.keys,
+    });
+  }
+
+  async leaseLeases(): Promise<pb.LeaseLeasesResponse> {
+    return create(pb.LeaseLeasesResponseSchema, {
+      leases: this.store.leaseList().map((l) => create(pb.LeaseStatusSchema, { ID: BigInt(l.id) })),
+    });
+  }
+
+  private member(): pb.Member {
+    return create(pb.MemberSchema, {
+      ID: BigInt(this.info.memberId),
+      name: this.info.name,
+      peerURLs: this.info.peerUrls,
+      clientURLs: this.info.clientUrls,
+    });
+  }
+
+  async memberList(): Promise<pb.MemberListResponse> {
+    return create(pb.MemberListResponseSchema, { members: [this.member()] });
+  }
+
+  async memberAdd(): Promise<pb.MemberAddResponse> {
+    throw FloeError.of("NOT_SUPPORTED", "membership changes arrive with the multi-member cluster");
+  }
+
+  async memberRemove(): Promise<pb.MemberRemoveResponse> {
+    throw FloeError.of("NOT_SUPPORTED", "membership changes arrive with the multi-member cluster");
+  }
+
+  async memberUpdate(): Promise<pb.MemberUpdateResponse> {
+    throw FloeError.of("NOT_SUPPORTED", "membership changes arrive with the multi-member cluster");
+  }
+
+  async memberPromote(): Promise<pb.MemberPromoteResponse> {
+    throw FloeError.of("NOT_SUPPORTED", "membership changes arrive with the multi-member cluster");
+  }
+
+  async status(): Promise<pb.StatusResponse> {
+    const st = this.runtime.rn.status();
+    const stats = this.db.stats();
+    return create(pb.StatusResponseSchema, {
+      version: "3.5.0",
+      dbSize: BigInt(stats.liveBytes + stats.deadBytes),
+      dbSizeInUse: BigInt(stats.liveBytes),
+      leader: BigInt(st.softState.lead === 0 ? 0 : this.info.memberId),
+      raftIndex: BigInt(st.lastIndex),
+      raftTerm: BigInt(st.hardState.term),
+      raftAppliedIndex: BigInt(this.runtime.appliedIndex()),
+      storageVersion: "3.5.0",
+    });
+  }
+
+  async hash(): Promise<pb.HashResponse> {
+    const h = this.store.hash();
+    return create(pb.HashResponseSchema, { hash: h.hash });
+  }
+
+  async hashKV(req: pb.HashKVRequest): Promise<pb.HashKVResponse> {
+    try {
+      const h = this.store.hashKV(num(req.revision, "revision"));
+      return create(pb.HashKVResponseSchema, {
+        hash: h.hash,
+        compactRevision: BigInt(h.compactRevision),
+        hashRevision: BigInt(h.hashRevision),
+      });
+    } catch (e) {
+      throw apiError(e);
+    }
+  }
+
+  async *snapshot(): AsyncIterable<pb.SnapshotResponse> {
+    const s = this.store.snapshot();
+    try {
+      const chunks = [...s];
+      let remaining = chunks.reduce((n, c) => n + c.length, 0);
+      for (const c of chunks) {
+        remaining -= c.length;
+        yield create(pb.SnapshotResponseSchema, { blob: c, remainingBytes: BigInt(remaining) });
+      }
+    } finally {
+      s.close();
+    }
+  }
+
+  async defragment(): Promise<pb.DefragmentResponse> {
+    await this.db.merge();
+    return create(pb.DefragmentResponseSchema, {});
+  }
+
+  async alarm(): Promise<pb.AlarmResponse> {
+    return create(pb.AlarmResponseSchema, { alarms: [] });
+  }
+
+  async moveLeader(req: pb.MoveLeaderRequest): Promise<pb.MoveLeaderResponse> {
+    if (req.targetID === BigInt(this.info.memberId)) return create(pb.MoveLeaderResponseSchema, {});
+    throw FloeError.of("BAD_LEADER_TRANSFEREE");
+  }
+}

@@ -1,0 +1,154 @@
+// Adapters that put the server's pieces together: bitcask under mvcc, the WAL
+// as the runtime's log store, and mvcc as the runtime's state machine.
+//
+// Durability: the WAL is the source of truth. Bitcask writes land atomically
+// (a batch is all or nothing after a crash) together with mvcc's applied
+// index, and are synced on an interval; after a crash, entries past the last
+// synced applied index are re-applied from the WAL. Before the WAL drops
+// entries (snapshot + compaction) bitcask is synced, so nothing is lost.
+
+import { fromBinary } from "@bufbuild/protobuf";
+import { FloeError } from "../api/errors.ts";
+import { type InternalRequest, InternalRequestSchema } from "../api/gen/floe/raft_internal_pb.ts";
+import type { BatchOp, Bitcask } from "../bitcask/index.ts";
+import {
+  type ApplyResult,
+  type MvccCommand,
+  MvccError,
+  type MvccStorage,
+  type MvccStore,
+  type WriteBatch,
+} from "../mvcc/index.ts";
+import type { ConfState, Entry, HardState, Snapshot } from "../raft/index.ts";
+import type { WalStorage } from "../wal/index.ts";
+import { num, toDeleteRange, toPut, toTxn } from "./convert.ts";
+import type { LogStore, StateMachine } from "./runtime.ts";
+
+export class BitcaskMvccStorage implements MvccStorage {
+  private failure: unknown;
+
+  constructor(readonly db: Bitcask) {}
+
+  private check(): void {
+    if (this.failure !== undefined) {
+      throw new Error(
+        `storage engine failed earlier: ${(this.failure as Error).message ?? String(this.failure)}`,
+      );
+    }
+  }
+
+  get(key: Uint8Array): Uint8Array | undefined {
+    this.check();
+    return this.db.get(key);
+  }
+
+  *scan(start: Uint8Array, end: Uint8Array): Iterable<[Uint8Array, Uint8Array]> {
+    this.check();
+    for (const e of this.db.range(start, end)) yield [e.key, e.value];
+  }
+
+  write(batch: WriteBatch): void {
+    this.check();
+    const ops: BatchOp[] = [];
+    for (const [key, value] of batch.puts) ops.push({ type: "put", key, value });
+    for (const key of batch.deletes) ops.push({ type: "delete", key });
+    if (ops.length === 0) return;
+    // The write itself happens synchronously inside writeBatch; the promise is its fsync.
+    this.db.writeBatch(ops).catch((e: unknown) => {
+      this.failure ??= e;
+    });
+  }
+
+  /** Makes every write so far durable; throws if any earlier write failed. */
+  async flush(): Promise<void> {
+    await this.db.sync();
+    this.check();
+  }
+}
+
+/** What applying one entry produced: the mvcc result for the proposer. */
+export type KvApplyResult = ApplyResult<unknown>;
+
+/** Decodes a proposed InternalRequest into an mvcc command. */
+export function toCommand(req: InternalRequest): MvccCommand {
+  const r = req.request;
+  switch (r.case) {
+    case "put":
+      return { type: "put", request: toPut(r.value) };
+    case "deleteRange":
+      return { type: "deleteRange", request: toDeleteRange(r.value) };
+    case "txn":
+      return { type: "txn", request: toTxn(r.value) };
+    case "compaction":
+      return {
+        type: "compaction",
+        request: { revision: num(r.value.revision, "revision"), physical: r.value.physical },
+      };
+    case "leaseGrant":
+      return { type: "leaseGrant", request: { ttl: num(r.value.TTL, "TTL"), id: num(r.value.ID, "ID") } };
+    case "leaseRevoke":
+      return { type: "leaseRevoke", request: { id: num(r.value.ID, "ID") } };
+    default:
+      return { type: "noop" };
+  }
+}
+
+export class MvccStateMachine implements StateMachine<KvApplyResult> {
+  constructor(
+    readonly store: MvccStore,
+    private readonly storage: BitcaskMvccStorage,
+    private readonly onApplied: () => void,
+  ) {}
+
+  apply(index: number, data: Uint8Array): KvApplyResult {
+    let command: MvccCommand;
+    try {
+      command = toCommand(fromBinary(InternalRequestSchema, data));
+    } catch (e) {
+      // Every member decodes the same bytes the same way: a refusal is deterministic.
+      const detail = e instanceof FloeError ? e.detail : (e as Error).message;
+      this.store.apply(index, { type: "noop" });
+      return { status: "failed", error: new MvccError("Failed", `undecodable entry ${index}: ${detail}`) };
+    }
+    const result = this.store.apply(index, command);
+    this.onApplied();
+    return result;
+  }
+
+  appliedIndex(): number {
+    return this.store.appliedIndex;
+  }
+
+  async snapshot(): Promise<Uint8Array> {
+    await this.storage.flush();
+    const chunks: Uint8Array[] = [];
+    const s = this.store.snapshot();
+    try {
+      for (const c of s) chunks.push(c);
+    } finally {
+      s.close();
+    }
+    return Buffer.concat(chunks);
+  }
+
+  async restore(image: Uint8Array, _index: number): Promise<void> {
+    await this.store.restore([image]);
+  }
+}
+
+/** The WAL as the runtime's log store. */
+export function walLogStore(w: WalStorage, beforeCompaction: () => Promise<void>): LogStore {
+  return {
+    initialState: () => w.initialState(),
+    entries: (lo, hi, max) => w.entries(lo, hi, max),
+    term: (i) => w.term(i),
+    firstIndex: () => w.firstIndex(),
+    lastIndex: () => w.lastIndex(),
+    snapshot: () => w.snapshot(),
+    save: (rd: { hardState?: HardState; entries: readonly Entry[]; snapshot?: Snapshot }) => w.save(rd),
+    saveLocalSnapshot: async (index: number, cs: ConfState, image: Uint8Array) => {
+      await beforeCompaction();
+      await w.createSnapshot(index, cs, [image], 1000);
+    },
+  };
+}
