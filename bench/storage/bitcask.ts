@@ -1,7 +1,7 @@
 // Storage engines side by side, same machine, same data, one run: floe's
 // bitcask vs LevelDB (classic-level) vs LMDB (lmdb-js). Each engine runs in
 // its own child process (bitcask-worker.ts) so resident memory is its own.
-//   npm run bench:storage [-- --keys 1000000]
+//   npm run bench:storage [-- --keys 1000000] [-- --engines bitcask,leveldb,lmdb]
 //
 // Per engine: N puts of 16-byte keys and 100-byte values in batches of 100,
 // each batch synced before the next (bitcask sync "always", LevelDB
@@ -18,7 +18,12 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
-const { values } = parseArgs({ options: { keys: { type: "string", default: "1000000" } } });
+const { values } = parseArgs({
+  options: {
+    keys: { type: "string", default: "1000000" },
+    engines: { type: "string", default: "bitcask,leveldb,lmdb" },
+  },
+});
 const keys = Number(values.keys);
 if (!Number.isSafeInteger(keys) || keys < 1000)
   throw new Error(`--keys must be an integer >= 1000, got ${values.keys}`);
@@ -60,7 +65,12 @@ function run(engine: string, phases: string[][]): Result {
 
 const cpu = os.cpus();
 console.log(`node ${process.version}, ${cpu.length} cpus, ${cpu[0]?.model ?? "unknown cpu"}, ${keys} keys`);
-const engines = ["bitcask", "leveldb", "lmdb"];
+const engines = values.engines.split(",");
+if (engines[0] !== "bitcask" || engines.some((e) => !["bitcask", "leveldb", "lmdb"].includes(e))) {
+  throw new Error(
+    `--engines must start with bitcask and name only bitcask, leveldb, lmdb; got ${values.engines}`,
+  );
+}
 const results: Result[] = [];
 for (const e of engines) {
   process.stderr.write(`running ${e}...\n`);
@@ -77,8 +87,13 @@ const kd = ["random", "sorted", "bulk"].map((order) => run("keydir", [["--order"
 const row = (label: string, f: (r: Result) => string) => `| ${label} | ${results.map(f).join(" | ")} |`;
 const scanned = results[0].scanned;
 console.log("");
-console.log("| | bitcask (floe) | LevelDB (classic-level) | LMDB (lmdb-js) |");
-console.log("|---|---:|---:|---:|");
+const title: Record<string, string> = {
+  bitcask: "bitcask (floe)",
+  leveldb: "LevelDB (classic-level)",
+  lmdb: "LMDB (lmdb-js)",
+};
+console.log(`| | ${engines.map((e) => title[e]).join(" | ")} |`);
+console.log(`|---|${engines.map(() => "---:").join("|")}|`);
 console.log(row(`${keys} puts, batches of 100, 1 sync/batch: s`, (r) => Number(r.putSeconds).toFixed(2)));
 console.log(row("puts/s", (r) => String(r.putOpsPerSec)));
 console.log(row(`${keys} random gets: µs/get`, (r) => String(r.getUsPerOp)));
@@ -93,11 +108,12 @@ console.log("");
 console.log("Bitcask merge while writing (a quarter of the keys overwritten first):");
 console.log("");
 console.log(
-  "| merge ms | files in → out | MB before → after | dead MB before → after | synced batches during merge |",
+  "| merge ms | files in → out | merged MB in → out | records copied / dropped | store MB before → after | synced batches written during it |",
 );
-console.log("|---:|---|---|---|---:|");
+console.log("|---:|---|---|---|---|---:|");
 console.log(
-  `| ${m.ms} | ${m.inputFiles} → ${m.outputFiles} | ${m.mbBefore} → ${m.mbAfter} | ${m.deadMbBefore} → ${m.deadMbAfter} | ${m.batchesDuringMerge} |`,
+  `| ${m.ms} | ${m.inputFiles} → ${m.outputFiles} | ${m.inputMb} → ${m.outputMb} | ${m.recordsCopied} / ${m.recordsDropped} | ` +
+    `${m.storeMbBefore} → ${m.storeMbAfter} | ${m.batchesDuringMerge} |`,
 );
 console.log("");
 console.log("| write latency per batch of 100 (sync) | p50 ms | p99 ms | max ms |");

@@ -8,21 +8,18 @@ import type { KeydirEntry } from "./keydir.ts";
 /** Entries per leaf and children per inner node. */
 export const SLOTS = 128;
 
-// Words 0 to 2 of every slot: key offset in the slab, key length, and the
-// key's first four bytes big-endian (zero-padded), so most comparisons of a
-// binary search are integer comparisons that never touch the slab.
+// Words 0 and 1 of every slot: key offset in the slab, key length.
 const KOFF = 0;
 const KLEN = 1;
-const PFX = 2;
 // Further words of a leaf slot: file id, record offset, value size, seq low
 // 32 bits, seq high bits.
-const FILE = 3;
-const OFF = 4;
-const VSIZE = 5;
-const SEQ_LO = 6;
-const SEQ_HI = 7;
-const LEAF_W = 8;
-const INNER_W = 3;
+const FILE = 2;
+const OFF = 3;
+const VSIZE = 4;
+const SEQ_LO = 5;
+const SEQ_HI = 6;
+const LEAF_W = 7;
+const INNER_W = 2;
 const TWO32 = 0x1_0000_0000;
 
 /** Bytewise comparison of a[aOff, aOff+aLen) with b[bOff, bOff+bLen); a shorter prefix sorts first. */
@@ -56,10 +53,15 @@ export function prefix32(src: Uint8Array, start: number, len: number): number {
   return ((b0 << 24) | (b1 << 16) | (b2 << 8) | b3) >>> 0;
 }
 
-/** Sorted packed keys with `w` words per slot. */
+/**
+ * Sorted packed keys with `w` words per slot. Each key's prefix32 is kept in
+ * its own array, so a binary search mostly compares integers that sit a few
+ * cache lines apart and never touches the slab.
+ */
 class Keys {
   n = 0;
   protected readonly f: Uint32Array;
+  private readonly pf: Uint32Array;
   /** Key bytes; slot i's key is slab[keyOff(i), keyOff(i) + keyLen(i)). */
   slab: Uint8Array;
   /** Bytes of the slab in use, including garbage left by removed keys. */
@@ -72,6 +74,7 @@ class Keys {
     slabBytes: number,
   ) {
     this.f = new Uint32Array(slots * w);
+    this.pf = new Uint32Array(slots);
     this.slab = new Uint8Array(slabBytes);
   }
 
@@ -85,18 +88,18 @@ class Keys {
 
   /** The prefix32 stored for slot i (it must equal prefix32 of the slot's key). */
   prefixAt(i: number): number {
-    return this.f[i * this.w + PFX];
+    return this.pf[i];
   }
 
   /** First slot whose key is >= the given key (n if none); `pfx` is prefix32 of the key. */
   lowerBound(src: Uint8Array, start: number, len: number, pfx: number): number {
     let lo = 0;
     let hi = this.n;
-    const { f, slab, w } = this;
+    const { f, pf, slab, w } = this;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
+      const p = pf[mid];
       const b = mid * w;
-      const p = f[b + PFX];
       if (p < pfx || (p === pfx && cmpBytes(slab, f[b], f[b + 1], src, start, len) < 0)) lo = mid + 1;
       else hi = mid;
     }
@@ -107,11 +110,11 @@ class Keys {
   upperBound(src: Uint8Array, start: number, len: number, pfx: number): number {
     let lo = 0;
     let hi = this.n;
-    const { f, slab, w } = this;
+    const { f, pf, slab, w } = this;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
+      const p = pf[mid];
       const b = mid * w;
-      const p = f[b + PFX];
       if (p < pfx || (p === pfx && cmpBytes(slab, f[b], f[b + 1], src, start, len) <= 0)) lo = mid + 1;
       else hi = mid;
     }
@@ -138,10 +141,11 @@ class Keys {
     const koff = this.put(src, start, len);
     const w = this.w;
     this.f.copyWithin((i + 1) * w, i * w, this.n * w);
+    this.pf.copyWithin(i + 1, i, this.n);
     this.n++;
     this.f[i * w + KOFF] = koff;
     this.f[i * w + KLEN] = len;
-    this.f[i * w + PFX] = prefix32(src, start, len);
+    this.pf[i] = prefix32(src, start, len);
     return i * w;
   }
 
@@ -149,6 +153,7 @@ class Keys {
     const w = this.w;
     this.garbage += this.f[i * w + KLEN];
     this.f.copyWithin(i * w, (i + 1) * w, this.n * w);
+    this.pf.copyWithin(i, i + 1, this.n);
     this.n--;
     if (this.n === 0) this.used = this.garbage = 0;
   }
@@ -159,6 +164,7 @@ class Keys {
     if (k <= 0) return;
     target.reserve(this.keyBytes(from, this.n));
     target.f.copyWithin(k * target.w, 0, target.n * target.w);
+    target.pf.copyWithin(k, 0, target.n);
     for (let j = 0; j < k; j++) this.copySlotTo(from + j, target, j);
     target.n += k;
     this.n = from;
@@ -172,6 +178,7 @@ class Keys {
     for (let j = 0; j < count; j++) this.copySlotTo(j, target, target.n + j);
     target.n += count;
     this.f.copyWithin(0, count * this.w, this.n * this.w);
+    this.pf.copyWithin(0, count, this.n);
     this.n -= count;
     if (this.n === 0) this.used = this.garbage = 0;
   }
@@ -190,6 +197,7 @@ class Keys {
     const koff = target.put(this.slab, this.f[b + KOFF], len);
     target.f.set(this.f.subarray(b, b + this.w), j * target.w);
     target.f[j * target.w + KOFF] = koff;
+    target.pf[j] = this.pf[i];
   }
 
   private put(src: Uint8Array, start: number, len: number): number {
