@@ -4,6 +4,7 @@
 // straight to mvcc. Leases expire on the leader's clock and are revoked
 // through the log.
 
+import { createHash } from "node:crypto";
 import { create, toBinary } from "@bufbuild/protobuf";
 import type { CallContext, EtcdBackend } from "../api/backend.ts";
 import { FloeError } from "../api/errors.ts";
@@ -285,15 +286,22 @@ export class EtcdServer implements EtcdBackend {
     }
   }
 
+  /**
+   * The state-machine image, followed (as etcd does) by the SHA-256 of the
+   * image, which `etcdctl snapshot save` verifies.
+   */
   async *snapshot(): AsyncIterable<pb.SnapshotResponse> {
     const s = this.store.snapshot();
     try {
       const chunks = [...s];
-      let remaining = chunks.reduce((n, c) => n + c.length, 0);
+      const sha = createHash("sha256");
+      let remaining = chunks.reduce((n, c) => n + c.length, 0) + 32;
       for (const c of chunks) {
+        sha.update(c);
         remaining -= c.length;
         yield create(pb.SnapshotResponseSchema, { blob: c, remainingBytes: BigInt(remaining) });
       }
+      yield create(pb.SnapshotResponseSchema, { blob: sha.digest(), remainingBytes: 0n });
     } finally {
       s.close();
     }

@@ -1,0 +1,177 @@
+// Drives a real floe process with the etcd3 npm client.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { Etcd3 } from "etcd3";
+import { type FloeProcess, startFloe } from "./floe-process.ts";
+
+let floe: FloeProcess;
+let client: Etcd3;
+
+before(async () => {
+  floe = await startFloe();
+  client = new Etcd3({ hosts: floe.endpoint });
+});
+
+after(async () => {
+  client?.close();
+  await floe?.stop();
+});
+
+const waitFor = async (what: string, f: () => Promise<boolean>, ms = 10_000): Promise<void> => {
+  const deadline = Date.now() + ms;
+  while (!(await f())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+};
+
+test("etcd3: put, get, delete and prefix ranges with limit, sort, keys-only and count", async () => {
+  await client.put("crud/a").value("1");
+  await client.put("crud/b").value("2");
+  await client.put("crud/c").value("3");
+  assert.equal(await client.get("crud/a").string(), "1");
+  assert.deepEqual(await client.getAll().prefix("crud/").strings(), {
+    "crud/a": "1",
+    "crud/b": "2",
+    "crud/c": "3",
+  });
+  assert.deepEqual(await client.getAll().prefix("crud/").limit(2).keys(), ["crud/a", "crud/b"]);
+  assert.deepEqual(await client.getAll().prefix("crud/").sort("Key", "Descend").keys(), [
+    "crud/c",
+    "crud/b",
+    "crud/a",
+  ]);
+  assert.equal(await client.getAll().prefix("crud/").count(), 3);
+  const r = await client.getAll().prefix("crud/").exec();
+  assert.equal(r.count, "3");
+  assert.ok(BigInt(r.header.revision) >= 3n);
+  assert.notEqual(r.header.cluster_id, "0");
+  await client.delete().key("crud/b");
+  assert.equal(await client.get("crud/b").string(), null);
+  assert.equal(await client.getAll().prefix("crud/").count(), 2);
+});
+
+test("etcd3: versions and revisions follow etcd (create, mod, version reset after delete)", async () => {
+  await client.put("ver").value("a");
+  await client.put("ver").value("b");
+  let kv = (await client.get("ver").exec()).kvs[0];
+  assert.equal(kv.version, "2");
+  const created = kv.create_revision;
+  await client.delete().key("ver");
+  await client.put("ver").value("c");
+  kv = (await client.get("ver").exec()).kvs[0];
+  assert.equal(kv.version, "1");
+  assert.ok(BigInt(kv.create_revision) > BigInt(created));
+});
+
+test("etcd3: transactions compare and choose a branch atomically", async () => {
+  await client.put("txn/k").value("v1");
+  const ok = await client
+    .if("txn/k", "Value", "==", "v1")
+    .then(client.put("txn/k").value("v2"))
+    .else(client.put("txn/other").value("x"))
+    .commit();
+  assert.equal(ok.succeeded, true);
+  const no = await client
+    .if("txn/k", "Value", "==", "v1")
+    .then(client.put("txn/k").value("v3"))
+    .else(client.get("txn/k"))
+    .commit();
+  assert.equal(no.succeeded, false);
+  assert.equal(await client.get("txn/k").string(), "v2");
+  assert.equal(await client.get("txn/other").string(), null);
+});
+
+test("etcd3: historical reads, and reads below a compaction fail with etcd's error", async () => {
+  const r1 = await client.put("hist").value("old").exec();
+  await client.put("hist").value("new");
+  const rev = r1.header.revision;
+  assert.equal(await client.get("hist").revision(rev).string(), "old");
+  const latest = (await client.get("hist").exec()).header.revision;
+  await (
+    client as unknown as { kv: { compact(r: { revision: string; physical: boolean }): Promise<unknown> } }
+  ).kv.compact({
+    revision: latest,
+    physical: true,
+  });
+  await assert.rejects(client.get("hist").revision(rev).string(), /required revision has been compacted/);
+  await assert.rejects(
+    client
+      .get("hist")
+      .revision(String(BigInt(latest) + 1000n))
+      .string(),
+    /future revision/,
+  );
+});
+
+test("etcd3: watch delivers live events with prev_kv, replays history and stops on cancel", async () => {
+  const start = (await client.put("w/a").value("0").exec()).header.revision;
+  await client.put("w/a").value("1");
+  const seen: string[] = [];
+  const w = await client.watch().prefix("w/").startRevision(start).withPreviousKV().create();
+  w.on("put", (kv, prev) =>
+    seen.push(`${kv.key.toString()}=${kv.value.toString()}<${prev?.value.toString() ?? ""}`),
+  );
+  w.on("delete", (kv) => seen.push(`del ${kv.key.toString()}`));
+  await client.put("w/b").value("2");
+  await client.delete().key("w/a");
+  await waitFor("events", async () => seen.length >= 4);
+  assert.deepEqual(seen, ["w/a=0<", "w/a=1<0", "w/b=2<", "del w/a"]);
+  await w.cancel();
+  await client.put("w/c").value("3");
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(seen.length, 4, "no events after cancel");
+});
+
+test("etcd3: a lease's keys are deleted when it expires, and keepalive keeps them", async () => {
+  const short = client.lease(1, { autoKeepAlive: false });
+  await short.put("lease/short").value("x");
+  const kept = client.lease(1);
+  await kept.put("lease/kept").value("y");
+  assert.equal(await client.get("lease/short").string(), "x");
+  await waitFor(
+    "the lease to expire",
+    async () => (await client.get("lease/short").string()) === null,
+    10_000,
+  );
+  assert.equal(await client.get("lease/kept").string(), "y", "the kept-alive lease still holds its key");
+  await kept.revoke();
+  assert.equal(await client.get("lease/kept").string(), null);
+});
+
+test("etcd3: an oversized value is refused with etcd's error and nothing is written", async () => {
+  await assert.rejects(
+    client
+      .put("big")
+      .value(Buffer.alloc(2 * 1024 * 1024))
+      .exec(),
+    /request is too large/,
+  );
+  assert.equal(await client.get("big").string(), null);
+});
+
+test("etcd3: data survives a clean restart and a kill -9 of the process", async () => {
+  await client.put("durable/a").value("1");
+  await client.put("durable/b").value("2");
+  const before = (await client.get("durable/a").exec()).header.revision;
+  client.close();
+  assert.equal(await floe.stop("SIGTERM"), 0);
+  floe = await startFloe({ dataDir: floe.dataDir, port: floe.port, peerPort: floe.peerPort });
+  client = new Etcd3({ hosts: floe.endpoint });
+  assert.deepEqual(await client.getAll().prefix("durable/").strings(), {
+    "durable/a": "1",
+    "durable/b": "2",
+  });
+  await client.put("durable/c").value("3");
+  client.close();
+  await floe.stop("SIGKILL");
+  floe = await startFloe({ dataDir: floe.dataDir, port: floe.port, peerPort: floe.peerPort });
+  client = new Etcd3({ hosts: floe.endpoint });
+  assert.deepEqual(await client.getAll().prefix("durable/").strings(), {
+    "durable/a": "1",
+    "durable/b": "2",
+    "durable/c": "3",
+  });
+  const after = (await client.get("durable/a").exec()).header.revision;
+  assert.ok(BigInt(after) > BigInt(before));
+});

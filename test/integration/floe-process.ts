@@ -1,0 +1,93 @@
+// Starts a real `floe start` process on a free port for integration tests.
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const a = s.address();
+      const port = typeof a === "object" && a ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface FloeProcess {
+  proc: ChildProcess;
+  port: number;
+  peerPort: number;
+  endpoint: string;
+  dataDir: string;
+  stderr: () => string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export async function startFloe(
+  opts: { dataDir?: string; port?: number; peerPort?: number; args?: string[] } = {},
+): Promise<FloeProcess> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "floe-it-"));
+  const port = opts.port ?? (await freePort());
+  const peerPort = opts.peerPort ?? (await freePort());
+  const proc = spawn(
+    process.execPath,
+    [
+      "bin/floe.js",
+      "start",
+      "--name",
+      "it",
+      "--data-dir",
+      dataDir,
+      "--listen-client-urls",
+      `http://127.0.0.1:${port}`,
+      "--listen-peer-urls",
+      `http://127.0.0.1:${peerPort}`,
+      "--heartbeat-interval",
+      "50",
+      "--election-timeout",
+      "500",
+      "--log-level",
+      "warn",
+      ...(opts.args ?? []),
+    ],
+    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let err = "";
+  proc.stderr?.on("data", (d: Buffer) => {
+    err += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
+  const deadline = Date.now() + 15_000;
+  // Poll /health until the member serves.
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`floe exited with ${proc.exitCode}: ${err}`);
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/health`);
+      if (r.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`floe did not become healthy: ${err}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    proc,
+    port,
+    peerPort,
+    endpoint: `http://127.0.0.1:${port}`,
+    dataDir,
+    stderr: () => err,
+    async stop(signal: NodeJS.Signals = "SIGTERM") {
+      if (proc.exitCode !== null) return proc.exitCode;
+      proc.kill(signal);
+      return exited;
+    },
+  };
+}
