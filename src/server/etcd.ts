@@ -287,15 +287,19 @@ export class EtcdServer implements EtcdBackend {
   }
 
   /**
-   * The state-machine image, followed (as etcd does) by the SHA-256 of the
-   * image, which `etcdctl snapshot save` verifies.
+   * The state-machine image, zero-padded to a multiple of 512 bytes and
+   * followed by its SHA-256, the layout `etcdctl snapshot save` verifies (it
+   * expects a bbolt file of whole pages plus a digest).
    */
   async *snapshot(): AsyncIterable<pb.SnapshotResponse> {
     const s = this.store.snapshot();
     try {
       const chunks = [...s];
+      const size = chunks.reduce((n, c) => n + c.length, 0);
+      const pad = (512 - (size % 512)) % 512;
+      if (pad > 0) chunks.push(new Uint8Array(pad));
       const sha = createHash("sha256");
-      let remaining = chunks.reduce((n, c) => n + c.length, 0) + 32;
+      let remaining = size + pad + 32;
       for (const c of chunks) {
         sha.update(c);
         remaining -= c.length;

@@ -1,0 +1,126 @@
+// The compatibility tier: drives a real floe process with Debian's etcdctl.
+// Run with `npm run test:compat` (CI installs etcd-client first).
+import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { type FloeProcess, startFloe } from "../integration/floe-process.ts";
+
+let floe: FloeProcess;
+// A bare host:port endpoint: see README (etcdctl sends "http://host:port" as the HTTP/2 authority for
+// endpoint-level commands, which Node's HTTP/2 server refuses).
+let endpoint = "";
+
+function etcdctl(args: string[], input?: string): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      "etcdctl",
+      [`--endpoints=${endpoint}`, ...args],
+      { env: { ...process.env, ETCDCTL_API: "3" }, timeout: 30_000 },
+      (e, out, err) => resolve({ code: e ? (typeof e.code === "number" ? e.code : 1) : 0, out, err }),
+    );
+    if (input !== undefined) child.stdin?.end(input);
+  });
+}
+
+async function ok(args: string[], input?: string): Promise<string> {
+  const r = await etcdctl(args, input);
+  assert.equal(r.code, 0, `etcdctl ${args.join(" ")} failed: ${r.err}`);
+  return r.out;
+}
+
+before(async () => {
+  floe = await startFloe();
+  endpoint = `127.0.0.1:${floe.port}`;
+});
+
+after(async () => {
+  await floe?.stop();
+});
+
+test("etcdctl: put, get with --prefix/--rev/--limit/--sort-by/--keys-only, del", async () => {
+  assert.equal((await ok(["put", "k1", "v1"])).trim(), "OK");
+  await ok(["put", "k2", "v2"]);
+  await ok(["put", "k3", "v3"]);
+  assert.equal(await ok(["get", "k", "--prefix"]), "k1\nv1\nk2\nv2\nk3\nv3\n");
+  assert.equal(await ok(["get", "k", "--prefix", "--limit", "1"]), "k1\nv1\n");
+  assert.equal(await ok(["get", "k", "--prefix", "--keys-only"]), "k1\n\nk2\n\nk3\n\n");
+  assert.equal(
+    await ok(["get", "k", "--prefix", "--sort-by", "KEY", "--order", "DESCEND"]),
+    "k3\nv3\nk2\nv2\nk1\nv1\n",
+  );
+  const json = JSON.parse(await ok(["get", "k1", "-w", "json"]));
+  const rev = Number(json.kvs[0].mod_revision);
+  await ok(["put", "k1", "v1b"]);
+  assert.equal(await ok(["get", "k1", `--rev=${rev}`]), "k1\nv1\n");
+  const help = await etcdctl(["get", "--help"]);
+  if (help.out.includes("--count-only")) {
+    assert.match(await ok(["get", "k", "--prefix", "--count-only", "-w", "json"]), /"count":3/);
+  }
+  assert.equal((await ok(["del", "k2"])).trim(), "1");
+  assert.equal(await ok(["get", "k2"]), "");
+});
+
+test("etcdctl: interactive txn", async () => {
+  await ok(["put", "t", "a"]);
+  const out = await ok(["txn", "-i"], 'value("t") = "a"\n\nput t b\n\nput t c\n\n');
+  assert.match(out, /SUCCESS/);
+  assert.equal(await ok(["get", "t", "--print-value-only"]), "b\n");
+});
+
+test("etcdctl: watch sees a put", async () => {
+  const child = spawn("etcdctl", [`--endpoints=${endpoint}`, "watch", "wk"], {
+    env: { ...process.env, ETCDCTL_API: "3" },
+  });
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => {
+    out += d.toString();
+  });
+  await new Promise((r) => setTimeout(r, 500));
+  await ok(["put", "wk", "hello"]);
+  const deadline = Date.now() + 5000;
+  while (!out.includes("hello") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  child.kill();
+  assert.equal(out, "PUT\nwk\nhello\n");
+});
+
+test("etcdctl: lease grant, put with lease, timetolive, keep-alive --once, revoke", async () => {
+  const grant = await ok(["lease", "grant", "30"]);
+  const id = /lease ([0-9a-f]+) granted/.exec(grant)?.[1];
+  assert.ok(id, grant);
+  await ok(["put", "lk", "lv", `--lease=${id}`]);
+  assert.match(await ok(["lease", "timetolive", id, "--keys"]), /attached keys\(\[lk\]\)/);
+  assert.match(await ok(["lease", "keep-alive", "--once", id]), /keepalived with TTL/);
+  assert.match(await ok(["lease", "revoke", id]), /revoked/);
+  assert.equal(await ok(["get", "lk"]), "");
+});
+
+test("etcdctl: compaction, then an old revision is refused", async () => {
+  const r1 = JSON.parse(await ok(["put", "c", "1", "-w", "json"])).header.revision;
+  await ok(["put", "c", "2"]);
+  const r2 = JSON.parse(await ok(["get", "c", "-w", "json"])).header.revision;
+  assert.match(await ok(["compaction", String(r2), "--physical"]), /compacted revision/);
+  const r = await etcdctl(["get", "c", `--rev=${r1}`]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.err, /required revision has been compacted/);
+});
+
+test("etcdctl: endpoint status, health, hashkv; defrag; alarm list and disarm", async () => {
+  assert.match(await ok(["endpoint", "status", "-w", "table"]), /3\.5\.0/);
+  const health = await etcdctl(["endpoint", "health"]);
+  assert.equal(health.code, 0, health.err);
+  assert.match(health.out + health.err, /is healthy/);
+  assert.match(await ok(["endpoint", "hashkv"]), new RegExp(`${endpoint}, \\d+`));
+  assert.match(await ok(["defrag"]), /Finished defragmenting/);
+  assert.equal(await ok(["alarm", "list"]), "");
+  assert.equal(await ok(["alarm", "disarm"]), "");
+});
+
+test("etcdctl: snapshot save writes a checksummed snapshot file", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "floe-snap-"));
+  const file = join(dir, "s.db");
+  await ok(["snapshot", "save", file]);
+  assert.ok(existsSync(file) && statSync(file).size > 32);
+});
