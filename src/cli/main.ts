@@ -13,12 +13,16 @@ Available now:
   npm run check -- <history files>          linearizability checker
 
   floe start [--config floe.yaml] [flags]     a single-member server speaking the etcd v3 API
+  floe put|get|del|watch|lease ... [--endpoints host:port]   etcd v3 client verbs
   floe maelstrom [--tick-ms 25]              a Maelstrom lin-kv node on stdin/stdout
 
-Not yet available: multi-member clusters ("floe dev", "npm start") and the client verbs.
+Not yet available: multi-member clusters ("floe dev", "npm start"), txn verb, snapshot restore.
 See README.md.`;
 
-if (cmd === "start") {
+if (["get", "put", "del", "watch", "lease"].includes(cmd)) {
+  const { runClient } = await import("./client.ts");
+  await runClient([cmd, ...rest]);
+} else if (cmd === "start") {
   const { runStart } = await import("./start.ts");
   await runStart(rest);
 } else if (cmd === "maelstrom") {

@@ -175,3 +175,18 @@ test("etcd3: data survives a clean restart and a kill -9 of the process", async 
   const after = (await client.get("durable/a").exec()).header.revision;
   assert.ok(BigInt(after) > BigInt(before));
 });
+
+test("floe client verbs: put, get --prefix, lease grant and del talk to the server", async () => {
+  const { execFileSync } = await import("node:child_process");
+  const floeCli = (...args: string[]): string =>
+    execFileSync(process.execPath, ["bin/floe.js", ...args, "--endpoints", `127.0.0.1:${floe.port}`], {
+      cwd: new URL("../../", import.meta.url),
+      encoding: "utf8",
+    });
+  assert.equal(floeCli("put", "cli/a", "1"), "OK\n");
+  assert.equal(floeCli("put", "cli/b", "2"), "OK\n");
+  assert.equal(floeCli("get", "cli/", "--prefix"), "cli/a\n1\ncli/b\n2\n");
+  assert.match(floeCli("lease", "grant", "30"), /^lease [0-9a-f]{16} granted with TTL\(30s\)\n$/);
+  assert.equal(floeCli("del", "cli/", "--prefix"), "2\n");
+  assert.equal(await client.get("cli/a").string(), null);
+});
