@@ -14,6 +14,7 @@ Available now:
 
   floe start [--config floe.yaml] [flags]     a single-member server speaking the etcd v3 API
   floe put|get|del|watch|lease ... [--endpoints host:port]   etcd v3 client verbs
+  floe debug dump <data-dir> [--entries N]  identity, hard state, WAL entries, bitcask stats of a stopped member
   floe maelstrom [--tick-ms 25]              a Maelstrom lin-kv node on stdin/stdout
 
 Not yet available: multi-member clusters ("floe dev", "npm start"), txn verb, snapshot restore.
@@ -22,6 +23,9 @@ See README.md.`;
 if (["get", "put", "del", "watch", "lease"].includes(cmd)) {
   const { runClient } = await import("./client.ts");
   await runClient([cmd, ...rest]);
+} else if (cmd === "debug") {
+  const { runDebug } = await import("./debug.ts");
+  await runDebug(rest);
 } else if (cmd === "start") {
   const { runStart } = await import("./start.ts");
   await runStart(rest);
