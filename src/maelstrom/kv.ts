@@ -1,7 +1,9 @@
 // The lin-kv state machine: keys and values are arbitrary JSON, compared by
 // canonical JSON text (object keys sorted), as Maelstrom's checker does.
 
-export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+import { canonicalJson, type Json } from "../check/index.ts";
+
+export type { Json };
 
 export type KvOp =
   | { type: "read"; key: Json }
@@ -14,14 +16,8 @@ export type KvReply =
   | { type: "cas_ok" }
   | { type: "error"; code: 20 | 22; text: string };
 
-export function canonical(v: Json): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
-  if (v !== null && typeof v === "object") {
-    const keys = Object.keys(v).sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, Json>)[k])}`).join(",")}}`;
-  }
-  return JSON.stringify(v);
-}
+/** Keys and values compare as the checker compares them: canonical JSON text. */
+const canonical = canonicalJson;
 
 export class LinKvMap {
   private readonly values = new Map<string, Json>();
