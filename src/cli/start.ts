@@ -29,7 +29,12 @@ export async function runStart(argv: string[]): Promise<void> {
   const { startFloeServer } = await import("../server/start.ts");
   let server: Awaited<ReturnType<typeof startFloeServer>>;
   try {
-    server = await startFloeServer(cfg);
+    server = await startFloeServer(cfg, undefined, (e) => {
+      process.stderr.write(
+        `floe: stopping, the Raft log could not be persisted in ${cfg.dataDir}: ${e.message}\n`,
+      );
+      process.exit(1);
+    });
   } catch (e) {
     process.stderr.write(`floe start: ${(e as Error).message}\n`);
     process.exit(1);

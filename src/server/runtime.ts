@@ -78,6 +78,8 @@ export interface RuntimeOptions {
   raft?: Partial<Omit<RaftConfig, "id" | "storage" | "rand" | "applied">>;
   logger?: (event: string, fields: Record<string, unknown>) => void;
   onSoftState?: (s: SoftState) => void;
+  /** The Ready loop failed (e.g. an fsync error or a full disk): the member must stop. */
+  onFatal?: (e: Error) => void;
 }
 
 interface Waiter<R> {
@@ -250,6 +252,7 @@ export class RaftRuntime<R> {
         this.fatal = e instanceof Error ? e : new Error(String(e));
         this.opts.logger?.("ready-loop-failed", { error: this.fatal.message });
         this.stop();
+        this.opts.onFatal?.(this.fatal);
       })
       .finally(() => {
         this.pumping = false;

@@ -26,7 +26,11 @@ export class StartError extends Error {
   override name = "StartError";
 }
 
-export async function startFloeServer(cfg: ServerConfig, logger?: Logger): Promise<FloeServer> {
+export async function startFloeServer(
+  cfg: ServerConfig,
+  logger?: Logger,
+  onFatal?: (e: Error) => void,
+): Promise<FloeServer> {
   const log = logger ?? pino({ level: cfg.logLevel }, pino.destination(2));
   const cluster = parseInitialCluster(cfg.initialCluster);
   const ids = new Map([...cluster].map(([name, urls]) => [name, memberId(urls, cfg.initialClusterToken)]));
@@ -79,6 +83,10 @@ export async function startFloeServer(cfg: ServerConfig, logger?: Logger): Promi
     requestTimeoutMs: 7000,
     logger: (event, fields) => log.info({ module: "raft", ...fields }, event),
     onSoftState: (s) => etcd?.onRole(s.role === StateRole.Leader),
+    onFatal: (e) => {
+      log.fatal({ err: e.message, dataDir: cfg.dataDir }, "stopping: the Raft log could not be persisted");
+      onFatal?.(e);
+    },
   });
   etcd = new EtcdServer(runtime, store, db, {
     name: cfg.name,
