@@ -144,3 +144,40 @@ test("runtime: a proposal with no leader anywhere fails with a clear error inste
     c.stop();
   }
 });
+
+test("runtime: a log store that cannot persist (full disk) stops the member and fails its waiters", async () => {
+  const log = MemoryLogStore.bootstrapped([1]);
+  let fail = false;
+  const save = log.save.bind(log);
+  log.save = async (rd) => {
+    if (fail) throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+    return save(rd);
+  };
+  let fatal: Error | undefined;
+  const rt = new RaftRuntime(new Counter(), {
+    id: 1,
+    log,
+    tickMs: 5,
+    electionTicks: 10,
+    snapshotCount: 1000,
+    requestTimeoutMs: 3000,
+    transport: { send: () => {} },
+    onFatal: (e) => {
+      fatal = e;
+    },
+  });
+  rt.start();
+  try {
+    await waitFor("leadership", () => (rt.isLeader() ? true : undefined));
+    assert.equal(await rt.propose(new Uint8Array([1])), 1);
+    fail = true;
+    await assert.rejects(
+      rt.propose(new Uint8Array([1])),
+      (e: unknown) => e instanceof RuntimeError && e.code === "Stopped",
+    );
+    assert.match(String(fatal?.message), /ENOSPC/);
+    assert.equal(rt.failure(), fatal);
+  } finally {
+    rt.stop();
+  }
+});
