@@ -14,15 +14,19 @@ Available now:
 
   floe start [--config floe.yaml] [flags]     a single-member server speaking the etcd v3 API
   floe put|get|del|watch|lease ... [--endpoints host:port]   etcd v3 client verbs
+  floe snapshot status|restore <file> ...     verify a saved snapshot; build a new one-member data dir from it
   floe debug dump <data-dir> [--entries N]  identity, hard state, WAL entries, bitcask stats of a stopped member
   floe maelstrom [--tick-ms 25]              a Maelstrom lin-kv node on stdin/stdout
 
-Not yet available: multi-member clusters ("floe dev", "npm start"), txn verb, snapshot restore.
+Not yet available: multi-member clusters ("floe dev", "npm start"), txn verb.
 See README.md.`;
 
 if (["get", "put", "del", "watch", "lease"].includes(cmd)) {
   const { runClient } = await import("./client.ts");
   await runClient([cmd, ...rest]);
+} else if (cmd === "snapshot") {
+  const { runSnapshot } = await import("./snapshot.ts");
+  await runSnapshot(rest);
 } else if (cmd === "debug") {
   const { runDebug } = await import("./debug.ts");
   await runDebug(rest);
