@@ -1,20 +1,15 @@
 // The lin-kv state machine: keys and values are arbitrary JSON, compared by
 // canonical JSON text (object keys sorted), as Maelstrom's checker does.
 
-import { canonicalJson, type Json } from "../check/index.ts";
+import { canonicalJson, type Json, type LinKvInput, type LinKvOutput } from "../check/index.ts";
 
 export type { Json };
 
-export type KvOp =
-  | { type: "read"; key: Json }
-  | { type: "write"; key: Json; value: Json }
-  | { type: "cas"; key: Json; from: Json; to: Json };
+/** A client request: the same shape the checker's lin-kv model takes. */
+export type KvOp = LinKvInput;
 
-export type KvReply =
-  | { type: "read_ok"; value: Json }
-  | { type: "write_ok" }
-  | { type: "cas_ok" }
-  | { type: "error"; code: 20 | 22; text: string };
+/** A reply body: the same shape the checker's lin-kv model expects. */
+export type KvReply = LinKvOutput;
 
 /** Keys and values compare as the checker compares them: canonical JSON text. */
 const canonical = canonicalJson;

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ConfChangeType, MemoryStorage, MessageType, ProgressState } from "../../src/raft/index.ts";
+import {
+  ConfChangeType,
+  MemoryStorage,
+  MessageType,
+  newMessage,
+  ProgressState,
+} from "../../src/raft/index.ts";
 import { Network } from "./harness.ts";
 
 test("the leader sends a snapshot to a follower that fell behind its compacted log, which installs it and catches up", () => {
@@ -39,20 +45,7 @@ test("a follower whose log already contains the snapshot index fast-forwards its
       net.raft(1).trk.confState(),
       new TextEncoder().encode("[]"),
     );
-  r2.step({
-    type: MessageType.Snap,
-    from: 1,
-    to: 2,
-    term: r2.term,
-    logTerm: 0,
-    index: 0,
-    entries: [],
-    commit: 0,
-    reject: false,
-    rejectHint: 0,
-    context: "",
-    snapshot: snap,
-  });
+  r2.step(newMessage(MessageType.Snap, { from: 1, to: 2, term: r2.term, snapshot: snap }));
   assert.equal(r2.raftLog.hasPendingSnapshot(), false);
   assert.equal(r2.raftLog.committed, snap.metadata.index);
 });
