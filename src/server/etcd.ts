@@ -33,6 +33,10 @@ const MVCC_TO_API: Record<string, Parameters<typeof FloeError.of>[0]> = {
   TooManyWatchers: "TOO_MANY_WATCHERS",
 };
 
+/** Blob size of one Snapshot message: etcd sends 32 KiB. */
+const SNAPSHOT_MESSAGE_BYTES = 32 * 1024;
+const SHA256_BYTES = 32;
+
 export function apiError(e: unknown): Error {
   if (e instanceof FloeError) return e;
   if (e instanceof RuntimeError) {
@@ -290,21 +294,33 @@ export class EtcdServer implements EtcdBackend {
    * The state-machine image, zero-padded to a multiple of 512 bytes and
    * followed by its SHA-256, the layout `etcdctl snapshot save` verifies (it
    * expects a bbolt file of whole pages plus a digest).
+   *
+   * Streamed so memory stays bounded by one store chunk whatever the data
+   * size: the padding and digest are computed on the fly. The exact size is
+   * known only at the end (the image is encoded as it is read), so
+   * remaining_bytes counts down from an estimate (bitcask's live bytes) and
+   * reaches 0 only on the digest. etcdctl 3.4 and 3.5 just concatenate the
+   * blobs; they never read remaining_bytes.
    */
   async *snapshot(): AsyncIterable<pb.SnapshotResponse> {
     const s = this.store.snapshot();
+    const sha = createHash("sha256");
+    const estimateBytes = this.db.stats().liveBytes;
+    let sentBytes = 0;
+    const message = (blob: Uint8Array, remainingBytes: number): pb.SnapshotResponse => {
+      sha.update(blob);
+      sentBytes += blob.length;
+      return create(pb.SnapshotResponseSchema, { blob, remainingBytes: BigInt(remainingBytes) });
+    };
     try {
-      const chunks = [...s];
-      const size = chunks.reduce((n, c) => n + c.length, 0);
-      const pad = (512 - (size % 512)) % 512;
-      if (pad > 0) chunks.push(new Uint8Array(pad));
-      const sha = createHash("sha256");
-      let remaining = size + pad + 32;
-      for (const c of chunks) {
-        sha.update(c);
-        remaining -= c.length;
-        yield create(pb.SnapshotResponseSchema, { blob: c, remainingBytes: BigInt(remaining) });
+      for (const chunk of s) {
+        for (let at = 0; at < chunk.length; at += SNAPSHOT_MESSAGE_BYTES) {
+          const blob = chunk.subarray(at, at + SNAPSHOT_MESSAGE_BYTES);
+          yield message(blob, Math.max(estimateBytes - sentBytes - blob.length, 1) + SHA256_BYTES);
+        }
       }
+      const pad = (512 - (sentBytes % 512)) % 512;
+      if (pad > 0) yield message(new Uint8Array(pad), SHA256_BYTES);
       yield create(pb.SnapshotResponseSchema, { blob: sha.digest(), remainingBytes: 0n });
     } finally {
       s.close();
