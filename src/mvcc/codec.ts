@@ -134,7 +134,17 @@ export interface MetaState {
   compactRevision: number;
 }
 
-export const INITIAL_STATE: MetaState = { appliedIndex: 0, appliedTerm: 0, revision: 0, compactRevision: -1 };
+/**
+ * A fresh store is at revision 1 with no keys, so the first write gets
+ * revision 2: etcd numbers revisions so, and clients compare them with etcd's.
+ */
+export const INITIAL_REVISION = 1;
+export const INITIAL_STATE: MetaState = {
+  appliedIndex: 0,
+  appliedTerm: 0,
+  revision: INITIAL_REVISION,
+  compactRevision: -1,
+};
 
 export function encodeState(s: MetaState): Uint8Array {
   const fields = [s.appliedIndex, s.appliedTerm, s.revision, s.compactRevision + 1];
@@ -156,6 +166,9 @@ export function decodeState(b: Uint8Array): MetaState {
   };
   s.compactRevision = r.uvarint() - 1;
   r.end();
+  // Data written before floe numbered from 1 stores revision 0 until its first
+  // write; no record has revision 0, so reading it as 1 changes no history.
+  s.revision = Math.max(s.revision, INITIAL_REVISION);
   return s;
 }
 

@@ -18,7 +18,7 @@
 // expiry) belongs to the leader's Lessor, outside apply.
 
 export { bytesEqual, compareBytes, KEY_SPACE_END, prefixEnd } from "./bytes.ts";
-export { INITIAL_STATE, type MetaState, type Revision } from "./codec.ts";
+export { INITIAL_REVISION, INITIAL_STATE, type MetaState, type Revision } from "./codec.ts";
 export {
   assert,
   MVCC_ERROR_MESSAGES,

@@ -18,15 +18,15 @@ test("apply persists the applied index and term with the writes; entries at or b
   assert.deepEqual(store.apply(2, put("a", "X"), { term: 1 }), { status: "skipped" });
   assert.deepEqual(store.apply(1, put("a", "X")), { status: "skipped" });
   assert.equal(str(store.range({ key: b("a") }).kvs[0].value), "2");
-  assert.deepEqual([store.appliedIndex, store.appliedTerm, store.revision], [2, 1, 2]);
+  assert.deepEqual([store.appliedIndex, store.appliedTerm, store.revision], [2, 1, 3]);
   const writes = storage.stats.writes;
   const reopened = MvccStore.open(storage);
-  assert.deepEqual([reopened.appliedIndex, reopened.appliedTerm, reopened.revision], [2, 1, 2]);
+  assert.deepEqual([reopened.appliedIndex, reopened.appliedTerm, reopened.revision], [2, 1, 3]);
   assert.deepEqual(reopened.apply(2, put("a", "X")), { status: "skipped" });
   assert.equal(storage.stats.writes, writes, "a skipped entry writes nothing");
   // Gaps (entries the server applied elsewhere) are fine.
   assert.equal(reopened.apply(9, put("a", "3"), { term: 2 }).status, "applied");
-  assert.deepEqual([reopened.appliedIndex, reopened.appliedTerm, reopened.revision], [9, 2, 3]);
+  assert.deepEqual([reopened.appliedIndex, reopened.appliedTerm, reopened.revision], [9, 2, 4]);
 });
 
 test("each apply is one storage batch holding its records and the applied index", () => {
@@ -60,7 +60,7 @@ test("a refused command consumes its index: it is not retried after a restart", 
   assert.deepEqual(store.apply(1, { type: "noop" }), { status: "skipped" });
   const noop = store.apply(2, { type: "noop" });
   assert.ok(noop.status === "applied");
-  assert.deepEqual([noop.response.header.revision, store.appliedIndex], [0, 2]);
+  assert.deepEqual([noop.response.header.revision, store.appliedIndex], [1, 2]);
 });
 
 test("replaying a log against a reopened store yields the same state as applying it once", () => {
@@ -134,5 +134,5 @@ test("corrupt records are reported with what and where", () => {
   const [k] = [...storage.entries()].find(([key]) => key[0] === 0x72)!;
   storage.write({ puts: [[k, Uint8Array.of(9, 9)]], deletes: [] });
   const e = throwsCode(() => MvccStore.open(storage), "Corrupt");
-  assert.match(e.detail ?? "", /revision record 1\.0: unknown record kind 9/);
+  assert.match(e.detail ?? "", /revision record 2\.0: unknown record kind 9/);
 });

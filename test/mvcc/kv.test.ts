@@ -7,46 +7,60 @@ const ALL = { key: Uint8Array.of(0), rangeEnd: Uint8Array.of(0) };
 
 test("a put takes the next revision; create, mod and version follow etcd across delete and re-create", () => {
   const { store } = fresh();
-  assert.equal(store.revision, 0);
-  assert.equal(store.put({ key: b("a"), value: b("1") }).header.revision, 1);
-  assert.equal(store.put({ key: b("a"), value: b("2") }).header.revision, 2);
+  assert.equal(store.revision, 1);
+  assert.equal(store.put({ key: b("a"), value: b("1") }).header.revision, 2);
+  assert.equal(store.put({ key: b("a"), value: b("2") }).header.revision, 3);
   assert.deepEqual(kv(store.range({ key: b("a") }).kvs[0]), {
     key: "a",
     value: "2",
-    create: 1,
-    mod: 2,
+    create: 2,
+    mod: 3,
     ver: 2,
     lease: 0,
   });
   const del = store.deleteRange({ key: b("a") });
   assert.equal(del.deleted, 1);
-  assert.equal(del.header.revision, 3);
+  assert.equal(del.header.revision, 4);
   assert.equal(store.range({ key: b("a") }).kvs.length, 0);
   store.put({ key: b("a"), value: b("3") });
   assert.deepEqual(kv(store.range({ key: b("a") }).kvs[0]), {
     key: "a",
     value: "3",
-    create: 4,
-    mod: 4,
+    create: 5,
+    mod: 5,
     ver: 1,
     lease: 0,
   });
   // History stays readable at every revision.
-  assert.deepEqual(kv(store.range({ key: b("a"), revision: 1 }).kvs[0]).value, "1");
-  assert.deepEqual(kv(store.range({ key: b("a"), revision: 2 }).kvs[0]).ver, 2);
-  assert.equal(store.range({ key: b("a"), revision: 3 }).kvs.length, 0);
+  assert.deepEqual(kv(store.range({ key: b("a"), revision: 2 }).kvs[0]).value, "1");
+  assert.deepEqual(kv(store.range({ key: b("a"), revision: 3 }).kvs[0]).ver, 2);
+  assert.equal(store.range({ key: b("a"), revision: 4 }).kvs.length, 0);
   assert.equal(
-    store.range({ key: b("a"), revision: 3 }).header.revision,
-    4,
+    store.range({ key: b("a"), revision: 4 }).header.revision,
+    5,
     "the header shows the current revision",
   );
+});
+
+test("a fresh store is at revision 1 like etcd's: reads report it, it is readable and compactable", () => {
+  const { store } = fresh();
+  const empty = store.range(ALL);
+  assert.deepEqual([empty.header.revision, empty.count], [1, 0]);
+  assert.equal(store.range({ ...ALL, revision: 1 }).count, 0);
+  throwsCode(() => store.range({ ...ALL, revision: 2 }), "FutureRev");
+  throwsCode(() => store.compact({ revision: 2 }), "FutureRev");
+  assert.equal(store.compact({ revision: 1 }).header.revision, 1);
+  assert.equal(store.compactRevision, 1);
+  throwsCode(() => store.compact({ revision: 1 }), "Compacted");
+  assert.equal(store.range({ ...ALL, revision: 1 }).count, 0, "the compact revision stays readable");
+  assert.equal(store.put({ key: b("a") }).header.revision, 2);
 });
 
 test("a delete that deletes nothing does not take a revision", () => {
   const { store } = fresh();
   store.put({ key: b("a") });
   const r = store.deleteRange({ key: b("zz") });
-  assert.deepEqual([r.deleted, r.header.revision, store.revision], [0, 1, 1]);
+  assert.deepEqual([r.deleted, r.header.revision, store.revision], [0, 2, 2]);
   assert.equal(store.appliedIndex, 2, "the entry is still consumed");
 });
 
@@ -98,13 +112,13 @@ test("historical reads: future revisions and compacted revisions are refused wit
   const { store } = fresh();
   store.put({ key: b("a"), value: b("1") });
   store.put({ key: b("a"), value: b("2") });
-  const future = throwsCode(() => store.range({ key: b("a"), revision: 3 }), "FutureRev");
+  const future = throwsCode(() => store.range({ key: b("a"), revision: 4 }), "FutureRev");
   assert.equal(future.message, "etcdserver: mvcc: required revision is a future revision");
-  store.compact({ revision: 2 });
-  const compacted = throwsCode(() => store.range({ key: b("a"), revision: 1 }), "Compacted");
+  store.compact({ revision: 3 });
+  const compacted = throwsCode(() => store.range({ key: b("a"), revision: 2 }), "Compacted");
   assert.equal(compacted.message, "etcdserver: mvcc: required revision has been compacted");
   assert.equal(
-    str(store.range({ key: b("a"), revision: 2 }).kvs[0].value),
+    str(store.range({ key: b("a"), revision: 3 }).kvs[0].value),
     "2",
     "the compact revision is readable",
   );
@@ -117,10 +131,10 @@ test("historical reads: future revisions and compacted revisions are refused wit
 
 test("sorting follows etcd: NONE with a non-key target ascends, KEY+ASCEND keeps key order, DESCEND reverses", () => {
   const { store } = fresh();
-  store.put({ key: b("b"), value: b("3") }); // rev 1
-  store.put({ key: b("a"), value: b("1") }); // rev 2
-  store.put({ key: b("c"), value: b("2") }); // rev 3
-  store.put({ key: b("a"), value: b("1") }); // rev 4: a version 2
+  store.put({ key: b("b"), value: b("3") }); // rev 2
+  store.put({ key: b("a"), value: b("1") }); // rev 3
+  store.put({ key: b("c"), value: b("2") }); // rev 4
+  store.put({ key: b("a"), value: b("1") }); // rev 5: a version 2
   const order = (sortTarget: SortTarget, sortOrder: SortOrder) =>
     keys(store.range({ ...ALL, sortTarget, sortOrder }).kvs);
   assert.deepEqual(order(SortTarget.KEY, SortOrder.NONE), ["a", "b", "c"]);
@@ -137,14 +151,14 @@ test("sorting follows etcd: NONE with a non-key target ascends, KEY+ASCEND keeps
 
 test("min/max mod and create revision filters prune after the fetch; count is unfiltered", () => {
   const { store } = fresh();
-  store.put({ key: b("a") }); // 1
-  store.put({ key: b("b") }); // 2
-  store.put({ key: b("c") }); // 3
-  store.put({ key: b("a") }); // 4: a mod 4 create 1
-  assert.deepEqual(keys(store.range({ ...ALL, minModRevision: 3 }).kvs), ["a", "c"]);
-  assert.deepEqual(keys(store.range({ ...ALL, maxModRevision: 2 }).kvs), ["b"]);
-  assert.deepEqual(keys(store.range({ ...ALL, minCreateRevision: 2 }).kvs), ["b", "c"]);
-  const r = store.range({ ...ALL, maxCreateRevision: 2, limit: 1 });
+  store.put({ key: b("a") }); // 2
+  store.put({ key: b("b") }); // 3
+  store.put({ key: b("c") }); // 4
+  store.put({ key: b("a") }); // 5: a mod 5 create 2
+  assert.deepEqual(keys(store.range({ ...ALL, minModRevision: 4 }).kvs), ["a", "c"]);
+  assert.deepEqual(keys(store.range({ ...ALL, maxModRevision: 3 }).kvs), ["b"]);
+  assert.deepEqual(keys(store.range({ ...ALL, minCreateRevision: 3 }).kvs), ["b", "c"]);
+  const r = store.range({ ...ALL, maxCreateRevision: 3, limit: 1 });
   assert.deepEqual([keys(r.kvs), r.more, r.count], [["a"], true, 3]);
 });
 
@@ -152,7 +166,7 @@ test("put prev_kv returns the previous version; absent on a create", () => {
   const { store } = fresh();
   assert.equal(store.put({ key: b("a"), value: b("1"), prevKv: true }).prevKv, undefined);
   const r = store.put({ key: b("a"), value: b("2"), prevKv: true });
-  assert.deepEqual(kv(r.prevKv!), { key: "a", value: "1", create: 1, mod: 1, ver: 1, lease: 0 });
+  assert.deepEqual(kv(r.prevKv!), { key: "a", value: "1", create: 2, mod: 2, ver: 1, lease: 0 });
 });
 
 test("ignore_value keeps the value, ignore_lease keeps the lease, with etcd's errors", () => {
@@ -163,8 +177,8 @@ test("ignore_value keeps the value, ignore_lease keeps the lease, with etcd's er
   assert.deepEqual(kv(store.range({ key: b("a") }).kvs[0]), {
     key: "a",
     value: "keep",
-    create: 1,
-    mod: 2,
+    create: 2,
+    mod: 3,
     ver: 2,
     lease: 7,
   });
@@ -177,7 +191,7 @@ test("ignore_value keeps the value, ignore_lease keeps the lease, with etcd's er
   const vp = throwsCode(() => store.put({ key: b("a"), value: b("x"), ignoreValue: true }), "ValueProvided");
   assert.equal(vp.message, "etcdserver: value is provided");
   throwsCode(() => store.put({ key: b("a"), lease: 7, ignoreLease: true }), "LeaseProvided");
-  assert.equal(store.revision, 3, "a lease grant and refused puts take no revision");
+  assert.equal(store.revision, 4, "a lease grant and refused puts take no revision");
 });
 
 test("put with an unknown lease and an empty key are refused", () => {
@@ -190,7 +204,7 @@ test("put with an unknown lease and an empty key are refused", () => {
   );
   throwsCode(() => store.range({ key: new Uint8Array() }), "EmptyKey");
   throwsCode(() => store.deleteRange({ key: new Uint8Array() }), "EmptyKey");
-  assert.equal(store.revision, 0);
+  assert.equal(store.revision, 1);
 });
 
 test("delete_range deletes a range in one revision with sub-revisions, returning prev_kvs", () => {
@@ -198,7 +212,7 @@ test("delete_range deletes a range in one revision with sub-revisions, returning
   for (const k of ["a", "b", "c", "d"]) store.put({ key: b(k), value: b(`v${k}`) });
   const r = store.deleteRange({ key: b("b"), rangeEnd: Uint8Array.of(0), prevKv: true });
   assert.equal(r.deleted, 3);
-  assert.equal(r.header.revision, 5);
+  assert.equal(r.header.revision, 6);
   assert.deepEqual(
     r.prevKvs.map((x) => [str(x.key), str(x.value)]),
     [
@@ -208,9 +222,9 @@ test("delete_range deletes a range in one revision with sub-revisions, returning
     ],
   );
   assert.deepEqual(keys(store.range(ALL).kvs), ["a"]);
-  assert.deepEqual(keys(store.range({ ...ALL, revision: 4 }).kvs), ["a", "b", "c", "d"]);
+  assert.deepEqual(keys(store.range({ ...ALL, revision: 5 }).kvs), ["a", "b", "c", "d"]);
   const again = store.deleteRange({ key: b("b"), rangeEnd: Uint8Array.of(0), prevKv: true });
-  assert.deepEqual([again.deleted, again.prevKvs.length, again.header.revision], [0, 0, 5]);
+  assert.deepEqual([again.deleted, again.prevKvs.length, again.header.revision], [0, 0, 6]);
 });
 
 test("keys are compared as bytes, including bytes above 0x7f and embedded zeros", () => {

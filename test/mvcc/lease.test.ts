@@ -6,7 +6,7 @@ import { b, fresh, keys, str, throwsCode } from "./helpers.ts";
 test("grant, list and time-to-live; errors for duplicates, huge TTLs and unknown leases", () => {
   const { store } = fresh();
   const g = store.leaseGrant({ id: 10, ttl: 30 });
-  assert.deepEqual([g.id, g.ttl, g.header.revision], [10, 30, 0]);
+  assert.deepEqual([g.id, g.ttl, g.header.revision], [10, 30, 1]);
   store.leaseGrant({ id: 3, ttl: 5 });
   assert.deepEqual(store.leaseList(), [
     { id: 3, ttl: 5 },

@@ -36,7 +36,8 @@ interface Found {
 class Model {
   readonly history = new Map<string, Version[]>();
   readonly events: string[] = [];
-  rev = 0;
+  /** A fresh store is at revision 1, as etcd's is. */
+  rev = 1;
   compactRev = -1;
 
   at(key: string, rev: number): Found | undefined {

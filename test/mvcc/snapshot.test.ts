@@ -164,6 +164,38 @@ test("watchers survive a restore and catch up from the new history", async () =>
   assert.equal(w.synced, false);
   follower.store.hub.syncSome();
   follower.store.put({ key: b("w"), value: b("7") });
-  assert.deepEqual(seen, ["3@3", "4@4", "5@5", "6@6", "7@7"]);
+  assert.deepEqual(seen, ["3@4", "4@5", "5@6", "6@7", "7@8"]);
   assert.deepEqual(keys(follower.store.range(ALL).kvs), ["w"]);
+});
+
+test("data written when revisions started at 0 opens without migration and keeps its history", async () => {
+  const { encodePut, encodeState, revKey, STATE_KEY } = await import("../../src/mvcc/codec.ts");
+  // Before floe numbered like etcd, a fresh store stored revision 0 until its first write (at 1).
+  const untouched = new MemoryMvccStorage();
+  untouched.write({
+    puts: [[STATE_KEY, encodeState({ appliedIndex: 3, appliedTerm: 1, revision: 0, compactRevision: -1 })]],
+    deletes: [],
+  });
+  const a = MvccStore.open(untouched);
+  assert.deepEqual([a.revision, a.appliedIndex], [1, 3]);
+  assert.equal(a.put({ key: b("k") }).header.revision, 2);
+
+  const written = new MemoryMvccStorage();
+  written.write({
+    puts: [
+      [revKey(1, 0), encodePut(b("old"), b("v"), 1, 1, 0).bytes],
+      [STATE_KEY, encodeState({ appliedIndex: 1, appliedTerm: 1, revision: 1, compactRevision: -1 })],
+    ],
+    deletes: [],
+  });
+  const c = MvccStore.open(written);
+  assert.deepEqual(
+    c.range({ key: b("old") }).kvs.map((k) => [str(k.value), k.createRevision, k.modRevision]),
+    [["v", 1, 1]],
+  );
+  assert.equal(c.put({ key: b("old"), value: b("w") }).header.revision, 2);
+  const restored = fresh();
+  await restored.store.restore(c.snapshot());
+  assert.equal(restored.store.hashKV().hash, c.hashKV().hash);
+  assert.equal(restored.store.revision, 2);
 });

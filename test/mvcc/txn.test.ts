@@ -28,8 +28,8 @@ const cmp = (k: string, target: CompareTarget, result: CompareResult, v: Partial
 test("compares on every target and result, against the state before the txn", () => {
   const { store } = fresh();
   store.leaseGrant({ id: 5, ttl: 10 });
-  store.put({ key: b("a"), value: b("m"), lease: 5 }); // rev 1
-  store.put({ key: b("a"), value: b("m") }); // rev 2: version 2, create 1, mod 2, lease 0
+  store.put({ key: b("a"), value: b("m"), lease: 5 }); // rev 2
+  store.put({ key: b("a"), value: b("m") }); // rev 3: version 2, create 2, mod 3, lease 0
   const T = CompareTarget;
   const R = CompareResult;
   const cases: [Compare, boolean][] = [
@@ -39,8 +39,8 @@ test("compares on every target and result, against the state before the txn", ()
     [cmp("a", T.VALUE, R.NOT_EQUAL, { value: b("m") }), false],
     [cmp("a", T.VERSION, R.EQUAL, { version: 2 }), true],
     [cmp("a", T.VERSION, R.LESS, { version: 3 }), true],
-    [cmp("a", T.CREATE, R.EQUAL, { createRevision: 1 }), true],
-    [cmp("a", T.MOD, R.GREATER, { modRevision: 1 }), true],
+    [cmp("a", T.CREATE, R.EQUAL, { createRevision: 2 }), true],
+    [cmp("a", T.MOD, R.GREATER, { modRevision: 2 }), true],
     [cmp("a", T.LEASE, R.EQUAL, { lease: 0 }), true],
     [cmp("a", T.LEASE, R.NOT_EQUAL, { lease: 5 }), true],
     // A missing key compares as zeros, except VALUE, which always fails.
@@ -53,7 +53,7 @@ test("compares on every target and result, against the state before the txn", ()
     const r = store.txn({ compare: [c] });
     assert.equal(r.succeeded, want, `target ${c.target} result ${c.result} on ${str(c.key)}`);
   }
-  assert.equal(store.revision, 2, "txns without writes take no revision");
+  assert.equal(store.revision, 3, "txns without writes take no revision");
 });
 
 test("a compare with range_end requires every key in the range to satisfy it", () => {
@@ -88,28 +88,28 @@ test("a txn takes one revision for all its writes, with sub-revisions, and reads
       get("a"),
       put("b", "2", { prevKv: true }),
       del("x"),
-      get("x", { revision: 1 }),
+      get("x", { revision: 2 }),
     ],
   });
   assert.equal(r.succeeded, true);
-  assert.equal(r.header.revision, 2);
-  assert.equal(store.revision, 2);
+  assert.equal(r.header.revision, 3);
+  assert.equal(store.revision, 3);
   const [r0, p1, r2, p3, d4, r5] = r.responses;
   assert.ok("responseRange" in r0 && "responsePut" in p1 && "responseRange" in r2);
   assert.ok("responsePut" in p3 && "responseDeleteRange" in d4 && "responseRange" in r5);
-  assert.deepEqual([r0.responseRange.kvs.length, r0.responseRange.header.revision], [0, 1]);
-  assert.equal(p1.responsePut.header.revision, 2);
-  assert.deepEqual([keys(r2.responseRange.kvs), r2.responseRange.header.revision], [["a"], 2]);
-  assert.equal(r2.responseRange.kvs[0].modRevision, 2);
+  assert.deepEqual([r0.responseRange.kvs.length, r0.responseRange.header.revision], [0, 2]);
+  assert.equal(p1.responsePut.header.revision, 3);
+  assert.deepEqual([keys(r2.responseRange.kvs), r2.responseRange.header.revision], [["a"], 3]);
+  assert.equal(r2.responseRange.kvs[0].modRevision, 3);
   assert.equal(p3.responsePut.prevKv, undefined);
   assert.equal(d4.responseDeleteRange.deleted, 1);
   assert.equal(str(r5.responseRange.kvs[0].value), "0", "historical read inside a txn");
-  const all = store.range({ key: Uint8Array.of(0), rangeEnd: Uint8Array.of(0), revision: 2 }).kvs;
+  const all = store.range({ key: Uint8Array.of(0), rangeEnd: Uint8Array.of(0), revision: 3 }).kvs;
   assert.deepEqual(
     all.map((k) => [str(k.key), k.modRevision]),
     [
-      ["a", 2],
-      ["b", 2],
+      ["a", 3],
+      ["b", 3],
     ],
   );
 });
@@ -138,7 +138,7 @@ test("nested txns: compares are all judged before any op runs; the nested header
       }),
     ],
   });
-  assert.equal(r.header.revision, 1);
+  assert.equal(r.header.revision, 2);
   const nested = r.responses[1];
   assert.ok("responseTxn" in nested);
   assert.equal(nested.responseTxn.succeeded, true);
@@ -162,7 +162,7 @@ test("a refused op refuses the whole txn before anything is written", () => {
     () => store.txn({ success: [txn({ success: [put("a", "1"), put("c", "", { lease: 1 })] })] }),
     "LeaseNotFound",
   );
-  assert.equal(store.revision, 1);
+  assert.equal(store.revision, 2);
   assert.equal(store.range({ key: b("a") }).count, 0);
   // A refused op on the branch not taken does not matter.
   const ok = store.txn({
@@ -199,12 +199,12 @@ test("duplicate keys: etcd's checkIntervals rules", () => {
 test("the put-then-delete that checkIntervals lets through runs in order within one revision", () => {
   const { store } = fresh();
   const r = store.txn({ success: [txn({ success: [put("m", "1")] }), txn({ success: [del("m")] })] });
-  assert.equal(r.header.revision, 1);
+  assert.equal(r.header.revision, 2);
   assert.equal(store.range({ key: b("m") }).count, 0);
   store.put({ key: b("m"), value: b("2") });
   assert.deepEqual(
     [store.range({ key: b("m") }).kvs[0].version, store.range({ key: b("m") }).kvs[0].createRevision],
-    [1, 2],
+    [1, 3],
   );
 });
 
@@ -233,7 +233,7 @@ test("a read-only txn runs without the log and leaves no trace", () => {
     success: [get("a")],
   });
   assert.equal(r.succeeded, true);
-  assert.equal(r.header.revision, 1);
+  assert.equal(r.header.revision, 2);
   assert.equal(store.appliedIndex, 1);
   assert.throws(() => store.txnReadOnly({ success: [put("b")] }), /txnReadOnly of a txn with writes/);
 });

@@ -33,10 +33,10 @@ test("a live watcher on one key gets each of its events once, with the write's r
   store.put({ key: b("a"), value: b("1") });
   store.put({ key: b("b"), value: b("x") });
   store.deleteRange({ key: b("a") });
-  assert.deepEqual(w.seen, ["PUT a@1=1", "DELETE a@3"]);
+  assert.deepEqual(w.seen, ["PUT a@2=1", "DELETE a@4"]);
   assert.deepEqual(
     w.deliveries.map((d) => d.revision),
-    [1, 3],
+    [2, 4],
   );
   const del = w.deliveries[1].events[0].kv;
   assert.deepEqual(
@@ -60,9 +60,9 @@ test("range, prefix and from-key watchers see exactly their keys; a txn arrives 
       { requestPut: { key: b("d"), value: b("1") } },
     ],
   });
-  assert.deepEqual(range.seen, ["PUT b@1=1", "PUT c@1=1"]);
-  assert.deepEqual(prefix.seen, ["PUT p/x@1=1"]);
-  assert.deepEqual(from.seen, ["PUT c@1=1", "PUT p/x@1=1", "PUT d@1=1"], "in sub-revision order");
+  assert.deepEqual(range.seen, ["PUT b@2=1", "PUT c@2=1"]);
+  assert.deepEqual(prefix.seen, ["PUT p/x@2=1"]);
+  assert.deepEqual(from.seen, ["PUT c@2=1", "PUT p/x@2=1", "PUT d@2=1"], "in sub-revision order");
   assert.equal(range.deliveries.length, 1);
 });
 
@@ -72,8 +72,8 @@ test("prev_kv: the previous version for updates and deletes, none for creations"
   store.put({ key: b("a"), value: b("1") });
   store.put({ key: b("a"), value: b("2") });
   store.deleteRange({ key: b("a") });
-  assert.deepEqual(w.seen, ["PUT a@1=1", "PUT a@2=2 (prev 1@1)", "DELETE a@3 (prev 2@2)"]);
-  const replay = watch(store, { key: b("a"), prevKv: true, startRevision: 1 });
+  assert.deepEqual(w.seen, ["PUT a@2=1", "PUT a@3=2 (prev 1@2)", "DELETE a@4 (prev 2@3)"]);
+  const replay = watch(store, { key: b("a"), prevKv: true, startRevision: 2 });
   store.hub.syncSome();
   assert.deepEqual(replay.seen, w.seen, "historical replay computes the same prev_kv");
 });
@@ -84,8 +84,8 @@ test("filters drop puts or deletes", () => {
   const noDel = watch(store, { key: b("a"), filters: [WatchFilter.NODELETE] });
   store.put({ key: b("a"), value: b("1") });
   store.deleteRange({ key: b("a") });
-  assert.deepEqual(noPut.seen, ["DELETE a@2"]);
-  assert.deepEqual(noDel.seen, ["PUT a@1=1"]);
+  assert.deepEqual(noPut.seen, ["DELETE a@3"]);
+  assert.deepEqual(noDel.seen, ["PUT a@2=1"]);
 });
 
 test("a cancelled watcher gets nothing more", () => {
@@ -103,53 +103,53 @@ test("a cancelled watcher gets nothing more", () => {
 test("a watcher starting in the past replays history in order, then goes live", () => {
   const { store } = fresh();
   for (let i = 1; i <= 5; i++) store.put({ key: b("k"), value: b(String(i)) });
-  const w = watch(store, { key: b("k"), startRevision: 3 });
+  const w = watch(store, { key: b("k"), startRevision: 4 });
   assert.equal(w.watcher.synced, false);
   store.put({ key: b("k"), value: b("6") }); // not delivered yet: the watcher is behind
   assert.deepEqual(w.seen, []);
   assert.equal(store.hub.syncSome(), 0);
   store.put({ key: b("k"), value: b("7") });
-  assert.deepEqual(w.seen, ["PUT k@3=3", "PUT k@4=4", "PUT k@5=5", "PUT k@6=6", "PUT k@7=7"]);
+  assert.deepEqual(w.seen, ["PUT k@4=3", "PUT k@5=4", "PUT k@6=5", "PUT k@7=6", "PUT k@8=7"]);
   assert.equal(w.watcher.synced, true);
 });
 
 test("catch-up reads bounded chunks but never splits a revision", () => {
   const { store } = fresh();
   for (let i = 0; i < 4; i++) store.put({ key: b(`s${i}`) });
-  store.txn({ success: Array.from({ length: 6 }, (_, i) => ({ requestPut: { key: b(`t${i}`) } })) }); // rev 5
-  store.put({ key: b("u") }); // rev 6
-  const w = watch(store, { key: Uint8Array.of(0), rangeEnd: Uint8Array.of(0), startRevision: 1 });
+  store.txn({ success: Array.from({ length: 6 }, (_, i) => ({ requestPut: { key: b(`t${i}`) } })) }); // rev 6
+  store.put({ key: b("u") }); // rev 7
+  const w = watch(store, { key: Uint8Array.of(0), rangeEnd: Uint8Array.of(0), startRevision: 2 });
   let calls = 0;
   while (store.hub.syncSome(3) > 0) calls++;
   assert.equal(calls, 2);
   assert.deepEqual(
     w.deliveries.map((d) => [d.events.map((e) => e.kv.modRevision), d.revision]),
     [
-      [[1, 2, 3], 3],
-      [[4, 5, 5, 5, 5, 5, 5], 5],
-      [[6], 6],
+      [[2, 3, 4], 4],
+      [[5, 6, 6, 6, 6, 6, 6], 6],
+      [[7], 7],
     ],
   );
 });
 
 test("a start revision below the compact revision reports it and cancels; at it, nothing is missed", () => {
   const { store } = fresh();
-  store.put({ key: b("a") }); // 1
-  store.put({ key: b("b") }); // 2
-  store.deleteRange({ key: b("a") }); // 3
-  store.put({ key: b("c") }); // 4
-  store.compact({ revision: 3 });
+  store.put({ key: b("a") }); // 2
+  store.put({ key: b("b") }); // 3
+  store.deleteRange({ key: b("a") }); // 4
+  store.put({ key: b("c") }); // 5
+  store.compact({ revision: 4 });
   store.compactSome();
-  const old = watch(store, { key: Uint8Array.of(0), rangeEnd: Uint8Array.of(0), startRevision: 2 });
-  const at = watch(store, { key: Uint8Array.of(0), rangeEnd: Uint8Array.of(0), startRevision: 3 });
+  const old = watch(store, { key: Uint8Array.of(0), rangeEnd: Uint8Array.of(0), startRevision: 3 });
+  const at = watch(store, { key: Uint8Array.of(0), rangeEnd: Uint8Array.of(0), startRevision: 4 });
   store.hub.syncSome();
   assert.deepEqual(
     old.deliveries.map((d) => [d.events.length, d.compactRevision]),
-    [[0, 3]],
+    [[0, 4]],
   );
   assert.equal(old.watcher.compacted, true);
   assert.equal(old.watcher.state, "cancelled");
-  assert.deepEqual(at.seen, ["DELETE a@3", "PUT c@4="], "the tombstone at the compact revision is kept");
+  assert.deepEqual(at.seen, ["DELETE a@4", "PUT c@5="], "the tombstone at the compact revision is kept");
 });
 
 test("a slow consumer falls behind without blocking writes and catches up with no loss or duplicates", () => {
@@ -178,21 +178,21 @@ test("a slow consumer falls behind without blocking writes and catches up with n
 test("a refusing watcher does not hold back others in the same catch-up", () => {
   const { store } = fresh();
   for (let i = 0; i < 10; i++) store.put({ key: b("k"), value: b(String(i)) });
-  const stuck = watch(store, { key: b("k"), startRevision: 1 }, () => false);
-  const other = watch(store, { key: b("k"), startRevision: 5 });
+  const stuck = watch(store, { key: b("k"), startRevision: 2 }, () => false);
+  const other = watch(store, { key: b("k"), startRevision: 6 });
   store.hub.syncSome(100);
   assert.equal(other.seen.length, 6);
   assert.equal(other.watcher.synced, true);
   assert.equal(stuck.watcher.synced, false);
-  assert.equal(store.hub.progress([other.watcher]), 10);
+  assert.equal(store.hub.progress([other.watcher]), 11);
   assert.equal(store.hub.progress([other.watcher, stuck.watcher]), undefined);
 });
 
 test("a future start revision waits for it", () => {
   const { store } = fresh();
-  const w = watch(store, { key: b("k"), startRevision: 3 });
+  const w = watch(store, { key: b("k"), startRevision: 4 });
   for (let i = 1; i <= 4; i++) store.put({ key: b("k"), value: b(String(i)) });
-  assert.deepEqual(w.seen, ["PUT k@3=3", "PUT k@4=4"]);
+  assert.deepEqual(w.seen, ["PUT k@4=3", "PUT k@5=4"]);
 });
 
 test("a throwing sink costs its watcher, never the write", () => {
@@ -204,8 +204,8 @@ test("a throwing sink costs its watcher, never the write", () => {
   store.put({ key: b("k"), value: b("v") });
   assert.equal(bad.state, "cancelled");
   assert.match(String(bad.error), /consumer bug/);
-  assert.deepEqual(good.seen, ["PUT k@1=v"]);
-  assert.equal(store.revision, 1);
+  assert.deepEqual(good.seen, ["PUT k@2=v"]);
+  assert.equal(store.revision, 2);
 });
 
 test("the watcher limit is enforced", async () => {
