@@ -453,7 +453,8 @@ class Peer {
       s = this.t.dial(addr);
     } catch (e) {
       this.t.log("warn", "peer-dial-failed", { peer: this.id.toString(16), reason: (e as Error).message });
-      return this.scheduleReconnect();
+      this.scheduleReconnect();
+      return;
     }
     this.socket = s;
     s.setNoDelay(true);
