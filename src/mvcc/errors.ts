@@ -19,6 +19,7 @@
 //   LeaseTTLTooLarge  etcdserver: too large lease TTL                     (OutOfRange)
 //   NotPrimary        etcdserver: not a primary lessor (the server forwards to the leader)
 //   TooManyWatchers   mvcc: too many watchers                             (ResourceExhausted)
+//   NoSpace           etcdserver: mvcc: database space exceeded           (ResourceExhausted)
 //   RestoreRequired   mvcc: storage holds a partially restored snapshot   (Unavailable)
 //   Corrupt           mvcc: storage is corrupt                            (DataLoss)
 //   Failed            mvcc: store failed on an earlier storage error      (Unavailable)
@@ -37,6 +38,7 @@ export type MvccErrorCode =
   | "LeaseTTLTooLarge"
   | "NotPrimary"
   | "TooManyWatchers"
+  | "NoSpace"
   | "RestoreRequired"
   | "Corrupt"
   | "Failed";
@@ -55,6 +57,7 @@ export const MVCC_ERROR_MESSAGES: Readonly<Record<MvccErrorCode, string>> = {
   LeaseTTLTooLarge: "etcdserver: too large lease TTL",
   NotPrimary: "etcdserver: not a primary lessor",
   TooManyWatchers: "mvcc: too many watchers",
+  NoSpace: "etcdserver: mvcc: database space exceeded",
   RestoreRequired: "mvcc: storage holds a partially restored snapshot; restore it again",
   Corrupt: "mvcc: storage is corrupt",
   Failed: "mvcc: store failed on an earlier storage error",

@@ -27,15 +27,19 @@ export interface LogicalSource {
   storage: MvccStorage;
   state: MetaState;
   leases: LeaseInfo[];
+  /** The alarm table's records (alarm.ts), captured with the state. */
+  alarms?: readonly RecordPair[];
   /** Which revision records to include (default: all); see liveFilter. */
   filter?: (key: Uint8Array, value: Uint8Array) => boolean;
   /** Records are read in pages of this many, each page synchronously (default 1024). */
   pageSize?: number;
 }
 
-/** Leases, the meta state, then revision records up to state.revision: the state machine, in key order. */
+/** Leases, alarms, the meta state, then revision records up to state.revision: the state machine, in key order. */
 export function* logicalRecords(src: LogicalSource): Generator<RecordPair> {
   for (const l of src.leases) yield [leaseKey(l.id), encodeLease(l.ttl)];
+  // "malarm…" sorts before "mstate".
+  if (src.alarms !== undefined) yield* src.alarms;
   yield [STATE_KEY, encodeState(src.state)];
   yield* liveRevisionRecords(src, src.state.revision);
 }

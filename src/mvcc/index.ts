@@ -17,6 +17,7 @@
 // once, in revision order, and writes never wait for them. Time (lease
 // expiry) belongs to the leader's Lessor, outside apply.
 
+export { ALARM_NONE, ALARM_NOSPACE } from "./alarm.ts";
 export { bytesEqual, compareBytes, KEY_SPACE_END, prefixEnd } from "./bytes.ts";
 export { INITIAL_REVISION, INITIAL_STATE, type MetaState, type Revision } from "./codec.ts";
 export {

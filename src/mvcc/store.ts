@@ -2,6 +2,7 @@
 // through apply(index, command), in log order; reads, watches, hashes and
 // snapshots read the applied state. See index.ts for what it promises.
 
+import { ALARM_NOSPACE, AlarmTable, addsData } from "./alarm.ts";
 import { toLatin1 } from "./bytes.ts";
 import { decodeRecord, encodeState, type MetaState, parseRevKey, revKey, STATE_KEY } from "./codec.ts";
 import { compaction, type Effects, leaseGrant, leaseRevoke } from "./commands.ts";
@@ -53,6 +54,7 @@ export class MvccStore implements LeaseSource {
   private epoch = 0;
   private readonly leaseListeners = new Set<LeaseListener>();
   private readonly chunkBytes: number;
+  private alarmTable: AlarmTable;
 
   private constructor(
     private readonly storage: MvccStorage,
@@ -63,6 +65,7 @@ export class MvccStore implements LeaseSource {
     this.state = loaded.state;
     this.restoreRequired = loaded.restoreRequired;
     this.garbage.add(loaded.garbage);
+    this.alarmTable = AlarmTable.load(storage);
     this.chunkBytes = options.snapshotChunkBytes ?? 1024 * 1024;
     this.hub = new WatchHub(this.watchSource(), options.watch);
   }
@@ -92,6 +95,10 @@ export class MvccStore implements LeaseSource {
   /** Storage holds an interrupted restore: only restore() works until one succeeds. */
   get needsRestore(): boolean {
     return this.restoreRequired;
+  }
+  /** Active alarms of one type, or all of them for 0 (NONE), as of the applied index. */
+  alarms(alarm = 0): T.AlarmMember[] {
+    return this.alarmTable.list(alarm);
   }
 
   /**
@@ -144,6 +151,10 @@ export class MvccStore implements LeaseSource {
   }
 
   private execute(index: number, c: T.MvccCommand, txn: WriteTxn, effects: Effects): unknown {
+    // etcd's capped applier: while any member reports NOSPACE, only requests that free space apply.
+    if (addsData(c) && this.alarmTable.has(ALARM_NOSPACE)) {
+      throw new MvccError("NoSpace", `${c.type} refused while a NOSPACE alarm is active`);
+    }
     switch (c.type) {
       case "put": {
         validatePut(c.request);
@@ -165,6 +176,11 @@ export class MvccStore implements LeaseSource {
         return leaseGrant(this.parts, this.state, index, c.request, txn, effects);
       case "leaseRevoke":
         return leaseRevoke(this.parts, c.request, txn, effects);
+      case "alarm":
+        return {
+          header: { revision: this.state.revision },
+          alarms: this.alarmTable.apply(c.request, txn.batch),
+        };
       case "noop":
         return { header: { revision: this.state.revision } };
     }
@@ -287,6 +303,7 @@ export class MvccStore implements LeaseSource {
       storage: this.storage,
       state: this.state,
       leases: this.leaseList(),
+      alarms: this.alarmTable.records(),
       filter: left.size === 0 ? undefined : (k) => !left.has(toLatin1(k)),
     });
     const epoch = this.epoch;
@@ -321,6 +338,7 @@ export class MvccStore implements LeaseSource {
       this.garbage.clear();
       this.garbage.add(loaded.garbage);
       this.restoreRequired = loaded.restoreRequired;
+      this.alarmTable = AlarmTable.load(this.storage);
     } finally {
       this.restoring = false;
     }
@@ -335,7 +353,13 @@ export class MvccStore implements LeaseSource {
   private logicalSource() {
     const { index } = this.parts;
     const filter = liveFilter(index, this.state.compactRevision);
-    return { storage: this.storage, state: this.state, leases: this.leaseList(), filter };
+    return {
+      storage: this.storage,
+      state: this.state,
+      leases: this.leaseList(),
+      alarms: this.alarmTable.records(),
+      filter,
+    };
   }
 
   private watchSource(): WatchSource {

@@ -188,6 +188,24 @@ export interface HashResponse {
   hash: number;
 }
 
+/** One raised alarm; `alarm` is etcd's AlarmType number (1 NOSPACE, 2 CORRUPT). */
+export interface AlarmMember {
+  memberId: number;
+  alarm: number;
+}
+
+export interface AlarmRequest {
+  action: "activate" | "deactivate";
+  memberId: number;
+  alarm: number;
+}
+
+export interface AlarmResponse {
+  header: ResponseHeader;
+  /** The alarm raised or cleared; empty when nothing changed (as etcd answers). */
+  alarms: AlarmMember[];
+}
+
 /** A committed Raft entry's payload, as the state machine applies it. */
 export type MvccCommand =
   | { type: "put"; request: PutRequest }
@@ -196,6 +214,7 @@ export type MvccCommand =
   | { type: "compaction"; request: CompactionRequest }
   | { type: "leaseGrant"; request: LeaseGrantRequest }
   | { type: "leaseRevoke"; request: LeaseRevokeRequest }
+  | { type: "alarm"; request: AlarmRequest }
   /** An entry with nothing for MVCC (empty entry, conf change): only the applied index moves. */
   | { type: "noop" };
 
@@ -206,6 +225,7 @@ export interface CommandResponses {
   compaction: CompactionResponse;
   leaseGrant: LeaseGrantResponse;
   leaseRevoke: LeaseRevokeResponse;
+  alarm: AlarmResponse;
   noop: { header: ResponseHeader };
 }
 
