@@ -142,6 +142,17 @@ export class Bitcask {
     if (this.o.sync === "always") await this.syncer.waitFor(gen);
   }
 
+  /**
+   * Seal the active file, if it holds anything, and start a new one, so that a
+   * following merge() can compact it too (merge never takes the file being
+   * written). A full defragment wants every byte rewritten.
+   */
+  sealActive(): void {
+    this.checkWritable();
+    const a = this.active;
+    if (a !== undefined && !a.empty) this.rollover(a);
+  }
+
   /** Make every write so far durable, whatever the sync policy. */
   sync(): Promise<void> {
     this.checkOpen();
