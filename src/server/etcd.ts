@@ -14,6 +14,7 @@ import type { Bitcask } from "../bitcask/index.ts";
 import { isTxnReadOnly, Lessor, type MvccError, type MvccStore } from "../mvcc/index.ts";
 import { fromDeleteRange, fromPut, fromRange, fromTxn, num, toRange, toTxn } from "./convert.ts";
 import type { KvApplyResult } from "./kvstore.ts";
+import { BackendQuota, LEASE_OVERHEAD_BYTES, putCostBytes, txnCostBytes } from "./quota.ts";
 import { type RaftRuntime, RuntimeError } from "./runtime.ts";
 import { watchStream } from "./watchstream.ts";
 
@@ -31,6 +32,7 @@ const MVCC_TO_API: Record<string, Parameters<typeof FloeError.of>[0]> = {
   LeaseTTLTooLarge: "LEASE_TTL_TOO_LARGE",
   NotPrimary: "NOT_LEADER",
   TooManyWatchers: "TOO_MANY_WATCHERS",
+  NoSpace: "NO_SPACE",
 };
 
 /** Blob size of one Snapshot message: etcd sends 32 KiB. */
@@ -57,10 +59,13 @@ export interface EtcdServerInfo {
   peerUrls: string[];
   clientUrls: string[];
   electionTimeoutMs: number;
+  /** `--quota-backend-bytes`: writes past it raise NOSPACE (0 or absent: etcd's 2 GiB default). */
+  quotaBackendBytes?: number;
 }
 
 export class EtcdServer implements EtcdBackend {
   readonly lessor: Lessor;
+  private readonly quota: BackendQuota;
   private timers: NodeJS.Timeout[] = [];
 
   constructor(
@@ -70,6 +75,10 @@ export class EtcdServer implements EtcdBackend {
     readonly info: EtcdServerInfo,
   ) {
     this.lessor = new Lessor(store);
+    this.quota = new BackendQuota(info.quotaBackendBytes, () => {
+      const st = db.stats();
+      return st.liveBytes + st.deadBytes;
+    });
   }
 
   /** Starts the background duties: watch catch-up, physical compaction, lease expiry. */
@@ -142,6 +151,7 @@ export class EtcdServer implements EtcdBackend {
   }
 
   async put(req: pb.PutRequest): Promise<pb.PutResponse> {
+    await this.checkQuota(putCostBytes(req));
     return fromPut((await this.propose({ case: "put", value: req })) as never);
   }
 
@@ -159,6 +169,7 @@ export class EtcdServer implements EtcdBackend {
         throw apiError(e);
       }
     }
+    await this.checkQuota(txnCostBytes(req));
     return fromTxn((await this.propose({ case: "txn", value: req })) as never);
   }
 
@@ -178,6 +189,7 @@ export class EtcdServer implements EtcdBackend {
   async leaseGrant(req: pb.LeaseGrantRequest): Promise<pb.LeaseGrantResponse> {
     const minTtl = Math.ceil((1.5 * this.info.electionTimeoutMs) / 1000);
     const ttl = Math.max(num(req.TTL, "TTL"), minTtl);
+    await this.checkQuota(LEASE_OVERHEAD_BYTES);
     const grant = create(pb.LeaseGrantRequestSchema, { TTL: BigInt(ttl), ID: req.ID });
     const r = (await this.propose({ case: "leaseGrant", value: grant })) as {
       header: { revision: number };
@@ -327,13 +339,59 @@ export class EtcdServer implements EtcdBackend {
     }
   }
 
+  /**
+   * Rewrites storage without its dead records, as etcd's defrag rewrites the
+   * whole database: what `compact` freed is deleted first, and the file
+   * being written is sealed so the merge takes it too.
+   */
   async defragment(): Promise<pb.DefragmentResponse> {
+    for (let pending = this.store.compactionPending; pending > 0; ) {
+      const left = this.store.compactSome(10_000);
+      if (left >= pending) break; // an open snapshot stream pins the rest; the timer finishes it later
+      pending = left;
+    }
+    this.db.sealActive();
     await this.db.merge();
     return create(pb.DefragmentResponseSchema, {});
   }
 
-  async alarm(): Promise<pb.AlarmResponse> {
-    return create(pb.AlarmResponseSchema, { alarms: [] });
+  /**
+   * GET lists this member's applied alarm table (the view etcd's /health
+   * reads; a client's own ACTIVATE or DEACTIVATE through this member is
+   * applied here before it is answered). ACTIVATE and DEACTIVATE go through
+   * Raft, so every member's table agrees and survives restarts (mvcc/alarm.ts).
+   */
+  async alarm(req: pb.AlarmRequest): Promise<pb.AlarmResponse> {
+    let alarms: { memberId: number; alarm: number }[];
+    if (req.action === pb.AlarmRequest_AlarmAction.GET) alarms = this.store.alarms(req.alarm);
+    else alarms = ((await this.propose({ case: "alarm", value: req })) as { alarms: typeof alarms }).alarms;
+    return create(pb.AlarmResponseSchema, {
+      alarms: alarms.map((a) =>
+        create(pb.AlarmMemberSchema, { memberID: BigInt(a.memberId), alarm: a.alarm }),
+      ),
+    });
+  }
+
+  /**
+   * etcd's quota check on Put, Txn and LeaseGrant: a write that would pass
+   * the quota is refused with NO_SPACE and raises this member's NOSPACE
+   * alarm through Raft. Once raised, the state machine refuses writes on
+   * every member until the alarm is disarmed, even after space is freed.
+   */
+  private async checkQuota(costBytes: number): Promise<void> {
+    if (this.quota.available(costBytes)) return;
+    const raised = this.store.alarms(pb.AlarmType.NOSPACE).some((a) => a.memberId === this.info.memberId);
+    if (!raised) {
+      const activate = create(pb.AlarmRequestSchema, {
+        action: pb.AlarmRequest_AlarmAction.ACTIVATE,
+        memberID: BigInt(this.info.memberId),
+        alarm: pb.AlarmType.NOSPACE,
+      });
+      await this.propose({ case: "alarm", value: activate }).catch(() => {
+        // The refusal stands either way; the next refused write raises it again.
+      });
+    }
+    throw FloeError.of("NO_SPACE");
   }
 
   async moveLeader(req: pb.MoveLeaderRequest): Promise<pb.MoveLeaderResponse> {

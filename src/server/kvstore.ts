@@ -8,7 +8,8 @@
 // entries (snapshot + compaction) bitcask is synced, so nothing is lost.
 
 import { fromBinary } from "@bufbuild/protobuf";
-import { FloeError } from "../api/errors.ts";
+import { FloeError, invalidRequest } from "../api/errors.ts";
+import { AlarmRequest_AlarmAction } from "../api/gen/etcdserverpb/rpc_pb.ts";
 import { type InternalRequest, InternalRequestSchema } from "../api/gen/floe/raft_internal_pb.ts";
 import type { BatchOp, Bitcask } from "../bitcask/index.ts";
 import {
@@ -88,6 +89,21 @@ export function toCommand(req: InternalRequest): MvccCommand {
       return { type: "leaseGrant", request: { ttl: num(r.value.TTL, "TTL"), id: num(r.value.ID, "ID") } };
     case "leaseRevoke":
       return { type: "leaseRevoke", request: { id: num(r.value.ID, "ID") } };
+    case "alarm":
+      // GET is served from the applied table, never proposed; an odd action is refused as undecodable.
+      if (
+        r.value.action !== AlarmRequest_AlarmAction.ACTIVATE &&
+        r.value.action !== AlarmRequest_AlarmAction.DEACTIVATE
+      )
+        throw invalidRequest(`alarm action ${r.value.action} cannot be applied`);
+      return {
+        type: "alarm",
+        request: {
+          action: r.value.action === AlarmRequest_AlarmAction.ACTIVATE ? "activate" : "deactivate",
+          memberId: num(r.value.memberID, "memberID"),
+          alarm: r.value.alarm,
+        },
+      };
     default:
       return { type: "noop" };
   }
