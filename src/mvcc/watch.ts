@@ -114,6 +114,7 @@ export class WatchHub {
   private readonly ranges = new Set<Watcher>();
   private syncedCount = 0;
   private readonly unsynced = new Map<number, Watcher>();
+  private readonly syncListeners = new Set<() => void>();
 
   constructor(
     private readonly source: WatchSource,
@@ -192,6 +193,23 @@ export class WatchHub {
    */
   syncSome(maxEvents = 1000): number {
     if (this.unsynced.size === 0) return 0;
+    const before = this.unsynced.size;
+    const left = this.catchUp(maxEvents);
+    if (left < before) for (const listener of [...this.syncListeners]) listener();
+    return left;
+  }
+
+  /**
+   * Calls listener after each syncSome() that synced or ended an unsynced
+   * watcher, so a deferred progress answer (etcd's RequestProgressAll) can go
+   * out once its watchers have caught up. Returns the unsubscribe function.
+   */
+  onSync(listener: () => void): () => void {
+    this.syncListeners.add(listener);
+    return () => this.syncListeners.delete(listener);
+  }
+
+  private catchUp(maxEvents: number): number {
     const cur = this.source.currentRevision;
     const compactRev = this.source.compactRevision;
     const candidates: Watcher[] = [];
@@ -232,11 +250,12 @@ export class WatchHub {
 
   /**
    * The revision a progress notification may report for these watchers: the
-   * current one when all are synced, else undefined (an unsynced watcher would
-   * be told it has seen revisions it has not).
+   * current one when none is unsynced, else undefined (an unsynced watcher
+   * would be told it has seen revisions it has not). A cancelled watcher needs
+   * nothing more, so it does not hold the answer back.
    */
   progress(watchers: Iterable<Watcher>): number | undefined {
-    for (const w of watchers) if (w.state !== "synced") return undefined;
+    for (const w of watchers) if (w.state === "unsynced") return undefined;
     return this.source.currentRevision;
   }
 

@@ -217,3 +217,27 @@ test("the watcher limit is enforced", async () => {
   w.cancel();
   store.watch({ key: b("c") }, () => true);
 });
+
+test("onSync fires after a catch-up that syncs a watcher, and progress ignores cancelled watchers", () => {
+  const { store } = fresh();
+  for (let i = 0; i < 4; i++) store.put({ key: b("k") });
+  const behind = watch(store, { key: b("k"), startRevision: 2 });
+  const live = watch(store, { key: b("k") });
+  let calls = 0;
+  const stop = store.hub.onSync(() => calls++);
+  assert.equal(store.hub.progress([behind.watcher, live.watcher]), undefined);
+  store.hub.syncSome(2);
+  assert.equal(calls, 0, "a partial catch-up syncs nobody");
+  store.hub.syncSome(10);
+  assert.equal(calls, 1);
+  assert.equal(store.hub.progress([behind.watcher, live.watcher]), 5);
+  store.hub.syncSome(10);
+  assert.equal(calls, 1, "nothing unsynced, nothing to report");
+  const lagging = watch(store, { key: b("k"), startRevision: 2 });
+  lagging.watcher.cancel();
+  assert.equal(store.hub.progress([lagging.watcher, live.watcher]), 5);
+  stop();
+  watch(store, { key: b("k"), startRevision: 2 });
+  store.hub.syncSome(10);
+  assert.equal(calls, 1, "unsubscribed");
+});
