@@ -43,7 +43,6 @@ export interface WatchStreamOptions {
 /** What the stream keeps per watch id. */
 interface StreamWatch {
   readonly watcher: Watcher;
-  readonly fragment: boolean;
   readonly progressNotify: boolean;
   /** No events were sent since the last progress tick. */
   idle: boolean;
@@ -155,7 +154,7 @@ export async function* watchStream(
       return;
     }
     if (w.state !== "cancelled") {
-      sw = { watcher: w, fragment: c.fragment, progressNotify: c.progressNotify, idle: true };
+      sw = { watcher: w, progressNotify: c.progressNotify, idle: true };
       watches.set(id, sw);
       if (c.progressNotify && progressTimer === undefined) {
         progressTimer = setInterval(onProgressTick, progressIntervalMs);
