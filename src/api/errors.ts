@@ -115,6 +115,7 @@ const etcdSpecs = {
   CORRUPT: [C.DATA_LOSS, "etcdserver: corrupt cluster"],
   NOT_SUPPORTED_FOR_LEARNER: [C.UNAVAILABLE, "etcdserver: rpc not supported for learner"],
   BAD_LEADER_TRANSFEREE: [C.FAILED_PRECONDITION, "etcdserver: bad leader transferee"],
+  LEADER_TRANSFER_TIMEOUT: [C.UNAVAILABLE, "etcdserver: request timed out, leader transfer took too long"],
 
   CLUSTER_VERSION_UNAVAILABLE: [C.UNAVAILABLE, "etcdserver: cluster version not found during downgrade"],
   WRONG_DOWNGRADE_VERSION_FORMAT: [C.INVALID_ARGUMENT, "etcdserver: wrong downgrade target version format"],

@@ -30,9 +30,7 @@ export async function runStart(argv: string[]): Promise<void> {
   let server: Awaited<ReturnType<typeof startFloeServer>>;
   try {
     server = await startFloeServer(cfg, undefined, (e) => {
-      process.stderr.write(
-        `floe: stopping, the Raft log could not be persisted in ${cfg.dataDir}: ${e.message}\n`,
-      );
+      process.stderr.write(`floe: stopping the member in ${cfg.dataDir}: ${e.message}\n`);
       process.exit(1);
     });
   } catch (e) {

@@ -36,6 +36,8 @@ const FORMAT_V1 = 0x01;
 const TWO_32 = 0x1_0000_0000;
 
 export const STATE_KEY: Uint8Array = Uint8Array.of(PREFIX_META, ...new TextEncoder().encode("state"));
+/** The cluster record ("mcluster" sorts between "malarm…" and "mstate"). */
+export const CLUSTER_KEY: Uint8Array = Uint8Array.of(PREFIX_META, ...new TextEncoder().encode("cluster"));
 export const RESTORING_KEY: Uint8Array = Uint8Array.of(PREFIX_META, ...new TextEncoder().encode("restoring"));
 
 export function prefixStart(prefix: number): Uint8Array {

@@ -4,7 +4,15 @@
 
 import { ALARM_NOSPACE, AlarmTable, addsData } from "./alarm.ts";
 import { toLatin1 } from "./bytes.ts";
-import { decodeRecord, encodeState, type MetaState, parseRevKey, revKey, STATE_KEY } from "./codec.ts";
+import {
+  CLUSTER_KEY,
+  decodeRecord,
+  encodeState,
+  type MetaState,
+  parseRevKey,
+  revKey,
+  STATE_KEY,
+} from "./codec.ts";
 import { compaction, type Effects, leaseGrant, leaseRevoke } from "./commands.ts";
 import { GarbageQueue } from "./compaction.ts";
 import { assert, MvccError } from "./errors.ts";
@@ -96,6 +104,16 @@ export class MvccStore implements LeaseSource {
   get needsRestore(): boolean {
     return this.restoreRequired;
   }
+  /** The cluster record as of the applied index (see the "cluster" command), if one was written. */
+  clusterRecord(): Uint8Array | undefined {
+    return this.storage.get(CLUSTER_KEY);
+  }
+
+  private clusterPair(): [Uint8Array, Uint8Array] | undefined {
+    const v = this.clusterRecord();
+    return v === undefined ? undefined : [CLUSTER_KEY, v];
+  }
+
   /** Active alarms of one type, or all of them for 0 (NONE), as of the applied index. */
   alarms(alarm = 0): T.AlarmMember[] {
     return this.alarmTable.list(alarm);
@@ -176,6 +194,9 @@ export class MvccStore implements LeaseSource {
         return leaseGrant(this.parts, this.state, index, c.request, txn, effects);
       case "leaseRevoke":
         return leaseRevoke(this.parts, c.request, txn, effects);
+      case "cluster":
+        txn.batch.puts.push([CLUSTER_KEY, c.request.value]);
+        return { header: { revision: this.state.revision } };
       case "alarm":
         return {
           header: { revision: this.state.revision },
@@ -304,6 +325,7 @@ export class MvccStore implements LeaseSource {
       state: this.state,
       leases: this.leaseList(),
       alarms: this.alarmTable.records(),
+      cluster: this.clusterPair(),
       filter: left.size === 0 ? undefined : (k) => !left.has(toLatin1(k)),
     });
     const epoch = this.epoch;
@@ -358,6 +380,7 @@ export class MvccStore implements LeaseSource {
       state: this.state,
       leases: this.leaseList(),
       alarms: this.alarmTable.records(),
+      cluster: this.clusterPair(),
       filter,
     };
   }

@@ -215,6 +215,11 @@ export type MvccCommand =
   | { type: "leaseGrant"; request: LeaseGrantRequest }
   | { type: "leaseRevoke"; request: LeaseRevokeRequest }
   | { type: "alarm"; request: AlarmRequest }
+  /**
+   * Replaces the cluster record (the server's member table, opaque to MVCC):
+   * no revision, applied with the index so it survives exactly with its entry.
+   */
+  | { type: "cluster"; request: { value: Uint8Array } }
   /** An entry with nothing for MVCC (empty entry, conf change): only the applied index moves. */
   | { type: "noop" };
 
@@ -226,6 +231,7 @@ export interface CommandResponses {
   leaseGrant: LeaseGrantResponse;
   leaseRevoke: LeaseRevokeResponse;
   alarm: AlarmResponse;
+  cluster: { header: ResponseHeader };
   noop: { header: ResponseHeader };
 }
 

@@ -83,6 +83,19 @@ export const OPTIONS = [
   },
   { name: "key-file", kind: "string", defaultValue: "", description: "TLS key for the client port (PEM)" },
   {
+    name: "peer-cert-file",
+    kind: "string",
+    defaultValue: "",
+    description: "TLS certificate for the peer port (PEM); enables mutual TLS between members",
+  },
+  { name: "peer-key-file", kind: "string", defaultValue: "", description: "TLS key for the peer port (PEM)" },
+  {
+    name: "peer-trusted-ca-file",
+    kind: "string",
+    defaultValue: "",
+    description: "CA that signs every member's peer certificate (PEM)",
+  },
+  {
     name: "quota-backend-bytes",
     kind: "int",
     defaultValue: 2 * 1024 * 1024 * 1024,
@@ -145,6 +158,9 @@ export interface ServerConfig {
   initialClusterToken: string;
   certFile: string;
   keyFile: string;
+  peerCertFile: string;
+  peerKeyFile: string;
+  peerTrustedCaFile: string;
   quotaBackendBytes: number;
   maxRequestBytes: number;
   maxTxnOps: number;
@@ -244,6 +260,9 @@ function finish(c: ServerConfig): ServerConfig {
   }
   if ((c.certFile === "") !== (c.keyFile === ""))
     throw new ConfigError("cert-file and key-file must be given together");
+  const peerTls = [c.peerCertFile, c.peerKeyFile, c.peerTrustedCaFile].filter((f) => f !== "").length;
+  if (peerTls !== 0 && peerTls !== 3)
+    throw new ConfigError("peer-cert-file, peer-key-file and peer-trusted-ca-file must be given together");
   for (const u of [...c.listenClientUrls, ...c.listenPeerUrls]) {
     let url: URL;
     try {

@@ -12,6 +12,7 @@ import * as pb from "../api/gen/etcdserverpb/rpc_pb.ts";
 import { type InternalRequest, InternalRequestSchema } from "../api/gen/floe/raft_internal_pb.ts";
 import type { Bitcask } from "../bitcask/index.ts";
 import { isTxnReadOnly, Lessor, type MvccError, type MvccStore } from "../mvcc/index.ts";
+import type { ClusterService } from "./cluster.ts";
 import { fromDeleteRange, fromPut, fromRange, fromTxn, num, toRange, toTxn } from "./convert.ts";
 import type { KvApplyResult } from "./kvstore.ts";
 import { BackendQuota, LEASE_OVERHEAD_BYTES, putCostBytes, txnCostBytes } from "./quota.ts";
@@ -240,33 +241,32 @@ export class EtcdServer implements EtcdBackend {
     });
   }
 
-  private member(): pb.Member {
-    return create(pb.MemberSchema, {
-      ID: BigInt(this.info.memberId),
-      name: this.info.name,
-      peerURLs: this.info.peerUrls,
-      clientURLs: this.info.clientUrls,
-    });
+  /** Set by the server once the cluster service exists. */
+  cluster: ClusterService | undefined;
+
+  private clusterService(): ClusterService {
+    if (!this.cluster) throw FloeError.of("NOT_SUPPORTED", "this member has no cluster service");
+    return this.cluster;
   }
 
-  async memberList(): Promise<pb.MemberListResponse> {
-    return create(pb.MemberListResponseSchema, { members: [this.member()] });
+  memberList(req: pb.MemberListRequest): Promise<pb.MemberListResponse> {
+    return this.clusterService().memberList(req);
   }
 
-  async memberAdd(): Promise<pb.MemberAddResponse> {
-    throw FloeError.of("NOT_SUPPORTED", "membership changes arrive with the multi-member cluster");
+  memberAdd(req: pb.MemberAddRequest): Promise<pb.MemberAddResponse> {
+    return this.clusterService().memberAdd(req);
   }
 
-  async memberRemove(): Promise<pb.MemberRemoveResponse> {
-    throw FloeError.of("NOT_SUPPORTED", "membership changes arrive with the multi-member cluster");
+  memberRemove(req: pb.MemberRemoveRequest): Promise<pb.MemberRemoveResponse> {
+    return this.clusterService().memberRemove(req);
   }
 
-  async memberUpdate(): Promise<pb.MemberUpdateResponse> {
-    throw FloeError.of("NOT_SUPPORTED", "membership changes arrive with the multi-member cluster");
+  memberUpdate(req: pb.MemberUpdateRequest): Promise<pb.MemberUpdateResponse> {
+    return this.clusterService().memberUpdate(req);
   }
 
-  async memberPromote(): Promise<pb.MemberPromoteResponse> {
-    throw FloeError.of("NOT_SUPPORTED", "membership changes arrive with the multi-member cluster");
+  memberPromote(req: pb.MemberPromoteRequest): Promise<pb.MemberPromoteResponse> {
+    return this.clusterService().memberPromote(req);
   }
 
   async status(): Promise<pb.StatusResponse> {
@@ -276,7 +276,8 @@ export class EtcdServer implements EtcdBackend {
       version: "3.5.0",
       dbSize: BigInt(stats.liveBytes + stats.deadBytes),
       dbSizeInUse: BigInt(stats.liveBytes),
-      leader: BigInt(st.softState.lead === 0 ? 0 : this.info.memberId),
+      leader: BigInt(st.softState.lead),
+      isLearner: this.runtime.confStateNow().learners.includes(this.info.memberId),
       raftIndex: BigInt(st.lastIndex),
       raftTerm: BigInt(st.hardState.term),
       raftAppliedIndex: BigInt(this.runtime.appliedIndex()),
@@ -394,8 +395,7 @@ export class EtcdServer implements EtcdBackend {
     throw FloeError.of("NO_SPACE");
   }
 
-  async moveLeader(req: pb.MoveLeaderRequest): Promise<pb.MoveLeaderResponse> {
-    if (req.targetID === BigInt(this.info.memberId)) return create(pb.MoveLeaderResponseSchema, {});
-    throw FloeError.of("BAD_LEADER_TRANSFEREE");
+  moveLeader(req: pb.MoveLeaderRequest): Promise<pb.MoveLeaderResponse> {
+    return this.clusterService().moveLeader(req);
   }
 }

@@ -20,10 +20,12 @@ import {
   type MvccStore,
   type WriteBatch,
 } from "../mvcc/index.ts";
-import type { ConfState, Entry, HardState, Snapshot } from "../raft/index.ts";
+import { encodeSnapshot } from "../mvcc/snapshot.ts";
+import type { ConfChange, ConfState, Entry, HardState, Snapshot } from "../raft/index.ts";
 import type { WalStorage } from "../wal/index.ts";
 import { num, toDeleteRange, toPut, toTxn } from "./convert.ts";
-import type { LogStore, StateMachine } from "./runtime.ts";
+import { decodeConfContext, type MemberInfo, MemberTable } from "./members.ts";
+import type { LogStore, SnapshotImage, StateMachine } from "./runtime.ts";
 
 export class BitcaskMvccStorage implements MvccStorage {
   private failure: unknown;
@@ -109,17 +111,74 @@ export function toCommand(req: InternalRequest): MvccCommand {
   }
 }
 
+/** Told when the member table changed (after the entry applied); requestId of a conf change, if any. */
+export type MembersListener = (table: MemberTable, requestId?: string) => void;
+
 export class MvccStateMachine implements StateMachine<KvApplyResult> {
+  private table: MemberTable;
+  onMembers: MembersListener | undefined;
+
   constructor(
     readonly store: MvccStore,
     private readonly storage: BitcaskMvccStorage,
     private readonly onApplied: () => void,
-  ) {}
+  ) {
+    this.table = MemberTable.decode(store.clusterRecord());
+  }
+
+  /** The member table as of the applied index. */
+  members(): MemberTable {
+    return this.table;
+  }
+
+  /** Writes the initial member table of a new cluster (before anything is applied). */
+  bootstrapMembers(members: readonly MemberInfo[]): boolean {
+    if (this.table.size > 0 || this.store.appliedIndex > 0) return false;
+    const t = new MemberTable();
+    for (const m of members) t.set(m);
+    this.store.apply(1, { type: "cluster", request: { value: t.encode() } });
+    this.table = t;
+    return true;
+  }
+
+  private setMembers(index: number, next: MemberTable, requestId?: string): KvApplyResult {
+    const result = this.store.apply(index, { type: "cluster", request: { value: next.encode() } });
+    if (result.status === "applied") {
+      this.table = next;
+      this.onMembers?.(next, requestId);
+    }
+    return result;
+  }
+
+  applyConfChange(index: number, cc: ConfChange, cs: ConfState): void {
+    if (index <= this.store.appliedIndex) return; // replayed after a restart: already in the table
+    const ctx = decodeConfContext(cc.context);
+    const next = this.table.clone();
+    next.applyConfChange(cc, cs, ctx);
+    this.setMembers(index, next, ctx?.requestId);
+  }
 
   apply(index: number, data: Uint8Array): KvApplyResult {
     let command: MvccCommand;
     try {
-      command = toCommand(fromBinary(InternalRequestSchema, data));
+      const req = fromBinary(InternalRequestSchema, data);
+      if (req.request.case === "memberAttributes") {
+        const a = req.request.value;
+        const next = this.table.clone();
+        const id = num(a.id, "id");
+        const known = next.applyAttributes({
+          id,
+          name: a.name,
+          peerUrls: a.peerUrls,
+          clientUrls: a.clientUrls,
+        });
+        if (!known) {
+          this.store.apply(index, { type: "noop" });
+          return { status: "failed", error: new MvccError("Failed", `member ${id.toString(16)} not found`) };
+        }
+        return this.setMembers(index, next);
+      }
+      command = toCommand(req);
     } catch (e) {
       // Every member decodes the same bytes the same way: a refusal is deterministic.
       const detail = e instanceof FloeError ? e.detail : (e as Error).message;
@@ -135,21 +194,41 @@ export class MvccStateMachine implements StateMachine<KvApplyResult> {
     return this.store.appliedIndex;
   }
 
-  async snapshot(): Promise<Uint8Array> {
+  /** Streams the image; nothing applies while the runtime consumes it, so it is consistent. */
+  async snapshot(): Promise<SnapshotImage> {
     await this.storage.flush();
-    const chunks: Uint8Array[] = [];
     const s = this.store.snapshot();
-    try {
-      for (const c of s) chunks.push(c);
-    } finally {
-      s.close();
-    }
-    return Buffer.concat(chunks);
+    return (function* () {
+      try {
+        yield* s;
+      } finally {
+        s.close();
+      }
+    })();
   }
 
-  async restore(image: Uint8Array, _index: number): Promise<void> {
-    await this.store.restore([image]);
+  async restore(image: SnapshotImage, _index: number): Promise<void> {
+    const chunks = image instanceof Uint8Array ? [image] : image;
+    await this.store.restore(nonEmpty(chunks));
+    this.table = MemberTable.decode(this.store.clusterRecord());
+    this.onMembers?.(this.table);
   }
+}
+
+/**
+ * A new cluster's membership snapshot (index 1) has an empty image: it stands
+ * for the empty state machine, written out as an empty MVCC snapshot.
+ */
+async function* nonEmpty(
+  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+): AsyncGenerator<Uint8Array> {
+  let any = false;
+  for await (const c of chunks) {
+    if (c.length === 0) continue;
+    any = true;
+    yield c;
+  }
+  if (!any) yield* encodeSnapshot([], 1024);
 }
 
 /** The WAL as the runtime's log store. */
@@ -162,9 +241,10 @@ export function walLogStore(w: WalStorage, beforeCompaction: () => Promise<void>
     lastIndex: () => w.lastIndex(),
     snapshot: () => w.snapshot(),
     save: (rd: { hardState?: HardState; entries: readonly Entry[]; snapshot?: Snapshot }) => w.save(rd),
-    saveLocalSnapshot: async (index: number, cs: ConfState, image: Uint8Array) => {
+    saveLocalSnapshot: async (index: number, cs: ConfState, image: SnapshotImage) => {
       await beforeCompaction();
-      await w.createSnapshot(index, cs, [image], 1000);
+      await w.createSnapshot(index, cs, image instanceof Uint8Array ? [image] : image, 1000);
     },
+    openSnapshotImage: async (index: number) => (await w.openSnapshot(index)).chunks,
   };
 }

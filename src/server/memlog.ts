@@ -2,7 +2,7 @@
 // disk state, such as the Maelstrom node.
 
 import { type ConfState, type Entry, type HardState, MemoryStorage, type Snapshot } from "../raft/index.ts";
-import type { LogStore } from "./runtime.ts";
+import { collectImage, type LogStore, type SnapshotImage } from "./runtime.ts";
 
 export class MemoryLogStore extends MemoryStorage implements LogStore {
   /** Entries kept behind a snapshot so slightly slow followers can still catch up from the log. */
@@ -26,7 +26,7 @@ export class MemoryLogStore extends MemoryStorage implements LogStore {
     if (rd.hardState) this.setHardState(rd.hardState);
   }
 
-  async saveLocalSnapshot(index: number, cs: ConfState, image: Uint8Array): Promise<void> {
-    this.createSnapshot(index, cs, image, this.keepEntries);
+  async saveLocalSnapshot(index: number, cs: ConfState, image: SnapshotImage): Promise<void> {
+    this.createSnapshot(index, cs, await collectImage(image), this.keepEntries);
   }
 }

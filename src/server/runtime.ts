@@ -27,6 +27,17 @@ import {
   seededRand,
 } from "../raft/index.ts";
 
+/** A state-machine image: whole, or streamed in chunks (bounded memory). */
+export type SnapshotImage = Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+
+/** Collects an image into one buffer (for stores that keep images in memory). */
+export async function collectImage(image: SnapshotImage): Promise<Uint8Array> {
+  if (image instanceof Uint8Array) return image;
+  const parts: Uint8Array[] = [];
+  for await (const c of image) parts.push(c);
+  return Buffer.concat(parts);
+}
+
 /** A deterministic state machine: the same entries in the same order give the same state everywhere. */
 export interface StateMachine<R> {
   /** Applies one committed command; `index` is its log index. Must not depend on time or randomness. */
@@ -35,10 +46,10 @@ export interface StateMachine<R> {
   applyConfChange?(index: number, cc: ConfChange, cs: ConfState): void | Promise<void>;
   /** The index of the last applied entry as durably recorded by the state machine. */
   appliedIndex(): number;
-  /** A point-in-time image for a Raft snapshot. */
-  snapshot(): Promise<Uint8Array>;
+  /** A point-in-time image for a Raft snapshot (the runtime applies nothing until it is consumed). */
+  snapshot(): Promise<SnapshotImage>;
   /** Replaces the whole state with an image. */
-  restore(image: Uint8Array, index: number): Promise<void>;
+  restore(image: SnapshotImage, index: number): Promise<void>;
 }
 
 /** Durable Raft state: what the core reads (Storage) plus the writes a Ready requires. */
@@ -46,7 +57,12 @@ export interface LogStore extends Storage {
   /** Persists one Ready's hard state, entries and snapshot with a single fsync. */
   save(rd: { hardState?: HardState; entries: readonly Entry[]; snapshot?: Snapshot }): Promise<void>;
   /** Records a snapshot taken locally and drops log entries before `index - keep`. */
-  saveLocalSnapshot(index: number, cs: ConfState, image: Uint8Array): Promise<void>;
+  saveLocalSnapshot(index: number, cs: ConfState, image: SnapshotImage): Promise<void>;
+  /**
+   * The image of a stored snapshot, for stores whose snapshot() metadata
+   * comes without its data (the image is streamed from a file).
+   */
+  openSnapshotImage?(index: number): Promise<AsyncIterable<Uint8Array>>;
 }
 
 export interface Transport {
@@ -78,6 +94,8 @@ export interface RuntimeOptions {
   raft?: Partial<Omit<RaftConfig, "id" | "storage" | "rand" | "applied">>;
   logger?: (event: string, fields: Record<string, unknown>) => void;
   onSoftState?: (s: SoftState) => void;
+  /** The configuration after each applied configuration change (also when replayed at start). */
+  onConfState?: (cs: ConfState) => void;
   /** The Ready loop failed (e.g. an fsync error or a full disk): the member must stop. */
   onFatal?: (e: Error) => void;
 }
@@ -123,7 +141,10 @@ export class RaftRuntime<R> {
       rand: seededRand(randomBytes(4).readUInt32LE(0)),
       electionTicks: opts.electionTicks,
       heartbeatTicks: 1,
-      applied: Math.max(this.applied, this.snapIndex),
+      // Raft re-delivers everything after the snapshot: configuration changes
+      // must be replayed into the core (its configuration starts from the
+      // snapshot's), while entries the state machine already has are skipped.
+      applied: this.snapIndex,
       logger: opts.logger,
     });
   }
@@ -270,10 +291,17 @@ export class RaftRuntime<R> {
     await this.opts.log.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
     if (rd.messages.length > 0) this.opts.transport.send(rd.messages);
     if (rd.snapshot) {
-      await this.sm.restore(rd.snapshot.data, rd.snapshot.metadata.index);
+      const { index } = rd.snapshot.metadata;
+      const image =
+        rd.snapshot.data.length === 0 && this.opts.log.openSnapshotImage
+          ? await this.opts.log.openSnapshotImage(index)
+          : rd.snapshot.data;
+      await this.sm.restore(image, index);
+      this.opts.logger?.("snapshot-restored", { index, term: rd.snapshot.metadata.term });
       this.applied = rd.snapshot.metadata.index;
       this.snapIndex = this.applied;
       this.confState = rd.snapshot.metadata.confState;
+      this.opts.onConfState?.(this.confState);
     }
     for (const e of rd.committedEntries) await this.applyEntry(e);
     for (const rs of rd.readStates) {
@@ -288,14 +316,16 @@ export class RaftRuntime<R> {
   }
 
   private async applyEntry(e: Entry): Promise<void> {
-    if (e.index <= this.applied) return; // already reflected in the state machine (restart)
     if (e.type === EntryType.ConfChange) {
       const cc = decodeConfChange(e.data);
       this.confState = this.rn.applyConfChange(cc);
+      this.opts.onConfState?.(this.confState);
+      if (e.index <= this.applied) return; // replayed after a restart
       await this.sm.applyConfChange?.(e.index, cc, this.confState);
       this.applied = e.index;
       return;
     }
+    if (e.index <= this.applied) return; // already reflected in the state machine (restart)
     if (e.data.length < ID_BYTES) {
       this.applied = e.index; // the leader's empty entry
       return;
@@ -327,10 +357,33 @@ export class RaftRuntime<R> {
     const image = await this.sm.snapshot();
     await this.opts.log.saveLocalSnapshot(at, this.confState, image);
     this.snapIndex = at;
-    this.opts.logger?.("snapshot", { index: at, bytes: image.length });
+    this.opts.logger?.("snapshot", { index: at });
   }
 
   appliedIndex(): number {
     return this.applied;
+  }
+
+  /** The last configuration applied here. */
+  confStateNow(): ConfState {
+    return this.confState;
+  }
+
+  reportUnreachable(id: NodeId): void {
+    if (this.stopped) return;
+    this.rn.reportUnreachable(id);
+    this.pump();
+  }
+
+  reportSnapshot(id: NodeId, ok: boolean): void {
+    if (this.stopped) return;
+    this.rn.reportSnapshot(id, ok);
+    this.pump();
+  }
+
+  transferLeader(target: NodeId): void {
+    const err = this.rn.transferLeader(target);
+    if (err) throw new RuntimeError("ProposalDropped", err.message);
+    this.pump();
   }
 }

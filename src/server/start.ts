@@ -1,29 +1,77 @@
 // Starts one floe member: data directory and identity, WAL, bitcask, mvcc,
-// the Raft runtime, and the etcd v3 API on the client port.
+// the Raft runtime, the peer transport, and the etcd v3 API on the client
+// port. A member of a new cluster bootstraps the membership from
+// --initial-cluster; a member joining an existing one (after `member add`)
+// asks the listed peers which cluster this is and which id it was given, and
+// then catches up from the leader's snapshot.
 
-import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Logger, pino } from "pino";
 import { type ApiServer, startApiServer } from "../api/index.ts";
 import { Bitcask } from "../bitcask/index.ts";
 import { MvccStore } from "../mvcc/index.ts";
-import { StateRole } from "../raft/index.ts";
+import { type Message, StateRole } from "../raft/index.ts";
+import { loadPeerTls, PeerTransport, queryPeer } from "../transport/index.ts";
+import type { PeerTls } from "../transport/tls.ts";
 import { WalStorage } from "../wal/index.ts";
+import { ClusterService } from "./cluster.ts";
 import { parseInitialCluster, type ServerConfig } from "./config.ts";
 import { EtcdServer } from "./etcd.ts";
 import { BitcaskMvccStorage, type KvApplyResult, MvccStateMachine, walLogStore } from "./kvstore.ts";
-import { clusterId, loadOrCreateIdentity, memberId } from "./member.ts";
+import { clusterId, loadOrCreateIdentity, type MemberRecord, memberId } from "./member.ts";
+import type { MemberInfo, MemberTable } from "./members.ts";
 import { RaftRuntime } from "./runtime.ts";
 
 export interface FloeServer {
   readonly etcd: EtcdServer;
   readonly api: ApiServer;
+  readonly transport: PeerTransport;
   readonly clientUrl: string;
   close(): Promise<void>;
 }
 
 export class StartError extends Error {
   override name = "StartError";
+}
+
+interface ClusterInfo {
+  clusterId: number;
+  members: MemberInfo[];
+}
+
+/** Finds out which cluster the peers form and which member we are in it. */
+async function joinExisting(
+  cfg: ServerConfig,
+  peers: string[],
+  tls: PeerTls | undefined,
+  log: Logger,
+): Promise<{ clusterId: number; memberId: number; members: MemberInfo[] }> {
+  const mine = cfg.initialAdvertisePeerUrls;
+  const reasons: string[] = [];
+  for (let attempt = 0; attempt < 10; attempt++) {
+    for (const url of peers) {
+      try {
+        const info = JSON.parse(Buffer.from(await queryPeer(url, tls)).toString("utf8")) as ClusterInfo;
+        const me = info.members.find((m) => m.peerUrls.some((u) => mine.includes(u)));
+        if (!me) {
+          throw new StartError(
+            `cluster ${info.clusterId.toString(16)} (asked at ${url}) has no member with peer URLs ${mine.join(",")}: ` +
+              `add it first with \`etcdctl member add ${cfg.name} --peer-urls=${mine.join(",")}\``,
+          );
+        }
+        return { clusterId: info.clusterId, memberId: me.id, members: info.members };
+      } catch (e) {
+        if (e instanceof StartError) throw e;
+        reasons.push(`${url}: ${(e as Error).message}`);
+      }
+    }
+    log.warn({ attempt, reasons: reasons.slice(-peers.length) }, "no peer answered yet; retrying");
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new StartError(
+    `cannot join the existing cluster, no peer answered: ${reasons.slice(-peers.length).join("; ")}`,
+  );
 }
 
 export async function startFloeServer(
@@ -33,98 +81,265 @@ export async function startFloeServer(
 ): Promise<FloeServer> {
   const log = logger ?? pino({ level: cfg.logLevel }, pino.destination(2));
   const cluster = parseInitialCluster(cfg.initialCluster);
-  const ids = new Map([...cluster].map(([name, urls]) => [name, memberId(urls, cfg.initialClusterToken)]));
-  const myId = ids.get(cfg.name);
-  if (myId === undefined) {
-    throw new StartError(`--name ${cfg.name} is not in --initial-cluster ${cfg.initialCluster}`);
-  }
-  if (cluster.size > 1) {
-    throw new StartError(
-      `--initial-cluster lists ${cluster.size} members; this build serves single-member clusters only (the peer transport is not built yet)`,
-    );
-  }
-  const cid = clusterId([...ids.values()]);
+  const peerTls = cfg.peerCertFile
+    ? loadPeerTls({ certFile: cfg.peerCertFile, keyFile: cfg.peerKeyFile, caFile: cfg.peerTrustedCaFile })
+    : undefined;
   mkdirSync(cfg.dataDir, { recursive: true });
-  await loadOrCreateIdentity(cfg.dataDir, {
-    name: cfg.name,
-    memberId: myId,
-    clusterId: cid,
-    peerUrls: cluster.get(cfg.name) ?? [],
-    clientUrls: cfg.advertiseClientUrls,
-  });
+  const identityFile = join(cfg.dataDir, "member.json");
+  const initialMembers: MemberInfo[] = [...cluster].map(([name, urls]) => ({
+    id: memberId(urls, cfg.initialClusterToken),
+    name,
+    peerUrls: urls,
+    clientUrls: [], // published by each member through the log (startPublishing)
+    isLearner: false,
+  }));
+  let identity: MemberRecord;
+  let knownMembers: MemberInfo[] = initialMembers;
+  const joining = cfg.initialClusterState === "existing" && !existsSync(identityFile);
+  if (existsSync(identityFile)) {
+    identity = JSON.parse(readFileSync(identityFile, "utf8")) as MemberRecord;
+    if (identity.name !== cfg.name) {
+      throw new StartError(
+        `${cfg.dataDir} belongs to member ${JSON.stringify(identity.name)}, not --name ${cfg.name}`,
+      );
+    }
+  } else if (joining) {
+    const myUrls = new Set(cfg.initialAdvertisePeerUrls);
+    const others = [...cluster.values()].flat().filter((u) => !myUrls.has(u));
+    if (others.length === 0)
+      throw new StartError("--initial-cluster-state existing needs other members in --initial-cluster");
+    const j = await joinExisting(cfg, others, peerTls, log);
+    knownMembers = j.members;
+    identity = await loadOrCreateIdentity(cfg.dataDir, {
+      name: cfg.name,
+      memberId: j.memberId,
+      clusterId: j.clusterId,
+      peerUrls: cfg.initialAdvertisePeerUrls,
+      clientUrls: cfg.advertiseClientUrls,
+    });
+  } else {
+    const me = initialMembers.find((m) => m.name === cfg.name);
+    if (!me) throw new StartError(`--name ${cfg.name} is not in --initial-cluster ${cfg.initialCluster}`);
+    identity = await loadOrCreateIdentity(cfg.dataDir, {
+      name: cfg.name,
+      memberId: me.id,
+      clusterId: clusterId(initialMembers.map((m) => m.id)),
+      peerUrls: me.peerUrls,
+      clientUrls: cfg.advertiseClientUrls,
+    });
+  }
+  const myId = identity.memberId;
+  const cid = identity.clusterId;
+  const member = myId.toString(16);
+
   const walDir = join(cfg.dataDir, "wal");
   const fresh = !existsSync(walDir) || readdirSync(walDir).length === 0;
   const walLogger = (msg: string, fields: Readonly<Record<string, unknown>>) =>
-    log.warn({ module: "wal", ...fields }, msg);
-  const wal = fresh
-    ? await WalStorage.bootstrap(cfg.dataDir, [myId], [], { logger: walLogger })
-    : await WalStorage.open(cfg.dataDir, { logger: walLogger });
+    log.warn({ module: "wal", member, ...fields }, msg);
+  let wal: WalStorage;
+  if (fresh && !joining && cfg.initialClusterState === "new") {
+    wal = await WalStorage.bootstrap(
+      cfg.dataDir,
+      initialMembers.map((m) => m.id),
+      [],
+      { logger: walLogger },
+    );
+  } else {
+    wal = await WalStorage.open(cfg.dataDir, { logger: walLogger });
+  }
   const db = await Bitcask.open(join(cfg.dataDir, "kv"), {
     sync: "interval",
     syncIntervalMs: 100,
     maxValueBytes: cfg.maxRequestBytes + 4096,
     logger: {
-      warn: (f, m) => log.warn({ module: "bitcask", ...f }, m),
-      error: (f, m) => log.error({ module: "bitcask", ...f }, m),
+      warn: (f, m) => log.warn({ module: "bitcask", member, ...f }, m),
+      error: (f, m) => log.error({ module: "bitcask", member, ...f }, m),
     },
   });
   const kvStorage = new BitcaskMvccStorage(db);
   const store = MvccStore.open(kvStorage);
-  let etcd: EtcdServer | undefined;
   const sm = new MvccStateMachine(store, kvStorage, () => {});
+  if (wal.snapshot().metadata.index === 1 && !joining && sm.bootstrapMembers(initialMembers)) {
+    // The bootstrap snapshot carries the initial member table, so a member
+    // added later learns everyone's URLs from it.
+    await kvStorage.flush();
+    const image = await sm.snapshot();
+    await wal.writeSnapshot(wal.snapshot().metadata, image instanceof Uint8Array ? [image] : image);
+  }
+
+  let etcd: EtcdServer | undefined;
+  let clusterService: ClusterService | undefined;
+  let runtime: RaftRuntime<KvApplyResult> | undefined;
+  let stopping = false;
+  const transport = new PeerTransport({
+    memberId: myId,
+    clusterId: cid,
+    ...listenAddress(cfg.listenPeerUrls[0]),
+    tls: peerTls,
+    clusterInfo: () =>
+      Buffer.from(JSON.stringify({ clusterId: cid, members: sm.members().list() } satisfies ClusterInfo)),
+    onMessage: (m) => runtime?.step(m),
+    onSnapshot: async (m: Message, chunks) => {
+      const meta = m.snapshot?.metadata;
+      if (!meta || !runtime) throw new Error("snapshot message without metadata");
+      await wal.writeSnapshot(meta, chunks);
+      runtime.step(m);
+    },
+    snapshotSource: async (m) => {
+      const s = await wal.openSnapshot(m.snapshot?.metadata.index);
+      return { sizeBytes: s.sizeBytes, chunks: s.chunks };
+    },
+    onUnreachable: (id) => runtime?.reportUnreachable(id),
+    onSnapshotStatus: (id, ok) => runtime?.reportSnapshot(id, ok),
+    logger: (level, event, fields) => log[level]({ module: "transport", ...fields }, event),
+  });
+  const syncPeers = (table: MemberTable | undefined, extra: MemberInfo[] = []) => {
+    const wanted = new Map<number, string[]>();
+    for (const m of extra) if (m.peerUrls.length > 0) wanted.set(m.id, m.peerUrls);
+    for (const m of table?.list() ?? []) if (m.peerUrls.length > 0) wanted.set(m.id, m.peerUrls);
+    for (const [id, urls] of wanted) if (!table?.isRemoved(id)) transport.setPeer(id, urls);
+    for (const m of extra) if (table?.isRemoved(m.id)) transport.removePeer(m.id);
+  };
+  syncPeers(sm.members(), sm.members().size > 0 ? [] : knownMembers);
+  sm.onMembers = (table, requestId) => {
+    syncPeers(table);
+    for (const id of [...knownMembers.map((m) => m.id)]) if (table.isRemoved(id)) transport.removePeer(id);
+    knownMembers = table.list();
+    clusterService?.onMembersChanged(table, requestId);
+    if (table.isRemoved(myId) && !stopping) {
+      log.warn({ member }, "this member was removed from the cluster; stopping");
+      stopping = true;
+      setTimeout(() => onFatal?.(new Error("the member has been permanently removed from the cluster")), 200);
+    }
+  };
+
   const tickMs = cfg.heartbeatInterval;
-  const runtime = new RaftRuntime<KvApplyResult>(sm, {
+  const rt = new RaftRuntime<KvApplyResult>(sm, {
     id: myId,
     log: walLogStore(wal, () => kvStorage.flush()),
-    transport: { send: () => {} },
+    transport: { send: (msgs) => transport.send(msgs) },
     tickMs,
     electionTicks: Math.max(2, Math.round(cfg.electionTimeout / tickMs)),
     snapshotCount: cfg.snapshotCount,
     requestTimeoutMs: 7000,
-    logger: (event, fields) => log.info({ module: "raft", ...fields }, event),
-    onSoftState: (s) => etcd?.onRole(s.role === StateRole.Leader),
+    raft: { preVote: true, checkQuorum: true },
+    logger: (event, fields) =>
+      log.info({ module: "raft", ...fields, member, term: runtime?.rn.raft.term }, event),
+    onSoftState: (s) => {
+      etcd?.onRole(s.role === StateRole.Leader);
+      log.info({ member, role: s.role, leader: s.lead.toString(16), term: runtime?.rn.raft.term }, "role");
+    },
     onFatal: (e) => {
       log.fatal({ err: e.message, dataDir: cfg.dataDir }, "stopping: the Raft log could not be persisted");
       onFatal?.(e);
     },
   });
-  etcd = new EtcdServer(runtime, store, db, {
+  runtime = rt;
+  etcd = new EtcdServer(rt, store, db, {
     name: cfg.name,
     memberId: myId,
     clusterId: cid,
-    peerUrls: cluster.get(cfg.name) ?? [],
+    peerUrls: cfg.initialAdvertisePeerUrls,
     clientUrls: cfg.advertiseClientUrls,
     electionTimeoutMs: cfg.electionTimeout,
   });
-  runtime.start();
+  clusterService = new ClusterService(rt, sm, {
+    selfId: myId,
+    clusterToken: cfg.initialClusterToken,
+    electionTimeoutMs: cfg.electionTimeout,
+    requestTimeoutMs: 7000,
+  });
+  etcd.cluster = clusterService;
+  await transport.listen();
+  rt.start();
   etcd.start();
   // A single voter need not wait an election timeout.
-  runtime.rn.campaign();
+  if (rt.confStateNow().voters.length === 1 && rt.confStateNow().voters[0] === myId) rt.rn.campaign();
   const url = new URL(cfg.listenClientUrls[0]);
-  const api = await startApiServer({
-    backend: etcd,
-    host: url.hostname,
-    port: Number(url.port || (url.protocol === "https:" ? 2379 : 2379)),
-    tls: cfg.certFile ? { certFile: cfg.certFile, keyFile: cfg.keyFile } : undefined,
-    limits: { maxRequestBytes: cfg.maxRequestBytes, maxTxnOps: cfg.maxTxnOps },
-    logger: log,
-  });
+  let api: ApiServer;
+  try {
+    api = await startApiServer({
+      backend: etcd,
+      host: url.hostname,
+      port: Number(url.port || 2379),
+      tls: cfg.certFile ? { certFile: cfg.certFile, keyFile: cfg.keyFile } : undefined,
+      limits: { maxRequestBytes: cfg.maxRequestBytes, maxTxnOps: cfg.maxTxnOps },
+      logger: log,
+    });
+  } catch (e) {
+    rt.stop();
+    await transport.close();
+    throw e;
+  }
+  const publish = startPublishing(clusterService, sm, myId, cfg, log);
   log.info(
-    { member: myId.toString(16), cluster: cid.toString(16), client: api.url, dataDir: cfg.dataDir },
+    {
+      member,
+      cluster: cid.toString(16),
+      client: api.url,
+      peer: cfg.listenPeerUrls[0],
+      dataDir: cfg.dataDir,
+      joining,
+    },
     "floe member ready",
   );
   const e = etcd;
+  const cs = clusterService;
   return {
     etcd: e,
     api,
+    transport,
     clientUrl: api.url,
     async close() {
+      stopping = true;
+      clearInterval(publish);
       await api.close({ graceMs: 500 });
       e.stop();
-      runtime.stop();
+      cs.stop();
+      rt.stop();
+      await transport.close();
       await kvStorage.flush().catch(() => {});
       await db.close();
       await wal.close();
     },
   };
+}
+
+function listenAddress(url: string | undefined): { listenHost: string; listenPort: number } {
+  const u = new URL(url ?? "http://127.0.0.1:2380");
+  return { listenHost: u.hostname, listenPort: Number(u.port || 2380) };
+}
+
+/**
+ * etcd's publish: a member records its name and client URLs in the member
+ * table through the log, so every member's MemberList shows them. Retried
+ * until the table agrees (there may be no leader yet).
+ */
+function startPublishing(
+  cs: ClusterService,
+  sm: MvccStateMachine,
+  id: number,
+  cfg: ServerConfig,
+  log: Logger,
+): NodeJS.Timeout {
+  let inFlight = false;
+  const want = cfg.advertiseClientUrls;
+  const timer = setInterval(() => {
+    const me = sm.members().get(id);
+    const done = me && me.name === cfg.name && JSON.stringify(me.clientUrls) === JSON.stringify(want);
+    if (done) {
+      clearInterval(timer);
+      log.info({ member: id.toString(16), clientUrls: want }, "published member attributes");
+      return;
+    }
+    if (inFlight || !me) return;
+    inFlight = true;
+    cs.proposeAttributes({ id, name: cfg.name, peerUrls: [], clientUrls: want })
+      .catch(() => {})
+      .finally(() => {
+        inFlight = false;
+      });
+  }, 200);
+  timer.unref();
+  return timer;
 }

@@ -128,6 +128,8 @@ export function decodeMessage(bytes: Uint8Array, image: Uint8Array = EMPTY): Mes
 
 export const PURPOSE_MESSAGES = 1;
 export const PURPOSE_SNAPSHOT = 2;
+/** A one-shot question from a member that is joining: which cluster is this, who is in it. */
+export const PURPOSE_QUERY = 3;
 
 export function encodeHello(h: { clusterId: number; from: number; to: number; purpose: number }): Uint8Array {
   return toBinary(

@@ -21,6 +21,8 @@ export enum FrameType {
   /** u64be total image bytes + 32-byte SHA-256 of the image. */
   SnapshotEnd = 5,
   SnapshotAck = 6,
+  /** The answer to a query connection: the cluster info the server supplies (JSON). */
+  ClusterInfo = 7,
 }
 
 export class FrameError extends Error {

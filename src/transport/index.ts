@@ -22,6 +22,7 @@ export { loadPeerTls, type PeerTlsFiles } from "./tls.ts";
 export {
   PeerTransport,
   type PeerTransportOptions,
+  queryPeer,
   type SnapshotImage,
   type TransportLogger,
 } from "./transport.ts";

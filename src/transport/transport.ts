@@ -14,6 +14,7 @@ import {
   encodeHello,
   encodeMessage,
   PURPOSE_MESSAGES,
+  PURPOSE_QUERY,
   PURPOSE_SNAPSHOT,
 } from "./codec.ts";
 import { encodeFrame, type Frame, FrameDecoder, FrameError, FrameType } from "./frame.ts";
@@ -48,6 +49,8 @@ export interface PeerTransportOptions {
   /** Reconnect backoff bounds. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
+  /** What a joining member's query is answered with (cluster id and members, JSON). */
+  clusterInfo?: () => Uint8Array;
   /** An incoming Raft message. */
   onMessage: (m: Message) => void;
   /**
@@ -243,6 +246,10 @@ export class PeerTransport {
           if (!hello) {
             if (f.type !== FrameType.Hello) return refuse(`first frame is type ${f.type}, not a hello`);
             hello = decodeHello(f.payload);
+            if (hello.purpose === PURPOSE_QUERY) {
+              socket.end(encodeFrame(FrameType.ClusterInfo, this.o.clusterInfo?.() ?? new Uint8Array(0)));
+              return;
+            }
             const why = this.checkHello(hello);
             if (why) return refuse(why);
             if (hello.purpose === PURPOSE_SNAPSHOT) snap = new IncomingSnapshot(this, socket, hello.from);
@@ -280,6 +287,54 @@ export class PeerTransport {
     if (h.purpose !== PURPOSE_MESSAGES && h.purpose !== PURPOSE_SNAPSHOT)
       return `unknown purpose ${h.purpose}`;
     return undefined;
+  }
+}
+
+/**
+ * Asks the member at a peer URL for its cluster info (used by a member that
+ * joins an existing cluster and does not know the cluster id yet).
+ */
+export async function queryPeer(url: string, tlsFiles?: PeerTls, timeoutMs = 2000): Promise<Uint8Array> {
+  const addr = parsePeerUrl(url);
+  const s =
+    addr.secure || tlsFiles
+      ? tls.connect({
+          host: addr.host,
+          port: addr.port,
+          ...tlsFiles,
+          servername: net.isIP(addr.host) ? undefined : addr.host,
+        })
+      : net.connect({ host: addr.host, port: addr.port });
+  const decoder = new FrameDecoder(16 * 1024 * 1024);
+  try {
+    return await new Promise<Uint8Array>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no answer from ${url} in ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      const fail = (e: Error) => {
+        clearTimeout(timer);
+        reject(e);
+      };
+      s.once(s instanceof tls.TLSSocket ? "secureConnect" : "connect", () => {
+        s.write(
+          encodeFrame(FrameType.Hello, encodeHello({ clusterId: 0, from: 0, to: 0, purpose: PURPOSE_QUERY })),
+        );
+      });
+      s.on("data", (chunk: Buffer) => {
+        const frames = decoder.push(chunk);
+        if (frames instanceof FrameError) return fail(frames);
+        const info = frames.find((f) => f.type === FrameType.ClusterInfo);
+        if (info) {
+          clearTimeout(timer);
+          resolve(info.payload);
+        }
+      });
+      s.on("error", fail);
+      s.on("close", () => fail(new Error(`${url} closed the connection without an answer`)));
+    });
+  } finally {
+    s.destroy();
   }
 }
 

@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file floe/raft_internal.proto.
  */
 export const file_floe_raft_internal: GenFile = /*@__PURE__*/
-  fileDesc("ChhmbG9lL3JhZnRfaW50ZXJuYWwucHJvdG8SBmZsb2VwYiJECg1SZXF1ZXN0SGVhZGVyEgoKAmlkGAEgASgEEhAKCHVzZXJuYW1lGAIgASgJEhUKDWF1dGhfcmV2aXNpb24YAyABKAQigA0KD0ludGVybmFsUmVxdWVzdBIlCgZoZWFkZXIYZCABKAsyFS5mbG9lcGIuUmVxdWVzdEhlYWRlchIrCgVyYW5nZRgDIAEoCzIaLmV0Y2RzZXJ2ZXJwYi5SYW5nZVJlcXVlc3RIABInCgNwdXQYBCABKAsyGC5ldGNkc2VydmVycGIuUHV0UmVxdWVzdEgAEjgKDGRlbGV0ZV9yYW5nZRgFIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5EZWxldGVSYW5nZVJlcXVlc3RIABInCgN0eG4YBiABKAsyGC5ldGNkc2VydmVycGIuVHhuUmVxdWVzdEgAEjUKCmNvbXBhY3Rpb24YByABKAsyHy5ldGNkc2VydmVycGIuQ29tcGFjdGlvblJlcXVlc3RIABI2CgtsZWFzZV9ncmFudBgIIAEoCzIfLmV0Y2RzZXJ2ZXJwYi5MZWFzZUdyYW50UmVxdWVzdEgAEjgKDGxlYXNlX3Jldm9rZRgJIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5MZWFzZVJldm9rZVJlcXVlc3RIABIrCgVhbGFybRgKIAEoCzIaLmV0Y2RzZXJ2ZXJwYi5BbGFybVJlcXVlc3RIABJAChBsZWFzZV9jaGVja3BvaW50GAsgASgLMiQuZXRjZHNlcnZlcnBiLkxlYXNlQ2hlY2twb2ludFJlcXVlc3RIABI3CgthdXRoX2VuYWJsZRjoByABKAsyHy5ldGNkc2VydmVycGIuQXV0aEVuYWJsZVJlcXVlc3RIABI5CgxhdXRoX2Rpc2FibGUY8wcgASgLMiAuZXRjZHNlcnZlcnBiLkF1dGhEaXNhYmxlUmVxdWVzdEgAEjcKC2F1dGhfc3RhdHVzGPUHIAEoCzIfLmV0Y2RzZXJ2ZXJwYi5BdXRoU3RhdHVzUmVxdWVzdEgAEjoKDGF1dGhlbnRpY2F0ZRj0ByABKAsyIS5ldGNkc2VydmVycGIuQXV0aGVudGljYXRlUmVxdWVzdEgAEjoKDWF1dGhfdXNlcl9hZGQYzAggASgLMiAuZXRjZHNlcnZlcnBiLkF1dGhVc2VyQWRkUmVxdWVzdEgAEkAKEGF1dGhfdXNlcl9kZWxldGUYzQggASgLMiMuZXRjZHNlcnZlcnBiLkF1dGhVc2VyRGVsZXRlUmVxdWVzdEgAEjoKDWF1dGhfdXNlcl9nZXQYzgggASgLMiAuZXRjZHNlcnZlcnBiLkF1dGhVc2VyR2V0UmVxdWVzdEgAElEKGWF1dGhfdXNlcl9jaGFuZ2VfcGFzc3dvcmQYzwggASgLMisuZXRjZHNlcnZlcnBiLkF1dGhVc2VyQ2hhbmdlUGFzc3dvcmRSZXF1ZXN0SAASRwoUYXV0aF91c2VyX2dyYW50X3JvbGUY0AggASgLMiYuZXRjZHNlcnZlcnBiLkF1dGhVc2VyR3JhbnRSb2xlUmVxdWVzdEgAEkkKFWF1dGhfdXNlcl9yZXZva2Vfcm9sZRjRCCABKAsyJy5ldGNkc2VydmVycGIuQXV0aFVzZXJSZXZva2VSb2xlUmVxdWVzdEgAEjwKDmF1dGhfdXNlcl9saXN0GNIIIAEoCzIhLmV0Y2RzZXJ2ZXJwYi5BdXRoVXNlckxpc3RSZXF1ZXN0SAASPAoOYXV0aF9yb2xlX2xpc3QY0wggASgLMiEuZXRjZHNlcnZlcnBiLkF1dGhSb2xlTGlzdFJlcXVlc3RIABI6Cg1hdXRoX3JvbGVfYWRkGLAJIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZUFkZFJlcXVlc3RIABJAChBhdXRoX3JvbGVfZGVsZXRlGLEJIAEoCzIjLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZURlbGV0ZVJlcXVlc3RIABI6Cg1hdXRoX3JvbGVfZ2V0GLIJIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZUdldFJlcXVlc3RIABJTChphdXRoX3JvbGVfZ3JhbnRfcGVybWlzc2lvbhizCSABKAsyLC5ldGNkc2VydmVycGIuQXV0aFJvbGVHcmFudFBlcm1pc3Npb25SZXF1ZXN0SAASVQobYXV0aF9yb2xlX3Jldm9rZV9wZXJtaXNzaW9uGLQJIAEoCzItLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZVJldm9rZVBlcm1pc3Npb25SZXF1ZXN0SABCCQoHcmVxdWVzdGIGcHJvdG8z", [file_etcdserverpb_rpc]);
+  fileDesc("ChhmbG9lL3JhZnRfaW50ZXJuYWwucHJvdG8SBmZsb2VwYiJECg1SZXF1ZXN0SGVhZGVyEgoKAmlkGAEgASgEEhAKCHVzZXJuYW1lGAIgASgJEhUKDWF1dGhfcmV2aXNpb24YAyABKAQiVAoQTWVtYmVyQXR0cmlidXRlcxIKCgJpZBgBIAEoBBIMCgRuYW1lGAIgASgJEhEKCXBlZXJfdXJscxgDIAMoCRITCgtjbGllbnRfdXJscxgEIAMoCSK3DQoPSW50ZXJuYWxSZXF1ZXN0EiUKBmhlYWRlchhkIAEoCzIVLmZsb2VwYi5SZXF1ZXN0SGVhZGVyEisKBXJhbmdlGAMgASgLMhouZXRjZHNlcnZlcnBiLlJhbmdlUmVxdWVzdEgAEicKA3B1dBgEIAEoCzIYLmV0Y2RzZXJ2ZXJwYi5QdXRSZXF1ZXN0SAASOAoMZGVsZXRlX3JhbmdlGAUgASgLMiAuZXRjZHNlcnZlcnBiLkRlbGV0ZVJhbmdlUmVxdWVzdEgAEicKA3R4bhgGIAEoCzIYLmV0Y2RzZXJ2ZXJwYi5UeG5SZXF1ZXN0SAASNQoKY29tcGFjdGlvbhgHIAEoCzIfLmV0Y2RzZXJ2ZXJwYi5Db21wYWN0aW9uUmVxdWVzdEgAEjYKC2xlYXNlX2dyYW50GAggASgLMh8uZXRjZHNlcnZlcnBiLkxlYXNlR3JhbnRSZXF1ZXN0SAASOAoMbGVhc2VfcmV2b2tlGAkgASgLMiAuZXRjZHNlcnZlcnBiLkxlYXNlUmV2b2tlUmVxdWVzdEgAEisKBWFsYXJtGAogASgLMhouZXRjZHNlcnZlcnBiLkFsYXJtUmVxdWVzdEgAEkAKEGxlYXNlX2NoZWNrcG9pbnQYCyABKAsyJC5ldGNkc2VydmVycGIuTGVhc2VDaGVja3BvaW50UmVxdWVzdEgAEjUKEW1lbWJlcl9hdHRyaWJ1dGVzGBQgASgLMhguZmxvZXBiLk1lbWJlckF0dHJpYnV0ZXNIABI3CgthdXRoX2VuYWJsZRjoByABKAsyHy5ldGNkc2VydmVycGIuQXV0aEVuYWJsZVJlcXVlc3RIABI5CgxhdXRoX2Rpc2FibGUY8wcgASgLMiAuZXRjZHNlcnZlcnBiLkF1dGhEaXNhYmxlUmVxdWVzdEgAEjcKC2F1dGhfc3RhdHVzGPUHIAEoCzIfLmV0Y2RzZXJ2ZXJwYi5BdXRoU3RhdHVzUmVxdWVzdEgAEjoKDGF1dGhlbnRpY2F0ZRj0ByABKAsyIS5ldGNkc2VydmVycGIuQXV0aGVudGljYXRlUmVxdWVzdEgAEjoKDWF1dGhfdXNlcl9hZGQYzAggASgLMiAuZXRjZHNlcnZlcnBiLkF1dGhVc2VyQWRkUmVxdWVzdEgAEkAKEGF1dGhfdXNlcl9kZWxldGUYzQggASgLMiMuZXRjZHNlcnZlcnBiLkF1dGhVc2VyRGVsZXRlUmVxdWVzdEgAEjoKDWF1dGhfdXNlcl9nZXQYzgggASgLMiAuZXRjZHNlcnZlcnBiLkF1dGhVc2VyR2V0UmVxdWVzdEgAElEKGWF1dGhfdXNlcl9jaGFuZ2VfcGFzc3dvcmQYzwggASgLMisuZXRjZHNlcnZlcnBiLkF1dGhVc2VyQ2hhbmdlUGFzc3dvcmRSZXF1ZXN0SAASRwoUYXV0aF91c2VyX2dyYW50X3JvbGUY0AggASgLMiYuZXRjZHNlcnZlcnBiLkF1dGhVc2VyR3JhbnRSb2xlUmVxdWVzdEgAEkkKFWF1dGhfdXNlcl9yZXZva2Vfcm9sZRjRCCABKAsyJy5ldGNkc2VydmVycGIuQXV0aFVzZXJSZXZva2VSb2xlUmVxdWVzdEgAEjwKDmF1dGhfdXNlcl9saXN0GNIIIAEoCzIhLmV0Y2RzZXJ2ZXJwYi5BdXRoVXNlckxpc3RSZXF1ZXN0SAASPAoOYXV0aF9yb2xlX2xpc3QY0wggASgLMiEuZXRjZHNlcnZlcnBiLkF1dGhSb2xlTGlzdFJlcXVlc3RIABI6Cg1hdXRoX3JvbGVfYWRkGLAJIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZUFkZFJlcXVlc3RIABJAChBhdXRoX3JvbGVfZGVsZXRlGLEJIAEoCzIjLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZURlbGV0ZVJlcXVlc3RIABI6Cg1hdXRoX3JvbGVfZ2V0GLIJIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZUdldFJlcXVlc3RIABJTChphdXRoX3JvbGVfZ3JhbnRfcGVybWlzc2lvbhizCSABKAsyLC5ldGNkc2VydmVycGIuQXV0aFJvbGVHcmFudFBlcm1pc3Npb25SZXF1ZXN0SAASVQobYXV0aF9yb2xlX3Jldm9rZV9wZXJtaXNzaW9uGLQJIAEoCzItLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZVJldm9rZVBlcm1pc3Npb25SZXF1ZXN0SABCCQoHcmVxdWVzdGIGcHJvdG8z", [file_etcdserverpb_rpc]);
 
 /**
  * @generated from message floepb.RequestHeader
@@ -51,6 +51,40 @@ export type RequestHeader = Message<"floepb.RequestHeader"> & {
  */
 export const RequestHeaderSchema: GenMessage<RequestHeader> = /*@__PURE__*/
   messageDesc(file_floe_raft_internal, 0);
+
+/**
+ * @generated from message floepb.MemberAttributes
+ */
+export type MemberAttributes = Message<"floepb.MemberAttributes"> & {
+  /**
+   * @generated from field: uint64 id = 1;
+   */
+  id: bigint;
+
+  /**
+   * empty fields are left as they were
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * @generated from field: repeated string peer_urls = 3;
+   */
+  peerUrls: string[];
+
+  /**
+   * @generated from field: repeated string client_urls = 4;
+   */
+  clientUrls: string[];
+};
+
+/**
+ * Describes the message floepb.MemberAttributes.
+ * Use `create(MemberAttributesSchema)` to create a new message.
+ */
+export const MemberAttributesSchema: GenMessage<MemberAttributes> = /*@__PURE__*/
+  messageDesc(file_floe_raft_internal, 1);
 
 /**
  * @generated from message floepb.InternalRequest
@@ -118,6 +152,15 @@ export type InternalRequest = Message<"floepb.InternalRequest"> & {
      */
     value: LeaseCheckpointRequest;
     case: "leaseCheckpoint";
+  } | {
+    /**
+     * floe's own: a member's attributes (client URLs published at start,
+     * peer URLs changed by MemberUpdate), applied to the cluster's member table
+     *
+     * @generated from field: floepb.MemberAttributes member_attributes = 20;
+     */
+    value: MemberAttributes;
+    case: "memberAttributes";
   } | {
     /**
      * @generated from field: etcdserverpb.AuthEnableRequest auth_enable = 1000;
@@ -228,5 +271,5 @@ export type InternalRequest = Message<"floepb.InternalRequest"> & {
  * Use `create(InternalRequestSchema)` to create a new message.
  */
 export const InternalRequestSchema: GenMessage<InternalRequest> = /*@__PURE__*/
-  messageDesc(file_floe_raft_internal, 1);
+  messageDesc(file_floe_raft_internal, 2);
 
