@@ -31,7 +31,14 @@ export interface FloeProcess {
 }
 
 export async function startFloe(
-  opts: { dataDir?: string; port?: number; peerPort?: number; args?: string[] } = {},
+  opts: {
+    dataDir?: string;
+    port?: number;
+    peerPort?: number;
+    args?: string[];
+    /** Polled until it answers 200: /health by default; /version for a member that may start unhealthy (an alarm). */
+    readyPath?: string;
+  } = {},
 ): Promise<FloeProcess> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "floe-it-"));
   const port = opts.port ?? (await freePort());
@@ -65,11 +72,11 @@ export async function startFloe(
   });
   const exited = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
   const deadline = Date.now() + 15_000;
-  // Poll /health until the member serves.
+  // Poll until the member serves.
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`floe exited with ${proc.exitCode}: ${err}`);
     try {
-      const r = await fetch(`http://127.0.0.1:${port}/health`);
+      const r = await fetch(`http://127.0.0.1:${port}${opts.readyPath ?? "/health"}`);
       if (r.ok) break;
     } catch {
       // not listening yet
