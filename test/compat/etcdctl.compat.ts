@@ -13,11 +13,15 @@ let floe: FloeProcess;
 // endpoint-level commands, which Node's HTTP/2 server refuses).
 let endpoint = "";
 
-function etcdctl(args: string[], input?: string): Promise<{ code: number; out: string; err: string }> {
+function etcdctl(
+  args: string[],
+  input?: string,
+  at: string = endpoint,
+): Promise<{ code: number; out: string; err: string }> {
   return new Promise((resolve) => {
     const child = execFile(
       "etcdctl",
-      [`--endpoints=${endpoint}`, ...args],
+      [`--endpoints=${at}`, ...args],
       { env: { ...process.env, ETCDCTL_API: "3" }, timeout: 30_000 },
       (e, out, err) => resolve({ code: e ? (typeof e.code === "number" ? e.code : 1) : 0, out, err }),
     );
@@ -25,8 +29,8 @@ function etcdctl(args: string[], input?: string): Promise<{ code: number; out: s
   });
 }
 
-async function ok(args: string[], input?: string): Promise<string> {
-  const r = await etcdctl(args, input);
+async function ok(args: string[], input?: string, at: string = endpoint): Promise<string> {
+  const r = await etcdctl(args, input, at);
   assert.equal(r.code, 0, `etcdctl ${args.join(" ")} failed: ${r.err}`);
   return r.out;
 }
@@ -123,4 +127,30 @@ test("etcdctl: snapshot save writes a checksummed snapshot file", async () => {
   const file = join(dir, "s.db");
   await ok(["snapshot", "save", file]);
   assert.ok(existsSync(file) && statSync(file).size > 32);
+});
+
+test("etcdctl: a full backend says database space exceeded and raises NOSPACE; compaction, defrag, alarm disarm recover", async (t) => {
+  const small = await startFloe({ args: ["--quota-backend-bytes", String(1024 * 1024)] });
+  t.after(() => small.stop());
+  const at = `127.0.0.1:${small.port}`;
+  const value = "x".repeat(64 * 1024);
+  let refused: { code: number; out: string; err: string } | undefined;
+  for (let i = 0; i < 64 && refused === undefined; i++) {
+    const r = await etcdctl(["put", "big", `${i}${value}`], undefined, at);
+    if (r.code !== 0) refused = r;
+  }
+  assert.ok(refused, "the quota never refused a put");
+  assert.match(refused.err, /etcdserver: mvcc: database space exceeded/);
+  assert.match(await ok(["alarm", "list"], undefined, at), /^memberID:\d+ alarm:NOSPACE\s*$/);
+  assert.match((await etcdctl(["put", "k", "v"], undefined, at)).err, /database space exceeded/);
+
+  const rev = JSON.parse(await ok(["get", "big", "-w", "json"], undefined, at)).header.revision;
+  assert.match(await ok(["compaction", String(rev)], undefined, at), /compacted revision/);
+  assert.match(await ok(["defrag"], undefined, at), /Finished defragmenting/);
+  // Space is free, but writes stay refused until the alarm is disarmed.
+  assert.match((await etcdctl(["put", "k", "v"], undefined, at)).err, /database space exceeded/);
+  assert.match(await ok(["alarm", "disarm"], undefined, at), /alarm:NOSPACE/);
+  assert.equal(await ok(["alarm", "list"], undefined, at), "");
+  assert.equal((await ok(["put", "k", "v"], undefined, at)).trim(), "OK");
+  assert.equal(await ok(["get", "k", "--print-value-only"], undefined, at), "v\n");
 });
