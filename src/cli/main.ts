@@ -1,24 +1,22 @@
-// The `floe` command. Today it offers what exists (the simulator and the
-// checker); `floe dev` (npm start) will start a local 3-member cluster once the
-// server lands.
+// The `floe` command: one entry point for the server, the local dev cluster,
+// the client verbs and the tools; each verb lives in its own module.
 
 const [cmd = "help", ...rest] = process.argv.slice(2);
 
-const usage = `floe: a Raft-replicated key-value store (work in progress)
+const usage = `floe: a Raft-replicated key-value store speaking the etcd v3 API
 
-Available now:
+  npm start / floe dev                        a local 3-member cluster (clients on 2379, 22379, 32379)
   npm test                                  type-check, lint, all tests
   npm run sim -- --seed 1234 [--nodes 5]    replay one deterministic simulated cluster run
   npm run sim -- --seeds 2000 [--nodes 5]   simulator soak
   npm run check -- <history files>          linearizability checker
 
-  floe start [--config floe.yaml] [flags]     a single-member server speaking the etcd v3 API
+  floe start [--config floe.yaml] [flags]     one member (of a new or existing cluster); --help lists options
   floe put|get|del|watch|lease ... [--endpoints host:port]   etcd v3 client verbs
   floe snapshot status|restore <file> ...     verify a saved snapshot; build a new one-member data dir from it
   floe debug dump <data-dir> [--entries N]  identity, hard state, WAL entries, bitcask stats of a stopped member
   floe maelstrom [--tick-ms 25]              a Maelstrom lin-kv node on stdin/stdout
 
-Not yet available: multi-member clusters ("floe dev", "npm start"), txn verb.
 See README.md.`;
 
 if (["get", "put", "del", "watch", "lease"].includes(cmd)) {
@@ -39,8 +37,8 @@ if (["get", "put", "del", "watch", "lease"].includes(cmd)) {
 } else if (cmd === "help" || cmd === "--help" || cmd === "-h") {
   console.log(usage);
 } else if (cmd === "dev") {
-  console.log(usage);
-  console.log("\n'floe dev' needs the server, which is not built yet; nothing was started.");
+  const { runDev } = await import("./dev.ts");
+  await runDev(rest);
 } else {
   console.error(
     `floe: unknown command ${JSON.stringify(cmd)}${rest.length ? ` (args: ${rest.join(" ")})` : ""}\n\n${usage}`,
