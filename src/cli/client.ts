@@ -1,11 +1,13 @@
-// Client verbs (`floe get|put|del|watch|lease`) over the etcd v3 gRPC API,
+// Client verbs (`floe get|put|del|txn|watch|lease`) over the etcd v3 gRPC API,
 // so they work against floe and etcd alike.
 
+import { createInterface } from "node:readline";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Command } from "commander";
 import { KV, Lease, Watch } from "../api/gen/etcdserverpb/rpc_pb.ts";
 import { prefixEnd } from "../mvcc/index.ts";
+import { formatTxn, readTxn } from "./txn.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -81,6 +83,31 @@ export async function runClient(argv: string[]): Promise<void> {
       const kv = createClient(KV, transport(ep()));
       const r = await kv.deleteRange(rangeOf(key, o.prefix === true));
       console.log(String(r.deleted));
+    });
+
+  program
+    .command("txn")
+    .description("a transaction read from stdin, in etcdctl's syntax (see src/cli/txn.ts)")
+    .option("-i, --interactive", "prompt for each section, as etcdctl txn -i")
+    .action(async (o: { interactive?: boolean }) => {
+      const rl = createInterface({ input: process.stdin, terminal: false });
+      const lines = rl[Symbol.asyncIterator]();
+      let req: Awaited<ReturnType<typeof readTxn>>;
+      try {
+        req = await readTxn(
+          async () => {
+            const r = await lines.next();
+            return r.done ? undefined : r.value;
+          },
+          (title) => {
+            if (o.interactive) console.log(title);
+          },
+        );
+      } finally {
+        rl.close();
+      }
+      const r = await createClient(KV, transport(ep())).txn(req);
+      process.stdout.write(formatTxn(r));
     });
 
   program

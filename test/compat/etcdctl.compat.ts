@@ -1,12 +1,12 @@
 // The compatibility tier: drives a real floe process with Debian's etcdctl.
 // Run with `npm run test:compat` (CI installs etcd-client first).
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { type FloeProcess, startFloe } from "../integration/floe-process.ts";
+import { type FloeProcess, ROOT, startFloe } from "../integration/floe-process.ts";
 
 let floe: FloeProcess;
 // A bare host:port endpoint: see README (etcdctl sends "http://host:port" as the HTTP/2 authority for
@@ -72,6 +72,28 @@ test("etcdctl: interactive txn", async () => {
   const out = await ok(["txn", "-i"], 'value("t") = "a"\n\nput t b\n\nput t c\n\n');
   assert.match(out, /SUCCESS/);
   assert.equal(await ok(["get", "t", "--print-value-only"]), "b\n");
+});
+
+test("floe txn prints what etcdctl txn prints for the same input", async () => {
+  const floeTxn = (input: string): string =>
+    execFileSync(process.execPath, ["bin/floe.js", "txn", "-i", "--endpoints", endpoint], {
+      cwd: ROOT,
+      input,
+      encoding: "utf8",
+    });
+  await ok(["put", "ft/a", "1"]);
+  await ok(["put", "ft/b", "2"]);
+  // Each pair runs the same txn through both tools, on the same state.
+  const inputs = [
+    'value("ft/a") = "1"\nmod("ft/b") > "0"\n\nput ft/c "three words"\nget ft/ --prefix\n\nput ft/c no\n\n',
+    'ver("ft/a") != "1"\n\nput ft/c no\n\ndel ft/c --prev-kv\nget ft/a\n\n',
+  ];
+  for (const input of inputs) {
+    await ok(["put", "ft/c", "x"]);
+    const want = await ok(["txn", "-i"], input);
+    await ok(["put", "ft/c", "x"]);
+    assert.equal(floeTxn(input), want, input);
+  }
 });
 
 test("etcdctl: watch sees a put", async () => {
