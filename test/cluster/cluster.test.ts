@@ -1,0 +1,153 @@
+// Real multi-member clusters: replication, follower reads, membership
+// changes, leadership transfer, failover after kill -9, snapshot catch-up.
+import assert from "node:assert/strict";
+import { after, test } from "node:test";
+import { LocalCluster, type Member, until } from "./local.ts";
+
+const clusters: LocalCluster[] = [];
+after(async () => {
+  for (const c of clusters) await c.close();
+});
+
+async function threeMembers(extra: string[] = []): Promise<LocalCluster> {
+  const c = new LocalCluster(extra);
+  clusters.push(c);
+  for (const n of ["a", "b", "c"]) await c.addMember(n);
+  await c.startAll();
+  return c;
+}
+
+/** HashKV of every member at one revision, over the JSON gateway (the etcd3 client lacks HashKV). */
+async function hashes(c: LocalCluster, members: Member[]): Promise<string[]> {
+  const rev = (await c.client(members[0]).get("zz-any").exec()).header.revision;
+  return Promise.all(
+    members.map(async (m) => {
+      const r = await fetch(`http://${m.endpoint}/v3/maintenance/hashkv`, {
+        method: "POST",
+        body: JSON.stringify({ revision: rev }),
+      });
+      const body = (await r.json()) as { hash?: string | number };
+      if (!r.ok || body.hash === undefined) throw new Error(`hashkv on ${m.name}: ${JSON.stringify(body)}`);
+      return String(body.hash);
+    }),
+  );
+}
+
+test("a 3-member cluster takes writes on any member and serves linearizable reads on followers", async () => {
+  const c = await threeMembers();
+  try {
+    const leader = await c.waitLeader();
+    const followers = c.members.filter((m) => m !== leader);
+    await c.client(followers[0]).put("k1").value("from-follower");
+    await c.client(leader).put("k2").value("from-leader");
+    // Linearizable read on the other follower, right after the write was acknowledged elsewhere.
+    assert.equal(await c.client(followers[1]).get("k1").string(), "from-follower");
+    assert.equal(await c.client(followers[1]).get("k2").string(), "from-leader");
+    const list = await c.client(followers[1]).cluster.memberList({});
+    assert.deepEqual(list.members.map((m) => m.name).sort(), ["a", "b", "c"]);
+    for (const m of list.members) assert.equal(m.clientURLs.length, 1, `client URL of ${m.name} published`);
+    const st = await Promise.all(c.members.map((m) => c.client(m).maintenance.status()));
+    assert.equal(new Set(st.map((s) => s.leader)).size, 1);
+    assert.equal(new Set(st.map((s) => s.header.cluster_id)).size, 1);
+  } finally {
+    await c.close();
+  }
+});
+
+test("a learner joins an existing cluster from a snapshot, is promoted, takes the leadership, and leaves when removed", async () => {
+  const c = await threeMembers(["--snapshot-count", "20"]);
+  try {
+    const a = c.members[0];
+    for (let i = 0; i < 60; i++) await c.client(a).put(`pre-${i}`).value(`v${i}`);
+    const d = await c.addMember("d");
+    const added = await c
+      .client(a)
+      .cluster.memberAdd({ peerURLs: [`http://127.0.0.1:${d.peerPort}`], isLearner: true });
+    assert.equal(added.member.isLearner, true);
+    c.start(d, { state: "existing" });
+    await until("the learner to serve the data", async () =>
+      (await c.client(d).get("pre-59").serializable(true).string()) === "v59" ? true : undefined,
+    );
+    assert.match(d.log, /snapshot-restored/);
+    await until("promotion", async () => {
+      await c.client(a).cluster.memberPromote({ ID: added.member.ID });
+      return true;
+    });
+    const list = await c.client(a).cluster.memberList({});
+    assert.equal(list.members.find((m) => m.ID === added.member.ID)?.isLearner, false);
+    assert.equal(list.members.find((m) => m.ID === added.member.ID)?.name, "d");
+    const leader = await c.waitLeader();
+    await c.client(leader).maintenance.moveLeader({ targetID: added.member.ID });
+    assert.equal((await c.waitLeader()).name, "d");
+    await c.client(d).put("after-move").value("ok");
+    // Removing the leader: it steps down, the others elect a new leader, and it stops.
+    await c.client(a).cluster.memberRemove({ ID: added.member.ID });
+    await until("the removed member to exit", async () => (d.proc?.exitCode !== null ? true : undefined));
+    const next = await c.waitLeader(c.members.filter((m) => m !== d));
+    assert.notEqual(next.name, "d");
+    assert.equal(await c.client(next).get("after-move").string(), "ok");
+    const names = (await c.client(next).cluster.memberList({})).members.map((m) => m.name).sort();
+    assert.deepEqual(names, ["a", "b", "c"]);
+  } finally {
+    await c.close();
+  }
+});
+
+test("after kill -9 of the leader a new leader serves, acknowledged writes survive, and the restarted member converges", async () => {
+  const c = await threeMembers(["--snapshot-count", "30"]);
+  try {
+    const leader = await c.waitLeader();
+    const other = c.members.find((m) => m !== leader) as Member;
+    const acked: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      await c.client(other).put(`k${i}`).value(`v${i}`);
+      acked.push(`k${i}`);
+    }
+    await c.kill(leader, "SIGKILL");
+    const next = await c.waitLeader(c.running());
+    assert.notEqual(next.name, leader.name);
+    // Writes go on while the old leader is down (its log falls behind a snapshot).
+    for (let i = 40; i < 120; i++) {
+      await c.client(next).put(`k${i}`).value(`v${i}`);
+      acked.push(`k${i}`);
+    }
+    c.start(leader);
+    await until("the restarted member to catch up", async () =>
+      (await c.client(leader).get("k119").serializable(true).string()) === "v119" ? true : undefined,
+    );
+    for (const k of acked) assert.equal(await c.client(leader).get(k).string(), `v${k.slice(1)}`);
+    await until("equal HashKV on all members", async () => {
+      const h = await hashes(c, c.members);
+      return new Set(h).size === 1 ? true : undefined;
+    });
+  } finally {
+    await c.close();
+  }
+});
+
+test("a minority member refuses linearizable reads and writes with etcd's errors, and serves serializable reads", async () => {
+  const c = await threeMembers();
+  try {
+    await c.client(c.members[0]).put("x").value("1");
+    const [a, b, lone] = c.members;
+    await until("x everywhere", async () =>
+      (await c.client(lone).get("x").serializable(true).string()) === "1" ? true : undefined,
+    );
+    await c.kill(a);
+    await c.kill(b);
+    assert.equal(await c.client(lone).get("x").serializable(true).string(), "1");
+    const err = await c
+      .client(lone)
+      .put("y")
+      .value("2")
+      .exec()
+      .then(
+        () => undefined,
+        (e: Error) => e,
+      );
+    assert.ok(err, "a write without a quorum must fail");
+    assert.match(String(err?.message), /timed out|no leader|leader/i);
+  } finally {
+    await c.close();
+  }
+});
