@@ -12,7 +12,7 @@ import { formatTxn, readTxn } from "./txn.ts";
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-function transport(endpoints: string) {
+export function transport(endpoints: string) {
   const first = endpoints.split(",")[0].trim();
   const baseUrl = /^https?:\/\//.test(first) ? first : `http://${first}`;
   return createGrpcTransport({ baseUrl });

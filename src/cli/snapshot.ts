@@ -1,18 +1,24 @@
-// `floe snapshot status|restore`: inspect a snapshot file saved with
-// `etcdctl snapshot save` (the state-machine image, zero padding to whole
-// 512-byte pages, then the SHA-256 of both), and build a fresh one-member
-// data directory from it: the disaster-recovery path when a cluster is lost.
+// `floe snapshot save|status|restore`: download a member's snapshot over the
+// Maintenance API (as `etcdctl snapshot save` does), inspect a saved file (the
+// state-machine image, zero padding to whole 512-byte pages, then the SHA-256
+// of both), and build a fresh one-member data directory from it: the
+// disaster-recovery path when a cluster is lost.
 
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { open, rename, rm } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { createClient } from "@connectrpc/connect";
+import { Presets, SingleBar } from "cli-progress";
 import { Command } from "commander";
+import { Maintenance } from "../api/gen/etcdserverpb/rpc_pb.ts";
 import { Bitcask } from "../bitcask/index.ts";
 import { MvccStore } from "../mvcc/index.ts";
 import { EMPTY_CONF_STATE } from "../raft/index.ts";
 import { BitcaskMvccStorage } from "../server/kvstore.ts";
 import { clusterId, loadOrCreateIdentity, memberId } from "../server/member.ts";
 import { WalStorage } from "../wal/index.ts";
+import { transport } from "./client.ts";
 
 export class SnapshotFileError extends Error {
   override name = "SnapshotFileError";
@@ -52,6 +58,90 @@ export function readSnapshotFile(file: string): { image: Uint8Array; frames: num
   if (body.subarray(at).some((b) => b !== 0))
     throw new SnapshotFileError(`${file}: non-zero bytes after the last frame at ${at}`);
   return { image: body.subarray(0, at), frames, bytes: buf.length };
+}
+
+const SHA256_BYTES = 32;
+
+/**
+ * Hashes a stream whose last 32 bytes are the SHA-256 of everything before
+ * them, holding back the newest 32 bytes since any chunk may be the last.
+ */
+export class TrailerCheck {
+  private readonly sha = createHash("sha256");
+  private tail = Buffer.alloc(0);
+
+  update(blob: Uint8Array): void {
+    const all = Buffer.concat([this.tail, blob]);
+    const cut = Math.max(0, all.length - SHA256_BYTES);
+    this.sha.update(all.subarray(0, cut));
+    this.tail = all.subarray(cut);
+  }
+
+  ok(): boolean {
+    return this.tail.length === SHA256_BYTES && this.sha.digest().equals(this.tail);
+  }
+}
+
+/**
+ * Downloads a snapshot to `file`: into `<file>.part`, checking the SHA-256
+ * trailer as it arrives, then fsync, rename and directory fsync, so `file`
+ * either does not change or holds a complete, verified snapshot.
+ */
+export async function saveSnapshot(opts: {
+  endpoints: string;
+  file: string;
+  /** Draw a progress bar on stderr (cli-progress draws only on a terminal). */
+  progress?: boolean;
+}): Promise<{ bytes: number }> {
+  const part = `${opts.file}.part`;
+  const fh = await open(part, "w");
+  const check = new TrailerCheck();
+  const bar = opts.progress
+    ? new SingleBar(
+        { format: "snapshot |{bar}| {percentage}% {value}/{total} bytes", hideCursor: true },
+        Presets.shades_classic,
+      )
+    : undefined;
+  let bytes = 0;
+  let started = false;
+  let saved = false;
+  try {
+    const m = createClient(Maintenance, transport(opts.endpoints));
+    for await (const r of m.snapshot({})) {
+      await fh.write(r.blob);
+      check.update(r.blob);
+      bytes += r.blob.length;
+      // remaining_bytes may be an estimate: the total is what is known so far.
+      const total = bytes + Number(r.remainingBytes);
+      if (bar && !started) bar.start(total, bytes);
+      else bar?.setTotal(total);
+      started = true;
+      bar?.update(bytes);
+    }
+    bar?.stop();
+    if (!check.ok()) {
+      throw new SnapshotFileError(
+        `snapshot from ${opts.endpoints}: SHA-256 trailer mismatch after ${bytes} bytes (truncated or damaged)`,
+      );
+    }
+    await fh.sync();
+    await fh.close();
+    await rename(part, opts.file);
+    const dir = await open(dirname(opts.file), "r");
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+    saved = true;
+    return { bytes };
+  } finally {
+    bar?.stop();
+    if (!saved) {
+      await fh.close().catch(() => {});
+      await rm(part, { force: true });
+    }
+  }
 }
 
 export async function restoreSnapshot(opts: {
@@ -107,6 +197,18 @@ export async function restoreSnapshot(opts: {
 
 export async function runSnapshot(argv: string[]): Promise<void> {
   const program = new Command("floe snapshot");
+  program
+    .command("save <file>")
+    .description("download a member's snapshot over the Maintenance API, verified and fsync'd")
+    .option(
+      "--endpoints <list>",
+      "client URL of the member (the first of a list)",
+      process.env.FLOE_ENDPOINTS ?? "127.0.0.1:2379",
+    )
+    .action(async (file: string, o: { endpoints: string }) => {
+      const r = await saveSnapshot({ endpoints: o.endpoints, file, progress: true });
+      console.log(`Snapshot saved at ${file} (${r.bytes} bytes, SHA-256 verified)`);
+    });
   program
     .command("status <file>")
     .description("verify a snapshot file and print its size")

@@ -1,0 +1,98 @@
+// `floe snapshot save` end to end: a multi-chunk snapshot downloaded over the
+// Maintenance API, accepted by `floe snapshot status`, restored by
+// `floe snapshot restore` into a member that serves every key.
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdtempSync, readdirSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { Etcd3 } from "etcd3";
+import { TrailerCheck } from "../../src/cli/snapshot.ts";
+import { freePort, ROOT, startFloe } from "./floe-process.ts";
+
+const floeCli = (...args: string[]): string =>
+  execFileSync(process.execPath, ["bin/floe.js", ...args], { cwd: ROOT, encoding: "utf8" });
+
+test("floe snapshot save downloads a verified multi-chunk snapshot that status accepts and restore brings back", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "floe-save-"));
+  const file = join(dir, "backup.db");
+  const value = (i: number): string => `${i}:`.padEnd(64 * 1024, String.fromCharCode(97 + (i % 26)));
+  const first = await startFloe();
+  try {
+    const c = new Etcd3({ hosts: first.endpoint });
+    // About 2.5 MiB: more than one 1 MiB store chunk and many 32 KiB messages.
+    for (let i = 0; i < 40; i++) await c.put(`save/${i}`).value(value(i));
+    c.close();
+    const out = floeCli("snapshot", "save", file, "--endpoints", `127.0.0.1:${first.port}`);
+    assert.match(out, new RegExp(`Snapshot saved at ${file} \\(\\d+ bytes, SHA-256 verified\\)`));
+  } finally {
+    await first.stop();
+  }
+  assert.deepEqual(readdirSync(dir), ["backup.db"], "no .part file is left behind");
+  assert.ok(statSync(file).size > 40 * 64 * 1024);
+  assert.equal((statSync(file).size - 32) % 512, 0, "image padded to whole pages, then the digest");
+  assert.match(floeCli("snapshot", "status", file), /ok, \d+ bytes, .* SHA-256 verified/);
+
+  const peerPort = await freePort();
+  const dataDir = join(dir, "restored");
+  floeCli(
+    "snapshot",
+    "restore",
+    file,
+    "--data-dir",
+    dataDir,
+    "--name",
+    "it",
+    "--initial-advertise-peer-urls",
+    `http://127.0.0.1:${peerPort}`,
+  );
+  const second = await startFloe({ dataDir, peerPort });
+  try {
+    const c = new Etcd3({ hosts: second.endpoint });
+    const all = await c.getAll().prefix("save/").strings();
+    assert.equal(Object.keys(all).length, 40);
+    assert.equal(all["save/17"], value(17));
+    c.close();
+  } finally {
+    await second.stop();
+  }
+});
+
+test("floe snapshot save from an unreachable member fails and leaves neither the file nor a partial one", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "floe-save-"));
+  const file = join(dir, "none.db");
+  const port = await freePort();
+  const r = spawnSync(
+    process.execPath,
+    ["bin/floe.js", "snapshot", "save", file, "--endpoints", `127.0.0.1:${port}`],
+    {
+      cwd: ROOT,
+      encoding: "utf8",
+    },
+  );
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /floe snapshot: /);
+  assert.equal(existsSync(file), false);
+  assert.deepEqual(readdirSync(dir), []);
+});
+
+test("the trailer check accepts a stream ending in its SHA-256 however it is chunked, and nothing else", () => {
+  const body = Buffer.alloc(1000, 7);
+  const whole = Buffer.concat([body, createHash("sha256").update(body).digest()]);
+  for (const cut of [1, 31, 32, 33, 500, 999, 1000, 1031]) {
+    const t = new TrailerCheck();
+    t.update(whole.subarray(0, cut));
+    t.update(whole.subarray(cut));
+    assert.equal(t.ok(), true, `cut at ${cut}`);
+  }
+  const damaged = Buffer.from(whole);
+  damaged[10] ^= 1;
+  const t = new TrailerCheck();
+  t.update(damaged);
+  assert.equal(t.ok(), false);
+  const short = new TrailerCheck();
+  short.update(whole.subarray(0, 20));
+  assert.equal(short.ok(), false);
+});
