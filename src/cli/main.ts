@@ -15,6 +15,7 @@ const usage = `floe: a Raft-replicated key-value store speaking the etcd v3 API
   floe put|get|del|txn|watch|lease ... [--endpoints host:port]   etcd v3 client verbs
   floe snapshot status|restore <file> ...     verify a saved snapshot; build a new one-member data dir from it
   floe debug dump <data-dir> [--entries N]  identity, hard state, WAL entries, bitcask stats of a stopped member
+  floe bench put|range|txn-put|watch [flags]  load generator after etcd's benchmark tool (--json, --help)
   floe maelstrom [--tick-ms 25]              a Maelstrom lin-kv node on stdin/stdout
 
 See README.md.`;
@@ -31,6 +32,9 @@ if (["get", "put", "del", "txn", "watch", "lease"].includes(cmd)) {
 } else if (cmd === "start") {
   const { runStart } = await import("./start.ts");
   await runStart(rest);
+} else if (cmd === "bench") {
+  const { runBench } = await import("./bench.ts");
+  await runBench(rest);
 } else if (cmd === "maelstrom") {
   const { runMaelstromNode } = await import("../maelstrom/main.ts");
   runMaelstromNode(rest);
