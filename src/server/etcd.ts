@@ -14,6 +14,7 @@ import type { Bitcask } from "../bitcask/index.ts";
 import { isTxnReadOnly, Lessor, type MvccError, type MvccStore } from "../mvcc/index.ts";
 import type { ClusterService } from "./cluster.ts";
 import { fromDeleteRange, fromPut, fromRange, fromTxn, num, toRange, toTxn } from "./convert.ts";
+import { LeaderForwarder } from "./forward.ts";
 import type { KvApplyResult } from "./kvstore.ts";
 import { BackendQuota, LEASE_OVERHEAD_BYTES, putCostBytes, txnCostBytes } from "./quota.ts";
 import { type RaftRuntime, RuntimeError } from "./runtime.ts";
@@ -66,6 +67,7 @@ export interface EtcdServerInfo {
 
 export class EtcdServer implements EtcdBackend {
   readonly lessor: Lessor;
+  private readonly forwarder = new LeaderForwarder(5000);
   private readonly quota: BackendQuota;
   private timers: NodeJS.Timeout[] = [];
 
@@ -176,10 +178,8 @@ export class EtcdServer implements EtcdBackend {
 
   async compact(req: pb.CompactionRequest): Promise<pb.CompactionResponse> {
     const r = (await this.propose({ case: "compaction", value: req })) as { header: { revision: number } };
-    if (req.physical) {
-      // Physical: wait until the compacted records are gone from storage.
-      while (this.store.compactionPending > 0) this.store.compactSome(10_000);
-    }
+    // Physical: wait until the compacted records are gone from storage.
+    if (req.physical) await this.drainCompaction();
     return create(pb.CompactionResponseSchema, { header: { revision: BigInt(r.header.revision) } });
   }
 
@@ -210,8 +210,19 @@ export class EtcdServer implements EtcdBackend {
     return create(pb.LeaseRevokeResponseSchema, { header: { revision: BigInt(r.header.revision) } });
   }
 
+  /** The leader's client URL, when another member leads and has published one. */
+  private leaderUrl(): string | undefined {
+    const lead = this.runtime.leader();
+    if (lead === 0 || lead === this.info.memberId) return undefined;
+    return this.cluster?.members().find((m) => m.id === lead)?.clientUrls[0];
+  }
+
   async leaseKeepAlive(req: pb.LeaseKeepAliveRequest): Promise<pb.LeaseKeepAliveResponse> {
-    if (!this.lessor.isPrimary) throw FloeError.of(this.runtime.leader() === 0 ? "NO_LEADER" : "NOT_LEADER");
+    if (!this.lessor.isPrimary) {
+      const url = this.leaderUrl();
+      if (!url) throw FloeError.of(this.runtime.leader() === 0 ? "NO_LEADER" : "NOT_LEADER");
+      return this.forwarder.keepAlive(url, req);
+    }
     let ttl: number;
     try {
       ttl = this.lessor.renew(num(req.ID, "ID"), Date.now());
@@ -222,6 +233,8 @@ export class EtcdServer implements EtcdBackend {
   }
 
   async leaseTimeToLive(req: pb.LeaseTimeToLiveRequest): Promise<pb.LeaseTimeToLiveResponse> {
+    const url = this.lessor.isPrimary ? undefined : this.leaderUrl();
+    if (url) return this.forwarder.timeToLive(url, req);
     const id = num(req.ID, "ID");
     const t = this.store.timeToLive(id, { keys: req.keys });
     if (!t) return create(pb.LeaseTimeToLiveResponseSchema, { ID: req.ID, TTL: -1n });
@@ -346,14 +359,22 @@ export class EtcdServer implements EtcdBackend {
    * being written is sealed so the merge takes it too.
    */
   async defragment(): Promise<pb.DefragmentResponse> {
-    for (let pending = this.store.compactionPending; pending > 0; ) {
-      const left = this.store.compactSome(10_000);
-      if (left >= pending) break; // an open snapshot stream pins the rest; the timer finishes it later
-      pending = left;
-    }
+    await this.drainCompaction();
     this.db.sealActive();
     await this.db.merge();
     return create(pb.DefragmentResponseSchema, {});
+  }
+
+  /**
+   * Deletes what compaction left to delete. An open snapshot stream pins the
+   * records it has yet to send, so this yields to the event loop until the
+   * stream ends instead of spinning (the stream needs the loop to finish).
+   */
+  private async drainCompaction(): Promise<void> {
+    while (this.store.compactionPending > 0) {
+      const before = this.store.compactionPending;
+      if (this.store.compactSome(10_000) >= before) await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   /**

@@ -151,3 +151,36 @@ test("a minority member refuses linearizable reads and writes with etcd's errors
     await c.close();
   }
 });
+
+test("leases work through a follower: keepalive and time-to-live are relayed to the leader, expiry deletes keys everywhere", async () => {
+  const c = await threeMembers();
+  try {
+    const leader = await c.waitLeader();
+    const follower = c.members.find((m) => m !== leader) as Member;
+    const client = c.client(follower);
+    const kept = client.lease(2, { autoKeepAlive: false });
+    await kept.grant();
+    await kept.put("kept").value("1");
+    const short = client.lease(2, { autoKeepAlive: false });
+    await short.grant();
+    await short.put("short").value("1");
+    // Keep one alive by hand through the follower for longer than its TTL.
+    const until4s = Date.now() + 4000;
+    while (Date.now() < until4s) {
+      await kept.keepaliveOnce();
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    const ttl = Number((await client.leaseClient.leaseTimeToLive({ ID: await kept.grant() })).TTL);
+    assert.ok(ttl > 0 && ttl <= 2, `remaining TTL ${ttl}`);
+    for (const m of c.members) {
+      await until(`expiry of the unrenewed lease on ${m.name}`, async () =>
+        (await c.client(m).get("short").serializable(true).string()) === null ? true : undefined,
+      );
+      assert.equal(await c.client(m).get("kept").string(), "1");
+    }
+    await kept.revoke();
+    assert.equal(await c.client(leader).get("kept").string(), null);
+  } finally {
+    await c.close();
+  }
+});
