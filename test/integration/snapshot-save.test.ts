@@ -8,7 +8,10 @@ import { existsSync, mkdtempSync, readdirSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Etcd3 } from "etcd3";
+import { Maintenance } from "../../src/api/gen/etcdserverpb/rpc_pb.ts";
 import { TrailerCheck } from "../../src/cli/snapshot.ts";
 import { freePort, ROOT, startFloe } from "./floe-process.ts";
 
@@ -95,4 +98,30 @@ test("the trailer check accepts a stream ending in its SHA-256 however it is chu
   const short = new TrailerCheck();
   short.update(whole.subarray(0, 20));
   assert.equal(short.ok(), false);
+});
+
+test("a physical compaction during a paused snapshot download waits without stalling the member, and ends once the download is abandoned", async (t) => {
+  const floe = await startFloe();
+  t.after(() => floe.stop());
+  const c = new Etcd3({ hosts: floe.endpoint });
+  t.after(() => c.close());
+  for (let i = 0; i < 48; i++) await c.put(`hist/${i % 4}`).value("v".repeat(64 * 1024));
+  const m = createClient(Maintenance, createGrpcTransport({ baseUrl: floe.endpoint }));
+  const abort = new AbortController();
+  const download = m.snapshot({}, { signal: abort.signal })[Symbol.asyncIterator]();
+  assert.equal((await download.next()).done, false);
+  const rev = (await c.get("hist/0").exec()).header.revision;
+  let compacted = false;
+  const compaction = c.kv.compact({ revision: rev, physical: true }).then(() => {
+    compacted = true;
+  });
+  // The member keeps serving while the compaction waits for the download.
+  assert.equal((await c.get("hist/1").string())?.length, 64 * 1024);
+  assert.equal(compacted, false, "the paused download should still pin the compacted records");
+  abort.abort();
+  await download.return?.().catch(() => {});
+  const deadline = Date.now() + 10_000;
+  while (!compacted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(compacted, "physical compaction did not finish after the download was abandoned");
+  await compaction;
 });
