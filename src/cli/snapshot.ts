@@ -5,19 +5,14 @@
 // disaster-recovery path when a cluster is lost.
 
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { open, rename, rm } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { Presets, SingleBar } from "cli-progress";
 import { Command } from "commander";
 import { Maintenance } from "../api/gen/etcdserverpb/rpc_pb.ts";
-import { Bitcask } from "../bitcask/index.ts";
-import { MvccStore } from "../mvcc/index.ts";
-import { EMPTY_CONF_STATE } from "../raft/index.ts";
-import { BitcaskMvccStorage } from "../server/kvstore.ts";
-import { clusterId, loadOrCreateIdentity, memberId } from "../server/member.ts";
-import { WalStorage } from "../wal/index.ts";
+import { buildNewCluster, imageFromDataDir } from "../server/recover.ts";
 import { transport } from "./client.ts";
 
 export class SnapshotFileError extends Error {
@@ -144,6 +139,10 @@ export async function saveSnapshot(opts: {
   }
 }
 
+/**
+ * Builds a new one-member cluster's data directory from a snapshot file, or
+ * from a stopped member's data directory when `file` is a directory.
+ */
 export async function restoreSnapshot(opts: {
   file: string;
   dataDir: string;
@@ -155,44 +154,10 @@ export async function restoreSnapshot(opts: {
   if (existsSync(opts.dataDir) && readdirSync(opts.dataDir).length > 0) {
     throw new SnapshotFileError(`${opts.dataDir} is not empty; restore into a new data directory`);
   }
-  const { image } = readSnapshotFile(opts.file);
-  mkdirSync(opts.dataDir, { recursive: true });
-  const mid = memberId(opts.peerUrls, opts.token);
-  const cid = clusterId([mid]);
-  await loadOrCreateIdentity(opts.dataDir, {
-    name: opts.name,
-    memberId: mid,
-    clusterId: cid,
-    peerUrls: opts.peerUrls,
-    clientUrls: opts.clientUrls,
-  });
-  const db = await Bitcask.open(join(opts.dataDir, "kv"));
-  const storage = new BitcaskMvccStorage(db);
-  let index: number;
-  let revision: number;
-  let term: number;
-  try {
-    const store = MvccStore.open(storage);
-    await store.restore([image]);
-    index = store.appliedIndex;
-    revision = store.revision;
-    term = Math.max(1, store.appliedTerm);
-    await storage.flush();
-  } finally {
-    await db.close();
-  }
-  // The new one-member cluster's log starts right after the restored state.
-  const wal = await WalStorage.open(opts.dataDir);
-  try {
-    const metadata = { index: Math.max(index, 1), term, confState: { ...EMPTY_CONF_STATE, voters: [mid] } };
-    await wal.save({
-      snapshot: { metadata, data: new Uint8Array() },
-      hardState: { term, vote: 0, commit: metadata.index },
-    });
-  } finally {
-    await wal.close();
-  }
-  return { memberId: mid, clusterId: cid, index, revision };
+  const image = statSync(opts.file).isDirectory()
+    ? await imageFromDataDir(opts.file)
+    : readSnapshotFile(opts.file).image;
+  return buildNewCluster({ ...opts, image });
 }
 
 export async function runSnapshot(argv: string[]): Promise<void> {
@@ -219,8 +184,10 @@ export async function runSnapshot(argv: string[]): Promise<void> {
       );
     });
   program
-    .command("restore <file>")
-    .description("build a new one-member cluster's data directory from a snapshot file")
+    .command("restore <file-or-data-dir>")
+    .description(
+      "build a new one-member cluster's data directory from a snapshot file or a stopped member's data directory",
+    )
     .requiredOption("--data-dir <dir>", "new data directory (must not exist or be empty)")
     .option("--name <name>", "member name", "default")
     .option("--initial-advertise-peer-urls <urls>", "peer URLs of the new member", "http://127.0.0.1:2380")

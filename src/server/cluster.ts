@@ -161,6 +161,8 @@ export class ClusterService {
       if (v === this.o.selfId || pr?.recentActive) active++;
     }
     const quorumAfter = Math.floor((voters.length + 1) / 2) + 1;
+    // As etcd: a one-member cluster may always add its second member.
+    if (voters.length === 1 && active === 1) return;
     if (active < quorumAfter) throw FloeError.of("MEMBER_NOT_ENOUGH_STARTED");
   }
 

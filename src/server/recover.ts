@@ -1,0 +1,120 @@
+// Disaster recovery: turn a state-machine image (from a saved snapshot or
+// from a stopped member's data directory) into the data directory of a new
+// one-member cluster, the `etcdutl snapshot restore` / `--force-new-cluster`
+// path for when a majority of members is permanently lost.
+
+import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { Bitcask } from "../bitcask/index.ts";
+import { MvccStore } from "../mvcc/index.ts";
+import { EMPTY_CONF_STATE, EntryType } from "../raft/index.ts";
+import { WalStorage } from "../wal/index.ts";
+import { BitcaskMvccStorage, MvccStateMachine } from "./kvstore.ts";
+import { clusterId, loadOrCreateIdentity, memberId } from "./member.ts";
+import { MemberTable } from "./members.ts";
+import { collectImage } from "./runtime.ts";
+
+export class RecoveryError extends Error {
+  override name = "RecoveryError";
+}
+
+/** Proposal framing of the runtime: an 8-byte proposal id, then the command. */
+const PROPOSAL_ID_BYTES = 8;
+
+/**
+ * The state of a stopped member's data directory as an image: its applied
+ * MVCC state plus every committed entry of its WAL not yet applied (bitcask
+ * syncs on an interval; the WAL is the source of truth). The directory is
+ * opened as the member itself would open it.
+ */
+export async function imageFromDataDir(dir: string): Promise<Uint8Array> {
+  if (!existsSync(join(dir, "member.json")) || !existsSync(join(dir, "kv"))) {
+    throw new RecoveryError(`${dir} is not a floe data directory (no member.json or kv/)`);
+  }
+  const wal = await WalStorage.open(dir);
+  const db = await Bitcask.open(join(dir, "kv"));
+  try {
+    const storage = new BitcaskMvccStorage(db);
+    const store = MvccStore.open(storage);
+    const sm = new MvccStateMachine(store, storage, () => {});
+    const commit = wal.initialState().hardState.commit;
+    for (
+      let i = Math.max(store.appliedIndex + 1, wal.firstIndex());
+      i <= Math.min(commit, wal.lastIndex());
+    ) {
+      const batch = wal.entries(i, Math.min(commit, wal.lastIndex()) + 1, 64 * 1024 * 1024);
+      for (const e of batch) {
+        if (e.type === EntryType.Normal && e.data.length >= PROPOSAL_ID_BYTES) {
+          sm.apply(e.index, e.data.subarray(PROPOSAL_ID_BYTES));
+        } else {
+          store.apply(e.index, { type: "noop" });
+        }
+        i = e.index + 1;
+      }
+      if (batch.length === 0) break;
+    }
+    return await collectImage(await sm.snapshot());
+  } finally {
+    await db.close();
+    await wal.close();
+  }
+}
+
+export interface NewClusterOptions {
+  image: Uint8Array;
+  dataDir: string;
+  name: string;
+  peerUrls: string[];
+  clientUrls: string[];
+  token: string;
+}
+
+/**
+ * Writes a new one-member cluster's data directory holding `image`: identity,
+ * bitcask with the restored state and a member table of just this member, and
+ * a WAL whose snapshot (with the full image, so later members can join from
+ * it) sits right after the restored index.
+ */
+export async function buildNewCluster(
+  o: NewClusterOptions,
+): Promise<{ memberId: number; clusterId: number; index: number; revision: number }> {
+  if (existsSync(o.dataDir) && readdirSync(o.dataDir).length > 0) {
+    throw new RecoveryError(`${o.dataDir} is not empty; restore into a new data directory`);
+  }
+  mkdirSync(o.dataDir, { recursive: true });
+  const mid = memberId(o.peerUrls, o.token);
+  const cid = clusterId([mid]);
+  await loadOrCreateIdentity(o.dataDir, {
+    name: o.name,
+    memberId: mid,
+    clusterId: cid,
+    peerUrls: o.peerUrls,
+    clientUrls: o.clientUrls,
+  });
+  const db = await Bitcask.open(join(o.dataDir, "kv"));
+  const wal = await WalStorage.open(o.dataDir);
+  try {
+    const storage = new BitcaskMvccStorage(db);
+    const store = MvccStore.open(storage);
+    await store.restore([o.image]);
+    // The old cluster's members are gone: the table is this member alone.
+    const table = new MemberTable();
+    table.set({ id: mid, name: o.name, peerUrls: o.peerUrls, clientUrls: o.clientUrls, isLearner: false });
+    const index = store.appliedIndex + 1;
+    store.apply(index, { type: "cluster", request: { value: table.encode() } });
+    const term = Math.max(1, store.appliedTerm);
+    await storage.flush();
+    const metadata = { index, term, confState: { ...EMPTY_CONF_STATE, voters: [mid] } };
+    const s = store.snapshot();
+    try {
+      await wal.writeSnapshot(metadata, s);
+    } finally {
+      s.close();
+    }
+    await wal.save({ snapshot: metadata, hardState: { term, vote: 0, commit: index }, entries: [] });
+    return { memberId: mid, clusterId: cid, index, revision: store.revision };
+  } finally {
+    await db.close();
+    await wal.close();
+  }
+}
