@@ -54,7 +54,7 @@ test("a NOSPACE alarm raised on one member is listed by all, refuses writes on a
     return new Set(lists).size === 1 && lists[0] !== "" ? lists[0] : undefined;
   });
   assert.match(raised, /^\d+:Nospace/);
-  for (const m of c.members) await assert.rejects(client(m).put("small").value("1"), NO_SPACE);
+  for (const m of c.members) await assert.rejects(client(m).put("small").value("1").exec(), NO_SPACE);
 
   // etcd's recovery: compact, defragment each member, disarm through another member.
   const rev = (await client(f2).get("big").exec()).header.revision;

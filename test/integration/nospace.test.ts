@@ -47,7 +47,7 @@ test("a full backend refuses writes with NOSPACE until compact, defrag and alarm
   assert.deepEqual(await alarms(c), [`${me}:Nospace`]);
 
   // Every write that adds data is refused; reads and deletes work.
-  await assert.rejects(c.put("small").value("1"), NO_SPACE);
+  await assert.rejects(c.put("small").value("1").exec(), NO_SPACE);
   await assert.rejects(c.lease(60).grant(), NO_SPACE);
   await assert.rejects(c.if("big", "Version", ">", 0).then(c.put("t").value("1")).commit(), NO_SPACE);
   assert.match((await c.get("big").string()) ?? "", /^\d+:x/);
@@ -60,7 +60,7 @@ test("a full backend refuses writes with NOSPACE until compact, defrag and alarm
   const st = await c.maintenance.status();
   assert.ok(Number(st.dbSize) < QUOTA_BYTES / 2, `dbSize ${st.dbSize} after defrag`);
   // ...but the alarm still stands, also after a restart.
-  await assert.rejects(c.put("small").value("1"), NO_SPACE);
+  await assert.rejects(c.put("small").value("1").exec(), NO_SPACE);
   c.close();
   await floe.stop();
   floe = await startFloe({
@@ -74,7 +74,7 @@ test("a full backend refuses writes with NOSPACE until compact, defrag and alarm
   assert.match(await health.text(), /NOSPACE/);
   c = client(floe.endpoint);
   assert.deepEqual(await alarms(c), [`${me}:Nospace`]);
-  await assert.rejects(c.put("small").value("1"), NO_SPACE);
+  await assert.rejects(c.put("small").value("1").exec(), NO_SPACE);
 
   // Disarm (through Raft) and write again.
   const off = await c.maintenance.alarm({
