@@ -16,6 +16,7 @@ import type { Registry } from "prom-client";
 import { CallRunner } from "./calls.ts";
 import { gatewayRoutes } from "./gateway-routes.ts";
 import { createGrpcListener, translateConnectError } from "./grpc.ts";
+import { withFixedAuthority } from "./h2-authority.ts";
 import { createHttpListener, type HttpRequestLike, type HttpResponseLike } from "./http.ts";
 import { createApiMetrics, defaultRegistry } from "./metrics.ts";
 import { Operations } from "./operations.ts";
@@ -120,7 +121,10 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const handOff = (socket: net.Socket, kind: Kind) => {
     metrics.connections.inc({ kind });
     socket.once("close", () => metrics.connections.dec({ kind }));
-    (kind === "h2" ? h2 : h1).emit("connection", socket);
+    // HTTP/2 goes through withFixedAuthority: etcdctl 3.4 can send an :authority
+    // nghttp2 refuses ("http://host:port"), see h2-authority.ts
+    if (kind === "h2") h2.emit("connection", withFixedAuthority(socket));
+    else h1.emit("connection", socket);
   };
   const onConnection = (socket: net.Socket) => {
     sockets.add(socket);

@@ -16,6 +16,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Etcd3 } from "etcd3";
 import { pino } from "pino";
 import * as pb from "../../src/api/gen/etcdserverpb/rpc_pb.ts";
+import { AuthorityFixer, fixHeadersFrame, huffmanDecode } from "../../src/api/h2-authority.ts";
 import { AsyncQueue } from "../../src/api/queue.ts";
 import { startApiServer } from "../../src/api/server.ts";
 import { FakeBackend } from "./fake-backend.ts";
@@ -103,6 +104,93 @@ test("plain HTTP over HTTP/2 (no gRPC content type) reaches the HTTP endpoints",
   } finally {
     session.close();
   }
+});
+
+/** One request on an HTTP/2 session: the response headers, trailers and body. */
+function h2Request(
+  session: http2.ClientHttp2Session,
+  headers: http2.OutgoingHttpHeaders,
+  body?: Buffer,
+): Promise<{ headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request(headers, { endStream: body === undefined });
+    let responseHeaders: http2.IncomingHttpHeaders = {};
+    let trailers: http2.IncomingHttpHeaders = {};
+    let text = "";
+    stream.on("response", (h) => (responseHeaders = h));
+    stream.on("trailers", (t) => (trailers = t));
+    stream.setEncoding("latin1");
+    stream.on("data", (c: string) => (text += c));
+    stream.on("end", () => resolve({ headers: responseHeaders, trailers, body: text }));
+    stream.on("error", reject);
+    if (body !== undefined) stream.end(body);
+  });
+}
+
+test("an :authority given as a URL (etcdctl 3.4's endpoint commands send one) is served", async () => {
+  // without the fix nghttp2 answers RST_STREAM PROTOCOL_ERROR and the request rejects
+  const session = http2.connect(h.server.url);
+  try {
+    for (const authority of [`http://127.0.0.1:${h.server.port}`, `https://127.0.0.1:${h.server.port}/`]) {
+      // twice: the second request names the authority by its HPACK table index
+      for (let i = 0; i < 2; i++) {
+        const health = await h2Request(session, { ":path": "/health", ":authority": authority });
+        assert.equal(health.headers[":status"], 200);
+        const status = await h2Request(
+          session,
+          {
+            ":method": "POST",
+            ":path": "/etcdserverpb.Maintenance/Status",
+            ":authority": authority,
+            "content-type": "application/grpc",
+            te: "trailers",
+          },
+          Buffer.alloc(5), // one empty message
+        );
+        assert.equal(status.trailers["grpc-status"], "0", JSON.stringify(status.trailers));
+        assert.ok(status.body.length > 5);
+      }
+    }
+  } finally {
+    session.close();
+  }
+  await stillServes();
+});
+
+test("fixHeadersFrame: etcdctl 3.4's HEADERS frame (Huffman) and a plain literal get host:port", () => {
+  // RFC 7541 C.4.1
+  assert.equal(huffmanDecode(Buffer.from("f1e3c2e5f23a6ba0ab90f4ff", "hex"))?.toString(), "www.example.com");
+  assert.equal(huffmanDecode(Buffer.from("f1e3c2e5f23a6ba0ab90f400", "hex")), undefined, "bad padding");
+  // captured from `etcdctl --endpoints=http://127.0.0.1:22379 endpoint status`
+  const etcdctl = Buffer.from(
+    "000077010400000001" +
+      "8386459760a924882d9dcb6571afa066a925a87510ac6e48d36a3f41909d29aee30c044eae05c0b86e084cbaff5f8b1d" +
+      "75d0620d263d4c4d65647a8b9acac8b4c7602bb2caecff40027465864d833505b11f40899acac8b24d494f6a7f867df7" +
+      "1e7016ff408d25062d495875996ee5b1063d5f03332e34",
+    "hex",
+  );
+  const fixed = fixHeadersFrame(etcdctl);
+  const authorityAt = etcdctl.indexOf(Buffer.from("41909d29", "hex"));
+  // the field was 0x41 0x90 + 16 Huffman bytes, now 0x41 0x0f + 15 plain ones: 119 - 1 = 118 bytes
+  assert.deepEqual(fixed.subarray(0, 9), Buffer.from("000076010400000001", "hex"));
+  assert.deepEqual(fixed.subarray(9, authorityAt), etcdctl.subarray(9, authorityAt));
+  assert.equal(fixed.subarray(authorityAt, authorityAt + 17).toString("latin1"), "\x41\x0f127.0.0.1:22379");
+  assert.deepEqual(fixed.subarray(authorityAt + 17), etcdctl.subarray(authorityAt + 18));
+  // :method GET, :scheme http, :path /, :authority without indexing and without Huffman coding
+  const plain = (authority: string) =>
+    Buffer.concat([
+      Buffer.from([0, 0, 5 + authority.length, 1, 5, 0, 0, 0, 1, 0x82, 0x86, 0x84, 0x01, authority.length]),
+      Buffer.from(authority),
+    ]);
+  assert.deepEqual(fixHeadersFrame(plain("https://h:1")), plain("h:1"));
+  const valid = plain("localhost:2379");
+  assert.equal(fixHeadersFrame(valid), valid, "a valid authority is left alone");
+  // the stream filter: byte by byte, around other frames, after the preface
+  const ping = Buffer.from("000008060000000000" + "0102030405060708", "hex");
+  const stream = Buffer.concat([Buffer.from(PREFACE), ping, etcdctl, ping]);
+  const fixer = new AuthorityFixer();
+  const out = Buffer.concat([...stream].map((b) => fixer.push(Buffer.from([b]))));
+  assert.deepEqual(out, Buffer.concat([Buffer.from(PREFACE), ping, fixed, ping]));
 });
 
 test("HTTP/1.1 and gRPC clients share the port at the same time", async () => {

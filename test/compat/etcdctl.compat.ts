@@ -9,8 +9,7 @@ import { after, before, test } from "node:test";
 import { type FloeProcess, ROOT, startFloe } from "../integration/floe-process.ts";
 
 let floe: FloeProcess;
-// A bare host:port endpoint: see README (etcdctl sends "http://host:port" as the HTTP/2 authority for
-// endpoint-level commands, which Node's HTTP/2 server refuses).
+// A bare host:port endpoint; the http:// form is tested too.
 let endpoint = "";
 
 function etcdctl(
@@ -142,6 +141,29 @@ test("etcdctl: endpoint status, health, hashkv; defrag; alarm list and disarm", 
   assert.match(await ok(["defrag"]), /Finished defragmenting/);
   assert.equal(await ok(["alarm", "list"]), "");
   assert.equal(await ok(["alarm", "disarm"]), "");
+});
+
+test("etcdctl: http:// endpoints work as host:port ones do", async () => {
+  const url = `http://127.0.0.1:${floe.port}`;
+  assert.equal((await ok(["put", "u", "1"], undefined, url)).trim(), "OK");
+  assert.equal(await ok(["get", "u", "--print-value-only"], undefined, url), "1\n");
+  // endpoint-level commands dial each endpoint with the URL as the HTTP/2 :authority (h2-authority.ts)
+  const both = `${url},${endpoint}`;
+  const table = await ok(["endpoint", "status", "-w", "table"], undefined, both);
+  assert.match(table, new RegExp(`\\| +${url} \\|.*3\\.5\\.0`));
+  assert.match(table, new RegExp(`\\| +${endpoint} \\|.*3\\.5\\.0`));
+  const health = await etcdctl(["endpoint", "health"], undefined, both);
+  assert.equal(health.code, 0, health.err);
+  assert.match(health.out + health.err, new RegExp(`${url} is healthy`));
+  assert.match(await ok(["endpoint", "hashkv"], undefined, url), new RegExp(`${url}, \\d+`));
+  assert.match(await ok(["member", "list"], undefined, url), /started/);
+  assert.match(await ok(["defrag"], undefined, url), /Finished defragmenting/);
+  const id = /lease ([0-9a-f]+) granted/.exec(await ok(["lease", "grant", "30"], undefined, url))?.[1];
+  assert.ok(id);
+  assert.match(await ok(["lease", "revoke", id], undefined, url), /revoked/);
+  const file = join(mkdtempSync(join(tmpdir(), "floe-snap-")), "s.db");
+  await ok(["snapshot", "save", file], undefined, url);
+  assert.ok(statSync(file).size > 32);
 });
 
 test("etcdctl: snapshot save writes a checksummed snapshot file", async () => {
