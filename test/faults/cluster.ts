@@ -1,0 +1,574 @@
+// A cluster of real `floe start` processes with a fault-injecting proxy in
+// front of every member's peer port, and the faults a harness applies to it:
+// kill -9 and restart, SIGSTOP / SIGCONT, directed partitions, link delay,
+// and membership changes through the etcd Cluster API.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type Client, createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Etcd3, type IOptions } from "etcd3";
+import { Cluster, Maintenance } from "../../src/api/gen/etcdserverpb/rpc_pb.ts";
+import { memberId } from "../../src/server/member.ts";
+import { freePort, ROOT } from "../integration/floe-process.ts";
+import { LinkRules, PeerProxy } from "./proxy.ts";
+import { delay, poll } from "./util.ts";
+
+export type MemberState = "running" | "paused" | "killed" | "removed";
+
+/** Keeps only the last `maxBytes` of a growing text, at a line boundary. */
+class Tail {
+  private text = "";
+  constructor(private readonly maxBytes: number) {}
+  push(s: string): void {
+    this.text += s;
+    if (this.text.length > 2 * this.maxBytes) {
+      const cut = this.text.indexOf("\n", this.text.length - this.maxBytes);
+      this.text = this.text.slice(cut < 0 ? this.text.length - this.maxBytes : cut + 1);
+    }
+  }
+  lines(n: number): string[] {
+    return this.text
+      .split("\n")
+      .filter((l) => l.length > 0)
+      .slice(-n);
+  }
+}
+
+/**
+ * The etcd3 client retries recoverable errors on its own by default; a retried
+ * cas whose first attempt applied would then report a failed compare, so the
+ * harness sees every attempt's outcome itself. The connection pool only calls
+ * `execute`.
+ */
+const noRetry = {
+  execute: <T>(fn: (ctx: { signal: AbortSignal; attempt: number }) => PromiseLike<T> | T) =>
+    Promise.resolve(fn({ signal: new AbortController().signal, attempt: 0 })),
+} as unknown as NonNullable<NonNullable<IOptions["faultHandling"]>["global"]>;
+
+export function newClient(endpoint: string): Etcd3 {
+  return new Etcd3({
+    hosts: endpoint,
+    faultHandling: { global: noRetry, host: () => noRetry },
+    // A restarted member should be reachable again within a second, not after grpc's 2-minute backoff.
+    grpcOptions: {
+      "grpc.initial_reconnect_backoff_ms": 100,
+      "grpc.max_reconnect_backoff_ms": 1000,
+    },
+  });
+}
+
+export class Member {
+  state: MemberState = "killed";
+  proc: ChildProcess | undefined;
+  /** The etcd3 client, for KV traffic. */
+  readonly client: Etcd3;
+  /** floe's own generated gRPC clients, for the admin calls the etcd3 client lacks (HashKV). */
+  readonly maint: Client<typeof Maintenance>;
+  readonly cluster: Client<typeof Cluster>;
+  readonly stderr = new Tail(256 * 1024);
+  /** Exits we did not cause (not SIGKILL from us, not a removal): each is a finding. */
+  readonly unexpectedExits: string[] = [];
+  starts = 0;
+  private expectExit = false;
+
+  constructor(
+    readonly name: string,
+    readonly id: number,
+    readonly clientPort: number,
+    readonly peerPort: number,
+    readonly advertisePort: number,
+    readonly dataDir: string,
+    readonly args: string[],
+  ) {
+    this.client = newClient(this.endpoint);
+    const transport = createGrpcTransport({ baseUrl: this.endpoint });
+    this.maint = createClient(Maintenance, transport);
+    this.cluster = createClient(Cluster, transport);
+  }
+
+  get endpoint(): string {
+    return `http://127.0.0.1:${this.clientPort}`;
+  }
+
+  get peerUrl(): string {
+    return `http://127.0.0.1:${this.advertisePort}`;
+  }
+
+  spawn(): void {
+    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
+      throw new Error(`${this.name} is already running (pid ${this.proc.pid})`);
+    }
+    this.starts++;
+    this.stderr.push(`--- harness: start #${this.starts} of ${this.name} at ${new Date().toISOString()}\n`);
+    const proc = spawn(process.execPath, ["bin/floe.js", "start", ...this.args], {
+      cwd: ROOT,
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    this.proc = proc;
+    this.expectExit = false;
+    this.state = "running";
+    proc.stderr?.on("data", (d: Buffer) => this.stderr.push(d.toString()));
+    proc.once("exit", (code, signal) => {
+      this.stderr.push(`--- harness: ${this.name} exited code=${code} signal=${signal}\n`);
+      if (this.proc !== proc) return;
+      if (!this.expectExit) {
+        this.unexpectedExits.push(`${this.name} exited on its own (code ${code}, signal ${signal})`);
+      }
+      if (this.state !== "removed") this.state = "killed";
+    });
+  }
+
+  /** kill -9 (or another signal) and wait until the process is gone. */
+  async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    const proc = this.proc;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) {
+      this.state = this.state === "removed" ? "removed" : "killed";
+      return;
+    }
+    this.expectExit = true;
+    const gone = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+    proc.kill(signal);
+    if (this.state === "paused" && signal !== "SIGKILL") proc.kill("SIGCONT");
+    await gone;
+    if (this.state !== "removed") this.state = "killed";
+  }
+
+  pause(): void {
+    if (this.state !== "running") throw new Error(`cannot pause ${this.name}: it is ${this.state}`);
+    this.proc?.kill("SIGSTOP");
+    this.state = "paused";
+  }
+
+  resume(): void {
+    if (this.state !== "paused") return;
+    this.proc?.kill("SIGCONT");
+    this.state = "running";
+  }
+
+  /** The member is being removed: its process stops on its own once it applies its removal. */
+  expectLeave(): void {
+    this.expectExit = true;
+  }
+
+  markRemoved(): void {
+    this.expectExit = true;
+    this.state = "removed";
+  }
+
+  /** Synchronous last resort for process exit handlers. */
+  killNow(): void {
+    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
+      this.expectExit = true;
+      this.proc.kill("SIGKILL");
+    }
+  }
+}
+
+export interface ClusterOptions {
+  size: number;
+  heartbeatMs?: number;
+  electionMs?: number;
+  /** Small values make restarted and added members catch up from a snapshot. */
+  snapshotCount?: number;
+  label?: string;
+}
+
+export interface LeaderInfo {
+  member: Member;
+  term: number;
+}
+
+const TOKEN = "floe-cluster";
+
+export class FaultCluster {
+  readonly rules = new LinkRules();
+  readonly members: Member[] = [];
+  readonly proxies = new Map<string, PeerProxy>();
+  readonly baseDir: string;
+  private nextOrdinal = 1;
+  private readonly onExit = () => {
+    for (const m of this.members) m.killNow();
+  };
+
+  constructor(readonly opts: ClusterOptions) {
+    this.baseDir = mkdtempSync(join(tmpdir(), `floe-faults-${opts.label ?? "run"}-`));
+    process.on("exit", this.onExit);
+  }
+
+  private commonArgs(): string[] {
+    return [
+      "--heartbeat-interval",
+      String(this.opts.heartbeatMs ?? 50),
+      "--election-timeout",
+      String(this.opts.electionMs ?? 500),
+      "--snapshot-count",
+      String(this.opts.snapshotCount ?? 100_000),
+      "--log-level",
+      "warn",
+    ];
+  }
+
+  private async allocate(): Promise<{
+    name: string;
+    clientPort: number;
+    peerPort: number;
+    advertisePort: number;
+  }> {
+    const name = `n${this.nextOrdinal++}`;
+    return {
+      name,
+      clientPort: await freePort(),
+      peerPort: await freePort(),
+      advertisePort: await freePort(),
+    };
+  }
+
+  private async addProxy(m: Member): Promise<void> {
+    const p = new PeerProxy(m.id, m.advertisePort, m.peerPort, this.rules);
+    await p.listen();
+    this.proxies.set(m.name, p);
+  }
+
+  /** Starts `size` members of a new cluster and waits until one of them leads. */
+  async start(): Promise<void> {
+    const slots = [];
+    for (let i = 0; i < this.opts.size; i++) slots.push(await this.allocate());
+    const initialCluster = slots.map((s) => `${s.name}=http://127.0.0.1:${s.advertisePort}`).join(",");
+    for (const s of slots) {
+      const dataDir = join(this.baseDir, s.name);
+      mkdirSync(dataDir, { recursive: true });
+      const peerUrl = `http://127.0.0.1:${s.advertisePort}`;
+      const m = new Member(
+        s.name,
+        memberId([peerUrl], TOKEN),
+        s.clientPort,
+        s.peerPort,
+        s.advertisePort,
+        dataDir,
+        [...this.memberArgs(s, dataDir), "--initial-cluster", initialCluster, ...this.commonArgs()],
+      );
+      await this.addProxy(m);
+      this.members.push(m);
+    }
+    // All processes first: a member serves only once a quorum has elected a leader.
+    for (const m of this.members) m.spawn();
+    await this.waitForLeader(30_000);
+    const list = await poll("the member list", 10_000, async () => {
+      const r = await this.members[0].cluster.memberList({}, { timeoutMs: 1000 });
+      return r.members.length === this.members.length ? r.members : undefined;
+    });
+    for (const m of this.members) {
+      const listed = list.find((x) => x.peerURLs.includes(m.peerUrl));
+      if (!listed || Number(listed.ID) !== m.id) {
+        throw new Error(`member id of ${m.name} is ${listed?.ID}, the harness computed ${m.id}`);
+      }
+    }
+  }
+
+  private memberArgs(
+    s: { name: string; clientPort: number; peerPort: number; advertisePort: number },
+    dataDir: string,
+  ) {
+    return [
+      "--name",
+      s.name,
+      "--data-dir",
+      dataDir,
+      "--listen-client-urls",
+      `http://127.0.0.1:${s.clientPort}`,
+      "--listen-peer-urls",
+      `http://127.0.0.1:${s.peerPort}`,
+      "--initial-advertise-peer-urls",
+      `http://127.0.0.1:${s.advertisePort}`,
+    ];
+  }
+
+  member(name: string): Member {
+    const m = this.members.find((x) => x.name === name);
+    if (!m) throw new Error(`no member ${name}`);
+    return m;
+  }
+
+  byId(id: number): Member | undefined {
+    return this.members.find((m) => m.id === id);
+  }
+
+  /** Members that belong to the cluster (not removed), whatever their process state. */
+  current(): Member[] {
+    return this.members.filter((m) => m.state !== "removed");
+  }
+
+  running(): Member[] {
+    return this.members.filter((m) => m.state === "running");
+  }
+
+  /**
+   * The leader as the running members report it: a member that says it leads
+   * itself. During a partition an old leader may still believe it leads; the
+   * highest term wins.
+   */
+  async leader(): Promise<LeaderInfo | undefined> {
+    const found = await Promise.all(
+      this.running().map(async (m) => {
+        try {
+          const st = await m.maint.status({}, { timeoutMs: 500 });
+          if (Number(st.leader) === m.id) return { member: m, term: Number(st.raftTerm) };
+        } catch {
+          // unreachable or paused: not a leader we can use
+        }
+        return undefined;
+      }),
+    );
+    let best: LeaderInfo | undefined;
+    for (const f of found) if (f && (!best || f.term > best.term)) best = f;
+    return best;
+  }
+
+  async waitForLeader(deadlineMs: number, exclude?: Member): Promise<LeaderInfo> {
+    return poll("a leader", deadlineMs, async () => {
+      const l = await this.leader();
+      return l && l.member !== exclude ? l : undefined;
+    });
+  }
+
+  /** Waits until every current member runs and all of them name the same leader, one of them. */
+  async waitHealthy(deadlineMs: number): Promise<Member> {
+    return poll(
+      "every member to follow one leader",
+      deadlineMs,
+      async () => {
+        const members = this.current();
+        if (members.some((m) => m.state !== "running")) return undefined;
+        const leaders = await Promise.all(
+          members.map((m) => m.maint.status({}, { timeoutMs: 500 }).then((st) => Number(st.leader))),
+        );
+        const l = this.byId(leaders[0]);
+        return l && members.includes(l) && leaders.every((x) => x === leaders[0]) ? l : undefined;
+      },
+      100,
+    );
+  }
+
+  // ---- process faults
+
+  async kill(m: Member): Promise<void> {
+    await m.kill("SIGKILL");
+  }
+
+  restart(m: Member): void {
+    if (m.state === "removed") throw new Error(`${m.name} was removed; it cannot restart`);
+    if (m.state === "paused") m.resume();
+    if (m.state === "running") return;
+    m.spawn();
+  }
+
+  // ---- network faults (directed, at the receiving member's proxy)
+
+  /** Cuts every link between members of different groups, both directions. */
+  partition(groups: Member[][]): void {
+    for (const a of groups) {
+      for (const b of groups) {
+        if (a === b) continue;
+        for (const x of a) for (const y of b) this.rules.block(x.id, y.id);
+      }
+    }
+  }
+
+  /** Cuts the links between the given pairs only (both directions): a bridge or a ring. */
+  cut(pairs: [Member, Member][]): void {
+    for (const [x, y] of pairs) {
+      this.rules.block(x.id, y.id);
+      this.rules.block(y.id, x.id);
+    }
+  }
+
+  /** Adds `ms` of latency to every link. */
+  slowAll(ms: number): void {
+    for (const a of this.members)
+      for (const b of this.members) if (a !== b) this.rules.setDelay(a.id, b.id, ms);
+  }
+
+  healNetwork(): void {
+    this.rules.healAll();
+  }
+
+  /** Ends every fault: network rules cleared, paused members resumed, killed members restarted. */
+  healAll(): void {
+    this.healNetwork();
+    for (const m of this.members) {
+      if (m.state === "paused") m.resume();
+      else if (m.state === "killed") m.spawn();
+    }
+  }
+
+  // ---- membership
+
+  /** Adds a learner through the Cluster API and starts its process to join the existing cluster. */
+  async addLearner(): Promise<Member> {
+    const s = await this.allocate();
+    const peerUrl = `http://127.0.0.1:${s.advertisePort}`;
+    const added = await poll(
+      `member add ${s.name}`,
+      20_000,
+      async () => {
+        const l = await this.waitForLeader(10_000);
+        const r = await l.member.cluster.memberAdd(
+          { peerURLs: [peerUrl], isLearner: true },
+          { timeoutMs: 5000 },
+        );
+        return r.member;
+      },
+      200,
+    );
+    const dataDir = join(this.baseDir, s.name);
+    mkdirSync(dataDir, { recursive: true });
+    const everyone = [...this.current().map((m) => `${m.name}=${m.peerUrl}`), `${s.name}=${peerUrl}`].join(
+      ",",
+    );
+    const m = new Member(s.name, Number(added.ID), s.clientPort, s.peerPort, s.advertisePort, dataDir, [
+      ...this.memberArgs(s, dataDir),
+      "--initial-cluster",
+      everyone,
+      "--initial-cluster-state",
+      "existing",
+      ...this.commonArgs(),
+    ]);
+    await this.addProxy(m);
+    this.members.push(m);
+    m.spawn();
+    return m;
+  }
+
+  /** Promotes a learner, retrying while the leader says it has not caught up. */
+  async promote(m: Member, deadlineMs = 30_000): Promise<void> {
+    await poll(
+      `promotion of ${m.name}`,
+      deadlineMs,
+      async () => {
+        const l = await this.waitForLeader(10_000);
+        await l.member.cluster.memberPromote({ ID: BigInt(m.id) }, { timeoutMs: 5000 });
+        return true;
+      },
+      200,
+    );
+  }
+
+  /** Removes a member through the Cluster API; its process exits by itself once it learns of it. */
+  async remove(m: Member, deadlineMs = 30_000): Promise<void> {
+    m.expectLeave();
+    await poll(
+      `removal of ${m.name}`,
+      deadlineMs,
+      async () => {
+        const l = await this.waitForLeader(10_000);
+        const via = l.member === m ? (this.running().find((x) => x !== m) ?? l.member) : l.member;
+        try {
+          await via.cluster.memberRemove({ ID: BigInt(m.id) }, { timeoutMs: 5000 });
+        } catch (e) {
+          // A retry after an unknown outcome finds the member already gone.
+          if (!/member not found/.test((e as Error).message)) throw e;
+        }
+        return true;
+      },
+      200,
+    );
+    m.markRemoved();
+    // It may miss the entry that removes it (it is cut off from the log): stop it ourselves if so.
+    const exited = await poll(`${m.name} to stop after its removal`, 5000, async () =>
+      m.proc?.exitCode !== null || m.proc?.signalCode !== null ? true : undefined,
+    ).catch(() => false);
+    if (!exited) await m.kill();
+    await this.proxies.get(m.name)?.close();
+    this.proxies.delete(m.name);
+  }
+
+  /** Transfers leadership to `target` (MoveLeader must be sent to the leader). */
+  async moveLeader(target: Member, deadlineMs = 20_000): Promise<void> {
+    await poll(
+      `leadership moved to ${target.name}`,
+      deadlineMs,
+      async () => {
+        const l = await this.waitForLeader(10_000);
+        if (l.member === target) return true;
+        await l.member.maint.moveLeader({ targetID: BigInt(target.id) }, { timeoutMs: 5000 });
+        return true;
+      },
+      200,
+    );
+  }
+
+  // ---- checks
+
+  /**
+   * Waits until every current member runs, reports the same revision and the
+   * same HashKV over it: the replicas hold identical data.
+   */
+  async converge(deadlineMs: number): Promise<{ revision: number; hash: string; elapsedMs: number }> {
+    const start = Date.now();
+    let lastSeen = "";
+    try {
+      return await poll(
+        "members to converge",
+        deadlineMs,
+        async () => {
+          const members = this.current();
+          const seen = await Promise.all(
+            members.map(async (m) => {
+              const h = await m.maint.hashKV({ revision: 0n }, { timeoutMs: 2000 });
+              return { name: m.name, revision: Number(h.header?.revision ?? -1), hash: String(h.hash) };
+            }),
+          );
+          lastSeen = seen.map((s) => `${s.name}@${s.revision}=${s.hash}`).join(" ");
+          const first = seen[0];
+          if (seen.every((s) => s.revision === first.revision && s.hash === first.hash)) {
+            return { revision: first.revision, hash: first.hash, elapsedMs: Date.now() - start };
+          }
+          return undefined;
+        },
+        200,
+      );
+    } catch (e) {
+      throw new Error(`${(e as Error).message}; last HashKV answers: ${lastSeen || "none"}`);
+    }
+  }
+
+  /** The last lines of every member's stderr, for a failure report. */
+  tails(lines = 30): string {
+    return this.members
+      .map(
+        (m) =>
+          `----- ${m.name} (${m.id.toString(16)}, ${m.state}) stderr, last ${lines} lines:\n${m.stderr.lines(lines).join("\n")}`,
+      )
+      .join("\n");
+  }
+
+  unexpectedExits(): string[] {
+    return this.members.flatMap((m) => m.unexpectedExits);
+  }
+
+  /** Stops every process and proxy; the data directories are kept when `keepData` (a failed run). */
+  async close(keepData: boolean): Promise<void> {
+    for (const m of this.members) {
+      if (m.state === "paused") m.resume();
+    }
+    await Promise.all(this.members.map((m) => m.kill()));
+    for (const m of this.members) m.client.close();
+    await Promise.all([...this.proxies.values()].map((p) => p.close()));
+    this.proxies.clear();
+    process.off("exit", this.onExit);
+    if (!keepData) {
+      // A just-killed process may still be flushing; give rm a few tries.
+      for (let i = 0; i < 5; i++) {
+        try {
+          rmSync(this.baseDir, { recursive: true, force: true });
+          break;
+        } catch {
+          await delay(100);
+        }
+      }
+    }
+  }
+}
