@@ -14,6 +14,7 @@ import tls from "node:tls";
 import { pino } from "pino";
 import type { Registry } from "prom-client";
 import { CallRunner } from "./calls.ts";
+import { createFastGrpc } from "./fastgrpc.ts";
 import { gatewayRoutes } from "./gateway-routes.ts";
 import { createGrpcListener, translateConnectError } from "./grpc.ts";
 import { withFixedAuthority } from "./h2-authority.ts";
@@ -102,7 +103,22 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     httpListener(req as HttpRequestLike, res as HttpResponseLike);
 
   const h2 = http2.createServer({ settings: { maxConcurrentStreams: limits.maxConcurrentStreams } });
-  h2.on("request", (req, res) => (isGrpc(req) ? grpcListener(req, res) : asHttp(req, res)));
+  const fast = createFastGrpc(ops, runner);
+  const onRequest = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) =>
+    isGrpc(req) ? grpcListener(req, res) : asHttp(req, res);
+  // The hot KV calls are served on the core stream API (fastgrpc.ts); every
+  // other stream gets the compat request/response pair the listeners expect,
+  // built as Node's own compat layer builds it (no 'request' listener is
+  // registered, so Node does not build a second pair).
+  h2.on(
+    "stream",
+    (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, raw: string[]) => {
+      if (fast(stream, headers)) return;
+      const req = new http2.Http2ServerRequest(stream, headers, {}, raw);
+      const res = new http2.Http2ServerResponse(stream);
+      onRequest(req, res);
+    },
+  );
   h2.on("sessionError", (err) => log.debug({ err }, "http2 session error"));
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (session) => {
