@@ -165,6 +165,16 @@ export async function runBench(argv: string[]): Promise<void> {
     .option("--drain-timeout <time>", "after the last put, wait this long for missing events", "10s")
     .action((o: WatchOptions) => runWatchBench(o));
 
+  program
+    .command("cpuprofile <files...>")
+    .description("top self-time functions and modules of `node --cpu-prof` profiles (e.g. of a member)")
+    .option("--top <n>", "functions to list", "25")
+    .option("--json", "one JSON object per file")
+    .action(async (files: string[], o: { top: string; json?: boolean }) => {
+      const { runCpuProfile } = await import("./bench-cpuprofile.ts");
+      runCpuProfile(files, o);
+    });
+
   try {
     await program.parseAsync(argv, { from: "user" });
   } catch (e) {
