@@ -3,169 +3,16 @@
 // kill -9 and restart, SIGSTOP / SIGCONT, directed partitions, link delay,
 // and membership changes through the etcd Cluster API.
 
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Client, createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
-import { Etcd3, type IOptions } from "etcd3";
-import { Cluster, Maintenance } from "../../src/api/gen/etcdserverpb/rpc_pb.ts";
 import { memberId } from "../../src/server/member.ts";
-import { freePort, ROOT } from "../integration/floe-process.ts";
-import { LinkRules, PeerProxy } from "./proxy.ts";
+import { freePort } from "../integration/floe-process.ts";
+import { Member } from "./member.ts";
+import { type BlockMode, LinkRules, PeerProxy } from "./proxy.ts";
 import { delay, poll } from "./util.ts";
 
-export type MemberState = "running" | "paused" | "killed" | "removed";
-
-/** Keeps only the last `maxBytes` of a growing text, at a line boundary. */
-class Tail {
-  private text = "";
-  constructor(private readonly maxBytes: number) {}
-  push(s: string): void {
-    this.text += s;
-    if (this.text.length > 2 * this.maxBytes) {
-      const cut = this.text.indexOf("\n", this.text.length - this.maxBytes);
-      this.text = this.text.slice(cut < 0 ? this.text.length - this.maxBytes : cut + 1);
-    }
-  }
-  lines(n: number): string[] {
-    return this.text
-      .split("\n")
-      .filter((l) => l.length > 0)
-      .slice(-n);
-  }
-}
-
-/**
- * The etcd3 client retries recoverable errors on its own by default; a retried
- * cas whose first attempt applied would then report a failed compare, so the
- * harness sees every attempt's outcome itself. The connection pool only calls
- * `execute`.
- */
-const noRetry = {
-  execute: <T>(fn: (ctx: { signal: AbortSignal; attempt: number }) => PromiseLike<T> | T) =>
-    Promise.resolve(fn({ signal: new AbortController().signal, attempt: 0 })),
-} as unknown as NonNullable<NonNullable<IOptions["faultHandling"]>["global"]>;
-
-export function newClient(endpoint: string): Etcd3 {
-  return new Etcd3({
-    hosts: endpoint,
-    faultHandling: { global: noRetry, host: () => noRetry },
-    // A restarted member should be reachable again within a second, not after grpc's 2-minute backoff.
-    grpcOptions: {
-      "grpc.initial_reconnect_backoff_ms": 100,
-      "grpc.max_reconnect_backoff_ms": 1000,
-    },
-  });
-}
-
-export class Member {
-  state: MemberState = "killed";
-  proc: ChildProcess | undefined;
-  /** The etcd3 client, for KV traffic. */
-  readonly client: Etcd3;
-  /** floe's own generated gRPC clients, for the admin calls the etcd3 client lacks (HashKV). */
-  readonly maint: Client<typeof Maintenance>;
-  readonly cluster: Client<typeof Cluster>;
-  readonly stderr = new Tail(256 * 1024);
-  /** Exits we did not cause (not SIGKILL from us, not a removal): each is a finding. */
-  readonly unexpectedExits: string[] = [];
-  starts = 0;
-  private expectExit = false;
-
-  constructor(
-    readonly name: string,
-    readonly id: number,
-    readonly clientPort: number,
-    readonly peerPort: number,
-    readonly advertisePort: number,
-    readonly dataDir: string,
-    readonly args: string[],
-  ) {
-    this.client = newClient(this.endpoint);
-    const transport = createGrpcTransport({ baseUrl: this.endpoint });
-    this.maint = createClient(Maintenance, transport);
-    this.cluster = createClient(Cluster, transport);
-  }
-
-  get endpoint(): string {
-    return `http://127.0.0.1:${this.clientPort}`;
-  }
-
-  get peerUrl(): string {
-    return `http://127.0.0.1:${this.advertisePort}`;
-  }
-
-  spawn(): void {
-    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
-      throw new Error(`${this.name} is already running (pid ${this.proc.pid})`);
-    }
-    this.starts++;
-    this.stderr.push(`--- harness: start #${this.starts} of ${this.name} at ${new Date().toISOString()}\n`);
-    const proc = spawn(process.execPath, ["bin/floe.js", "start", ...this.args], {
-      cwd: ROOT,
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    this.proc = proc;
-    this.expectExit = false;
-    this.state = "running";
-    proc.stderr?.on("data", (d: Buffer) => this.stderr.push(d.toString()));
-    proc.once("exit", (code, signal) => {
-      this.stderr.push(`--- harness: ${this.name} exited code=${code} signal=${signal}\n`);
-      if (this.proc !== proc) return;
-      if (!this.expectExit) {
-        this.unexpectedExits.push(`${this.name} exited on its own (code ${code}, signal ${signal})`);
-      }
-      if (this.state !== "removed") this.state = "killed";
-    });
-  }
-
-  /** kill -9 (or another signal) and wait until the process is gone. */
-  async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
-    const proc = this.proc;
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) {
-      this.state = this.state === "removed" ? "removed" : "killed";
-      return;
-    }
-    this.expectExit = true;
-    const gone = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-    proc.kill(signal);
-    if (this.state === "paused" && signal !== "SIGKILL") proc.kill("SIGCONT");
-    await gone;
-    if (this.state !== "removed") this.state = "killed";
-  }
-
-  pause(): void {
-    if (this.state !== "running") throw new Error(`cannot pause ${this.name}: it is ${this.state}`);
-    this.proc?.kill("SIGSTOP");
-    this.state = "paused";
-  }
-
-  resume(): void {
-    if (this.state !== "paused") return;
-    this.proc?.kill("SIGCONT");
-    this.state = "running";
-  }
-
-  /** The member is being removed: its process stops on its own once it applies its removal. */
-  expectLeave(): void {
-    this.expectExit = true;
-  }
-
-  markRemoved(): void {
-    this.expectExit = true;
-    this.state = "removed";
-  }
-
-  /** Synchronous last resort for process exit handlers. */
-  killNow(): void {
-    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
-      this.expectExit = true;
-      this.proc.kill("SIGKILL");
-    }
-  }
-}
+export { Member, type MemberState, newClient } from "./member.ts";
 
 export interface ClusterOptions {
   size: number;
@@ -174,6 +21,8 @@ export interface ClusterOptions {
   /** Small values make restarted and added members catch up from a snapshot. */
   snapshotCount?: number;
   label?: string;
+  /** "info" logs every role change and snapshot install (and makes stderr tails noisier). */
+  logLevel?: "warn" | "info";
 }
 
 export interface LeaderInfo {
@@ -189,6 +38,8 @@ export class FaultCluster {
   readonly proxies = new Map<string, PeerProxy>();
   readonly baseDir: string;
   private nextOrdinal = 1;
+  /** floe bugs the harness met and worked around instead of failing; printed with the run summary. */
+  readonly workedAround: string[] = [];
   private readonly onExit = () => {
     for (const m of this.members) m.killNow();
   };
@@ -207,7 +58,7 @@ export class FaultCluster {
       "--snapshot-count",
       String(this.opts.snapshotCount ?? 100_000),
       "--log-level",
-      "warn",
+      this.opts.logLevel ?? "warn",
     ];
   }
 
@@ -368,20 +219,20 @@ export class FaultCluster {
   // ---- network faults (directed, at the receiving member's proxy)
 
   /** Cuts every link between members of different groups, both directions. */
-  partition(groups: Member[][]): void {
+  partition(groups: Member[][], mode: BlockMode = "refuse"): void {
     for (const a of groups) {
       for (const b of groups) {
         if (a === b) continue;
-        for (const x of a) for (const y of b) this.rules.block(x.id, y.id);
+        for (const x of a) for (const y of b) this.rules.block(x.id, y.id, mode);
       }
     }
   }
 
   /** Cuts the links between the given pairs only (both directions): a bridge or a ring. */
-  cut(pairs: [Member, Member][]): void {
+  cut(pairs: [Member, Member][], mode: BlockMode = "refuse"): void {
     for (const [x, y] of pairs) {
-      this.rules.block(x.id, y.id);
-      this.rules.block(y.id, x.id);
+      this.rules.block(x.id, y.id, mode);
+      this.rules.block(y.id, x.id, mode);
     }
   }
 
@@ -448,12 +299,37 @@ export class FaultCluster {
       `promotion of ${m.name}`,
       deadlineMs,
       async () => {
+        this.reviveCrashedLearner(m);
         const l = await this.waitForLeader(10_000);
         await l.member.cluster.memberPromote({ ID: BigInt(m.id) }, { timeoutMs: 5000 });
         return true;
       },
       200,
     );
+  }
+
+  /**
+   * Workaround for a floe bug (see the report in test/faults/README.md): a
+   * member installing a snapshot can die of an uncaught RestoreRequired
+   * thrown by the background compaction timer while the restore is in
+   * progress, and then dies the same way on every restart. A learner that has
+   * never been promoted holds no votes, so giving it an empty data directory
+   * and letting it join again is safe; it is recorded in `workedAround`.
+   * FLOE_FAULTS_STRICT=1 turns the workaround off, so the run fails instead.
+   */
+  private reviveCrashedLearner(m: Member): void {
+    if (!m.crashed() || process.env.FLOE_FAULTS_STRICT === "1") return;
+    const tail = m.stderr.lines(40).join("\n");
+    if (!/RestoreRequired/.test(tail)) return;
+    const exit = m.unexpectedExits.pop();
+    const kept = `${m.dataDir}.crashed-${m.starts}`;
+    renameSync(m.dataDir, kept);
+    mkdirSync(m.dataDir, { recursive: true });
+    this.workedAround.push(
+      `learner ${m.name} died of RestoreRequired while installing its first snapshot (${exit}); ` +
+        `rejoined with an empty data dir (the crashed one moved to ${kept}, kept if the run fails)`,
+    );
+    m.spawn();
   }
 
   /** Removes a member through the Cluster API; its process exits by itself once it learns of it. */

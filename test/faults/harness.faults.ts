@@ -117,6 +117,44 @@ test("proxy holds a slowed link's bytes for the delay and delivers them in order
   }
 });
 
+test("proxy stalls a silently dropped link without closing it and delivers the backlog in order on healing", async () => {
+  const member = await sink();
+  const rules = new LinkRules();
+  const proxy = new PeerProxy(2, await freePort(), member.port, rules);
+  await proxy.listen();
+  try {
+    const s = await dial(proxy.listenPort);
+    s.write(Buffer.concat([hello(1, 2), Buffer.from("[a]")]));
+    await poll("the first bytes", 5000, async () => (member.received[0]?.includes("[a]") ? true : undefined));
+    rules.block(1, 2, "stall");
+    s.write(Buffer.from("[b]"));
+    // A connection opened during the stall is held, not refused.
+    const late = await dial(proxy.listenPort);
+    late.write(Buffer.concat([hello(1, 2), Buffer.from("[late]")]));
+    s.write(Buffer.from("[c]"));
+    // Nothing flows while stalled: a later link that is not blocked shows the proxy is serving.
+    const witness = await dial(proxy.listenPort);
+    witness.write(Buffer.concat([hello(3, 2), Buffer.from("[w]")]));
+    await poll("the unblocked link", 5000, async () =>
+      member.received.some((b) => b.includes("[w]")) ? true : undefined,
+    );
+    assert.ok(!member.received[0].includes("[b]"), "bytes crossed a stalled link");
+    assert.ok(!s.destroyed && !late.destroyed, "a stall must not close connections");
+    assert.equal(proxy.refused, 0);
+
+    rules.healAll();
+    await poll("the backlog", 5000, async () =>
+      member.received[0].toString().endsWith("[a][b][c]") && member.received.some((b) => b.includes("[late]"))
+        ? true
+        : undefined,
+    );
+    for (const x of [s, late, witness]) x.destroy();
+  } finally {
+    await proxy.close();
+    await member.close();
+  }
+});
+
 test("serializable reads from an isolated member yield a history the checker rejects with a counterexample", {
   timeout: 120_000,
 }, async () => {

@@ -14,6 +14,8 @@ export type FaultKind =
   | "pause-leader"
   | "pause-follower"
   | "isolate-leader"
+  | "stall-leader"
+  | "stall-minority"
   | "split-minority"
   | "bridge"
   | "slow-network"
@@ -151,6 +153,27 @@ export async function applyFault(
       return {
         description: `isolate leader ${leader.name} from ${rest.map((m) => m.name).join(",")}`,
         failover: probe(),
+        heal: async () => cluster.healNetwork(),
+      };
+    }
+    case "stall-leader": {
+      // As isolate-leader, but connections stay open and go silent; the backlog arrives on healing.
+      const rest = cluster.current().filter((m) => m !== leader);
+      cluster.partition([[leader], rest], "stall");
+      return {
+        description: `silently drop traffic between leader ${leader.name} and ${rest.map((m) => m.name).join(",")}`,
+        failover: probe(),
+        heal: async () => cluster.healNetwork(),
+      };
+    }
+    case "stall-minority": {
+      const all = rng.shuffle(cluster.current());
+      const minority = all.slice(0, Math.floor((all.length - 1) / 2));
+      const majority = all.slice(minority.length);
+      cluster.partition([minority, majority], "stall");
+      const names = (ms: Member[]) => ms.map((m) => m.name).join(",");
+      return {
+        description: `silent partition minority {${names(minority)}} | majority {${names(majority)}} (leader was ${leader.name})`,
         heal: async () => cluster.healNetwork(),
       };
     }

@@ -1,6 +1,7 @@
 // Network faults through the peer proxies: the leader isolated, a minority
-// split from the majority, a bridge (two halves joined by one member), and
-// added latency, under concurrent clients.
+// split from the majority (each both as refused connections and as silent
+// stalls), a bridge (two halves joined by one member), and added latency,
+// under concurrent clients.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { seedFromEnv } from "./prng.ts";
@@ -13,9 +14,16 @@ test("3 members under leader isolation, minority/majority splits and slow links 
     name: "partition-3",
     size: 3,
     seed: seedFromEnv(),
-    kinds: ["isolate-leader", "split-minority", "slow-network", "pause-follower"],
+    kinds: [
+      "isolate-leader",
+      "stall-leader",
+      "split-minority",
+      "stall-minority",
+      "slow-network",
+      "pause-follower",
+    ],
     coverEachKind: true,
-    steps: 7,
+    steps: 8,
     holdMs: [2000, 4000],
     gapMs: [500, 1500],
   });
@@ -29,7 +37,7 @@ test("5 members under bridge, minority splits and leader isolation stay lineariz
     name: "partition-5",
     size: 5,
     seed: seedFromEnv(),
-    kinds: ["bridge", "split-minority", "isolate-leader", "kill-follower"],
+    kinds: ["bridge", "split-minority", "stall-leader", "isolate-leader", "kill-follower"],
     coverEachKind: true,
     steps: 6,
     holdMs: [2000, 4000],

@@ -6,20 +6,32 @@
 // it, cut it when a partition begins, or delay its bytes. Raft traffic in
 // each direction travels on the sender's own connection, so blocking
 // from -> to at `to`'s proxy cuts exactly that direction.
+//
+// A block either refuses (connections are reset and refused, as when a
+// process is gone: the sender notices at once) or stalls (connections stay
+// open and bytes stop flowing, as when packets are silently dropped: the
+// sender notices nothing, and when the partition heals the backlog of stale
+// messages arrives, as TCP would deliver it).
 
 import net from "node:net";
 import { decodeHello, PURPOSE_QUERY } from "../../src/transport/codec.ts";
 import { FRAME_HEADER_BYTES, FrameType } from "../../src/transport/frame.ts";
 
 /** The directed rules every proxy consults; shared by all proxies of a cluster. */
+export type BlockMode = "refuse" | "stall";
+
 export class LinkRules {
-  private readonly blocked = new Set<string>();
+  private readonly blocked = new Map<string, BlockMode>();
   private readonly delays = new Map<string, number>();
   private readonly proxies = new Set<PeerProxy>();
 
-  block(from: number, to: number): void {
-    this.blocked.add(`${from}>${to}`);
-    for (const p of this.proxies) p.enforce();
+  block(from: number, to: number, mode: BlockMode = "refuse"): void {
+    this.blocked.set(`${from}>${to}`, mode);
+    this.notify();
+  }
+
+  blockMode(from: number, to: number): BlockMode | undefined {
+    return this.blocked.get(`${from}>${to}`);
   }
 
   isBlocked(from: number, to: number): boolean {
@@ -36,14 +48,19 @@ export class LinkRules {
     return this.delays.get(`${from}>${to}`) ?? 0;
   }
 
-  /** Removes every block and delay. */
+  /** Removes every block and delay; stalled connections resume. */
   healAll(): void {
     this.blocked.clear();
     this.delays.clear();
+    this.notify();
+  }
+
+  private notify(): void {
+    for (const p of this.proxies) p.enforce();
   }
 
   describe(): string {
-    const parts = [...this.blocked].map((l) => `block ${l}`);
+    const parts = [...this.blocked].map(([l, mode]) => `${mode} ${l}`);
     for (const [l, ms] of this.delays) parts.push(`delay ${l} ${ms}ms`);
     return parts.length === 0 ? "no rules" : parts.join(", ");
   }
@@ -61,6 +78,15 @@ interface Link {
   from: number;
   inbound: net.Socket;
   outbound: net.Socket;
+  stalled: boolean;
+  connected: boolean;
+}
+
+/** A connection accepted while its link stalls: its Hello is read, nothing is forwarded yet. */
+interface Held {
+  from: number;
+  inbound: net.Socket;
+  head: Buffer;
 }
 
 /** Largest first frame we buffer while looking for the Hello; a Hello is a few dozen bytes. */
@@ -70,6 +96,7 @@ export class PeerProxy {
   private server: net.Server | undefined;
   private readonly links = new Set<Link>();
   private readonly pending = new Set<net.Socket>();
+  private readonly held = new Set<Held>();
   /** Connections refused or cut by a rule, for the run summary. */
   refused = 0;
 
@@ -90,13 +117,31 @@ export class PeerProxy {
     this.rules.attach(this);
   }
 
-  /** Cuts every open connection whose link is now blocked. */
+  /** Applies the current rules to open connections: cut, stall or resume each. */
   enforce(): void {
     for (const l of this.links) {
-      if (this.rules.isBlocked(l.from, this.toId)) {
+      const mode = this.rules.blockMode(l.from, this.toId);
+      if (mode === "refuse") {
         this.refused++;
         this.drop(l);
+      } else if (mode === "stall" && !l.stalled) {
+        l.stalled = true;
+        l.inbound.pause();
+        l.outbound.pause();
+      } else if (mode === undefined && l.stalled) {
+        l.stalled = false;
+        if (l.connected) {
+          l.inbound.resume();
+          l.outbound.resume();
+        }
       }
+    }
+    for (const h of this.held) {
+      const mode = this.rules.blockMode(h.from, this.toId);
+      if (mode === "stall") continue;
+      this.held.delete(h);
+      if (mode === "refuse") h.inbound.destroy();
+      else this.forward(h.inbound, h.from, h.head);
     }
   }
 
@@ -104,6 +149,8 @@ export class PeerProxy {
     this.rules.detach(this);
     for (const l of this.links) this.drop(l);
     for (const s of this.pending) s.destroy();
+    for (const h of this.held) h.inbound.destroy();
+    this.held.clear();
     const server = this.server;
     this.server = undefined;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -146,10 +193,20 @@ export class PeerProxy {
         // An undecodable Hello is the member's to reject; forward it unchanged.
       }
       // A joining member's query (from 0) is not Raft traffic: always let it through.
-      if (from !== 0 && purpose !== PURPOSE_QUERY && this.rules.isBlocked(from, this.toId)) {
+      const mode =
+        from === 0 || purpose === PURPOSE_QUERY ? undefined : this.rules.blockMode(from, this.toId);
+      if (mode === "refuse") {
         this.refused++;
         this.pending.delete(inbound);
         inbound.destroy();
+        return;
+      }
+      if (mode === "stall") {
+        inbound.pause();
+        this.pending.delete(inbound);
+        const h: Held = { from, inbound, head };
+        this.held.add(h);
+        inbound.once("close", () => this.held.delete(h));
         return;
       }
       this.forward(inbound, from, head);
@@ -161,7 +218,7 @@ export class PeerProxy {
     this.pending.delete(inbound);
     inbound.pause();
     const outbound = net.connect(this.targetPort, "127.0.0.1");
-    const link: Link = { from, inbound, outbound };
+    const link: Link = { from, inbound, outbound, stalled: false, connected: false };
     this.links.add(link);
     const close = () => this.drop(link);
     inbound.removeAllListeners("error");
@@ -199,8 +256,11 @@ export class PeerProxy {
       inbound.on("data", send);
       // Replies (snapshot acks, cluster info) go back undelayed: the reverse
       // direction's Raft traffic has its own connection and its own rule.
-      outbound.pipe(inbound);
-      inbound.resume();
+      // Not pipe(): a pipe would resume a stalled reader on its own.
+      outbound.on("data", (chunk: Buffer) => inbound.write(chunk));
+      link.connected = true;
+      if (link.stalled) outbound.pause();
+      else inbound.resume();
     });
   }
 }

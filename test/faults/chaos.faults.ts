@@ -1,0 +1,32 @@
+// Rapid-fire mixed faults: process and network faults back to back, each
+// short, and the next one applied without waiting for the cluster to settle,
+// so faults meet restarts and elections still in progress.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { seedFromEnv } from "./prng.ts";
+import { runScenario } from "./run.ts";
+
+test("3 members under back-to-back kills, pauses and partitions without settling stay linearizable and converge", {
+  timeout: 300_000,
+}, async () => {
+  const report = await runScenario({
+    name: "chaos-3",
+    size: 3,
+    seed: seedFromEnv(),
+    kinds: [
+      "kill-leader",
+      "kill-follower",
+      "pause-leader",
+      "isolate-leader",
+      "split-minority",
+      "slow-network",
+    ],
+    steps: 14,
+    holdMs: [400, 1500],
+    gapMs: [0, 300],
+    settle: false,
+    snapshotCount: 300,
+    recoveryBoundMs: 20_000,
+  });
+  assert.equal(report.verdict, "linearizable");
+});
