@@ -218,6 +218,13 @@ export function withFixedAuthority(socket: net.Socket): Duplex {
       if (socket.write(chunk)) callback();
       else socket.once("drain", () => callback());
     },
+    // Node's HTTP/2 session corks a Duplex around each burst of frames: one
+    // socket write for the burst instead of one per frame.
+    writev: (chunks: { chunk: Buffer }[], callback) => {
+      const data = chunks.length === 1 ? chunks[0].chunk : Buffer.concat(chunks.map((c) => c.chunk));
+      if (socket.write(data)) callback();
+      else socket.once("drain", () => callback());
+    },
     final: (callback) => {
       socket.end();
       callback();

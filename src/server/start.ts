@@ -242,6 +242,7 @@ export async function startFloeServer(
     peerUrls: cfg.initialAdvertisePeerUrls,
     clientUrls: cfg.advertiseClientUrls,
     electionTimeoutMs: cfg.electionTimeout,
+    quotaBackendBytes: cfg.quotaBackendBytes,
   });
   clusterService = new ClusterService(rt, sm, {
     selfId: myId,

@@ -452,6 +452,7 @@ class Peer {
   private closed = false;
   private lastUnreachable = 0;
   private snapshotInFlight = false;
+  private flushScheduled = false;
 
   constructor(
     private readonly t: PeerTransport,
@@ -478,7 +479,13 @@ class Peer {
       return;
     }
     this.queue.push(encodeFrame(FrameType.Message, encodeMessage(m)));
-    this.flush();
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(() => {
+        this.flushScheduled = false;
+        this.flush();
+      });
+    }
   }
 
   private drop(): void {
@@ -493,11 +500,18 @@ class Peer {
   private flush(): void {
     const s = this.socket;
     if (!s || !this.up) return;
-    while (this.queue.length > 0 && s.writableLength < this.t.options.socketHighWaterBytes) {
+    // One write per flush, not one per frame: a Ready's messages to a peer
+    // leave in a single syscall.
+    const batch: Buffer[] = [];
+    let bytes = s.writableLength;
+    while (this.queue.length > 0 && bytes < this.t.options.socketHighWaterBytes) {
       const frame = this.queue.shift() as Buffer;
-      s.write(frame);
-      this.t.stats.sentMessages++;
+      batch.push(frame);
+      bytes += frame.length;
     }
+    if (batch.length === 0) return;
+    s.write(batch.length === 1 ? batch[0] : Buffer.concat(batch));
+    this.t.stats.sentMessages += batch.length;
   }
 
   private connect(): void {
