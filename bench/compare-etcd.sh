@@ -29,6 +29,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 
+ORIG_ARGS="$*"
 DURATION=15s
 PERF_LOADS="m l"
 ONLY=""
@@ -53,6 +54,7 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$OUT" ] || OUT="$(mktemp -d /tmp/floe-compare-XXXXXX)"
 mkdir -p "$OUT"
+echo "bench/compare-etcd.sh $ORIG_ARGS" >>"$OUT/commands.txt"
 
 # The floe tree the members run from.
 FLOE_ROOT="$ROOT"
@@ -235,11 +237,12 @@ const loads = (sys) => [read(`${sys}/uptime-start.txt`), read(`${sys}/uptime-wor
 const loadRange = (sys) => { const l = loads(sys); return l.length ? `${Math.min(...l)}–${Math.max(...l)}` : "n/a"; };
 const L = [];
 L.push(`## floe vs etcd, 3 members on loopback (bench/compare-etcd.sh)`, "");
-L.push(`Command: \`bench/compare-etcd.sh --duration ${process.env.DURATION} --perf "${process.env.PERF_LOADS}"\`, ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC.`);
+const cmds = (read("commands.txt") ?? "").trim().split("\n").filter(Boolean);
+L.push(`Commands (into one output directory, ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC): ${cmds.map((c) => `\`${c.trim()}\``).join("; ")}.`);
 L.push(`Machine: ${os.cpus().length} cores (nproc ${sh("nproc")}), ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GB RAM, Linux ${os.release()}, data directories on ${sh(`df --output=source,fstype ${out} | tail -1`).replace(/\s+/g, " ")}.`);
 L.push(`Versions: floe ${floeVer} (members at commit ${commitOf("floe/commit-workloads.txt")} for the \`floe bench\` workloads, ${commitOf("floe/commit-perf.txt")} for check perf) on Node ${process.version}; ${sh("etcd --version | head -1")} (${sh("etcd --version | grep Go | head -1")}); ${sh("etcdctl version | head -1")}.`);
 L.push(`Load average (1 min) while running: floe ${loadRange("floe")}, etcd ${loadRange("etcd")} — on 2 cores; other work shared the machine when that is above ~2.`);
-L.push("", `Every \`floe bench\` workload ran for ${process.env.DURATION} with \`--endpoints 127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379 --json\` added; the bench client, the three members and etcdctl all share the same cores. Latencies in ms.`, "");
+L.push("", `Every \`floe bench\` workload ran for the --duration given (default 15s) with \`--endpoints 127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379 --json\` added; the bench client, the three members and etcdctl all share the same cores. Latencies in ms; "client CPU" is the bench process's own CPU time as a share of one core over the run.`, "");
 const W = [
   ["put-1", "put --conns 1 --clients 1 --key-size 8 --val-size 256 --key-space-size 100000 --target-leader"],
   ["put-50", "put --conns 10 --clients 50 --key-size 8 --val-size 256 --key-space-size 100000 --target-leader"],
@@ -250,13 +253,14 @@ const W = [
   ["put-perf-l", "put --conns 50 --clients 500 --key-size 256 --val-size 1024 --key-space-size 100000 --rate 8000 --target-leader"],
 ];
 const v = (x) => (x === undefined ? "–" : String(x));
+const cpuPct = (r) => (r?.clientCpuSec === undefined ? "–" : `${Math.round((100 * r.clientCpuSec) / r.elapsedSec)}%`);
 const fmtRate = (x) => (x === undefined ? "–" : Math.round(x).toLocaleString("en-US"));
-L.push("| workload | req/s floe | req/s etcd | p50 floe | p50 etcd | p90 floe | p90 etcd | p99 floe | p99 etcd | p99.9 floe | p99.9 etcd | max floe | max etcd | errors floe / etcd |");
-L.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+L.push("| workload | req/s floe | req/s etcd | p50 floe | p50 etcd | p90 floe | p90 etcd | p99 floe | p99 etcd | p99.9 floe | p99.9 etcd | max floe | max etcd | errors floe / etcd | client CPU floe / etcd |");
+L.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
 for (const [name] of W) {
   const f = json(`floe/${name}.json`), e = json(`etcd/${name}.json`);
   const p = (r, k) => v(r?.latency?.[k]);
-  L.push(`| ${name} | ${fmtRate(f?.throughput)} | ${fmtRate(e?.throughput)} | ${p(f, "p50Ms")} | ${p(e, "p50Ms")} | ${p(f, "p90Ms")} | ${p(e, "p90Ms")} | ${p(f, "p99Ms")} | ${p(e, "p99Ms")} | ${p(f, "p999Ms")} | ${p(e, "p999Ms")} | ${p(f, "maxMs")} | ${p(e, "maxMs")} | ${v(f?.errors)} / ${v(e?.errors)} |`);
+  L.push(`| ${name} | ${fmtRate(f?.throughput)} | ${fmtRate(e?.throughput)} | ${p(f, "p50Ms")} | ${p(e, "p50Ms")} | ${p(f, "p90Ms")} | ${p(e, "p90Ms")} | ${p(f, "p99Ms")} | ${p(e, "p99Ms")} | ${p(f, "p999Ms")} | ${p(e, "p999Ms")} | ${p(f, "maxMs")} | ${p(e, "maxMs")} | ${v(f?.errors)} / ${v(e?.errors)} | ${cpuPct(f)} / ${cpuPct(e)} |`);
 }
 L.push("", "Workloads (`floe bench …`):", "");
 for (const [name, args] of W) L.push(`- ${name}: \`${args}\``);
@@ -275,10 +279,11 @@ L.push("| load | floe | etcd |", "|---|---|---|");
 const perf = (sys, load) => {
   const s = read(`${sys}/perf-${load}.txt`);
   if (!s) return "–";
-  const lines = s.split(/[\r\n]/).map((l) => l.trim()).filter((l) => /^(PASS|FAIL)/.test(l) || /Error|error/.test(l));
+  const lines = s.split(/[\r\n]/).map((l) => l.trim()).filter((l) => /^(PASS|FAIL)|Slowest|Stddev|Throughput|Error|error/.test(l));
   return lines.length ? lines.join("<br>") : s.trim().split("\n").slice(-2).join("<br>");
 };
-for (const load of process.env.PERF_LOADS.split(/\s+/).filter(Boolean)) L.push(`| ${load} | ${perf("floe", load)} | ${perf("etcd", load)} |`);
+const perfLoads = ["s", "m", "l", "xl"].filter((l) => read(`floe/perf-${l}.txt`) || read(`etcd/perf-${l}.txt`));
+for (const load of perfLoads) L.push(`| ${load} | ${perf("floe", load)} | ${perf("etcd", load)} |`);
 L.push("");
 console.log(L.join("\n"));
 EOF

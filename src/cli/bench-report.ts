@@ -71,6 +71,8 @@ export interface BenchResult {
   /** Successful requests per second of wall time. */
   throughput: number;
   latency: LatencySummary;
+  /** CPU seconds (user + system) this bench process spent during the run: the client's own cost. */
+  clientCpuSec: number;
   params: Record<string, string | number | boolean>;
 }
 
@@ -88,6 +90,7 @@ export function formatResult(r: BenchResult): string {
     `  Average:\t${f3(l.meanMs / 1000)} secs.`,
     `  Stddev:\t${f3(l.stddevMs / 1000)} secs.`,
     `  Requests/sec:\t${r.throughput.toFixed(2)}`,
+    `  Client CPU:\t${r.clientCpuSec.toFixed(2)} secs.`,
     "",
     "Latency percentiles (ms):",
     `  p50 ${l.p50Ms}  p90 ${l.p90Ms}  p99 ${l.p99Ms}  p99.9 ${l.p999Ms}  max ${l.maxMs}`,

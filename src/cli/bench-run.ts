@@ -224,6 +224,7 @@ export async function runClients(
   let done = 0;
   let errors = 0;
   const start = performance.now();
+  const cpuStart = process.cpuUsage();
   const deadline = c.durationMs > 0 ? start + c.durationMs : Number.POSITIVE_INFINITY;
   const client = async (id: number): Promise<void> => {
     const conn = conns[id % conns.length];
@@ -247,6 +248,7 @@ export async function runClients(
   };
   await Promise.all(Array.from({ length: c.clients }, (_, id) => client(id)));
   const elapsedSec = (performance.now() - start) / 1000;
+  const cpu = process.cpuUsage(cpuStart);
   bar.stop();
   return {
     op: name,
@@ -259,6 +261,7 @@ export async function runClients(
     elapsedSec: Math.round(elapsedSec * 10_000) / 10_000,
     throughput: Math.round((done / elapsedSec) * 100) / 100,
     latency: summarize(hist),
+    clientCpuSec: Math.round((cpu.user + cpu.system) / 10_000) / 100,
     params,
   };
 }

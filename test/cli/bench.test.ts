@@ -47,5 +47,6 @@ test("floe bench put --total 200 --json reports 200 successful puts with ordered
     assert.ok(order[i - 1] <= order[i], `not ordered: ${order.join(", ")}`);
   assert.ok(l.minMs <= l.meanMs && l.meanMs <= l.maxMs, `mean ${l.meanMs} outside [${l.minMs}, ${l.maxMs}]`);
   assert.ok(l.maxMs <= r.elapsedSec * 1000, `max ${l.maxMs} ms exceeds the run's ${r.elapsedSec} s`);
+  assert.ok(r.clientCpuSec > 0 && r.clientCpuSec < 60, `clientCpuSec ${r.clientCpuSec}`);
   assert.equal(r.params.valSize, 64);
 });
