@@ -195,17 +195,21 @@ run_profile() {
   ports_free
   echo "$FLOE_COMMIT" >"$OUT/prof/commit.txt"
   log "profile: starting floe with --cpu-prof"
+  START_MS=$(( $(date +%s%N) / 1000000 ))
   start_floe "--cpu-prof --cpu-prof-dir=$OUT/prof"
   sleep 2
+  local t0=$SECONDS
   node bin/floe.js bench put --conns 50 --clients 500 --key-size 8 --val-size 256 --key-space-size 100000 \
     --target-leader --endpoints "$ENDPOINTS" --duration 20s --json >"$OUT/prof/put-500.json"
+  # the part of the profile before the benchmark is start-up: leave it out
+  local skip_ms=$(( ($(date +%s%N) / 1000000) - START_MS - (SECONDS - t0) * 1000 ))
   local leader
   leader=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).endpoints[0])' "$OUT/prof/put-500.json")
   local i
   for i in 0 1 2; do [ "127.0.0.1:${C[i]}" = "$leader" ] && echo "${PIDS[i]}" >"$OUT/prof/leader.pid"; done
   log "profile: leader $leader (pid $(cat "$OUT/prof/leader.pid")); stopping with SIGINT"
   stop_all INT
-  node bin/floe.js bench cpuprofile --top 30 "$OUT/prof/CPU."*".$(cat "$OUT/prof/leader.pid").0."*.cpuprofile \
+  node bin/floe.js bench cpuprofile --top 30 --skip-ms "$skip_ms" "$OUT/prof/CPU."*".$(cat "$OUT/prof/leader.pid").0."*.cpuprofile \
     | tee "$OUT/prof/leader-top.txt"
 }
 

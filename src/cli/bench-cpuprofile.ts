@@ -48,11 +48,16 @@ export interface ProfileSummary {
   groups: Array<{ name: string; selfMs: number; pct: number }>;
 }
 
-export function summarizeProfile(p: CpuProfile, topN = 25): ProfileSummary {
+/** `skipMs`: leave out the samples of the first milliseconds (start-up, module compilation). */
+export function summarizeProfile(p: CpuProfile, topN = 25, skipMs = 0): ProfileSummary {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const self = new Map<number, number>();
+  const from = p.startTime + skipMs * 1000;
+  let at = p.startTime;
   // sample i lasts until sample i + 1 (as Chrome DevTools reads timeDeltas)
   for (let i = 0; i < p.samples.length; i++) {
+    at += p.timeDeltas[i] ?? 0;
+    if (at < from) continue;
     const us = p.timeDeltas[i + 1] ?? 0;
     self.set(p.samples[i], (self.get(p.samples[i]) ?? 0) + us);
   }
@@ -97,9 +102,10 @@ export function formatProfile(s: ProfileSummary, file: string): string {
   ].join("\n");
 }
 
-export function runCpuProfile(files: string[], o: { top: string; json?: boolean }): void {
+export function runCpuProfile(files: string[], o: { top: string; skipMs: string; json?: boolean }): void {
   for (const f of files) {
-    const s = summarizeProfile(JSON.parse(readFileSync(f, "utf8")) as CpuProfile, Number(o.top));
+    const p = JSON.parse(readFileSync(f, "utf8")) as CpuProfile;
+    const s = summarizeProfile(p, Number(o.top), Number(o.skipMs));
     process.stdout.write(o.json ? `${JSON.stringify({ file: f, ...s })}\n` : `${formatProfile(s, f)}\n`);
   }
 }

@@ -169,8 +169,9 @@ export async function runBench(argv: string[]): Promise<void> {
     .command("cpuprofile <files...>")
     .description("top self-time functions and modules of `node --cpu-prof` profiles (e.g. of a member)")
     .option("--top <n>", "functions to list", "25")
+    .option("--skip-ms <n>", "leave out the first n ms of samples (start-up)", "0")
     .option("--json", "one JSON object per file")
-    .action(async (files: string[], o: { top: string; json?: boolean }) => {
+    .action(async (files: string[], o: { top: string; skipMs: string; json?: boolean }) => {
       const { runCpuProfile } = await import("./bench-cpuprofile.ts");
       runCpuProfile(files, o);
     });
