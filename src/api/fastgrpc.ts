@@ -35,14 +35,14 @@ function route<I extends DescMessage, O extends DescMessage>(
 /** A signal for calls without a deadline: nothing here aborts them (the stream's close drops the answer). */
 const NEVER: AbortSignal = new AbortController().signal;
 
-/** grpc-timeout: an integer and a unit (H M S m u n). */
-function parseTimeoutMs(v: string | undefined): number | undefined {
+/** grpc-timeout (an integer and a unit, H M S m u n) in whole milliseconds, at least 1. */
+export function parseTimeoutMs(v: string | undefined): number | undefined {
   if (!v) return undefined;
   const m = /^(\d{1,8})([HMSmun])$/.exec(v);
   if (!m) return undefined;
   const n = Number(m[1]);
   const scale = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 }[m[2] as "H"];
-  return n * scale;
+  return Math.max(1, Math.ceil(n * scale));
 }
 
 export type FastGrpc = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean;
@@ -91,6 +91,15 @@ export function createFastGrpc(ops: Operations, runner: CallRunner): FastGrpc {
     });
     stream.on("error", () => {});
     stream.once("end", () => {
+      try {
+        serve();
+      } catch (e) {
+        // a bug here must cost one call, never the member
+        runner.log.error({ err: e, method: r.method }, "fast gRPC path failed");
+        fail(stream, FloeError.of("INTERNAL", String(e)));
+      }
+    });
+    const serve = () => {
       if (tooLarge) return fail(stream, FloeError.of("REQUEST_TOO_LARGE"));
       const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
       if (body.length < 5 || body[0] !== 0 || body.readUInt32BE(1) !== body.length - 5) {
@@ -120,7 +129,7 @@ export function createFastGrpc(ops: Operations, runner: CallRunner): FastGrpc {
           },
           (e: unknown) => fail(stream, e instanceof FloeError ? e : FloeError.of("INTERNAL", String(e))),
         );
-    });
+    };
     return true;
   };
 }

@@ -42,6 +42,8 @@ export async function collectImage(image: SnapshotImage): Promise<Uint8Array> {
 export interface StateMachine<R> {
   /** Applies one committed command; `index` is its log index. Must not depend on time or randomness. */
   apply(index: number, data: Uint8Array): R | Promise<R>;
+  /** Called after the committed entries of one Ready are applied (e.g. to write them out together). */
+  afterApply?(): void | Promise<void>;
   /** Called for configuration entries after the core applied them. */
   applyConfChange?(index: number, cc: ConfChange, cs: ConfState): void | Promise<void>;
   /** The index of the last applied entry as durably recorded by the state machine. */
@@ -304,6 +306,7 @@ export class RaftRuntime<R> {
       this.opts.onConfState?.(this.confState);
     }
     for (const e of rd.committedEntries) await this.applyEntry(e);
+    if (rd.committedEntries.length > 0) await this.sm.afterApply?.();
     for (const rs of rd.readStates) {
       const w = this.readWaiters.get(rs.context);
       if (!w) continue;

@@ -148,3 +148,14 @@ test("AsyncQueue applies backpressure, drains before ending and propagates failu
   );
   assert.deepEqual(seen, [7]);
 });
+
+test("grpc-timeout in every unit becomes whole milliseconds of at least 1 (AbortSignal.timeout needs an integer)", async () => {
+  const { parseTimeoutMs } = await import("../../src/api/fastgrpc.ts");
+  assert.equal(parseTimeoutMs("4985874u"), 4986);
+  assert.equal(parseTimeoutMs("5S"), 5000);
+  assert.equal(parseTimeoutMs("2M"), 120_000);
+  assert.equal(parseTimeoutMs("10n"), 1);
+  assert.equal(parseTimeoutMs("250m"), 250);
+  assert.equal(parseTimeoutMs("bogus"), undefined);
+  for (const v of ["4985874u", "10n", "1H"]) AbortSignal.timeout(parseTimeoutMs(v) as number);
+});
