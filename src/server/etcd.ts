@@ -295,6 +295,10 @@ export class EtcdServer implements EtcdBackend {
       raftTerm: BigInt(st.hardState.term),
       raftAppliedIndex: BigInt(this.runtime.appliedIndex()),
       storageVersion: "3.5.0",
+      // as etcd: each active alarm, in etcdserverpb.AlarmMember's text form
+      errors: this.store
+        .alarms()
+        .map((a) => `memberID:${a.memberId} alarm:${pb.AlarmType[a.alarm] ?? a.alarm} `),
     });
   }
 
