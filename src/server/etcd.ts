@@ -86,10 +86,33 @@ export class EtcdServer implements EtcdBackend {
 
   /** Starts the background duties: watch catch-up, physical compaction, lease expiry. */
   start(): void {
-    this.timers.push(setInterval(() => this.store.hub.syncSome(1000), 50));
-    this.timers.push(setInterval(() => this.store.compactSome(1000), 100));
-    this.timers.push(setInterval(() => this.expireLeases(), 500));
+    this.every(50, "watch catch-up", () => this.store.hub.syncSome(1000));
+    this.every(100, "physical compaction", () => this.store.compactSome(1000));
+    this.every(500, "lease expiry", () => this.expireLeases());
   }
+
+  /**
+   * A background duty. It waits while a snapshot is being installed (the store
+   * is unusable until the restore finishes), and a failure is reported once
+   * per kind instead of escaping the timer and killing the process.
+   */
+  private every(ms: number, what: string, duty: () => unknown): void {
+    let reported = false;
+    this.timers.push(
+      setInterval(() => {
+        if (this.store.needsRestore) return;
+        try {
+          duty();
+        } catch (e) {
+          if (!reported) this.onDutyError?.(what, e as Error);
+          reported = true;
+        }
+      }, ms),
+    );
+  }
+
+  /** Where background-duty failures are reported (the server logs them). */
+  onDutyError: ((what: string, e: Error) => void) | undefined;
 
   stop(): void {
     for (const t of this.timers) clearInterval(t);

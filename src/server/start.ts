@@ -159,6 +159,13 @@ export async function startFloeServer(
   const kvStorage = new BitcaskMvccStorage(db);
   const store = MvccStore.open(kvStorage);
   const sm = new MvccStateMachine(store, kvStorage, () => {});
+  if (store.needsRestore) {
+    // A snapshot install was interrupted (crash mid-restore): the log already
+    // points at that snapshot, so install it again from snap/ before serving.
+    const at = wal.snapshot().metadata.index;
+    log.warn({ member, index: at }, "finishing an interrupted snapshot install");
+    await sm.restore((await wal.openSnapshot(at)).chunks, at);
+  }
   if (wal.snapshot().metadata.index === 1 && !joining && sm.bootstrapMembers(initialMembers)) {
     // The bootstrap snapshot carries the initial member table, so a member
     // added later learns everyone's URLs from it.
@@ -251,6 +258,7 @@ export async function startFloeServer(
     requestTimeoutMs: 7000,
   });
   etcd.cluster = clusterService;
+  etcd.onDutyError = (what, e) => log.error({ member, err: e.message, duty: what }, "background duty failed");
   await transport.listen();
   rt.start();
   etcd.start();
