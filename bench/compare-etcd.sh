@@ -113,14 +113,14 @@ wait_healthy() {
   done
 }
 
-start_floe() { # $1: extra node flags (e.g. --cpu-prof ...)
-  local nodeflags="${1:-}"
+start_floe() { # $1: extra node flags (e.g. --cpu-prof ...), $2: log name prefix
+  local nodeflags="${1:-}" logname="${2:-floe}"
   rm -rf "$OUT/floe-data"
   for i in 0 1 2; do
     # shellcheck disable=SC2086
     node $nodeflags "$FLOE_ROOT/bin/floe.js" start --name "n$((i + 1))" --data-dir "$OUT/floe-data/n$((i + 1))" \
       --listen-client-urls "http://127.0.0.1:${C[i]}" --listen-peer-urls "http://127.0.0.1:${P[i]}" \
-      --initial-cluster "$CLUSTER" --log-level warn >"$OUT/floe-n$((i + 1)).log" 2>&1 &
+      --initial-cluster "$CLUSTER" --log-level warn >>"$OUT/$logname-n$((i + 1)).log" 2>&1 &
     PIDS+=($!)
   done
   wait_healthy
@@ -133,7 +133,7 @@ start_etcd() {
       --listen-client-urls "http://127.0.0.1:${C[i]}" --advertise-client-urls "http://127.0.0.1:${C[i]}" \
       --listen-peer-urls "http://127.0.0.1:${P[i]}" --initial-advertise-peer-urls "http://127.0.0.1:${P[i]}" \
       --initial-cluster "$CLUSTER" --initial-cluster-state new --initial-cluster-token floe-compare \
-      --logger zap --log-level warn >"$OUT/etcd-n$((i + 1)).log" 2>&1 &
+      --logger zap --log-level warn >>"$OUT/etcd-n$((i + 1)).log" 2>&1 &
     PIDS+=($!)
   done
   wait_healthy
@@ -196,7 +196,7 @@ run_profile() {
   echo "$FLOE_COMMIT" >"$OUT/prof/commit.txt"
   log "profile: starting floe with --cpu-prof"
   START_MS=$(( $(date +%s%N) / 1000000 ))
-  start_floe "--cpu-prof --cpu-prof-dir=$OUT/prof"
+  start_floe "--cpu-prof --cpu-prof-dir=$OUT/prof" floe-prof
   sleep 2
   local t0=$SECONDS
   node bin/floe.js bench put --conns 50 --clients 500 --key-size 8 --val-size 256 --key-space-size 100000 \
