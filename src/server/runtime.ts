@@ -126,6 +126,8 @@ export class RaftRuntime<R> {
   private snapIndex: number;
   private confState: ConfState;
   private readSeq = 0;
+  private readonly idPrefix = randomBytes(4).readUInt32BE(0);
+  private idSeq = 0;
   private fatal: Error | undefined;
 
   constructor(
@@ -195,11 +197,13 @@ export class RaftRuntime<R> {
   /** Proposes a command and resolves with the state machine's result once it applies here. */
   propose(data: Uint8Array): Promise<R> {
     if (this.stopped) return Promise.reject(new RuntimeError("Stopped", "the node is stopping"));
-    const id = randomBytes(ID_BYTES);
-    const framed = new Uint8Array(ID_BYTES + data.length);
-    framed.set(id, 0);
+    // A random per-process prefix and a counter: unique without a random draw per call.
+    this.idSeq = (this.idSeq + 1) >>> 0;
+    const framed = Buffer.allocUnsafe(ID_BYTES + data.length);
+    framed.writeUInt32BE(this.idPrefix, 0);
+    framed.writeUInt32BE(this.idSeq, 4);
     framed.set(data, ID_BYTES);
-    const key = id.toString("hex");
+    const key = framed.toString("hex", 0, ID_BYTES);
     return new Promise<R>((resolve, reject) => {
       const timer = setTimeout(() => {
         if (this.waiters.delete(key)) reject(new RuntimeError("Timeout", "request timed out"));
