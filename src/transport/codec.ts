@@ -10,6 +10,7 @@ import {
   RaftMessageSchema,
 } from "../api/gen/floe/raftpb_pb.ts";
 import { type ConfState, type Entry, type EntryType, type Message, MessageType } from "../raft/index.ts";
+import { encodeRaftMessage } from "./wire.ts";
 
 /** Wire numbers of message types: positions in this list; append only. */
 const TYPES: readonly MessageType[] = [
@@ -48,6 +49,13 @@ const small = (n: bigint, field: string): number => {
 };
 
 export function encodeMessage(m: Message): Uint8Array {
+  const type = TYPE_NUMBER.get(m.type);
+  if (type === undefined) throw new CodecError(`unknown message type ${m.type}`);
+  return encodeRaftMessage(m, type);
+}
+
+/** The same bytes through protobuf-es: the reference the direct encoder is tested against. */
+export function encodeMessageReference(m: Message): Uint8Array {
   const type = TYPE_NUMBER.get(m.type);
   if (type === undefined) throw new CodecError(`unknown message type ${m.type}`);
   const snap = m.snapshot?.metadata;

@@ -76,7 +76,7 @@ const app = (from: number, to: number, index: number): Message =>
     index,
     logTerm: 2,
     commit: index,
-    entries: [{ term: 3, index: index + 1, type: 0, data: new Uint8Array([1, 2, index % 256]) }],
+    entries: [{ term: 3, index: index + 1, type: 0, data: Buffer.from([1, 2, index % 256]) }],
   });
 
 test("raft messages round-trip through the protobuf codec with every field", () => {
