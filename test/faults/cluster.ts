@@ -3,7 +3,7 @@
 // kill -9 and restart, SIGSTOP / SIGCONT, directed partitions, link delay,
 // and membership changes through the etcd Cluster API.
 
-import { mkdirSync, mkdtempSync, renameSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { memberId } from "../../src/server/member.ts";
@@ -38,8 +38,6 @@ export class FaultCluster {
   readonly proxies = new Map<string, PeerProxy>();
   readonly baseDir: string;
   private nextOrdinal = 1;
-  /** floe bugs the harness met and worked around instead of failing; printed with the run summary. */
-  readonly workedAround: string[] = [];
   private readonly onExit = () => {
     for (const m of this.members) m.killNow();
   };
@@ -299,37 +297,12 @@ export class FaultCluster {
       `promotion of ${m.name}`,
       deadlineMs,
       async () => {
-        this.reviveCrashedLearner(m);
         const l = await this.waitForLeader(10_000);
         await l.member.cluster.memberPromote({ ID: BigInt(m.id) }, { timeoutMs: 5000 });
         return true;
       },
       200,
     );
-  }
-
-  /**
-   * Workaround for a floe bug (see the report in test/faults/README.md): a
-   * member installing a snapshot can die of an uncaught RestoreRequired
-   * thrown by the background compaction timer while the restore is in
-   * progress, and then dies the same way on every restart. A learner that has
-   * never been promoted holds no votes, so giving it an empty data directory
-   * and letting it join again is safe; it is recorded in `workedAround`.
-   * FLOE_FAULTS_STRICT=1 turns the workaround off, so the run fails instead.
-   */
-  private reviveCrashedLearner(m: Member): void {
-    if (!m.crashed() || process.env.FLOE_FAULTS_STRICT === "1") return;
-    const tail = m.stderr.lines(40).join("\n");
-    if (!/RestoreRequired/.test(tail)) return;
-    const exit = m.unexpectedExits.pop();
-    const kept = `${m.dataDir}.crashed-${m.starts}`;
-    renameSync(m.dataDir, kept);
-    mkdirSync(m.dataDir, { recursive: true });
-    this.workedAround.push(
-      `learner ${m.name} died of RestoreRequired while installing its first snapshot (${exit}); ` +
-        `rejoined with an empty data dir (the crashed one moved to ${kept}, kept if the run fails)`,
-    );
-    m.spawn();
   }
 
   /** Removes a member through the Cluster API; its process exits by itself once it learns of it. */

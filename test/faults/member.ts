@@ -157,15 +157,6 @@ export class Member {
     this.state = "removed";
   }
 
-  /** The process is gone, and not because the harness stopped it. */
-  crashed(): boolean {
-    return this.state === "killed" && this.unexpectedExits.length > 0 && !this.running();
-  }
-
-  private running(): boolean {
-    return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
-  }
-
   /** Synchronous last resort for process exit handlers. */
   killNow(): void {
     if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {

@@ -1,7 +1,7 @@
 // Membership churn under load: a learner is added, caught up (from a
 // snapshot: the snapshot count is small), promoted, and a random voter
 // (sometimes the leader) removed; leadership is moved; a leader is killed
-// in between, so changes meet failovers.
+// or isolated and a follower paused in between, so changes meet failovers.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { seedFromEnv } from "./prng.ts";
@@ -14,9 +14,16 @@ test("3 members through add-learner / promote / remove-voter / move-leader churn
     name: "membership-3",
     size: 3,
     seed: seedFromEnv(),
-    kinds: ["membership-churn", "move-leader", "kill-leader", "membership-churn"],
+    kinds: [
+      "membership-churn",
+      "move-leader",
+      "kill-leader",
+      "membership-churn",
+      "isolate-leader",
+      "pause-follower",
+    ],
     coverEachKind: true,
-    steps: 6,
+    steps: 7,
     holdMs: [1500, 3000],
     gapMs: [500, 1500],
     snapshotCount: 200,

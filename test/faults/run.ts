@@ -222,7 +222,6 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioReport> {
       log(`client errors: ${kinds.map(([m, n]) => `${n}x ${m}`).join(" | ")}`);
     }
 
-    for (const w of cluster.workedAround) log(`KNOWN FLOE BUG worked around: ${w}`);
     if (failures.length > 0) throw new Error(failures.join("\n"));
     ok = true;
     return {
