@@ -21,11 +21,21 @@ interface DevMember {
   peerPort: number;
 }
 
-const MEMBERS: DevMember[] = [
-  { name: "n1", clientPort: 2379, peerPort: 12380 },
-  { name: "n2", clientPort: 22379, peerPort: 22380 },
-  { name: "n3", clientPort: 32379, peerPort: 32380 },
-];
+function members(clientPorts: number[], peerPorts: number[]): DevMember[] {
+  return clientPorts.map((clientPort, i) => ({
+    name: `n${i + 1}`,
+    clientPort,
+    peerPort: peerPorts[i] as number,
+  }));
+}
+
+function ports(flag: string, v: string): number[] {
+  const list = v.split(",").map((p) => Number(p.trim()));
+  if (list.length !== 3 || list.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) {
+    throw new Error(`${flag} takes three ports, got ${JSON.stringify(v)}`);
+  }
+  return list;
+}
 
 const COLORS = ["\x1b[36m", "\x1b[35m", "\x1b[33m"];
 const RESET = "\x1b[0m";
@@ -78,10 +88,25 @@ export async function runDev(argv: string[]): Promise<void> {
     .option("--data-dir <dir>", "where the members keep their data", ".floe-dev")
     .option("--log-level <level>", "member log level (debug, info, warn, error)", "info")
     .option("--snapshot-count <n>", "applied entries between Raft snapshots", "100000")
+    .option("--client-ports <a,b,c>", "client ports of the three members", "2379,22379,32379")
+    .option("--peer-ports <a,b,c>", "peer ports of the three members", "12380,22380,32380")
     .allowExcessArguments(false);
   cmd.parse(argv, { from: "user" });
-  const opts = cmd.opts<{ dataDir: string; logLevel: string; snapshotCount: string }>();
+  const opts = cmd.opts<{
+    dataDir: string;
+    logLevel: string;
+    snapshotCount: string;
+    clientPorts: string;
+    peerPorts: string;
+  }>();
   const dataDir = resolve(opts.dataDir);
+  let MEMBERS: DevMember[];
+  try {
+    MEMBERS = members(ports("--client-ports", opts.clientPorts), ports("--peer-ports", opts.peerPorts));
+  } catch (e) {
+    process.stderr.write(`floe dev: ${(e as Error).message}\n`);
+    process.exit(2);
+  }
 
   const busy: number[] = [];
   for (const m of MEMBERS) {
