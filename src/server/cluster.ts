@@ -19,6 +19,8 @@ export interface ClusterServiceOptions {
   clusterToken: string;
   electionTimeoutMs: number;
   requestTimeoutMs: number;
+  /** Whether the peer connection to a member is up (its Raft activity flag resets every election timeout). */
+  peerConnected?: (id: number) => boolean;
 }
 
 interface Pending {
@@ -158,7 +160,7 @@ export class ClusterService {
     let active = 0;
     for (const v of voters) {
       const pr = st.progress.get(v);
-      if (v === this.o.selfId || pr?.recentActive) active++;
+      if (v === this.o.selfId || pr?.recentActive || this.o.peerConnected?.(v)) active++;
     }
     const quorumAfter = Math.floor((voters.length + 1) / 2) + 1;
     // As etcd: a one-member cluster may always add its second member.

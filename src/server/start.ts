@@ -256,6 +256,7 @@ export async function startFloeServer(
     clusterToken: cfg.initialClusterToken,
     electionTimeoutMs: cfg.electionTimeout,
     requestTimeoutMs: 7000,
+    peerConnected: (id) => transport.connected(id),
   });
   etcd.cluster = clusterService;
   etcd.onDutyError = (what, e) => log.error({ member, err: e.message, duty: what }, "background duty failed");
