@@ -29,7 +29,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 
-ORIG_ARGS="$*"
+ORIG_ARGS="$(printf "%q " "$@")"
 DURATION=15s
 PERF_LOADS="m l"
 ONLY=""
@@ -184,7 +184,7 @@ run_system() { # $1: floe|etcd
     ETCDCTL_API=3 timeout 300 etcdctl --endpoints="$ENDPOINTS" check perf --load="$load" \
       >"$OUT/$sys/perf-$load.txt" 2>&1 || true
     uptime >>"$OUT/$sys/uptime-perf.txt"
-    tr '\r' '\n' <"$OUT/$sys/perf-$load.txt" | grep -E 'PASS|FAIL|rror' >&2 || true
+    tr '\r' '\n' <"$OUT/$sys/perf-$load.txt" | grep -E '^(PASS|FAIL|Slowest|Stddev|Error)' >&2 || true
     stop_all TERM
   done
 }
@@ -283,7 +283,7 @@ L.push("| load | floe | etcd |", "|---|---|---|");
 const perf = (sys, load) => {
   const s = read(`${sys}/perf-${load}.txt`);
   if (!s) return "–";
-  const lines = s.split(/[\r\n]/).map((l) => l.trim()).filter((l) => /^(PASS|FAIL)|Slowest|Stddev|Throughput|Error|error/.test(l));
+  const lines = s.split(/[\r\n]/).map((l) => l.trim()).filter((l) => /^(PASS|FAIL|Slowest|Stddev|Error)/.test(l));
   return lines.length ? lines.join("<br>") : s.trim().split("\n").slice(-2).join("<br>");
 };
 const perfLoads = ["s", "m", "l", "xl"].filter((l) => read(`floe/perf-${l}.txt`) || read(`etcd/perf-${l}.txt`));
