@@ -12,6 +12,7 @@
 #               each load runs against a freshly started cluster
 #   --only      run one system (the table then has blanks for the other)
 #   --no-workloads  skip the `floe bench` workloads (check perf and profile only)
+#   --workloads "put-500 range-s-50"  run only these workloads
 #   --floe-commit   run the floe members of this commit (exported with git
 #               archive into the output directory) instead of the working tree,
 #               which other people may be editing; the bench client always
@@ -36,6 +37,7 @@ ONLY=""
 WRITE=1
 PROFILE=0
 WORKLOADS_ON=1
+ONLY_WORKLOADS=""
 FLOE_COMMIT=""
 OUT=""
 while [ $# -gt 0 ]; do
@@ -46,9 +48,10 @@ while [ $# -gt 0 ]; do
     --no-write) WRITE=0; shift ;;
     --profile) PROFILE=1; shift ;;
     --no-workloads) WORKLOADS_ON=0; shift ;;
+    --workloads) ONLY_WORKLOADS=" $2 "; shift 2 ;;
     --floe-commit) FLOE_COMMIT="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "compare-etcd.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -167,6 +170,7 @@ run_system() { # $1: floe|etcd
     uptime >"$OUT/$sys/uptime-start.txt"
     for w in "${WORKLOADS[@]}"; do
       local name="${w%%|*}" args="${w#*|}"
+      if [ -n "$ONLY_WORKLOADS" ] && [[ "$ONLY_WORKLOADS" != *" $name "* ]]; then continue; fi
       log "$sys: floe bench $args --duration $DURATION"
       # shellcheck disable=SC2086
       node bin/floe.js bench $args --endpoints "$ENDPOINTS" --duration "$DURATION" --json \
