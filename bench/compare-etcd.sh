@@ -156,6 +156,7 @@ WORKLOADS=(
 
 start_system() { # $1: floe|etcd
   ports_free
+  uptime >>"$OUT/$1/uptime-before.txt" # other people's load, before ours starts
   log "starting 3-member $1"
   if [ "$1" = floe ]; then start_floe; else start_etcd; fi
   sleep 2 # let the first election settle
@@ -249,7 +250,8 @@ const cmds = (read("commands.txt") ?? "").trim().split("\n").filter(Boolean);
 L.push(`Commands (into one output directory, ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC): ${cmds.map((c) => `\`${c.trim()}\``).join("; ")}.`);
 L.push(`Machine: ${os.cpus().length} cores (nproc ${sh("nproc")}), ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GB RAM, Linux ${os.release()}, data directories on ${sh(`df --output=source,fstype ${out} | tail -1`).replace(/\s+/g, " ")}.`);
 L.push(`Versions: floe ${floeVer} (members at commit ${commitOf("floe/commit-workloads.txt")} for the \`floe bench\` workloads, ${commitOf("floe/commit-perf.txt")} for check perf) on Node ${process.version}; ${sh("etcd --version | head -1")} (${sh("etcd --version | grep Go | head -1")}); ${sh("etcdctl version | head -1")}.`);
-L.push(`Load average (1 min) while running: floe ${loadRange("floe")}, etcd ${loadRange("etcd")} — on 2 cores; other work shared the machine when that is above ~2.`);
+const before = (sys) => { const l = (read(`${sys}/uptime-before.txt`) ?? "").split("\n").map((x) => (x.match(/load average: ([\d.]+)/) ?? [])[1]).filter(Boolean).map(Number); return l.length ? `${Math.min(...l)}–${Math.max(...l)}` : "n/a"; };
+L.push(`Load average (1 min) on the ${os.cpus().length} cores just before each cluster started (other people's work, plus the tail of our previous run): floe ${before("floe")}, etcd ${before("etcd")}; while running: floe ${loadRange("floe")}, etcd ${loadRange("etcd")} (a benchmark run by itself keeps 4–6 threads runnable: three members, the client, etcdctl).`);
 L.push("", `Every \`floe bench\` workload ran for the --duration given (default 15s) with \`--endpoints 127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379 --json\` added; the bench client, the three members and etcdctl all share the same cores. Latencies in ms; "client CPU" is the bench process's own CPU time as a share of one core over the run.`, "");
 const W = [
   ["put-1", "put --conns 1 --clients 1 --key-size 8 --val-size 256 --key-space-size 100000 --target-leader"],
