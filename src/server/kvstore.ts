@@ -11,7 +11,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { FloeError, invalidRequest } from "../api/errors.ts";
 import { AlarmRequest_AlarmAction } from "../api/gen/etcdserverpb/rpc_pb.ts";
 import { type InternalRequest, InternalRequestSchema } from "../api/gen/floe/raft_internal_pb.ts";
-import type { BatchOp, Bitcask } from "../bitcask/index.ts";
+import type { BatchOp, Bitcask, BitcaskOptions } from "../bitcask/index.ts";
 import {
   type ApplyResult,
   type MvccCommand,
@@ -26,6 +26,19 @@ import type { WalStorage } from "../wal/index.ts";
 import { num, toDeleteRange, toPut, toTxn } from "./convert.ts";
 import { decodeConfContext, type MemberInfo, MemberTable } from "./members.ts";
 import type { LogStore, SnapshotImage, StateMachine } from "./runtime.ts";
+
+/**
+ * Bitcask limits for the MVCC store. One applied entry is one atomic batch
+ * whatever its size (a DeleteRange of a whole prefix, a snapshot frame of
+ * small records), so the batch limits are set far above bitcask's defaults
+ * (10,000 operations, 16 MiB): a batch refused there would stop the member at
+ * every replay of the entry. Data files are larger to hold such a batch.
+ */
+export const MVCC_BITCASK_LIMITS = {
+  maxFileBytes: 512 * 1024 * 1024,
+  maxBatchBytes: 512 * 1024 * 1024 - 4096,
+  maxBatchOps: 1_000_000,
+} as const satisfies BitcaskOptions;
 
 /**
  * Writes of consecutive applies are coalesced into one bitcask batch (one
@@ -69,6 +82,9 @@ export class BitcaskMvccStorage implements MvccStorage {
 
   write(batch: WriteBatch): void {
     this.check();
+    // A large batch goes out on its own: merged batches stay within bitcask's limits.
+    const ops = batch.puts.length + batch.deletes.length;
+    if (this.pending.size > 0 && this.pending.size + ops > 512) this.writePending();
     const name = (k: Uint8Array) => Buffer.from(k.buffer, k.byteOffset, k.byteLength).toString("latin1");
     for (const [key, value] of batch.puts) {
       this.pending.set(name(key), { type: "put", key, value });

@@ -9,7 +9,7 @@ import { Bitcask } from "../bitcask/index.ts";
 import { MvccStore } from "../mvcc/index.ts";
 import { EMPTY_CONF_STATE, EntryType } from "../raft/index.ts";
 import { WalStorage } from "../wal/index.ts";
-import { BitcaskMvccStorage, MvccStateMachine } from "./kvstore.ts";
+import { BitcaskMvccStorage, MVCC_BITCASK_LIMITS, MvccStateMachine } from "./kvstore.ts";
 import { clusterId, loadOrCreateIdentity, memberId } from "./member.ts";
 import { MemberTable } from "./members.ts";
 import { collectImage } from "./runtime.ts";
@@ -32,7 +32,7 @@ export async function imageFromDataDir(dir: string): Promise<Uint8Array> {
     throw new RecoveryError(`${dir} is not a floe data directory (no member.json or kv/)`);
   }
   const wal = await WalStorage.open(dir);
-  const db = await Bitcask.open(join(dir, "kv"));
+  const db = await Bitcask.open(join(dir, "kv"), MVCC_BITCASK_LIMITS);
   try {
     const storage = new BitcaskMvccStorage(db);
     const store = MvccStore.open(storage);
@@ -91,7 +91,7 @@ export async function buildNewCluster(
     peerUrls: o.peerUrls,
     clientUrls: o.clientUrls,
   });
-  const db = await Bitcask.open(join(o.dataDir, "kv"));
+  const db = await Bitcask.open(join(o.dataDir, "kv"), MVCC_BITCASK_LIMITS);
   const wal = await WalStorage.open(o.dataDir);
   try {
     const storage = new BitcaskMvccStorage(db);

@@ -18,7 +18,13 @@ import { WalStorage } from "../wal/index.ts";
 import { ClusterService } from "./cluster.ts";
 import { parseInitialCluster, type ServerConfig } from "./config.ts";
 import { EtcdServer } from "./etcd.ts";
-import { BitcaskMvccStorage, type KvApplyResult, MvccStateMachine, walLogStore } from "./kvstore.ts";
+import {
+  BitcaskMvccStorage,
+  type KvApplyResult,
+  MVCC_BITCASK_LIMITS,
+  MvccStateMachine,
+  walLogStore,
+} from "./kvstore.ts";
 import { clusterId, loadOrCreateIdentity, type MemberRecord, memberId } from "./member.ts";
 import type { MemberInfo, MemberTable } from "./members.ts";
 import { RaftRuntime } from "./runtime.ts";
@@ -148,6 +154,7 @@ export async function startFloeServer(
     wal = await WalStorage.open(cfg.dataDir, { logger: walLogger });
   }
   const db = await Bitcask.open(join(cfg.dataDir, "kv"), {
+    ...MVCC_BITCASK_LIMITS,
     sync: "interval",
     syncIntervalMs: 100,
     maxValueBytes: cfg.maxRequestBytes + 4096,

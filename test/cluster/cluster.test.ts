@@ -184,3 +184,49 @@ test("leases work through a follower: keepalive and time-to-live are relayed to 
     await c.close();
   }
 });
+
+test("a DeleteRange of 12,001 keys applies on every member, and a member that fell behind installs a snapshot of more than 10,000 records", async () => {
+  const c = await threeMembers(["--snapshot-count", "500"]);
+  try {
+    const leader = await c.waitLeader();
+    const behind = c.members.find((m) => m !== leader) as Member;
+    const client = c.client(leader);
+    const n = 12_001;
+    for (let i = 0; i < n; i += 200) {
+      await Promise.all(
+        Array.from({ length: Math.min(200, n - i) }, (_, j) => client.put(`big/${i + j}`).value("v")),
+      );
+    }
+    await c.kill(behind);
+    assert.equal(
+      Number(
+        await client
+          .delete()
+          .prefix("big/")
+          .exec()
+          .then((r) => r.deleted),
+      ),
+      n,
+    );
+    // More than the 1000 entries the log keeps behind a snapshot: the member needs the snapshot.
+    for (let i = 0; i < 1600; i += 100) {
+      await Promise.all(
+        Array.from({ length: 100 }, (_, j) => client.put(`after/${i + j}`).value(String(i + j))),
+      );
+    }
+    c.start(behind);
+    await until(
+      "the restarted member to catch up",
+      async () =>
+        (await c.client(behind).get("after/1599").serializable(true).string()) === "1599" ? true : undefined,
+      60_000,
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}\n--- its log:\n${behind.log.slice(-4000)}`);
+    });
+    assert.match(behind.log, /snapshot-restored/);
+    assert.equal(await c.client(behind).getAll().prefix("big/").count(), 0);
+    for (const m of c.members) assert.equal(m.proc?.exitCode, null, `${m.name} is still running`);
+  } finally {
+    await c.close();
+  }
+});
