@@ -83,6 +83,35 @@ export class FaultCluster {
 
   /** Starts `size` members of a new cluster and waits until one of them leads. */
   async start(): Promise<void> {
+    // freePort() only finds a port that was free a moment ago; on a machine
+    // shared with other test runs another process can take it first, and the
+    // member or proxy that cannot bind fails the start. Retry on fresh ports.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.startOnce();
+        return;
+      } catch (e) {
+        const text = `${(e as Error).message}\n${this.members.map((m) => m.stderr.lines(50).join("\n")).join("\n")}`;
+        if (!/EADDRINUSE/.test(text) || attempt >= 3) throw e;
+        console.log(`[cluster] start attempt ${attempt} met a port already in use; retrying on fresh ports`);
+        await this.discardMembers();
+      }
+    }
+  }
+
+  private async discardMembers(): Promise<void> {
+    await Promise.all(this.members.map((m) => m.kill()));
+    for (const m of this.members) {
+      m.client.close();
+      rmSync(m.dataDir, { recursive: true, force: true });
+    }
+    await Promise.all([...this.proxies.values()].map((p) => p.close()));
+    this.proxies.clear();
+    this.members.length = 0;
+    this.nextOrdinal = 1;
+  }
+
+  private async startOnce(): Promise<void> {
     const slots = [];
     for (let i = 0; i < this.opts.size; i++) slots.push(await this.allocate());
     const initialCluster = slots.map((s) => `${s.name}=http://127.0.0.1:${s.advertisePort}`).join(",");
@@ -104,7 +133,17 @@ export class FaultCluster {
     }
     // All processes first: a member serves only once a quorum has elected a leader.
     for (const m of this.members) m.spawn();
-    await this.waitForLeader(30_000);
+    await poll("every new member to follow one leader", 30_000, async () => {
+      const exits = this.unexpectedExits();
+      if (exits.length > 0) {
+        // Not retried by poll: a member that died at start is reported at once, with its reason.
+        return { failed: `${exits.join("; ")}\n${this.tails(15)}` };
+      }
+      const l = await this.waitHealthy(1000).catch(() => undefined);
+      return l ? { failed: undefined } : undefined;
+    }).then((r) => {
+      if (r.failed !== undefined) throw new Error(`cluster start failed: ${r.failed}`);
+    });
     const list = await poll("the member list", 10_000, async () => {
       const r = await this.members[0].cluster.memberList({}, { timeoutMs: 1000 });
       return r.members.length === this.members.length ? r.members : undefined;
