@@ -1,29 +1,17 @@
 // Catching up from a snapshot: a follower is killed, or cut off silently,
 // for long enough that the leader's log is compacted past it (floe keeps
 // 1000 entries after a snapshot), so it has to install a snapshot streamed
-// through the proxy while clients keep writing. (This found the
-// RestoreRequired crash fixed in 0aaa6a1; see README.md.)
+// through the proxy while clients keep writing. (These found the
+// RestoreRequired crash fixed in 0aaa6a1 and the maxBatchOps crash loop
+// fixed in 4823897; see README.md.)
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { FaultCluster } from "./cluster.ts";
 import { seedFromEnv } from "./prng.ts";
 import { runScenario } from "./run.ts";
 
-/**
- * Known floe bug (README.md, "maxBatchOps"): installing a snapshot whose
- * 1 MiB frames hold more than 10000 small records fails bitcask's batch
- * limit; the member stops and fails the same way on every restart. Until it
- * is fixed these runs report as TODO, not failure; FLOE_FAULTS_STRICT=1 makes
- * them ordinary tests.
- */
-const todo =
-  process.env.FLOE_FAULTS_STRICT === "1"
-    ? undefined
-    : "floe bug: a snapshot frame of more than 10000 records exceeds bitcask maxBatchOps on install";
-
 test("3 members: followers left behind by kill -9 or a silent partition catch up from a snapshot and converge", {
   timeout: 300_000,
-  todo,
 }, async () => {
   const report = await runScenario({
     name: "snapshot-3",
@@ -47,7 +35,6 @@ test("3 members: followers left behind by kill -9 or a silent partition catch up
 
 test("a restarted follower installs a snapshot of more than 10000 records and converges", {
   timeout: 180_000,
-  todo,
 }, async () => {
   const cluster = new FaultCluster({ size: 3, snapshotCount: 200, label: "bigsnap", logLevel: "info" });
   let ok = false;
