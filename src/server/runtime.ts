@@ -293,8 +293,10 @@ export class RaftRuntime<R> {
   }
 
   private async handleReady(rd: Ready): Promise<void> {
+    const t0 = performance.now();
     if (rd.softState) this.opts.onSoftState?.(rd.softState);
     await this.opts.log.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+    const t1 = performance.now();
     if (rd.messages.length > 0) this.opts.transport.send(rd.messages);
     if (rd.snapshot) {
       const { index } = rd.snapshot.metadata;
@@ -319,7 +321,21 @@ export class RaftRuntime<R> {
     }
     this.rn.advance(rd);
     this.releaseReads();
+    const t2 = performance.now();
     await this.maybeSnapshot();
+    const t3 = performance.now();
+    // A Ready that holds the loop for a large part of an election timeout
+    // delays heartbeats: say where the time went (etcd's "took too long").
+    if (t3 - t0 > (this.opts.tickMs * this.opts.electionTicks) / 2) {
+      this.opts.logger?.("slow-ready", {
+        totalMs: Math.round(t3 - t0),
+        persistMs: Math.round(t1 - t0),
+        applyMs: Math.round(t2 - t1),
+        snapshotMs: Math.round(t3 - t2),
+        entries: rd.entries.length,
+        committed: rd.committedEntries.length,
+      });
+    }
   }
 
   private async applyEntry(e: Entry): Promise<void> {

@@ -7,6 +7,7 @@
 
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { type IntervalHistogram, monitorEventLoopDelay } from "node:perf_hooks";
 import { type Logger, pino } from "pino";
 import { type ApiServer, startApiServer } from "../api/index.ts";
 import { Bitcask } from "../bitcask/index.ts";
@@ -238,7 +239,10 @@ export async function startFloeServer(
     requestTimeoutMs: 7000,
     raft: { preVote: true, checkQuorum: true },
     logger: (event, fields) =>
-      log.info({ module: "raft", ...fields, member, term: runtime?.rn.raft.term }, event),
+      log[event === "slow-ready" || event === "ready-loop-failed" ? "warn" : "info"](
+        { module: "raft", ...fields, member, term: runtime?.rn.raft.term },
+        event,
+      ),
     onSoftState: (s) => {
       etcd?.onRole(s.role === StateRole.Leader);
       log.info({ member, role: s.role, leader: s.lead.toString(16), term: runtime?.rn.raft.term }, "role");
@@ -289,6 +293,12 @@ export async function startFloeServer(
     throw e;
   }
   const publish = startPublishing(clusterService, sm, myId, cfg, log);
+  const lag = watchEventLoop(cfg.electionTimeout / 2, (maxMs) =>
+    log.warn(
+      { member, maxDelayMs: Math.round(maxMs) },
+      "event loop stalled for a large part of an election timeout",
+    ),
+  );
   log.info(
     {
       member,
@@ -310,6 +320,7 @@ export async function startFloeServer(
     async close() {
       stopping = true;
       clearInterval(publish);
+      lag.disable();
       await api.close({ graceMs: 500 });
       e.stop();
       cs.stop();
@@ -320,6 +331,24 @@ export async function startFloeServer(
       await wal.close();
     },
   };
+}
+
+/** Reports event-loop stalls (they delay heartbeats and can cost the leadership). */
+function watchEventLoop(thresholdMs: number, warn: (maxMs: number) => void): IntervalHistogram {
+  const h = monitorEventLoopDelay({ resolution: 20 });
+  h.enable();
+  const timer = setInterval(() => {
+    const maxMs = h.max / 1e6;
+    h.reset();
+    if (maxMs > thresholdMs) warn(maxMs);
+  }, 1000);
+  timer.unref();
+  const disable = h.disable.bind(h);
+  h.disable = () => {
+    clearInterval(timer);
+    return disable();
+  };
+  return h;
 }
 
 function listenAddress(url: string | undefined): { listenHost: string; listenPort: number } {
