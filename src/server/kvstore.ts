@@ -21,7 +21,7 @@ import {
   type WriteBatch,
 } from "../mvcc/index.ts";
 import { encodeSnapshot } from "../mvcc/snapshot.ts";
-import type { ConfChange, ConfState, Entry, HardState, Snapshot } from "../raft/index.ts";
+import type { ConfChange, ConfState, Entry, HardState, Snapshot, SnapshotMetadata } from "../raft/index.ts";
 import type { WalStorage } from "../wal/index.ts";
 import { num, toDeleteRange, toPut, toTxn } from "./convert.ts";
 import { decodeConfContext, type MemberInfo, MemberTable } from "./members.ts";
@@ -302,6 +302,17 @@ export function walLogStore(w: WalStorage, beforeCompaction: () => Promise<void>
     saveLocalSnapshot: async (index: number, cs: ConfState, image: SnapshotImage) => {
       await beforeCompaction();
       await w.createSnapshot(index, cs, image instanceof Uint8Array ? [image] : image, 1000);
+    },
+    writeLocalSnapshot: async (index: number, cs: ConfState, image: SnapshotImage) => {
+      const term = w.term(index);
+      if (term === undefined) throw new Error(`snapshot ${index} is outside the log`);
+      const meta = { index, term, confState: cs };
+      await w.writeSnapshot(meta, image instanceof Uint8Array ? [image] : image);
+      return meta;
+    },
+    commitLocalSnapshot: async (meta: SnapshotMetadata) => {
+      await beforeCompaction();
+      await w.commitSnapshot(meta, 1000);
     },
     openSnapshotImage: async (index: number) => (await w.openSnapshot(index)).chunks,
   };

@@ -21,6 +21,7 @@ import {
   RawNode,
   type Ready,
   type Snapshot,
+  type SnapshotMetadata,
   type SoftState,
   StateRole,
   type Storage,
@@ -60,6 +61,13 @@ export interface LogStore extends Storage {
   save(rd: { hardState?: HardState; entries: readonly Entry[]; snapshot?: Snapshot }): Promise<void>;
   /** Records a snapshot taken locally and drops log entries before `index - keep`. */
   saveLocalSnapshot(index: number, cs: ConfState, image: SnapshotImage): Promise<void>;
+  /**
+   * The two halves of saveLocalSnapshot, for stores that can write the image
+   * concurrently with appends: write the image (may run alongside save()),
+   * then commit it (marker and compaction; called between Ready cycles).
+   */
+  writeLocalSnapshot?(index: number, cs: ConfState, image: SnapshotImage): Promise<SnapshotMetadata>;
+  commitLocalSnapshot?(meta: SnapshotMetadata): Promise<void>;
   /**
    * The image of a stored snapshot, for stores whose snapshot() metadata
    * comes without its data (the image is streamed from a file).
@@ -126,6 +134,9 @@ export class RaftRuntime<R> {
   private snapIndex: number;
   private confState: ConfState;
   private readSeq = 0;
+  private snapshotWriting = false;
+  /** Work that must run inside the Ready loop, between Ready cycles (snapshot commits). */
+  private readonly pendingCommits: (() => Promise<void>)[] = [];
   private readonly idPrefix = randomBytes(4).readUInt32BE(0);
   private idSeq = 0;
   private fatal: Error | undefined;
@@ -287,6 +298,7 @@ export class RaftRuntime<R> {
   }
 
   private async loop(): Promise<void> {
+    for (let c = this.pendingCommits.shift(); c !== undefined; c = this.pendingCommits.shift()) await c();
     for (let i = 0; i < 10_000 && !this.stopped && this.rn.hasReady(); i++) {
       await this.handleReady(this.rn.ready());
     }
@@ -375,12 +387,42 @@ export class RaftRuntime<R> {
   }
 
   private async maybeSnapshot(): Promise<void> {
-    if (this.applied - this.snapIndex < this.opts.snapshotCount) return;
+    if (this.applied - this.snapIndex < this.opts.snapshotCount || this.snapshotWriting) return;
     const at = this.applied;
+    const cs = this.confState;
+    // The image is a consistent view as of `at`, taken here while nothing applies.
     const image = await this.sm.snapshot();
-    await this.opts.log.saveLocalSnapshot(at, this.confState, image);
-    this.snapIndex = at;
-    this.opts.logger?.("snapshot", { index: at });
+    const log = this.opts.log;
+    if (!log.writeLocalSnapshot || !log.commitLocalSnapshot) {
+      await log.saveLocalSnapshot(at, cs, image);
+      this.snapIndex = at;
+      this.opts.logger?.("snapshot", { index: at });
+      return;
+    }
+    // Writing a large image takes seconds: it streams in the background while
+    // the loop keeps persisting, sending (heartbeats!) and applying; only the
+    // short commit (WAL marker and compaction) runs inside the loop.
+    this.snapshotWriting = true;
+    const started = performance.now();
+    const commit = log.commitLocalSnapshot.bind(log);
+    log
+      .writeLocalSnapshot(at, cs, image)
+      .then((meta) => {
+        this.pendingCommits.push(async () => {
+          await commit(meta);
+          this.snapIndex = Math.max(this.snapIndex, at);
+          this.opts.logger?.("snapshot", { index: at, writeMs: Math.round(performance.now() - started) });
+        });
+        this.pump();
+      })
+      .catch((e: unknown) => {
+        // e.g. a snapshot from the leader replaced the state meanwhile; the next one will be taken
+        this.opts.logger?.("snapshot-abandoned", { index: at, reason: (e as Error).message });
+      })
+      .finally(() => {
+        this.snapshotWriting = false;
+      });
+    this.snapIndex = Math.max(this.snapIndex, at); // do not start another until this one is done
   }
 
   appliedIndex(): number {

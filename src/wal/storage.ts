@@ -195,6 +195,24 @@ export class WalStorage implements Storage {
     return meta;
   }
 
+  /**
+   * The second half of createSnapshot for an image already written with
+   * writeSnapshot: records the snapshot in the log and compacts to
+   * `index - keepEntries`. A snapshot no newer than the log's is ignored.
+   */
+  async commitSnapshot(meta: SnapshotMetadata, keepEntries = 0): Promise<void> {
+    const s = this.wal.state;
+    if (meta.index <= s.snapshot.index) return;
+    if (this.term(meta.index) !== meta.term) {
+      throw new WalError(
+        "InvalidArgument",
+        `snapshot ${meta.index} term ${meta.term} does not match the log`,
+      );
+    }
+    await this.wal.markSnapshot(meta, Math.max(s.compactIndex, meta.index - keepEntries));
+    await this.snapshots.retainSnapshots(undefined, [meta.index]);
+  }
+
   /** Drops entries up to and including `index` (which the snapshot must cover); deletes emptied segments. */
   compact(index: number): Promise<void> {
     return this.wal.compact(index);

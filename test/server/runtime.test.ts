@@ -181,3 +181,54 @@ test("runtime: a log store that cannot persist (full disk) stops the member and 
     rt.stop();
   }
 });
+
+test("runtime: a local snapshot that takes long to write does not stop proposals from committing meanwhile", async () => {
+  const ids = [1];
+  const log = MemoryLogStore.bootstrapped(ids, 5);
+  let release: (() => void) | undefined;
+  let writes = 0;
+  let commits = 0;
+  const slow = Object.assign(log, {
+    writeLocalSnapshot: async (
+      index: number,
+      cs: Parameters<typeof log.saveLocalSnapshot>[1],
+      image: unknown,
+    ) => {
+      writes++;
+      await new Promise<void>((r) => {
+        release = r;
+      });
+      await log.saveLocalSnapshot(index, cs, image as Uint8Array);
+      return { index, term: log.term(index) ?? 0, confState: cs };
+    },
+    commitLocalSnapshot: async () => {
+      commits++;
+    },
+  });
+  const sm = new Counter();
+  const rt = new RaftRuntime(sm, {
+    id: 1,
+    log: slow,
+    tickMs: 5,
+    electionTicks: 10,
+    snapshotCount: 10,
+    requestTimeoutMs: 3000,
+    transport: { send: () => {} },
+  });
+  rt.start();
+  try {
+    rt.rn.campaign();
+    await waitFor("leadership", () => (rt.isLeader() ? true : undefined));
+    for (let i = 0; i < 15; i++) await rt.propose(new Uint8Array([1]));
+    await waitFor("the snapshot write to start", () => (writes === 1 ? true : undefined));
+    // The image is still being written: proposals keep committing and applying.
+    for (let i = 0; i < 30; i++) await rt.propose(new Uint8Array([1]));
+    assert.equal(sm.total, 45);
+    assert.equal(writes, 1, "one snapshot at a time");
+    assert.equal(commits, 0);
+    release?.();
+    await waitFor("the commit inside the loop", () => (commits === 1 ? true : undefined));
+  } finally {
+    rt.stop();
+  }
+});
