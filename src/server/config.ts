@@ -138,6 +138,14 @@ export const OPTIONS = [
     description: "milliseconds without a leader before an election",
   },
   {
+    name: "watch-progress-notify-interval",
+    kind: "int",
+    defaultValue: 600_000,
+    min: 10,
+    description:
+      "milliseconds between progress notifications to idle watchers that asked for them (etcd: 10m)",
+  },
+  {
     name: "log-level",
     kind: "string",
     defaultValue: "info",
@@ -167,6 +175,7 @@ export interface ServerConfig {
   snapshotCount: number;
   heartbeatInterval: number;
   electionTimeout: number;
+  watchProgressNotifyInterval: number;
   logLevel: string;
 }
 

@@ -63,6 +63,10 @@ export interface EtcdServerInfo {
   electionTimeoutMs: number;
   /** `--quota-backend-bytes`: writes past it raise NOSPACE (0 or absent: etcd's 2 GiB default). */
   quotaBackendBytes?: number;
+  /** `--watch-progress-notify-interval` (ms); absent: etcd's 10 minutes. */
+  watchProgressNotifyIntervalMs?: number;
+  /** `--max-request-bytes`: also the size at which fragmenting watch responses are split. */
+  maxRequestBytes?: number;
 }
 
 export class EtcdServer implements EtcdBackend {
@@ -207,7 +211,10 @@ export class EtcdServer implements EtcdBackend {
   }
 
   watch(requests: AsyncIterable<pb.WatchRequest>, ctx: CallContext): AsyncIterable<pb.WatchResponse> {
-    return watchStream(this.store, requests, ctx);
+    return watchStream(this.store, requests, ctx, {
+      progressNotifyIntervalMs: this.info.watchProgressNotifyIntervalMs,
+      maxRequestBytes: this.info.maxRequestBytes,
+    });
   }
 
   async leaseGrant(req: pb.LeaseGrantRequest): Promise<pb.LeaseGrantResponse> {

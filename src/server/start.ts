@@ -261,6 +261,8 @@ export async function startFloeServer(
     clientUrls: cfg.advertiseClientUrls,
     electionTimeoutMs: cfg.electionTimeout,
     quotaBackendBytes: cfg.quotaBackendBytes,
+    watchProgressNotifyIntervalMs: cfg.watchProgressNotifyInterval,
+    maxRequestBytes: cfg.maxRequestBytes,
   });
   clusterService = new ClusterService(rt, sm, {
     selfId: myId,
