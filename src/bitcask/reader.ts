@@ -55,9 +55,13 @@ export class ChunkReader {
     const keepEnd = this.start + this.len;
     const reuse = keepFrom >= this.start && keepFrom <= keepEnd;
     const need = pos + len - keepFrom;
-    const size = Math.max(need, Math.min(this.chunkBytes, this.fileSize - keepFrom));
+    const kept = reuse ? keepEnd - keepFrom : 0;
+    // Grow geometrically: a window pinned at the start of a large batch would
+    // otherwise grow by one record per read and be copied each time
+    // (quadratic; a 4 MiB batch of 1 KiB records took seconds to scan).
+    const size = Math.max(need, Math.min(Math.max(this.chunkBytes, 2 * kept), this.fileSize - keepFrom));
     const next = size > this.buf.length ? Buffer.allocUnsafe(size) : this.buf;
-    if (reuse) {
+    if (reuse && !(next === this.buf && keepFrom === this.start)) {
       this.buf.copy(next, 0, keepFrom - this.start, this.len);
       this.len = keepEnd - keepFrom;
     } else {

@@ -5,6 +5,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Etcd3 } from "etcd3";
+import { poll } from "../faults/util.ts";
 import { freePort, ROOT } from "../integration/floe-process.ts";
 
 export interface Member {
@@ -17,20 +18,9 @@ export interface Member {
   endpoint: string;
 }
 
-export async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** Polls `f` until it returns a value (the fault harness's poll, with the deadline last). */
+export function until<T>(what: string, f: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
+  return poll(what, ms, f);
 }
 
 export class LocalCluster {
