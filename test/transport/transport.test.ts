@@ -79,6 +79,22 @@ const app = (from: number, to: number, index: number): Message =>
     entries: [{ term: 3, index: index + 1, type: 0, data: Buffer.from([1, 2, index % 256]) }],
   });
 
+/** A snapshot message from 1 to 2 (the image streams separately). */
+const snapMessage = (index: number): Message =>
+  newMessage(MessageType.Snap, {
+    from: 1,
+    to: 2,
+    term: 4,
+    snapshot: {
+      metadata: {
+        index,
+        term: 4,
+        confState: { voters: [1, 2], votersOutgoing: [], learners: [], learnersNext: [], autoLeave: false },
+      },
+      data: new Uint8Array(0),
+    },
+  });
+
 test("raft messages round-trip through the protobuf codec with every field", () => {
   const m: Message = {
     ...app(1, 2, 41),
@@ -221,19 +237,7 @@ test("a snapshot streams in chunks on its own connection while messages keep flo
   try {
     a.t.setPeer(2, [`http://127.0.0.1:${b.port}`]);
     await until(() => a.t.connected(2), "connection");
-    const snap = newMessage(MessageType.Snap, {
-      from: 1,
-      to: 2,
-      term: 4,
-      snapshot: {
-        metadata: {
-          index: 100,
-          term: 4,
-          confState: { voters: [1, 2], votersOutgoing: [], learners: [], learnersNext: [], autoLeave: false },
-        },
-        data: new Uint8Array(0),
-      },
-    });
+    const snap = snapMessage(100);
     a.t.send([snap]);
     for (let i = 0; i < 50; i++) a.t.send([app(1, 2, i)]);
     await until(() => statuses.length === 1, "snapshot status", 20_000);
@@ -261,19 +265,7 @@ test("a snapshot the receiver refuses is reported as failed to the sender", asyn
   });
   try {
     a.t.setPeer(2, [`http://127.0.0.1:${b.port}`]);
-    const snap = newMessage(MessageType.Snap, {
-      from: 1,
-      to: 2,
-      term: 4,
-      snapshot: {
-        metadata: {
-          index: 9,
-          term: 4,
-          confState: { voters: [1, 2], votersOutgoing: [], learners: [], learnersNext: [], autoLeave: false },
-        },
-        data: new Uint8Array(0),
-      },
-    });
+    const snap = snapMessage(9);
     a.t.send([snap]);
     await until(() => statuses.length === 1, "snapshot status");
     assert.deepEqual(statuses, [[2, false]]);
