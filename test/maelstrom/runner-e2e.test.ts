@@ -35,7 +35,8 @@ test("a correct single-node lin-kv fixture passes: exit 0, a full results direct
   assert.equal(res.served, 1);
   // Successes over all operations; failed cas preconditions and reads of fresh keys count against it.
   assert.equal(res.availability, res.stats.all.ok / res.stats.all.count);
-  assert.ok(res.availability > 0 && res.availability < 1, `availability ${res.availability}`);
+  // Every operation may succeed in a short run (no failed cas, no read of a fresh key): 1 is legal.
+  assert.ok(res.availability > 0 && res.availability <= 1, `availability ${res.availability}`);
   assert.ok(res.latencyMs.p50 <= res.latencyMs.p99 && res.latencyMs.p99 <= res.latencyMs.max);
   assert.equal(res.parameters.concurrency, 2);
   assert.ok(res.stats.finalReads.count > 0 && res.stats.finalReads.ok === res.stats.finalReads.count);
