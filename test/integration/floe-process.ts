@@ -1,5 +1,5 @@
 // Starts a real `floe start` process on a free port for integration tests.
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -97,4 +97,24 @@ export async function startFloe(
       return exited;
     },
   };
+}
+
+/** Runs `floe <args>` from the checkout and returns its stdout (throws on a non-zero exit). */
+export function floeCli(...args: string[]): string {
+  return execFileSync(process.execPath, ["bin/floe.js", ...args], { cwd: ROOT, encoding: "utf8" });
+}
+
+/** `floe snapshot restore <file>` into a new data dir for a member named "it"; returns its output. */
+export function restoreSnapshotCli(file: string, dataDir: string, peerPort: number): string {
+  return floeCli(
+    "snapshot",
+    "restore",
+    file,
+    "--data-dir",
+    dataDir,
+    "--name",
+    "it",
+    "--initial-advertise-peer-urls",
+    `http://127.0.0.1:${peerPort}`,
+  );
 }

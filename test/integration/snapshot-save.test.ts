@@ -2,7 +2,7 @@
 // Maintenance API, accepted by `floe snapshot status`, restored by
 // `floe snapshot restore` into a member that serves every key.
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,10 +13,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Etcd3 } from "etcd3";
 import { Maintenance } from "../../src/api/gen/etcdserverpb/rpc_pb.ts";
 import { TrailerCheck } from "../../src/cli/snapshot.ts";
-import { freePort, ROOT, startFloe } from "./floe-process.ts";
-
-const floeCli = (...args: string[]): string =>
-  execFileSync(process.execPath, ["bin/floe.js", ...args], { cwd: ROOT, encoding: "utf8" });
+import { floeCli, freePort, ROOT, restoreSnapshotCli, startFloe } from "./floe-process.ts";
 
 test("floe snapshot save downloads a verified multi-chunk snapshot that status accepts and restore brings back", async () => {
   const dir = mkdtempSync(join(tmpdir(), "floe-save-"));
@@ -40,17 +37,7 @@ test("floe snapshot save downloads a verified multi-chunk snapshot that status a
 
   const peerPort = await freePort();
   const dataDir = join(dir, "restored");
-  floeCli(
-    "snapshot",
-    "restore",
-    file,
-    "--data-dir",
-    dataDir,
-    "--name",
-    "it",
-    "--initial-advertise-peer-urls",
-    `http://127.0.0.1:${peerPort}`,
-  );
+  restoreSnapshotCli(file, dataDir, peerPort);
   const second = await startFloe({ dataDir, peerPort });
   try {
     const c = new Etcd3({ hosts: second.endpoint });

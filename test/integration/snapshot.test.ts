@@ -1,7 +1,6 @@
 // Snapshot save over the Maintenance API, `floe snapshot status|restore`, and
 // a new member started from the restored data directory.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,7 +9,7 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Etcd3 } from "etcd3";
 import { Maintenance } from "../../src/api/gen/etcdserverpb/rpc_pb.ts";
-import { freePort, ROOT, startFloe } from "./floe-process.ts";
+import { floeCli, freePort, restoreSnapshotCli, startFloe } from "./floe-process.ts";
 
 test("snapshot save, floe snapshot status/restore, and a member started from the restored data keeps every key", async () => {
   const first = await startFloe();
@@ -28,22 +27,10 @@ test("snapshot save, floe snapshot status/restore, and a member started from the
   } finally {
     await first.stop();
   }
-  const floeCli = (...args: string[]): string =>
-    execFileSync(process.execPath, ["bin/floe.js", ...args], { cwd: ROOT, encoding: "utf8" });
   assert.match(floeCli("snapshot", "status", file), /ok, \d+ bytes, .* SHA-256 verified/);
   const peerPort = await freePort();
   const dataDir = join(dir, "restored");
-  const out = floeCli(
-    "snapshot",
-    "restore",
-    file,
-    "--data-dir",
-    dataDir,
-    "--name",
-    "it",
-    "--initial-advertise-peer-urls",
-    `http://127.0.0.1:${peerPort}`,
-  );
+  const out = restoreSnapshotCli(file, dataDir, peerPort);
   assert.match(out, /restored .* revision \d+/);
   // Restoring over existing data is refused.
   assert.throws(() => floeCli("snapshot", "restore", file, "--data-dir", dataDir), /not empty/);
