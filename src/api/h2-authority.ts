@@ -13,6 +13,17 @@
 // "https://" becomes the host:port after the scheme. Nothing nghttp2 would have
 // accepted is changed.
 //
+// The filter is a JavaScript stream between the socket and nghttp2, and it
+// costs (about 25 µs of CPU a request under `etcdctl check perf`, see
+// bench/ceiling.sh). So a connection gets it only when its first request
+// needs it: routeHttp2 holds the client's first bytes until the first HEADERS
+// frame, and a connection whose first request names a valid authority goes to
+// Node's HTTP/2 server as the plain socket (gRPC clients send one authority
+// per connection). grpc-go sends no request before the server's SETTINGS, so
+// routeHttp2 sends an empty SETTINGS frame itself (legal: a server may send
+// any number) and removes the client's ACK of it from the bytes nghttp2 will
+// see, which would otherwise be an unexpected ACK to nghttp2.
+//
 // HPACK stays in step: the new value is shorter, so the server's dynamic table
 // holds the same entries in the same order as the client's, none bigger; it
 // evicts no sooner than the client's, and every index the client sends still
@@ -24,12 +35,16 @@ import { Duplex } from "node:stream";
 import tls from "node:tls";
 
 const HEADERS = 0x1;
+const SETTINGS = 0x4;
+const ACK = 0x1;
 const PADDED = 0x8;
 const PRIORITY = 0x20;
 /** SETTINGS_MAX_FRAME_SIZE as the server announces it (the default). */
 const MAX_FRAME = 16384;
 const PREFACE_LENGTH = 24;
 const EMPTY = Buffer.alloc(0);
+/** A SETTINGS frame with no parameters (stream 0). */
+const EMPTY_SETTINGS = Buffer.from([0, 0, 0, SETTINGS, 0, 0, 0, 0, 0]);
 const SCHEME = /^https?:\/\/([^/]*)/;
 
 // RFC 7541 Appendix B: the Huffman code length of each byte 0..255, as the
@@ -174,6 +189,12 @@ export class AuthorityFixer {
   private pass = PREFACE_LENGTH;
   /** The start of a frame whose header or (HEADERS) payload has not all arrived. */
   private held = EMPTY;
+  /** Remove the next SETTINGS ACK: it answers a SETTINGS frame nghttp2 did not send. */
+  dropSettingsAck = false;
+  /** A whole HEADERS frame has gone through. */
+  sawHeaders = false;
+  /** Some HEADERS frame was changed. */
+  changed = false;
 
   push(chunk: Buffer): Buffer {
     const data = this.held.length > 0 ? Buffer.concat([this.held, chunk]) : chunk;
@@ -189,29 +210,110 @@ export class AuthorityFixer {
       }
       if (data.length - at < 9) break;
       const length = data.readUIntBE(at, 3);
-      if (data[at + 3] !== HEADERS || length > MAX_FRAME) {
+      const type = data[at + 3];
+      if (
+        this.dropSettingsAck &&
+        type === SETTINGS &&
+        length === 0 &&
+        ((data[at + 4] as number) & ACK) !== 0
+      ) {
+        this.dropSettingsAck = false;
+        at += 9;
+        continue;
+      }
+      if (type !== HEADERS || length > MAX_FRAME) {
         this.pass = 9 + length; // an oversized HEADERS frame is nghttp2's to refuse
         continue;
       }
       if (data.length - at < 9 + length) break;
-      out.push(fixHeadersFrame(data.subarray(at, at + 9 + length)));
+      const frame = data.subarray(at, at + 9 + length);
+      const fixed = fixHeadersFrame(frame);
+      this.sawHeaders = true;
+      if (fixed !== frame) this.changed = true;
+      out.push(fixed);
       at += 9 + length;
     }
     this.held = at < data.length ? Buffer.from(data.subarray(at)) : EMPTY;
     return out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out);
   }
+
+  /** The bytes of an incomplete frame, taken out of the fixer (they go on unchanged). */
+  takeHeld(): Buffer {
+    const held = this.held;
+    this.held = EMPTY;
+    return held;
+  }
+}
+
+/** What routeHttp2 holds at most before it gives up deciding (and filters the connection). */
+const ROUTE_MAX_BYTES = 256 * 1024;
+
+/**
+ * Decides how an HTTP/2 connection (its preface already seen, and put back on
+ * the socket) reaches Node's HTTP/2 server: the socket itself when the first
+ * request's :authority is one nghttp2 accepts, or withFixedAuthority(socket)
+ * when it needs fixing, when no request comes within waitMs, or when the
+ * client sends more than ROUTE_MAX_BYTES first. Undefined if the connection
+ * ended meanwhile.
+ */
+export function routeHttp2(socket: net.Socket, waitMs: number): Promise<net.Socket | Duplex | undefined> {
+  return new Promise((resolve) => {
+    const fixer = new AuthorityFixer();
+    const out: Buffer[] = [];
+    let bytes = 0;
+    let sentSettings = false;
+    let done = false;
+    const finish = (to: "socket" | "filter" | undefined) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.removeListener("readable", onReadable);
+      socket.removeListener("end", onGone);
+      socket.removeListener("close", onGone);
+      if (to === undefined) return resolve(undefined);
+      if (to === "filter") return resolve(withFixedAuthority(socket, fixer, Buffer.concat(out)));
+      out.push(fixer.takeHeld());
+      const first = Buffer.concat(out);
+      if (first.length > 0) socket.unshift(first);
+      resolve(socket);
+    };
+    const onReadable = () => {
+      for (let chunk = socket.read(); chunk !== null; chunk = socket.read()) {
+        const b = fixer.push(chunk as Buffer);
+        bytes += (chunk as Buffer).length;
+        if (b.length > 0) out.push(b);
+      }
+      if (fixer.changed || bytes > ROUTE_MAX_BYTES) return finish("filter");
+      // the socket only once the client's ACK of our SETTINGS is out of the bytes
+      if (fixer.sawHeaders) return fixer.dropSettingsAck ? undefined : finish("socket");
+      if (!sentSettings) {
+        sentSettings = true;
+        fixer.dropSettingsAck = true;
+        socket.write(EMPTY_SETTINGS);
+      }
+    };
+    const onGone = () => finish(undefined);
+    const timer = setTimeout(() => finish("filter"), waitMs);
+    socket.on("readable", onReadable);
+    socket.once("end", onGone);
+    socket.once("close", onGone);
+    onReadable();
+  });
 }
 
 /**
  * The socket as a Duplex whose incoming bytes go through an AuthorityFixer;
  * what is written goes to the socket as it is. Give this to the HTTP/2 server.
  */
-export function withFixedAuthority(socket: net.Socket): Duplex {
+export function withFixedAuthority(
+  socket: net.Socket,
+  fixer = new AuthorityFixer(),
+  first: Buffer = EMPTY,
+): Duplex {
   // what Node's HTTP/2 session does to a socket it is given directly (on a
   // Duplex it cannot): no Nagle delay (40 ms a request without), no TLS renegotiation
   socket.setNoDelay(true);
   if (socket instanceof tls.TLSSocket) socket.disableRenegotiation();
-  const fixer = new AuthorityFixer();
   const wrapped: Duplex = new Duplex({
     read: () => void socket.resume(),
     write: (chunk: Buffer, _encoding, callback) => {
@@ -234,6 +336,7 @@ export function withFixedAuthority(socket: net.Socket): Duplex {
       callback(err);
     },
   });
+  if (first.length > 0) wrapped.push(first);
   socket.on("data", (chunk: Buffer) => {
     const bytes = fixer.push(chunk);
     if (bytes.length > 0 && !wrapped.push(bytes)) socket.pause();

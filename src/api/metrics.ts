@@ -17,6 +17,8 @@ export interface ApiMetrics {
   readonly streams: Gauge<"method">;
   /** Connections closed before they could be served (garbage, timeout, connection limit). */
   readonly rejectedConnections: Counter<"reason">;
+  /** HTTP/2 connections served through the :authority filter (see h2-authority.ts). */
+  readonly authorityFiltered: Counter;
 }
 
 /** A registry with default metrics, for when the caller supplies none. */
@@ -58,6 +60,11 @@ export function createApiMetrics(registry: Registry): ApiMetrics {
       name: "floe_api_rejected_connections_total",
       help: "Client connections closed before being served, by reason.",
       labelNames: ["reason"] as const,
+      registers: [registry],
+    }),
+    authorityFiltered: new Counter({
+      name: "floe_api_authority_filtered_connections_total",
+      help: "HTTP/2 connections served through the :authority filter (a URL as :authority, or no request within 1 s).",
       registers: [registry],
     }),
   };

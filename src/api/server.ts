@@ -17,7 +17,7 @@ import { CallRunner } from "./calls.ts";
 import { createFastGrpc } from "./fastgrpc.ts";
 import { gatewayRoutes } from "./gateway-routes.ts";
 import { createGrpcListener, translateConnectError } from "./grpc.ts";
-import { withFixedAuthority } from "./h2-authority.ts";
+import { routeHttp2 } from "./h2-authority.ts";
 import { createHttpListener, type HttpRequestLike, type HttpResponseLike } from "./http.ts";
 import { createApiMetrics, defaultRegistry } from "./metrics.ts";
 import { Operations } from "./operations.ts";
@@ -58,6 +58,9 @@ function sniff(socket: net.Socket, timeoutMs: number): Promise<Kind | undefined>
     socket.once("close", onGone);
   });
 }
+
+/** How long an HTTP/2 connection's first request is waited for before it is filtered anyway. */
+const FIRST_REQUEST_WAIT_MS = 1000;
 
 const isGrpc = (req: http2.Http2ServerRequest): boolean =>
   (req.headers["content-type"] ?? "").startsWith("application/grpc");
@@ -137,10 +140,14 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const handOff = (socket: net.Socket, kind: Kind) => {
     metrics.connections.inc({ kind });
     socket.once("close", () => metrics.connections.dec({ kind }));
-    // HTTP/2 goes through withFixedAuthority: etcdctl 3.4 can send an :authority
-    // nghttp2 refuses ("http://host:port"), see h2-authority.ts
-    if (kind === "h2") h2.emit("connection", withFixedAuthority(socket));
-    else h1.emit("connection", socket);
+    if (kind !== "h2") return void h1.emit("connection", socket);
+    // etcdctl 3.4 can send an :authority nghttp2 refuses ("http://host:port"):
+    // such connections go through a filter that fixes it, see h2-authority.ts
+    void routeHttp2(socket, FIRST_REQUEST_WAIT_MS).then((to) => {
+      if (to === undefined || socket.destroyed) return void socket.destroy();
+      if (to !== socket) metrics.authorityFiltered.inc();
+      h2.emit("connection", to);
+    });
   };
   const onConnection = (socket: net.Socket) => {
     sockets.add(socket);

@@ -157,6 +157,71 @@ test("an :authority given as a URL (etcdctl 3.4's endpoint commands send one) is
   await stillServes();
 });
 
+/**
+ * An HTTP/2 client on a raw socket that behaves like grpc-go: it sends no
+ * request before the server's first SETTINGS, ACKs every SETTINGS, then GETs
+ * /health with the given :authority. Resolves with the body, or rejects on a
+ * GOAWAY or RST_STREAM.
+ */
+function waitingClientGet(authority: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(h.server.port, "127.0.0.1");
+    const frame = (type: number, flags: number, stream: number, payload: Buffer) => {
+      const head = Buffer.alloc(9);
+      head.writeUIntBE(payload.length, 0, 3);
+      head[3] = type;
+      head[4] = flags;
+      head.writeUInt32BE(stream, 5);
+      return Buffer.concat([head, payload]);
+    };
+    const literal = (nameIndex: number, value: string) =>
+      Buffer.concat([Buffer.from([nameIndex, value.length]), Buffer.from(value)]);
+    // :method GET, :scheme http (static 2 and 6), :path and :authority as literals without indexing
+    const block = Buffer.concat([Buffer.from([0x82, 0x86]), literal(4, "/health"), literal(1, authority)]);
+    let buf = Buffer.alloc(0);
+    let sent = false;
+    let body = "";
+    socket.on("error", reject);
+    socket.on("close", () => reject(new Error(`closed; body so far ${JSON.stringify(body)}`)));
+    socket.on("data", (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      while (buf.length >= 9 && buf.length >= 9 + buf.readUIntBE(0, 3)) {
+        const length = buf.readUIntBE(0, 3);
+        const [type, flags] = [buf[3] as number, buf[4] as number];
+        const payload = buf.subarray(9, 9 + length);
+        buf = buf.subarray(9 + length);
+        if (type === 4 && !(flags & 1)) {
+          socket.write(frame(4, 1, 0, Buffer.alloc(0))); // ACK every SETTINGS
+          if (!sent) socket.write(frame(1, 0x5, 1, block)); // END_HEADERS | END_STREAM
+          sent = true;
+        } else if (type === 0 && payload.length > 0) body += payload.toString();
+        if (type === 7 || type === 3) reject(new Error(`frame type ${type}: ${payload.toString("hex")}`));
+        if (type === 0 && flags & 1) {
+          socket.removeAllListeners("close");
+          socket.destroy();
+          resolve(body);
+        }
+      }
+    });
+    socket.write(Buffer.concat([Buffer.from(PREFACE), frame(4, 0, 0, Buffer.alloc(0))]));
+  });
+}
+
+async function filteredConnections(): Promise<number> {
+  const m = await h.server.metrics.getSingleMetric("floe_api_authority_filtered_connections_total")?.get();
+  return m?.values[0]?.value ?? 0;
+}
+
+test("a client that waits for the server's SETTINGS (like grpc-go) is served, filtered only when its :authority needs it", async () => {
+  const before = await filteredConnections();
+  // a valid authority: the plain socket goes to nghttp2, which must not see the ACK of floe's own SETTINGS
+  assert.match(await waitingClientGet(`127.0.0.1:${h.server.port}`), /health/);
+  assert.equal(await filteredConnections(), before, "a valid :authority is not filtered");
+  assert.match(await waitingClientGet(`http://127.0.0.1:${h.server.port}`), /health/);
+  assert.equal(await filteredConnections(), before + 1, "a URL as :authority goes through the filter");
+  await stillServes();
+});
+
 test("fixHeadersFrame: etcdctl 3.4's HEADERS frame (Huffman) and a plain literal get host:port", () => {
   // RFC 7541 C.4.1
   assert.equal(huffmanDecode(Buffer.from("f1e3c2e5f23a6ba0ab90f4ff", "hex"))?.toString(), "www.example.com");
