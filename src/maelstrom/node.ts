@@ -7,6 +7,7 @@
 
 import { randomInt } from "node:crypto";
 import {
+  coalesceMessages,
   decodeConfChange,
   type Entry,
   EntryType,
@@ -242,7 +243,7 @@ export class MaelstromNode {
     if (rd.snapshot) storage.applySnapshot(rd.snapshot);
     storage.append(rd.entries);
     if (rd.hardState) storage.setHardState(rd.hardState);
-    for (const m of rd.messages) {
+    for (const m of coalesceMessages(rd.messages, rn.raft.cfg.maxSizePerMsgBytes)) {
       this.opts.send({ src: this.id, dest: this.name(m.to), body: { type: "raft", msg: encodeMessage(m) } });
     }
     if (rd.snapshot) {

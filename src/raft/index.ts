@@ -7,6 +7,7 @@
 // ticks, messages, a seeded generator and a Storage, and carries out each
 // Ready in order (persist, send, apply, advance).
 
+export { coalesceMessages } from "./coalesce.ts";
 export { decodeConfChange, encodeConfChange } from "./confchange.ts";
 export type { RaftConfig, RaftLogger, RaftMutations, ReadOnlyOption } from "./config.ts";
 export { assert, RaftAssertionError, RaftError } from "./errors.ts";

@@ -11,6 +11,7 @@ import { randomBytes } from "node:crypto";
 import {
   type ConfChange,
   type ConfState,
+  coalesceMessages,
   decodeConfChange,
   type Entry,
   EntryType,
@@ -309,7 +310,8 @@ export class RaftRuntime<R> {
     if (rd.softState) this.opts.onSoftState?.(rd.softState);
     await this.opts.log.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
     const t1 = performance.now();
-    if (rd.messages.length > 0) this.opts.transport.send(rd.messages);
+    if (rd.messages.length > 0)
+      this.opts.transport.send(coalesceMessages(rd.messages, this.rn.raft.cfg.maxSizePerMsgBytes));
     if (rd.snapshot) {
       const { index } = rd.snapshot.metadata;
       const image =

@@ -5,6 +5,7 @@
 
 import {
   type ConfState,
+  coalesceMessages,
   decodeConfChange,
   type Entry,
   EntryType,
@@ -157,7 +158,8 @@ export class SimNode {
       this.crash();
       return;
     }
-    for (const m of rd.messages) this.env.send(this.id, m.to, { kind: "raft", msg: m });
+    for (const m of coalesceMessages(rd.messages, this.rn.raft.cfg.maxSizePerMsgBytes))
+      this.env.send(this.id, m.to, { kind: "raft", msg: m });
     if (rd.snapshot) {
       this.sm = KvStateMachine.restore(rd.snapshot.data);
       this.confState = rd.snapshot.metadata.confState;

@@ -3,6 +3,7 @@
 // contract exactly as a real caller must (persist, send, apply, advance).
 
 import {
+  coalesceMessages,
   decodeConfChange,
   type Entry,
   EntryType,
@@ -35,6 +36,8 @@ export class Network {
   delivered: Message[] = [];
   /** Drop messages for which this returns true. */
   filter: ((m: Message) => boolean) | undefined;
+  /** Send each Ready's messages through coalesceMessages, as the server does. */
+  coalesce = false;
 
   constructor(
     ids: NodeId[],
@@ -80,7 +83,8 @@ export class Network {
     }
     m.storage.append(rd.entries);
     if (rd.hardState) m.storage.setHardState(rd.hardState);
-    for (const msg of rd.messages) this.queue.push(msg);
+    const out = this.coalesce ? coalesceMessages(rd.messages, m.rn.raft.cfg.maxSizePerMsgBytes) : rd.messages;
+    for (const msg of out) this.queue.push(msg);
     for (const rs of rd.readStates) m.readStates.push(rs);
     for (const e of rd.committedEntries) {
       if (e.type === EntryType.ConfChange) m.rn.applyConfChange(decodeConfChange(e.data));
