@@ -257,6 +257,10 @@ const ROUTE_MAX_BYTES = 256 * 1024;
  * ended meanwhile.
  */
 export function routeHttp2(socket: net.Socket, waitMs: number): Promise<net.Socket | Duplex | undefined> {
+  // Node's HTTP/2 server does not turn Nagle off on a socket it is given; small
+  // frames written apart (a PING ACK, then a response) would wait for the
+  // client's delayed ACK
+  socket.setNoDelay(true);
   return new Promise((resolve) => {
     const fixer = new AuthorityFixer();
     const out: Buffer[] = [];
