@@ -67,11 +67,7 @@ export class KeyIndex {
     rev: Revision,
     lease: number,
   ): { entry: KeyEntry; created: number; version: number; prevLease: number } {
-    let e = this.keys.get(key);
-    if (e === undefined) {
-      e = { key: copyBytes(keyBytes), gens: [], lease: 0 };
-      this.keys.set(key, e);
-    }
+    const e = this.keys.getOrInsert(key, () => ({ key: copyBytes(keyBytes), gens: [], lease: 0 }));
     const prevLease = e.lease;
     assertAfter(e, rev);
     let g = KeyIndex.live(e);
@@ -104,12 +100,8 @@ export class KeyIndex {
     ver: number,
     lease: number,
   ): void {
-    let e = this.keys.get(key);
-    if (e === undefined) {
-      // A copy: keyBytes may be a view that would pin a whole storage record.
-      e = { key: copyBytes(keyBytes), gens: [], lease: 0 };
-      this.keys.set(key, e);
-    }
+    // A copy: keyBytes may be a view that would pin a whole storage record.
+    const e = this.keys.getOrInsert(key, () => ({ key: copyBytes(keyBytes), gens: [], lease: 0 }));
     assertAfter(e, rev);
     const g = KeyIndex.live(e);
     if (g === undefined) e.gens.push({ created, ver, revs: [rev], closed: false });

@@ -45,6 +45,12 @@ export class OrderedMap<V> {
       vals[i] = value;
       return;
     }
+    this.insertAt(c, i, key, value);
+  }
+
+  private insertAt(c: number, i: number, key: string, value: V): void {
+    const keys = this.keyChunks[c];
+    const vals = this.valChunks[c];
     keys.splice(i, 0, key);
     vals.splice(i, 0, value);
     this.count++;
@@ -53,6 +59,23 @@ export class OrderedMap<V> {
       this.keyChunks.splice(c + 1, 0, keys.splice(half));
       this.valChunks.splice(c + 1, 0, vals.splice(half));
     }
+  }
+
+  /** The value at key; when there is none, make() is stored there and returned (one search either way). */
+  getOrInsert(key: string, make: () => V): V {
+    if (this.count === 0) {
+      const v = make();
+      this.set(key, v);
+      return v;
+    }
+    const c = this.chunkFor(key);
+    const keys = this.keyChunks[c];
+    const vals = this.valChunks[c];
+    const i = lowerBound(keys, key);
+    if (keys[i] === key) return vals[i];
+    const v = make();
+    this.insertAt(c, i, key, v);
+    return v;
   }
 
   delete(key: string): boolean {

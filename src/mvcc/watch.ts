@@ -160,6 +160,8 @@ export class WatchHub {
 
   /** Called by the store after each committed write revision, with its events in sub order. */
   notify(revision: number, events: Event[]): void {
+    // no synced watcher: nothing to match (and no key conversion per event)
+    if (this.byKey.size === 0 && this.ranges.size === 0) return;
     const batches = new Map<Watcher, Event[]>();
     const add = (w: Watcher, ev: Event) => {
       if (!w.wants(ev)) return;

@@ -10,11 +10,12 @@ function model(map: Map<string, number>, start: string, end?: string): [string, 
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
-test("the ordered map agrees with a sorted model across chunk splits and removals", () => {
+test("the ordered map (set, getOrInsert, delete, range) agrees with a sorted model across chunk splits and removals", () => {
   const keyArb = fc.string({ unit: fc.constantFrom("a", "b", "c", "\u0000", "\u00ff"), maxLength: 6 });
   const opArb = fc.oneof(
     fc.record({ t: fc.constant("set" as const), k: keyArb, v: fc.nat() }),
     fc.record({ t: fc.constant("del" as const), k: keyArb }),
+    fc.record({ t: fc.constant("getOrInsert" as const), k: keyArb, v: fc.nat() }),
     fc.record({ t: fc.constant("range" as const), k: keyArb, end: fc.option(keyArb, { nil: undefined }) }),
   );
   fc.assert(
@@ -27,6 +28,18 @@ test("the ordered map agrees with a sorted model across chunk splits and removal
           ref.set(op.k, op.v);
         } else if (op.t === "del") {
           assert.equal(m.delete(op.k), ref.delete(op.k));
+        } else if (op.t === "getOrInsert") {
+          const had = ref.get(op.k);
+          if (had === undefined) ref.set(op.k, op.v);
+          let made = false;
+          assert.equal(
+            m.getOrInsert(op.k, () => {
+              made = true;
+              return op.v;
+            }),
+            had ?? op.v,
+          );
+          assert.equal(made, had === undefined, "make() runs exactly when the key is missing");
         } else {
           assert.deepEqual([...m.range(op.k, op.end)], model(ref, op.k, op.end));
           assert.equal(m.get(op.k), ref.get(op.k));
