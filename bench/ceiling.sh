@@ -5,18 +5,20 @@
 # etcdctl's verdict and the CPU time the servers and etcdctl itself used.
 # That bounds what any Node.js server can do under the same client.
 #
-# Usage: bench/ceiling.sh [LOAD=l] [raw|wrap]
+# Usage: bench/ceiling.sh [LOAD=l] [raw|wrap] [DELAY_MS=0]
 #   raw   the socket goes straight to Node's HTTP/2 server
 #   wrap  through floe's :authority fixer (src/api/h2-authority.ts), as floe
 #         did for every connection before 2026-12-01
+#   DELAY_MS  each answer leaves that much later (latency without CPU)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LOAD=${1:-l}
 MODE=${2:-raw}
+DELAY_MS=${3:-0}
 PORTS=(21101 21102 21103)
 pids=()
 for p in "${PORTS[@]}"; do
-  node --import tsx bench/ceiling/noop-grpc.ts "$p" "$MODE" &
+  node --import tsx bench/ceiling/noop-grpc.ts "$p" "$MODE" "$DELAY_MS" &
   pids+=($!)
 done
 trap 'kill ${pids[*]} 2>/dev/null || true' EXIT
@@ -34,6 +36,6 @@ after=0
 for pid in "${pids[@]}"; do after=$((after + $(cpu "$pid"))); done
 grep -E "PASS|FAIL|Throughput|Slowest|Stddev|Error" "$out" | sed 's/.*\r//' || true
 cat "$out.time"
-echo "servers ($MODE) CPU: $(( (after - before) / $(getconf CLK_TCK) )) s (three processes together)"
+echo "servers ($MODE, answers delayed ${DELAY_MS} ms) CPU: $(( (after - before) / $(getconf CLK_TCK) )) s (three processes together)"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores"
 rm -f "$out" "$out.time"
