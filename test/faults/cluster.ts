@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { memberId } from "../../src/server/member.ts";
 import { freePort } from "../integration/floe-process.ts";
 import { Member } from "./member.ts";
+import { NetnsNetwork, type NetnsSlot } from "./netns.ts";
 import { type BlockMode, LinkRules, PeerProxy } from "./proxy.ts";
 import { delay, poll } from "./util.ts";
 
@@ -23,6 +24,12 @@ export interface ClusterOptions {
   label?: string;
   /** "info" logs every role change and snapshot install (and makes stderr tails noisier). */
   logLevel?: "warn" | "info";
+  /**
+   * "proxy" (default): members on 127.0.0.1, each peer link through a
+   * fault-injecting TCP proxy. "netns": each member in its own network
+   * namespace (root only, netns.ts); network faults isolate whole members.
+   */
+  network?: "proxy" | "netns";
 }
 
 export interface LeaderInfo {
@@ -32,10 +39,23 @@ export interface LeaderInfo {
 
 const TOKEN = "floe-cluster";
 
+interface Slot {
+  name: string;
+  clientPort: number;
+  peerPort: number;
+  /** Where peers reach the member: its proxy's port, or its own peer port in a namespace. */
+  advertisePort: number;
+  net?: NetnsSlot;
+}
+
+const advertised = (s: Slot): string => `http://${s.net?.host ?? "127.0.0.1"}:${s.advertisePort}`;
+
 export class FaultCluster {
   readonly rules = new LinkRules();
   readonly members: Member[] = [];
   readonly proxies = new Map<string, PeerProxy>();
+  /** Set in "netns" mode. */
+  readonly netns: NetnsNetwork | undefined;
   readonly baseDir: string;
   private nextOrdinal = 1;
   private readonly onExit = () => {
@@ -44,6 +64,7 @@ export class FaultCluster {
 
   constructor(readonly opts: ClusterOptions) {
     this.baseDir = mkdtempSync(join(tmpdir(), `floe-faults-${opts.label ?? "run"}-`));
+    this.netns = opts.network === "netns" ? new NetnsNetwork() : undefined;
     process.on("exit", this.onExit);
   }
 
@@ -60,13 +81,11 @@ export class FaultCluster {
     ];
   }
 
-  private async allocate(): Promise<{
-    name: string;
-    clientPort: number;
-    peerPort: number;
-    advertisePort: number;
-  }> {
+  private async allocate(): Promise<Slot> {
     const name = `n${this.nextOrdinal++}`;
+    // in its own namespace a member has the usual ports to itself, and no proxy
+    if (this.netns)
+      return { name, clientPort: 2379, peerPort: 2380, advertisePort: 2380, net: this.netns.add() };
     return {
       name,
       clientPort: await freePort(),
@@ -76,6 +95,7 @@ export class FaultCluster {
   }
 
   private async addProxy(m: Member): Promise<void> {
+    if (this.netns) return;
     const p = new PeerProxy(m.id, m.advertisePort, m.peerPort, this.rules);
     await p.listen();
     this.proxies.set(m.name, p);
@@ -114,11 +134,11 @@ export class FaultCluster {
   private async startOnce(): Promise<void> {
     const slots = [];
     for (let i = 0; i < this.opts.size; i++) slots.push(await this.allocate());
-    const initialCluster = slots.map((s) => `${s.name}=http://127.0.0.1:${s.advertisePort}`).join(",");
+    const initialCluster = slots.map((s) => `${s.name}=${advertised(s)}`).join(",");
     for (const s of slots) {
       const dataDir = join(this.baseDir, s.name);
       mkdirSync(dataDir, { recursive: true });
-      const peerUrl = `http://127.0.0.1:${s.advertisePort}`;
+      const peerUrl = advertised(s);
       const m = new Member(
         s.name,
         memberId([peerUrl], TOKEN),
@@ -127,6 +147,7 @@ export class FaultCluster {
         s.advertisePort,
         dataDir,
         [...this.memberArgs(s, dataDir), "--initial-cluster", initialCluster, ...this.commonArgs()],
+        s.net,
       );
       await this.addProxy(m);
       this.members.push(m);
@@ -156,21 +177,19 @@ export class FaultCluster {
     }
   }
 
-  private memberArgs(
-    s: { name: string; clientPort: number; peerPort: number; advertisePort: number },
-    dataDir: string,
-  ) {
+  private memberArgs(s: Slot, dataDir: string) {
+    const host = s.net?.host ?? "127.0.0.1";
     return [
       "--name",
       s.name,
       "--data-dir",
       dataDir,
       "--listen-client-urls",
-      `http://127.0.0.1:${s.clientPort}`,
+      `http://${host}:${s.clientPort}`,
       "--listen-peer-urls",
-      `http://127.0.0.1:${s.peerPort}`,
+      `http://${host}:${s.peerPort}`,
       "--initial-advertise-peer-urls",
-      `http://127.0.0.1:${s.advertisePort}`,
+      advertised(s),
     ];
   }
 
@@ -255,8 +274,18 @@ export class FaultCluster {
 
   // ---- network faults (directed, at the receiving member's proxy)
 
-  /** Cuts every link between members of different groups, both directions. */
+  /**
+   * Cuts every link between members of different groups, both directions.
+   * With namespaces every member outside the largest group is cut off from
+   * everyone (its veth down), and the cut is always silent.
+   */
   partition(groups: Member[][], mode: BlockMode = "refuse"): void {
+    if (this.netns) {
+      const largest = groups.reduce((a, b) => (b.length > a.length ? b : a));
+      for (const g of groups)
+        if (g !== largest) for (const m of g) this.netns.isolate((m.net as NetnsSlot).ns);
+      return;
+    }
     for (const a of groups) {
       for (const b of groups) {
         if (a === b) continue;
@@ -267,6 +296,8 @@ export class FaultCluster {
 
   /** Cuts the links between the given pairs only (both directions): a bridge or a ring. */
   cut(pairs: [Member, Member][], mode: BlockMode = "refuse"): void {
+    if (this.netns)
+      throw new Error("netns mode cuts whole members only (no iptables here): use the proxy for a bridge");
     for (const [x, y] of pairs) {
       this.rules.block(x.id, y.id, mode);
       this.rules.block(y.id, x.id, mode);
@@ -275,12 +306,15 @@ export class FaultCluster {
 
   /** Adds `ms` of latency to every link. */
   slowAll(ms: number): void {
+    if (this.netns)
+      throw new Error("netns mode cannot delay links (this kernel has no netem): use the proxy");
     for (const a of this.members)
       for (const b of this.members) if (a !== b) this.rules.setDelay(a.id, b.id, ms);
   }
 
   healNetwork(): void {
     this.rules.healAll();
+    this.netns?.heal();
   }
 
   /** Ends every fault: network rules cleared, paused members resumed, killed members restarted. */
@@ -297,7 +331,7 @@ export class FaultCluster {
   /** Adds a learner through the Cluster API and starts its process to join the existing cluster. */
   async addLearner(): Promise<Member> {
     const s = await this.allocate();
-    const peerUrl = `http://127.0.0.1:${s.advertisePort}`;
+    const peerUrl = advertised(s);
     const added = await poll(
       `member add ${s.name}`,
       20_000,
@@ -316,14 +350,23 @@ export class FaultCluster {
     const everyone = [...this.current().map((m) => `${m.name}=${m.peerUrl}`), `${s.name}=${peerUrl}`].join(
       ",",
     );
-    const m = new Member(s.name, Number(added.ID), s.clientPort, s.peerPort, s.advertisePort, dataDir, [
-      ...this.memberArgs(s, dataDir),
-      "--initial-cluster",
-      everyone,
-      "--initial-cluster-state",
-      "existing",
-      ...this.commonArgs(),
-    ]);
+    const m = new Member(
+      s.name,
+      Number(added.ID),
+      s.clientPort,
+      s.peerPort,
+      s.advertisePort,
+      dataDir,
+      [
+        ...this.memberArgs(s, dataDir),
+        "--initial-cluster",
+        everyone,
+        "--initial-cluster-state",
+        "existing",
+        ...this.commonArgs(),
+      ],
+      s.net,
+    );
     await this.addProxy(m);
     this.members.push(m);
     m.spawn();
@@ -446,6 +489,7 @@ export class FaultCluster {
     for (const m of this.members) m.client.close();
     await Promise.all([...this.proxies.values()].map((p) => p.close()));
     this.proxies.clear();
+    this.netns?.teardownNow();
     process.off("exit", this.onExit);
     if (!keepData) {
       // A just-killed process may still be flushing; give rm a few tries.

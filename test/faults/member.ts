@@ -8,6 +8,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Etcd3, type IOptions } from "etcd3";
 import { Cluster, Maintenance } from "../../src/api/gen/etcdserverpb/rpc_pb.ts";
 import { ROOT } from "../integration/floe-process.ts";
+import type { NetnsSlot } from "./netns.ts";
 
 export type MemberState = "running" | "paused" | "killed" | "removed";
 
@@ -76,6 +77,8 @@ export class Member {
     readonly advertisePort: number,
     readonly dataDir: string,
     readonly args: string[],
+    /** Set when the member runs in its own network namespace (netns.ts) at this address. */
+    readonly net?: NetnsSlot,
   ) {
     this.client = newClient(this.endpoint);
     const transport = createGrpcTransport({ baseUrl: this.endpoint });
@@ -83,12 +86,16 @@ export class Member {
     this.cluster = createClient(Cluster, transport);
   }
 
+  get host(): string {
+    return this.net?.host ?? "127.0.0.1";
+  }
+
   get endpoint(): string {
-    return `http://127.0.0.1:${this.clientPort}`;
+    return `http://${this.host}:${this.clientPort}`;
   }
 
   get peerUrl(): string {
-    return `http://127.0.0.1:${this.advertisePort}`;
+    return `http://${this.host}:${this.advertisePort}`;
   }
 
   spawn(): void {
@@ -97,7 +104,10 @@ export class Member {
     }
     this.starts++;
     this.stderr.push(`--- harness: start #${this.starts} of ${this.name} at ${new Date().toISOString()}\n`);
-    const proc = spawn(process.execPath, ["bin/floe.js", "start", ...this.args], {
+    const command = [process.execPath, "bin/floe.js", "start", ...this.args];
+    // `ip netns exec` execs the command: the pid (for kill and SIGSTOP) is the member's
+    if (this.net) command.unshift("ip", "netns", "exec", this.net.ns);
+    const proc = spawn(command[0] as string, command.slice(1), {
       cwd: ROOT,
       stdio: ["ignore", "ignore", "pipe"],
     });

@@ -45,6 +45,8 @@ export interface ScenarioOptions {
   recoveryBoundMs?: number;
   convergeDeadlineMs?: number;
   checkTimeoutMs?: number;
+  /** How network faults are made (cluster.ts): the TCP proxy (default) or network namespaces. */
+  network?: "proxy" | "netns";
 }
 
 export interface ScenarioReport {
@@ -95,6 +97,7 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioReport> {
     snapshotCount: o.snapshotCount,
     label: o.name,
     logLevel: o.logLevel,
+    network: o.network,
   });
   const workload = new Workload(cluster, rng.fork(), { ...DEFAULT_WORKLOAD, ...o.workload });
   const failoverByKind = new Map<string, number[]>();
