@@ -5,6 +5,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Etcd3 } from "etcd3";
+import { newClient } from "../faults/member.ts";
 import { poll } from "../faults/util.ts";
 import { freePort, ROOT } from "../integration/floe-process.ts";
 
@@ -27,6 +28,12 @@ export class LocalCluster {
   readonly members: Member[] = [];
   private readonly root = mkdtempSync(join(tmpdir(), "floe-cluster-"));
   private readonly clients = new Map<string, Etcd3>();
+  /**
+   * For polling Status only: no retries and no circuit breaker. The etcd3
+   * client's breaker opens after a few refused calls to a member still
+   * starting (a slow machine) and then fails every call for seconds.
+   */
+  private readonly probes = new Map<string, Etcd3>();
 
   constructor(private readonly extraArgs: string[] = []) {}
 
@@ -98,19 +105,28 @@ export class LocalCluster {
     return c;
   }
 
+  private probe(m: Member): Etcd3 {
+    let c = this.probes.get(m.name);
+    if (!c) {
+      c = newClient(m.endpoint);
+      this.probes.set(m.name, c);
+    }
+    return c;
+  }
+
   /** The member every running member agrees leads. */
   async waitLeader(among = this.running()): Promise<Member> {
     return until("a leader all running members agree on", async () => {
       const leaders = new Set<string>();
       for (const m of among) {
-        const st = await this.client(m).maintenance.status();
+        const st = await this.probe(m).maintenance.status();
         if (st.leader === "0") return undefined;
         leaders.add(st.leader);
       }
       if (leaders.size !== 1) return undefined;
       const id = [...leaders][0];
       for (const m of among) {
-        const st = await this.client(m).maintenance.status();
+        const st = await this.probe(m).maintenance.status();
         if (st.header.member_id === id) return m;
       }
       return undefined;
@@ -127,13 +143,16 @@ export class LocalCluster {
     const exited = new Promise((r) => p.once("exit", r));
     p.kill(signal);
     await exited;
-    this.clients.get(m.name)?.close();
-    this.clients.delete(m.name);
+    for (const map of [this.clients, this.probes]) {
+      map.get(m.name)?.close();
+      map.delete(m.name);
+    }
   }
 
   async close(): Promise<void> {
-    for (const c of this.clients.values()) c.close();
+    for (const c of [...this.clients.values(), ...this.probes.values()]) c.close();
     this.clients.clear();
+    this.probes.clear();
     for (const m of this.members) await this.kill(m);
   }
 
