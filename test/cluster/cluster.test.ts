@@ -43,9 +43,16 @@ test("a 3-member cluster takes writes on any member and serves linearizable read
     // Linearizable read on the other follower, right after the write was acknowledged elsewhere.
     assert.equal(await c.client(followers[1]).get("k1").string(), "from-follower");
     assert.equal(await c.client(followers[1]).get("k2").string(), "from-leader");
-    const list = await c.client(followers[1]).cluster.memberList({});
+    // each member publishes its client URL through the log once it runs (etcd's publish), soon after start
+    const list = await until("every member's client URL published", async () => {
+      const l = await c.client(followers[1]).cluster.memberList({});
+      return l.members.every((m) => m.clientURLs.length === 1) ? l : undefined;
+    });
     assert.deepEqual(list.members.map((m) => m.name).sort(), ["a", "b", "c"]);
-    for (const m of list.members) assert.equal(m.clientURLs.length, 1, `client URL of ${m.name} published`);
+    for (const m of list.members) {
+      const own = c.members.find((x) => x.name === m.name);
+      assert.deepEqual(m.clientURLs, [`http://127.0.0.1:${own?.clientPort}`], `client URL of ${m.name}`);
+    }
     const st = await Promise.all(c.members.map((m) => c.client(m).maintenance.status()));
     assert.equal(new Set(st.map((s) => s.leader)).size, 1);
     assert.equal(new Set(st.map((s) => s.header.cluster_id)).size, 1);
