@@ -37,6 +37,9 @@ const MVCC_TO_API: Record<string, Parameters<typeof FloeError.of>[0]> = {
   NoSpace: "NO_SPACE",
 };
 
+/** How long a follower waits for the leader's client URL before a lease call fails with "not leader". */
+const LEADER_URL_WAIT_MS = 2000;
+
 /** Blob size of one Snapshot message: etcd sends 32 KiB. */
 const SNAPSHOT_MESSAGE_BYTES = 32 * 1024;
 const SHA256_BYTES = 32;
@@ -247,11 +250,28 @@ export class EtcdServer implements EtcdBackend {
     return this.cluster?.members().find((m) => m.id === lead)?.clientUrls[0];
   }
 
+  /**
+   * Where a follower relays a lease call: the leader's client URL. Right after
+   * a start or an election the leader may not have published it yet (it does
+   * within moments), so wait for it up to LEADER_URL_WAIT_MS rather than fail
+   * the call; undefined if this member has become the primary lessor meanwhile.
+   */
+  private async relayTarget(): Promise<string | undefined> {
+    const deadline = Date.now() + LEADER_URL_WAIT_MS;
+    for (;;) {
+      if (this.lessor.isPrimary) return undefined;
+      const url = this.leaderUrl();
+      if (url) return url;
+      if (Date.now() >= deadline)
+        throw FloeError.of(this.runtime.leader() === 0 ? "NO_LEADER" : "NOT_LEADER");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
   async leaseKeepAlive(req: pb.LeaseKeepAliveRequest): Promise<pb.LeaseKeepAliveResponse> {
     if (!this.lessor.isPrimary) {
-      const url = this.leaderUrl();
-      if (!url) throw FloeError.of(this.runtime.leader() === 0 ? "NO_LEADER" : "NOT_LEADER");
-      return this.forwarder.keepAlive(url, req);
+      const url = await this.relayTarget();
+      if (url) return this.forwarder.keepAlive(url, req);
     }
     let ttl: number;
     try {
@@ -263,7 +283,7 @@ export class EtcdServer implements EtcdBackend {
   }
 
   async leaseTimeToLive(req: pb.LeaseTimeToLiveRequest): Promise<pb.LeaseTimeToLiveResponse> {
-    const url = this.lessor.isPrimary ? undefined : this.leaderUrl();
+    const url = this.lessor.isPrimary ? undefined : await this.relayTarget();
     if (url) return this.forwarder.timeToLive(url, req);
     const id = num(req.ID, "ID");
     const t = this.store.timeToLive(id, { keys: req.keys });
