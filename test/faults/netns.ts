@@ -17,12 +17,16 @@ const ip = (...args: string[]) => execFileSync("ip", args, { stdio: ["ignore", "
 export function netnsUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return "network namespaces need root";
   const probe = `floe-probe-${process.pid}`;
+  const link = `flp${(process.pid % 100_000).toString(36)}`;
   try {
+    // what a run needs: a namespace, and a bridge and veth pairs in this one
     ip("netns", "add", probe);
     ip("netns", "del", probe);
+    ip("link", "add", link, "type", "veth", "peer", "name", `${link}p`);
+    ip("link", "del", link);
     return undefined;
   } catch (e) {
-    return `ip netns does not work here: ${(e as Error).message.split("\n")[0]}`;
+    return `network namespaces or veth pairs do not work here: ${(e as Error).message.split("\n")[0]}`;
   }
 }
 
