@@ -1,18 +1,13 @@
 // Rapid-fire mixed faults: process and network faults back to back, each
 // short, and the next one applied without waiting for the cluster to settle,
 // so faults meet restarts and elections still in progress.
-import assert from "node:assert/strict";
-import { test } from "node:test";
-import { seedFromEnv } from "./prng.ts";
-import { runScenario } from "./run.ts";
+import { scenarioTest } from "./run.ts";
 
-test("3 members under back-to-back kills, pauses and partitions without settling stay linearizable and converge", {
-  timeout: 300_000,
-}, async () => {
-  const report = await runScenario({
+scenarioTest(
+  "3 members under back-to-back kills, pauses and partitions without settling stay linearizable and converge",
+  {
     name: "chaos-3",
     size: 3,
-    seed: seedFromEnv(),
     kinds: [
       "kill-leader",
       "kill-follower",
@@ -27,6 +22,5 @@ test("3 members under back-to-back kills, pauses and partitions without settling
     settle: false,
     snapshotCount: 300,
     recoveryBoundMs: 20_000,
-  });
-  assert.equal(report.verdict, "linearizable");
-});
+  },
+);

@@ -1,35 +1,27 @@
 // Process faults: kill -9 and SIGSTOP of leaders and followers, each followed
 // by a restart (or SIGCONT), under concurrent clients. A small snapshot count
 // makes restarted members catch up from a snapshot as well as from the log.
-import assert from "node:assert/strict";
-import { test } from "node:test";
-import { seedFromEnv } from "./prng.ts";
-import { runScenario } from "./run.ts";
+import { scenarioTest } from "./run.ts";
 
-test("3 members survive repeated kill -9 and SIGSTOP of leaders and followers: linearizable, no lost writes, converged", {
-  timeout: 300_000,
-}, async () => {
-  const report = await runScenario({
+scenarioTest(
+  "3 members survive repeated kill -9 and SIGSTOP of leaders and followers: linearizable, no lost writes, converged",
+  {
     name: "crash-3",
     size: 3,
-    seed: seedFromEnv(),
     kinds: ["kill-leader", "kill-follower", "kill-majority", "pause-leader", "pause-follower"],
     coverEachKind: true,
     steps: 9,
     holdMs: [1500, 4000],
     gapMs: [500, 1500],
     snapshotCount: 200,
-  });
-  assert.equal(report.verdict, "linearizable");
-});
+  },
+);
 
-test("5 members survive kill -9 of leaders and followers with restarts: linearizable, no lost writes, converged", {
-  timeout: 300_000,
-}, async () => {
-  const report = await runScenario({
+scenarioTest(
+  "5 members survive kill -9 of leaders and followers with restarts: linearizable, no lost writes, converged",
+  {
     name: "crash-5",
     size: 5,
-    seed: seedFromEnv(),
     kinds: ["kill-leader", "kill-follower", "pause-leader"],
     coverEachKind: true,
     steps: 6,
@@ -37,6 +29,5 @@ test("5 members survive kill -9 of leaders and followers with restarts: lineariz
     gapMs: [500, 1500],
     snapshotCount: 300,
     workload: { clients: 8 },
-  });
-  assert.equal(report.verdict, "linearizable");
-});
+  },
+);

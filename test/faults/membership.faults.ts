@@ -2,18 +2,13 @@
 // snapshot: the snapshot count is small), promoted, and a random voter
 // (sometimes the leader) removed; leadership is moved; a leader is killed
 // or isolated and a follower paused in between, so changes meet failovers.
-import assert from "node:assert/strict";
-import { test } from "node:test";
-import { seedFromEnv } from "./prng.ts";
-import { runScenario } from "./run.ts";
+import { scenarioTest } from "./run.ts";
 
-test("3 members through add-learner / promote / remove-voter / move-leader churn and leader kills stay linearizable and converge", {
-  timeout: 300_000,
-}, async () => {
-  const report = await runScenario({
+scenarioTest(
+  "3 members through add-learner / promote / remove-voter / move-leader churn and leader kills stay linearizable and converge",
+  {
     name: "membership-3",
     size: 3,
-    seed: seedFromEnv(),
     kinds: [
       "membership-churn",
       "move-leader",
@@ -27,6 +22,5 @@ test("3 members through add-learner / promote / remove-voter / move-leader churn
     holdMs: [1500, 3000],
     gapMs: [500, 1500],
     snapshotCount: 200,
-  });
-  assert.equal(report.verdict, "linearizable");
-});
+  },
+);

@@ -2,40 +2,31 @@
 // namespace, cut off by taking its veth down (packets vanish for peers and
 // clients alike), together with kill -9 and SIGSTOP. Needs root and
 // `ip netns` (CI runs as root); elsewhere the test says why it cannot run.
-import assert from "node:assert/strict";
-import { test } from "node:test";
 import { netnsUnavailable } from "./netns.ts";
-import { seedFromEnv } from "./prng.ts";
-import { runScenario } from "./run.ts";
+import { scenarioTest } from "./run.ts";
 
 const unavailable = netnsUnavailable();
 
-test("3 members in network namespaces under leader and follower isolation, kills and pauses stay linearizable and converge", {
-  timeout: 300_000,
-  skip: unavailable,
-}, async () => {
-  const report = await runScenario({
+scenarioTest(
+  "3 members in network namespaces under leader and follower isolation, kills and pauses stay linearizable and converge",
+  {
     name: "netns-3",
     size: 3,
-    seed: seedFromEnv(),
     network: "netns",
     kinds: ["isolate-leader", "split-minority", "kill-leader", "pause-leader", "kill-follower"],
     coverEachKind: true,
     steps: 6,
     holdMs: [2000, 4000],
     gapMs: [500, 1500],
-  });
-  assert.equal(report.verdict, "linearizable");
-});
+  },
+  { skip: unavailable },
+);
 
-test("5 members in network namespaces with a minority (two members) cut off, and the leader isolated, stay linearizable and converge", {
-  timeout: 300_000,
-  skip: unavailable,
-}, async () => {
-  const report = await runScenario({
+scenarioTest(
+  "5 members in network namespaces with a minority (two members) cut off, and the leader isolated, stay linearizable and converge",
+  {
     name: "netns-5",
     size: 5,
-    seed: seedFromEnv(),
     network: "netns",
     kinds: ["split-minority", "isolate-leader", "kill-follower"],
     coverEachKind: true,
@@ -43,6 +34,6 @@ test("5 members in network namespaces with a minority (two members) cut off, and
     holdMs: [2000, 4000],
     gapMs: [500, 1500],
     workload: { clients: 8 },
-  });
-  assert.equal(report.verdict, "linearizable");
-});
+  },
+  { skip: unavailable },
+);

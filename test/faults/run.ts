@@ -6,6 +6,8 @@
 // linearizable. A failure throws with the seed, the counterexample and the
 // tail of each member's stderr.
 
+import assert from "node:assert/strict";
+import { test } from "node:test";
 import { checkOperations, formatViolation, linKvModel } from "../../src/check/index.ts";
 import { FaultCluster } from "./cluster.ts";
 import {
@@ -16,7 +18,7 @@ import {
   makeSchedule,
   probeWrite,
 } from "./nemesis.ts";
-import { Prng } from "./prng.ts";
+import { Prng, seedFromEnv } from "./prng.ts";
 import { delay, poll, summarize } from "./util.ts";
 import { Workload, type WorkloadOptions } from "./workload.ts";
 
@@ -259,4 +261,21 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioReport> {
     await workload.stop().catch(() => {});
     await cluster.close(!ok);
   }
+}
+
+/**
+ * One fault scenario as a test: runs it with the seed from FLOE_FAULT_SEED
+ * (or a fresh one, printed for replay), asserts the history is linearizable,
+ * then any scenario-specific check on the report.
+ */
+export function scenarioTest(
+  title: string,
+  options: Omit<ScenarioOptions, "seed">,
+  t: { timeout?: number; skip?: string; check?: (report: ScenarioReport) => void } = {},
+): void {
+  test(title, { timeout: t.timeout ?? 300_000, skip: t.skip }, async () => {
+    const report = await runScenario({ ...options, seed: seedFromEnv() });
+    assert.equal(report.verdict, "linearizable");
+    t.check?.(report);
+  });
 }

@@ -7,16 +7,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { FaultCluster } from "./cluster.ts";
-import { seedFromEnv } from "./prng.ts";
-import { runScenario } from "./run.ts";
+import { scenarioTest } from "./run.ts";
 
-test("3 members: followers left behind by kill -9 or a silent partition catch up from a snapshot and converge", {
-  timeout: 300_000,
-}, async () => {
-  const report = await runScenario({
+scenarioTest(
+  "3 members: followers left behind by kill -9 or a silent partition catch up from a snapshot and converge",
+  {
     name: "snapshot-3",
     size: 3,
-    seed: seedFromEnv(),
     kinds: ["kill-follower", "stall-minority"],
     coverEachKind: true,
     steps: 4,
@@ -25,13 +22,16 @@ test("3 members: followers left behind by kill -9 or a silent partition catch up
     snapshotCount: 200,
     logLevel: "info",
     workload: { clients: 6, thinkMs: 10 },
-  });
-  assert.equal(report.verdict, "linearizable");
-  assert.ok(
-    report.snapshotsRestored > 0,
-    "no follower installed a snapshot: the scenario did not exercise catch-up",
-  );
-});
+  },
+  {
+    check: (report) => {
+      assert.ok(
+        report.snapshotsRestored > 0,
+        "no follower installed a snapshot: the scenario did not exercise catch-up",
+      );
+    },
+  },
+);
 
 test("a restarted follower installs a snapshot of more than 10000 records and converges", {
   timeout: 180_000,
