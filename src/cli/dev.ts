@@ -12,6 +12,8 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 
+// The package root, from src/cli/ (tsx) and dist/cli/ (compiled) alike. The
+// members run bin/floe.js, i.e. the compiled code in dist/, never tsx.
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const BIN = join(ROOT, "bin", "floe.js");
 
