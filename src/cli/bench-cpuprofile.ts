@@ -17,13 +17,17 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
-/** A short place for a script url: the path from src/ or node_modules/, or node's internal name. */
+/**
+ * A short place for a script url: the path from node_modules/, or from floe's
+ * src/ (sources run through tsx) or dist/ (the compiled code `floe` runs), or
+ * node's internal name. Packages are matched first: many ship a dist/ or src/.
+ */
 function place(url: string): string {
   if (url === "") return "";
-  const src = url.indexOf("/src/");
-  if (src >= 0) return url.slice(src + 1);
   const nm = url.lastIndexOf("/node_modules/");
   if (nm >= 0) return url.slice(nm + "/node_modules/".length);
+  const own = Math.max(url.lastIndexOf("/src/"), url.lastIndexOf("/dist/"));
+  if (own >= 0) return url.slice(own + 1);
   return url.replace(/^file:\/\//, "");
 }
 
@@ -32,7 +36,7 @@ function group(node: ProfileNode): string {
   const { url, functionName } = node.callFrame;
   if (url === "") return functionName.startsWith("(") ? functionName : "(native)";
   const p = place(url);
-  const m = /^src\/([^/]+)\//.exec(p);
+  const m = /^(?:src|dist)\/([^/]+)\//.exec(p);
   if (m) return `floe ${m[1]}/`;
   if (p.startsWith("node:")) {
     const parts = p.split("/");
