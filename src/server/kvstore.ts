@@ -21,11 +21,11 @@ import {
   type WriteBatch,
 } from "../mvcc/index.ts";
 import { encodeSnapshot } from "../mvcc/snapshot.ts";
-import type { ConfChange, ConfState, Entry, HardState, Snapshot, SnapshotMetadata } from "../raft/index.ts";
+import type { ConfChange, ConfState, SnapshotMetadata } from "../raft/index.ts";
 import type { WalStorage } from "../wal/index.ts";
 import { num, toDeleteRange, toPut, toTxn } from "./convert.ts";
 import { decodeConfContext, type MemberInfo, MemberTable } from "./members.ts";
-import type { LogStore, SnapshotImage, StateMachine } from "./runtime.ts";
+import type { LogStore, SaveRequest, SnapshotImage, StateMachine } from "./runtime.ts";
 
 /**
  * Bitcask limits for the MVCC store. One applied entry is one atomic batch
@@ -298,7 +298,7 @@ export function walLogStore(w: WalStorage, beforeCompaction: () => Promise<void>
     firstIndex: () => w.firstIndex(),
     lastIndex: () => w.lastIndex(),
     snapshot: () => w.snapshot(),
-    save: (rd: { hardState?: HardState; entries: readonly Entry[]; snapshot?: Snapshot }) => w.save(rd),
+    save: (rd: SaveRequest) => w.save(rd),
     saveLocalSnapshot: async (index: number, cs: ConfState, image: SnapshotImage) => {
       await beforeCompaction();
       await w.createSnapshot(index, cs, image instanceof Uint8Array ? [image] : image, 1000);

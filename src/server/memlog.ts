@@ -1,8 +1,8 @@
 // An in-memory LogStore (no durability) for tests and for nodes that keep no
 // disk state, such as the Maelstrom node.
 
-import { type ConfState, type Entry, type HardState, MemoryStorage, type Snapshot } from "../raft/index.ts";
-import { collectImage, type LogStore, type SnapshotImage } from "./runtime.ts";
+import { type ConfState, MemoryStorage, type Snapshot } from "../raft/index.ts";
+import { collectImage, type LogStore, type SaveRequest, type SnapshotImage } from "./runtime.ts";
 
 export class MemoryLogStore extends MemoryStorage implements LogStore {
   /** Entries kept behind a snapshot so slightly slow followers can still catch up from the log. */
@@ -20,7 +20,7 @@ export class MemoryLogStore extends MemoryStorage implements LogStore {
     return s;
   }
 
-  async save(rd: { hardState?: HardState; entries: readonly Entry[]; snapshot?: Snapshot }): Promise<void> {
+  async save(rd: SaveRequest): Promise<void> {
     if (rd.snapshot) this.applySnapshot(rd.snapshot);
     this.append(rd.entries);
     if (rd.hardState) this.setHardState(rd.hardState);

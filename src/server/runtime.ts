@@ -56,10 +56,19 @@ export interface StateMachine<R> {
   restore(image: SnapshotImage, index: number): Promise<void>;
 }
 
+/** One Ready's durable state. */
+export interface SaveRequest {
+  hardState?: HardState;
+  entries: readonly Entry[];
+  snapshot?: Snapshot;
+  /** False when only the commit index changed: write, but no fsync is needed (Ready.mustSync). */
+  sync?: boolean;
+}
+
 /** Durable Raft state: what the core reads (Storage) plus the writes a Ready requires. */
 export interface LogStore extends Storage {
-  /** Persists one Ready's hard state, entries and snapshot with a single fsync. */
-  save(rd: { hardState?: HardState; entries: readonly Entry[]; snapshot?: Snapshot }): Promise<void>;
+  /** Persists one Ready's hard state, entries and snapshot with a single fsync (none when !sync). */
+  save(rd: SaveRequest): Promise<void>;
   /** Records a snapshot taken locally and drops log entries before `index - keep`. */
   saveLocalSnapshot(index: number, cs: ConfState, image: SnapshotImage): Promise<void>;
   /**
@@ -308,7 +317,12 @@ export class RaftRuntime<R> {
   private async handleReady(rd: Ready): Promise<void> {
     const t0 = performance.now();
     if (rd.softState) this.opts.onSoftState?.(rd.softState);
-    await this.opts.log.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+    await this.opts.log.save({
+      hardState: rd.hardState,
+      entries: rd.entries,
+      snapshot: rd.snapshot,
+      sync: rd.mustSync || rd.snapshot !== undefined,
+    });
     const t1 = performance.now();
     if (rd.messages.length > 0)
       this.opts.transport.send(coalesceMessages(rd.messages, this.rn.raft.cfg.maxSizePerMsgBytes));

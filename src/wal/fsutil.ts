@@ -24,6 +24,16 @@ export async function writeAll(fh: FileHandle, buf: Uint8Array, position: number
   }
 }
 
+/** writeAll on a file descriptor, synchronously (short writes retried). */
+export function writeAllSync(fd: number, buf: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < buf.length) {
+    const n = fs.writeSync(fd, buf, done, buf.length - done, position + done);
+    if (n <= 0) throw new Error(`write returned ${n} bytes at position ${position + done}`);
+    done += n;
+  }
+}
+
 /** Reads exactly `length` bytes at `position` into a new buffer; fewer bytes at EOF is an error. */
 export function readExactSync(fd: number, length: number, position: number, file: string): Buffer {
   const buf = Buffer.allocUnsafe(length);

@@ -35,6 +35,8 @@ export interface StorageSaveBatch {
   readonly hardState?: HardState;
   readonly entries?: readonly Entry[];
   readonly snapshot?: Snapshot | SnapshotMetadata;
+  /** False when the Ready does not require an fsync (only the commit index changed); default true. */
+  readonly sync?: boolean;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -162,7 +164,12 @@ export class WalStorage implements Storage {
         meta = undefined;
       }
     }
-    await this.wal.save({ hardState: batch.hardState, entries: batch.entries, snapshot: meta });
+    await this.wal.save({
+      hardState: batch.hardState,
+      entries: batch.entries,
+      snapshot: meta,
+      sync: batch.sync,
+    });
     if (meta) await this.snapshots.retainSnapshots(undefined, [this.wal.state.snapshot.index]);
   }
 

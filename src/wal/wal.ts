@@ -4,7 +4,8 @@
 //
 // Operations that write run one at a time, in call order. In-memory state
 // changes only after the fdatasync returns, so nothing read from the WAL was
-// ever not durable. A failed write or sync poisons the log: the file's tail is
+// ever not durable — except units saved with `sync: false` (a Ready that
+// only moved the commit index), which the next sync covers. A failed write or sync poisons the log: the file's tail is
 // unknown until a reopen recovers it.
 
 import type { FileHandle } from "node:fs/promises";
@@ -12,7 +13,7 @@ import * as fsp from "node:fs/promises";
 import type { Entry, HardState, SnapshotMetadata } from "../raft/types.ts";
 import { EntryCache } from "./cache.ts";
 import { stderrLogger, WalError, type WalLogger } from "./errors.ts";
-import { noSyncHook, type SyncHook, syncDir, writeAll } from "./fsutil.ts";
+import { noSyncHook, type SyncHook, syncDir, writeAllSync } from "./fsutil.ts";
 import { SegmentReader } from "./reader.ts";
 import {
   DEFAULT_MAX_RECORD_BYTES,
@@ -50,6 +51,13 @@ export interface SaveBatch {
   readonly entries?: readonly Entry[];
   /** A snapshot installed from the leader: it replaces the log (ignored unless newer than the current one). */
   readonly snapshot?: SnapshotMetadata;
+  /**
+   * Default true. False writes the unit without an fdatasync (Raft's
+   * !mustSync: only the commit index changed, which is safe to lose); the
+   * next synced unit, a segment cut or close() makes it durable, and a crash
+   * before that leaves it as a torn tail at worst.
+   */
+  readonly sync?: boolean;
 }
 
 const MiB = 1024 * 1024;
@@ -61,6 +69,8 @@ export class Wal {
   private pending = 0;
   private closed = false;
   private failure: Error | undefined;
+  /** Units were written after the last fdatasync (saves with sync: false). */
+  private unsynced = false;
   private readonly reader: SegmentReader;
   private readonly cache: EntryCache;
   private readonly segmentSizeBytes: number;
@@ -114,7 +124,7 @@ export class Wal {
     return this.enqueue(async () => {
       const plan = validateSave(this.state, batch, this.maxRecordBytes);
       if (plan.records.length === 0) return;
-      await this.writeUnit(plan.records);
+      await this.writeUnit(plan.records, batch.sync ?? true);
       if (plan.install) this.cache.reset(plan.install.index + 1);
       this.cache.append(plan.entries);
       if (plan.install) await this.collectSegments();
@@ -188,8 +198,12 @@ export class Wal {
     return s;
   }
 
-  /** Encodes `records` plus their Commit as one buffer, writes it with one write and one fdatasync, then applies it. */
-  private async writeUnit(records: readonly WalRecord[]): Promise<void> {
+  /**
+   * Encodes `records` plus their Commit as one buffer, writes it with one
+   * write (synchronous: a page-cache copy, cheaper than a thread-pool round
+   * trip) and, when `sync`, one fdatasync (in the thread pool), then applies it.
+   */
+  private async writeUnit(records: readonly WalRecord[], sync = true): Promise<void> {
     let total = FRAME_HEADER_BYTES + 4;
     for (const r of records) total += FRAME_HEADER_BYTES + payloadBytes(r);
     const buf = Buffer.allocUnsafe(total);
@@ -206,8 +220,8 @@ export class Wal {
     try {
       if (this.writePos > last.headerEnd && this.writePos + total > this.segmentSizeBytes) await this.cut();
       seg = this.segs[this.segs.length - 1];
-      await writeAll(this.active, buf, base());
-      await this.active.datasync();
+      writeAllSync(this.active.fd, buf, base());
+      if (sync) await this.active.datasync();
     } catch (e) {
       this.failure = e as Error;
       throw new WalError(
@@ -215,7 +229,8 @@ export class Wal {
         `writing ${total} bytes to ${seg.path} at ${base()} failed: ${(e as Error).message}`,
       );
     }
-    this.onSync("fdatasync", seg.path);
+    this.unsynced = !sync;
+    if (sync) this.onSync("fdatasync", seg.path);
     const at = this.writePos;
     this.writePos = at + total;
     seg.sizeBytes = this.writePos;
@@ -245,8 +260,9 @@ export class Wal {
     }
   }
 
-  /** Starts a new segment; the current one is already durable up to writePos. */
+  /** Starts a new segment once the current one is durable up to writePos. */
   private async cut(): Promise<void> {
+    await this.syncPending();
     const prev = this.segs[this.segs.length - 1];
     const seg = await createSegment(this.dir, this.state, prev.seq + 1, this.writePos, this.onSync);
     const fh = await fsp.open(seg.path, "r+");
@@ -303,6 +319,14 @@ export class Wal {
     return run;
   }
 
+  /** Makes units written with sync: false durable. */
+  private async syncPending(): Promise<void> {
+    if (!this.unsynced) return;
+    await this.active.datasync();
+    this.unsynced = false;
+    this.onSync("fdatasync", this.segs[this.segs.length - 1].path);
+  }
+
   private ensureOpen(): void {
     if (this.closed) throw new WalError("Closed", `log in ${this.dir} is closed`);
   }
@@ -312,6 +336,7 @@ export class Wal {
     if (this.closed) return;
     this.closed = true;
     await this.chain;
+    if (!this.failure) await this.syncPending();
     this.reader.close();
     await this.active.close();
   }
