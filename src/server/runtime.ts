@@ -295,16 +295,22 @@ export class RaftRuntime<R> {
   private pump(): void {
     if (this.pumping || this.stopped || this.fatal) return;
     this.pumping = true;
-    void this.loop()
-      .catch((e: unknown) => {
+    void this.loop().then(
+      () => {
+        this.pumping = false;
+        // Work that arrived after the loop's last look (a step() between its
+        // final hasReady() and this callback found `pumping` set and left it):
+        // without this it would wait for the next tick.
+        if (this.pendingCommits.length > 0 || this.rn.hasReady()) this.pump();
+      },
+      (e: unknown) => {
+        this.pumping = false;
         this.fatal = e instanceof Error ? e : new Error(String(e));
         this.opts.logger?.("ready-loop-failed", { error: this.fatal.message });
         this.stop();
         this.opts.onFatal?.(this.fatal);
-      })
-      .finally(() => {
-        this.pumping = false;
-      });
+      },
+    );
   }
 
   private async loop(): Promise<void> {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { Message, NodeId } from "../../src/raft/index.ts";
+import { type Message, MessageType, type NodeId, newMessage } from "../../src/raft/index.ts";
 import { MemoryLogStore } from "../../src/server/memlog.ts";
 import { RaftRuntime, RuntimeError, type StateMachine } from "../../src/server/runtime.ts";
 
@@ -228,6 +228,34 @@ test("runtime: a local snapshot that takes long to write does not stop proposals
     assert.equal(commits, 0);
     release?.();
     await waitFor("the commit inside the loop", () => (commits === 1 ? true : undefined));
+  } finally {
+    rt.stop();
+  }
+});
+
+test("runtime: work that arrives while a Ready loop is finishing is picked up at once, not at the next tick", async () => {
+  // Ticks are a minute apart: anything left for the tick would time out.
+  const rt = new RaftRuntime(new Counter(), {
+    id: 1,
+    log: MemoryLogStore.bootstrapped([1]),
+    tickMs: 60_000,
+    electionTicks: 10,
+    snapshotCount: 1000,
+    requestTimeoutMs: 2000,
+    transport: { send: () => {} },
+  });
+  rt.start();
+  try {
+    rt.rn.campaign();
+    rt.reportUnreachable(2); // pumps the campaign's Ready
+    await waitFor("leadership", () => (rt.isLeader() ? true : undefined));
+    assert.equal(await rt.propose(new Uint8Array([1])), 1);
+    await new Promise((r) => setImmediate(r)); // the proposal's Ready loop has ended
+    // A message that changes nothing starts a loop that ends at once; the
+    // read request made right after it, in the same turn, finds that loop
+    // still marked as running.
+    rt.step(newMessage(MessageType.HeartbeatResp, { from: 99, to: 1 }));
+    await rt.readBarrier();
   } finally {
     rt.stop();
   }
