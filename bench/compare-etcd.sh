@@ -1,306 +1,338 @@
 #!/usr/bin/env bash
-# floe vs etcd on the same machine: starts a 3-member floe cluster on
-# loopback, runs the `floe bench` workloads and `etcdctl check perf` against
-# it, stops it, then does the same against a 3-member etcd cluster (Debian's
-# etcd-server, installed when missing), and appends a side-by-side markdown
-# section to bench/RESULTS.md (or prints it with --no-write).
+# floe vs etcd on the same machine, measured with kvbench (a closed-loop load
+# generator on etcd's own Go client, ../shared/tools/kvbench relative to the
+# repository). For every workload row, and for each system in turn (etcd
+# first, then floe, so that both see about the same background load), it
+# starts a fresh 3-member cluster on loopback, runs kvbench against all three
+# endpoints, records the members' CPU time, and stops the cluster; then
+# `etcdctl check perf` likewise. It appends a side-by-side markdown section to
+# bench/RESULTS.md (or only prints it with --no-write).
 #
-# Usage: bench/compare-etcd.sh [--duration 15s] [--perf "m l"] [--only floe|etcd]
-#          [--no-workloads] [--floe-commit REV] [--no-write] [--profile] [--out DIR]
-#   --duration  length of each `floe bench` workload (default 15s)
-#   --perf      `etcdctl check perf` loads to run (default "m l"; add xl; "" for none);
+# Usage: bench/compare-etcd.sh [--seconds 20] [--keys 100000] [--perf "l"] [--only floe|etcd]
+#          [--rows "put-1 get-s-200"] [--floe-commit REV] [--no-write] [--profile] [--out DIR]
+#   --seconds   length of each kvbench run's timed phase (default 20)
+#   --keys      kvbench -keys, the key space (default 100000). The get rows
+#               preload every key with sequential single puts before timing
+#               (kvbench does that itself and it cannot be turned off), which
+#               takes keys x one put's latency: minutes at 100000.
+#   --perf      `etcdctl check perf` loads to run (default "l"; e.g. "m l"; "" for none);
 #               each load runs against a freshly started cluster
 #   --only      run one system (the table then has blanks for the other)
-#   --no-workloads  skip the `floe bench` workloads (check perf and profile only)
-#   --workloads "put-500 range-s-50"  run only these workloads
-#   --floe-commit   run the floe members of this commit (exported with git
-#               archive into the output directory) instead of the working tree,
-#               which other people may be editing; the bench client always
-#               comes from this checkout. Runs with the same --out add up: the
-#               table is made from every result the directory holds.
-#   --profile   additionally: restart floe with `node --cpu-prof` on every
-#               member, run put with 500 clients, stop with SIGINT and print
-#               the top self-time functions of the leader's profile
-#   --out       where JSON results, logs and profiles go (default a new /tmp dir)
+#   --rows      run only these rows (names below)
+#   --floe-commit   run the floe members of this commit instead of the
+#               working tree, which other people may be editing. Either way the
+#               members run a private build (see resolve_floe_tree in
+#               bench/cluster-lib.sh); without it that is a snapshot of the
+#               working tree taken at the start, labelled HEAD, or
+#               HEAD+uncommitted:<hash> when src/ etc. differ from HEAD. Runs
+#               with the same --out add up: the table is made from every result
+#               the directory holds (the latest per row and system).
+#   --profile   additionally: start floe with `node --cpu-prof` on every
+#               member, run the put-1000 row, stop with SIGINT and print the
+#               top self-time functions of the leader's profile
+#   --out       where raw results and logs go (default a new /tmp dir)
+# Environment: KVBENCH=path of the kvbench binary (default /tmp/kvbench; built
+# with ../shared/tools/kvbench/build.sh when missing or older than main.go).
 #
-# Both clusters use etcd's dev layout: clients on 2379, 22379, 32379, peers on
-# 12380, 22380, 32380, data directories under the output directory.
+# Rows (all: -endpoints 127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379
+# -key-size 16 -val-size 256 -keys <keys> -seconds <seconds>):
+#   put-1      -op put -clients 1 -conns 1
+#   put-200    -op put -clients 200 -conns 10
+#   put-1000   -op put -clients 1000 -conns 100
+#   get-l-200  -op get -clients 200 -conns 10            (linearizable)
+#   get-s-200  -op get -clients 200 -conns 10 -serializable
+#
+# CPU/op: member CPU time (utime + stime of the three member processes, from
+# /proc/<pid>/stat, in clock ticks) over kvbench's timed phase, divided by the
+# requests kvbench completed. kvbench prints only when it exits, and for gets
+# it first preloads the key space, so the timed phase cannot be bracketed from
+# outside. Instead a background sampler writes "epoch_ms ticks_sum" every
+# 0.5 s (plus one sample right after kvbench exits), and the timed phase is
+# taken as the last <seconds> before kvbench exited, with the tick count
+# interpolated linearly between the samples around each end. This leaves out
+# the preload; its error is that after its deadline kvbench still waits for
+# the requests in flight (counted in ok, inside the window) and sorts the
+# latencies (members idle, inside the window), shifting the window later by
+# that long, typically tens of ms of 20 s. The raw samples stay in
+# <out>/<system>/<row>.cpu-samples (first line: before kvbench started; last:
+# right after it exited).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
+SCRIPT=compare-etcd.sh
 
 ORIG_ARGS="$(printf "%q " "$@")"
-DURATION=15s
-PERF_LOADS="m l"
+ORIG_ARGS="${ORIG_ARGS% }"
+DUR=20
+KEYS=100000
+PERF_LOADS="l"
 ONLY=""
+ONLY_ROWS=""
 WRITE=1
 PROFILE=0
-WORKLOADS_ON=1
-ONLY_WORKLOADS=""
-FLOE_COMMIT=""
+FLOE_REV=""
 OUT=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --duration) DURATION="$2"; shift 2 ;;
+    --seconds) DUR="$2"; shift 2 ;;
+    --keys) KEYS="$2"; shift 2 ;;
     --perf) PERF_LOADS="$2"; shift 2 ;;
     --only) ONLY="$2"; shift 2 ;;
+    --rows) ONLY_ROWS=" $2 "; shift 2 ;;
     --no-write) WRITE=0; shift ;;
     --profile) PROFILE=1; shift ;;
-    --no-workloads) WORKLOADS_ON=0; shift ;;
-    --workloads) ONLY_WORKLOADS=" $2 "; shift 2 ;;
-    --floe-commit) FLOE_COMMIT="$2"; shift 2 ;;
+    --floe-commit) FLOE_REV="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
-    *) echo "compare-etcd.sh: unknown argument $1" >&2; exit 2 ;;
+    *) echo "$SCRIPT: unknown argument $1" >&2; exit 2 ;;
   esac
 done
+[[ "$DUR" =~ ^[1-9][0-9]*$ ]] || { echo "$SCRIPT: --seconds takes a whole number of seconds" >&2; exit 2; }
+case "$ONLY" in ""|floe|etcd) ;; *) echo "$SCRIPT: --only floe|etcd" >&2; exit 2 ;; esac
 [ -n "$OUT" ] || OUT="$(mktemp -d /tmp/floe-compare-XXXXXX)"
 mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+
+# shellcheck source=bench/cluster-lib.sh
+. "$ROOT/bench/cluster-lib.sh"
+
+if [ "$ONLY" != etcd ] || [ "$PROFILE" = 1 ]; then resolve_floe_tree "$FLOE_REV"; fi
+resolve_kvbench
+command -v etcd >/dev/null || die "etcd is not installed (Debian: apt-get install etcd-server)"
+command -v etcdctl >/dev/null || die "etcdctl is not installed (Debian: apt-get install etcd-client)"
 echo "bench/compare-etcd.sh $ORIG_ARGS" >>"$OUT/commands.txt"
+TICK=$(getconf CLK_TCK)
 
-# The floe tree the members run from.
-FLOE_ROOT="$ROOT"
-if [ -n "$FLOE_COMMIT" ]; then
-  FLOE_COMMIT="$(git rev-parse --short "$FLOE_COMMIT")"
-  FLOE_ROOT="$OUT/floe-src-$FLOE_COMMIT"
-  if [ ! -d "$FLOE_ROOT" ]; then
-    mkdir -p "$FLOE_ROOT"
-    git archive "$FLOE_COMMIT" | tar -x -C "$FLOE_ROOT"
-    ln -s "$ROOT/node_modules" "$FLOE_ROOT/node_modules"
-  fi
-else
-  FLOE_COMMIT="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo "+uncommitted")"
-fi
+SYSTEMS=()
+[ "$ONLY" = floe ] || SYSTEMS+=(etcd)
+[ "$ONLY" = etcd ] || SYSTEMS+=(floe)
 
-C=(2379 22379 32379)
-P=(12380 22380 32380)
-CLUSTER="n1=http://127.0.0.1:12380,n2=http://127.0.0.1:22380,n3=http://127.0.0.1:32380"
-ENDPOINTS="127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379"
-PIDS=()
-
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
-
-stop_all() {
-  local sig="${1:-TERM}"
-  for pid in "${PIDS[@]}"; do kill "-$sig" "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then
-      log "pid $pid still running 20 s after SIG$sig; sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-  done
-  PIDS=()
-}
-trap 'stop_all TERM' EXIT
-trap 'exit 130' INT TERM
-
-ports_free() {
-  for p in "${C[@]}" "${P[@]}"; do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "compare-etcd.sh: port $p is in use; stop whatever listens there first" >&2
-      return 1
-    fi
-  done
-}
-
-wait_healthy() {
-  local deadline=$((SECONDS + 90))
-  for c in "${C[@]}"; do
-    until curl -fsS "http://127.0.0.1:$c/health" 2>/dev/null | grep -q '"health":"true"'; do
-      if [ $SECONDS -gt $deadline ]; then echo "compare-etcd.sh: 127.0.0.1:$c not healthy after 90 s" >&2; return 1; fi
-      sleep 0.2
-    done
-  done
-}
-
-start_floe() { # $1: extra node flags (e.g. --cpu-prof ...), $2: log name prefix
-  local nodeflags="${1:-}" logname="${2:-floe}"
-  rm -rf "$OUT/floe-data"
-  for i in 0 1 2; do
-    # shellcheck disable=SC2086
-    node $nodeflags "$FLOE_ROOT/bin/floe.js" start --name "n$((i + 1))" --data-dir "$OUT/floe-data/n$((i + 1))" \
-      --listen-client-urls "http://127.0.0.1:${C[i]}" --listen-peer-urls "http://127.0.0.1:${P[i]}" \
-      --initial-cluster "$CLUSTER" --log-level warn >>"$OUT/$logname-n$((i + 1)).log" 2>&1 &
-    PIDS+=($!)
-  done
-  wait_healthy
-}
-
-start_etcd() {
-  rm -rf "$OUT/etcd-data"
-  for i in 0 1 2; do
-    etcd --name "n$((i + 1))" --data-dir "$OUT/etcd-data/n$((i + 1))" \
-      --listen-client-urls "http://127.0.0.1:${C[i]}" --advertise-client-urls "http://127.0.0.1:${C[i]}" \
-      --listen-peer-urls "http://127.0.0.1:${P[i]}" --initial-advertise-peer-urls "http://127.0.0.1:${P[i]}" \
-      --initial-cluster "$CLUSTER" --initial-cluster-state new --initial-cluster-token floe-compare \
-      --logger zap --log-level warn >>"$OUT/etcd-n$((i + 1)).log" 2>&1 &
-    PIDS+=($!)
-  done
-  wait_healthy
-}
-
-# name | floe bench arguments (endpoints are added)
-WORKLOADS=(
-  "put-1|put --conns 1 --clients 1 --key-size 8 --val-size 256 --key-space-size 100000 --target-leader"
-  "put-50|put --conns 10 --clients 50 --key-size 8 --val-size 256 --key-space-size 100000 --target-leader"
-  "put-500|put --conns 50 --clients 500 --key-size 8 --val-size 256 --key-space-size 100000 --target-leader"
-  "txn-put-50|txn-put --conns 10 --clients 50 --key-size 8 --val-size 256 --key-space-size 100000 --target-leader"
-  "range-l-50|range foo --prefill --conns 10 --clients 50 --val-size 256 --consistency l"
-  "range-s-50|range foo --prefill --conns 10 --clients 50 --val-size 256 --consistency s"
-  "put-perf-l|put --conns 50 --clients 500 --key-size 256 --val-size 1024 --key-space-size 100000 --rate 8000 --target-leader"
-  "watch-100|watch --conns 10 --streams 10 --watchers-per-stream 10 --put-rate 200 --val-size 256 --key-space-size 1000"
+ROWS=(
+  "put-1|-op put -clients 1 -conns 1"
+  "put-200|-op put -clients 200 -conns 10"
+  "put-1000|-op put -clients 1000 -conns 100"
+  "get-l-200|-op get -clients 200 -conns 10"
+  "get-s-200|-op get -clients 200 -conns 10 -serializable"
 )
+COMMON="-endpoints $ENDPOINTS -key-size 16 -val-size 256 -keys $KEYS -seconds $DUR"
 
-start_system() { # $1: floe|etcd
-  ports_free
-  uptime >>"$OUT/$1/uptime-before.txt" # other people's load, before ours starts
-  log "starting 3-member $1"
-  if [ "$1" = floe ]; then start_floe; else start_etcd; fi
-  sleep 2 # let the first election settle
+ticks_sum() { # member pids → sum of utime + stime (fields 14, 15 of /proc/<pid>/stat)
+  local pid line f sum=0
+  for pid in "$@"; do
+    if read -r line 2>/dev/null <"/proc/$pid/stat"; then
+      # field 2 (comm) is in parentheses and may hold spaces: split after it;
+      # f[0] is then field 3, so fields 14 and 15 are f[11] and f[12]
+      read -ra f <<<"${line##*) }"
+      sum=$((sum + f[11] + f[12]))
+    fi
+  done
+  echo "$sum"
 }
 
-run_system() { # $1: floe|etcd
-  local sys="$1"
-  mkdir -p "$OUT/$sys"
-  if [ "$WORKLOADS_ON" = 1 ]; then
-    [ "$sys" = floe ] && echo "$FLOE_COMMIT" >"$OUT/floe/commit-workloads.txt"
-    start_system "$sys"
-    uptime >"$OUT/$sys/uptime-start.txt"
-    for w in "${WORKLOADS[@]}"; do
-      local name="${w%%|*}" args="${w#*|}"
-      if [ -n "$ONLY_WORKLOADS" ] && [[ "$ONLY_WORKLOADS" != *" $name "* ]]; then continue; fi
-      log "$sys: floe bench $args --duration $DURATION"
-      # shellcheck disable=SC2086
-      node bin/floe.js bench $args --endpoints "$ENDPOINTS" --duration "$DURATION" --json \
-        >"$OUT/$sys/$name.json" 2>"$OUT/$sys/$name.err" || log "$sys $name exited with $? ($(head -c 300 "$OUT/$sys/$name.err"))"
-      uptime >>"$OUT/$sys/uptime-workloads.txt"
-    done
-    stop_all TERM
-  fi
-  for load in $PERF_LOADS; do
-    [ "$sys" = floe ] && echo "$FLOE_COMMIT" >"$OUT/floe/commit-perf.txt"
-    # a fresh cluster per load: check perf deletes its keys at the end, which
-    # must not weigh on the next load
-    start_system "$sys"
-    log "$sys: etcdctl check perf --load=$load"
-    ETCDCTL_API=3 timeout 300 etcdctl --endpoints="$ENDPOINTS" check perf --load="$load" \
-      >"$OUT/$sys/perf-$load.txt" 2>&1 || true
-    uptime >>"$OUT/$sys/uptime-perf.txt"
-    tr '\r' '\n' <"$OUT/$sys/perf-$load.txt" | grep -E '^(PASS|FAIL|Slowest|Stddev|Error)' >&2 || true
-    stop_all TERM
+cpu_sampler() { # $1: output file, $2...: pids. "epoch_ms ticks_sum" every 0.5 s
+  local out="$1"
+  shift
+  while :; do
+    echo "$(now_ms) $(ticks_sum "$@")" >>"$out"
+    sleep 0.5
   done
+}
+
+# Ticks between two instants, interpolated from a sampler file; "n/a" when
+# the samples don't cover the window.
+ticks_between() { # $1: samples file, $2: from ms, $3: to ms
+  awk -v a="$2" -v b="$3" '
+    { T[++n] = $1; X[n] = $2 }
+    function at(t,   i) {
+      for (i = 2; i <= n; i++) if (T[i] >= t) return X[i-1] + (X[i] - X[i-1]) * (t - T[i-1]) / (T[i] - T[i-1])
+      return X[n]
+    }
+    END { if (n < 2 || T[1] > a || T[n] < b) print "n/a"; else printf "%.1f\n", at(b) - at(a) }' "$1"
+}
+
+run_row() { # $1: system, $2: row name, $3: kvbench arguments (endpoints etc. are added)
+  local sys="$1" name="$2" args="$3" d="$OUT/$1" kb rc=0
+  mkdir -p "$d"
+  rm -f "$d/$name".*
+  uptime >"$d/$name.uptime-before" # other people's load, before our cluster starts
+  log "$sys $name: starting a fresh 3-member cluster"
+  start_cluster "$sys" "$sys-$name"
+  sleep 2 # let the first election settle
+  if [ "$sys" = floe ]; then echo "$FLOE_COMMIT" >"$d/$name.version"; else etcd --version | awk 'NR == 1' >"$d/$name.version"; fi
+  cpu_sampler "$d/$name.cpu-samples" "${MEMBER_PIDS[@]}" &
+  BG_PIDS+=($!)
+  # shellcheck disable=SC2086
+  echo "kvbench $args $COMMON" >"$d/$name.cmd"
+  log "$sys $name: kvbench $args $COMMON"
+  local t0 t1 limit=$((DUR + 120))
+  [[ "$args" != *"-op get"* ]] || limit=$((DUR + 7200)) # the preload
+  t0=$(now_ms)
+  # shellcheck disable=SC2086
+  timeout "$limit" "$KVBENCH" $args $COMMON >"$d/$name.out" 2>"$d/$name.err" &
+  kb=$!
+  BG_PIDS+=("$kb")
+  wait "$kb" || rc=$?
+  t1=$(now_ms)
+  echo "$(now_ms) $(ticks_sum "${MEMBER_PIDS[@]}")" >>"$d/$name.cpu-samples.end"
+  stop_bg
+  cat "$d/$name.cpu-samples.end" >>"$d/$name.cpu-samples"
+  rm -f "$d/$name.cpu-samples.end"
+  uptime >"$d/$name.uptime-after"
+  [ "$rc" = 0 ] || log "$sys $name: kvbench exited with $rc: $(head -c 300 "$d/$name.err")"
+  local ok ticks cpu_us="n/a"
+  ok=$(sed -n 's/.* ok=\([0-9]*\) .*/\1/p' "$d/$name.out")
+  ticks=$(ticks_between "$d/$name.cpu-samples" $((t1 - DUR * 1000)) "$t1")
+  if [ -n "$ok" ] && [ "$ok" -gt 0 ] && [ "$ticks" != n/a ]; then
+    cpu_us=$(awk -v t="$ticks" -v hz="$TICK" -v ok="$ok" 'BEGIN { printf "%.0f", t / hz * 1e6 / ok }')
+  fi
+  # start, end (ms), timed seconds, ticks in the timed window, ticks/s, CPU µs per op
+  echo "$t0 $t1 $DUR $ticks $TICK $cpu_us" >"$d/$name.cpu"
+  log "$sys $name: $(cat "$d/$name.out") cpu/op=${cpu_us}us (kvbench ran $(((t1 - t0) / 1000)) s)"
+  stop_members TERM
+}
+
+run_perf() { # $1: system, $2: load
+  local sys="$1" load="$2" d="$OUT/$1" p rc=0
+  mkdir -p "$d"
+  uptime >"$d/perf-$load.uptime-before"
+  # a fresh cluster per load: check perf deletes its keys at the end, which
+  # must not weigh on the next run
+  log "$sys perf-$load: starting a fresh 3-member cluster"
+  start_cluster "$sys" "$sys-perf-$load"
+  sleep 2
+  if [ "$sys" = floe ]; then echo "$FLOE_COMMIT" >"$d/perf-$load.version"; else etcd --version | awk 'NR == 1' >"$d/perf-$load.version"; fi
+  log "$sys: etcdctl check perf --load=$load"
+  timeout 300 etcdctl --endpoints="$ENDPOINTS" check perf --load="$load" >"$d/perf-$load.txt" 2>&1 &
+  p=$!
+  BG_PIDS+=("$p")
+  wait "$p" || rc=$?
+  BG_PIDS=()
+  uptime >"$d/perf-$load.uptime-after"
+  tr '\r' '\n' <"$d/perf-$load.txt" | grep -oE '(PASS|FAIL|Error).*' >&2 || log "check perf exited with $rc"
+  stop_members TERM
 }
 
 run_profile() {
-  mkdir -p "$OUT/prof"
-  rm -f "$OUT"/prof/*.cpuprofile
-  ports_free
-  echo "$FLOE_COMMIT" >"$OUT/prof/commit.txt"
+  local d="$OUT/prof" kb
+  mkdir -p "$d"
+  rm -f "$d"/*.cpuprofile
+  echo "$FLOE_COMMIT" >"$d/commit.txt"
   log "profile: starting floe with --cpu-prof"
-  START_MS=$(( $(date +%s%N) / 1000000 ))
-  start_floe "--cpu-prof --cpu-prof-dir=$OUT/prof" floe-prof
+  local start_ms
+  start_ms=$(now_ms)
+  start_cluster floe floe-prof "--cpu-prof --cpu-prof-dir=$d"
   sleep 2
-  local t0=$SECONDS
-  node bin/floe.js bench put --conns 50 --clients 500 --key-size 8 --val-size 256 --key-space-size 100000 \
-    --target-leader --endpoints "$ENDPOINTS" --duration 20s --json >"$OUT/prof/put-500.json"
-  # the part of the profile before the benchmark is start-up: leave it out
-  local skip_ms=$(( ($(date +%s%N) / 1000000) - START_MS - (SECONDS - t0) * 1000 ))
   local leader
-  leader=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).endpoints[0])' "$OUT/prof/put-500.json")
-  local i
-  for i in 0 1 2; do [ "127.0.0.1:${C[i]}" = "$leader" ] && echo "${PIDS[i]}" >"$OUT/prof/leader.pid"; done
-  log "profile: leader $leader (pid $(cat "$OUT/prof/leader.pid")); stopping with SIGINT"
-  stop_all INT
-  node bin/floe.js bench cpuprofile --top 30 --skip-ms "$skip_ms" "$OUT/prof/CPU."*".$(cat "$OUT/prof/leader.pid").0."*.cpuprofile \
-    | tee "$OUT/prof/leader-top.txt"
+  leader=$(wait_leader 30) || exit 1
+  local t0
+  t0=$(now_ms)
+  # shellcheck disable=SC2086
+  timeout $((DUR + 120)) "$KVBENCH" -op put -clients 1000 -conns 100 $COMMON >"$d/put-1000.out" &
+  kb=$!
+  BG_PIDS+=("$kb")
+  wait "$kb" || true
+  BG_PIDS=()
+  cat "$d/put-1000.out" >&2
+  echo "${MEMBER_PIDS[leader]}" >"$d/leader.pid"
+  log "profile: leader n$((leader + 1)) (pid ${MEMBER_PIDS[leader]}); stopping with SIGINT"
+  stop_members INT
+  # the part of the profile before the benchmark is start-up: leave it out
+  node "$FLOE_ROOT/bin/floe.js" bench cpuprofile --top 30 --skip-ms $((t0 - start_ms)) \
+    "$d/CPU."*".$(cat "$d/leader.pid").0."*.cpuprofile | tee "$d/leader-top.txt"
 }
 
-if [ "$ONLY" != etcd ]; then run_system floe; fi
-if [ "$ONLY" != floe ]; then
-  if ! command -v etcd >/dev/null; then
-    log "installing etcd-server"
-    apt-get install -y etcd-server >/dev/null || { apt-get update >/dev/null && apt-get install -y etcd-server >/dev/null; }
-  fi
-  run_system etcd
-fi
-if [ "$PROFILE" = 1 ]; then run_profile; fi
+for row in "${ROWS[@]}"; do
+  name="${row%%|*}"
+  if [ -n "$ONLY_ROWS" ] && [[ "$ONLY_ROWS" != *" $name "* ]]; then continue; fi
+  for sys in "${SYSTEMS[@]}"; do run_row "$sys" "$name" "${row#*|}"; done
+done
+for load in $PERF_LOADS; do
+  for sys in "${SYSTEMS[@]}"; do run_perf "$sys" "$load"; done
+done
+[ "$PROFILE" = 0 ] || run_profile
 
 # ---- the markdown section ----
 SECTION="$OUT/section.md"
-OUT="$OUT" DURATION="$DURATION" PERF_LOADS="$PERF_LOADS" node - >"$SECTION" <<'EOF'
+MACHINE="$(machine_line)"
+VERSIONS="floe $(node -p 'require("./package.json").version') on Node $(node --version); $(etcd --version | awk 'NR == 1') ($(etcd --version | awk '/Go/ && !n++')); $(etcdctl version | awk 'NR == 1'); kvbench from ../shared/tools/kvbench/main.go (sha256 $KVBENCH_SRC_SHA) built with $(go version "$KVBENCH" 2>/dev/null | awk '{print $2}' || true)"
+OUT="$OUT" MACHINE="$MACHINE" VERSIONS="$VERSIONS" NCPU="$(nproc)" node - >"$SECTION" <<'EOF'
 const fs = require("node:fs");
-const os = require("node:os");
-const { execSync } = require("node:child_process");
 const out = process.env.OUT;
-const read = (p) => { try { return fs.readFileSync(`${out}/${p}`, "utf8"); } catch { return undefined; } };
-const json = (p) => { const s = read(p); try { return s ? JSON.parse(s) : undefined; } catch { return undefined; } };
-const sh = (c) => { try { return execSync(c, { encoding: "utf8" }).trim(); } catch { return "?"; } };
-const cpu = (fs.readFileSync("/proc/cpuinfo", "utf8").match(/model name\s*:\s*(.*)/) ?? [])[1] ?? "?";
-const floeVer = JSON.parse(fs.readFileSync("package.json", "utf8")).version;
-const commitOf = (f) => (read(f) ?? "").trim() || "n/a";
-const loads = (sys) => [read(`${sys}/uptime-start.txt`), read(`${sys}/uptime-workloads.txt`), read(`${sys}/uptime-perf.txt`)]
-  .join("").split("\n").map((l) => (l.match(/load average: ([\d.]+)/) ?? [])[1]).filter(Boolean).map(Number);
-const loadRange = (sys) => { const l = loads(sys); return l.length ? `${Math.min(...l)}–${Math.max(...l)}` : "n/a"; };
-const L = [];
-L.push(`## floe vs etcd, 3 members on loopback (bench/compare-etcd.sh)`, "");
-const cmds = (read("commands.txt") ?? "").trim().split("\n").filter(Boolean);
-L.push(`Commands (into one output directory, ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC): ${cmds.map((c) => `\`${c.trim()}\``).join("; ")}.`);
-L.push(`Machine: ${os.cpus().length} cores (nproc ${sh("nproc")}), ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GB RAM, Linux ${os.release()}, data directories on ${sh(`df --output=source,fstype ${out} | tail -1`).replace(/\s+/g, " ")}.`);
-L.push(`Versions: floe ${floeVer} (members at commit ${commitOf("floe/commit-workloads.txt")} for the \`floe bench\` workloads, ${commitOf("floe/commit-perf.txt")} for check perf) on Node ${process.version}; ${sh("etcd --version | head -1")} (${sh("etcd --version | grep Go | head -1")}); ${sh("etcdctl version | head -1")}.`);
-const before = (sys) => { const l = (read(`${sys}/uptime-before.txt`) ?? "").split("\n").map((x) => (x.match(/load average: ([\d.]+)/) ?? [])[1]).filter(Boolean).map(Number); return l.length ? `${Math.min(...l)}–${Math.max(...l)}` : "n/a"; };
-L.push(`Load average (1 min) on the ${os.cpus().length} cores just before each cluster started (other people's work, plus the tail of our previous run): floe ${before("floe")}, etcd ${before("etcd")}; while running: floe ${loadRange("floe")}, etcd ${loadRange("etcd")} (a benchmark run by itself keeps 4–6 threads runnable: three members, the client, etcdctl).`);
-L.push("", `Every \`floe bench\` workload ran for the --duration given (default 15s) with \`--endpoints 127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379 --json\` added; the bench client, the three members and etcdctl all share the same cores. Latencies in ms; "client CPU" is the bench process's own CPU time as a share of one core over the run.`, "");
-const W = [
-  ["put-1", "put --conns 1 --clients 1 --key-size 8 --val-size 256 --key-space-size 100000 --target-leader"],
-  ["put-50", "put --conns 10 --clients 50 --key-size 8 --val-size 256 --key-space-size 100000 --target-leader"],
-  ["put-500", "put --conns 50 --clients 500 --key-size 8 --val-size 256 --key-space-size 100000 --target-leader"],
-  ["txn-put-50", "txn-put --conns 10 --clients 50 --key-size 8 --val-size 256 --key-space-size 100000 --target-leader"],
-  ["range-l-50", "range foo --prefill --conns 10 --clients 50 --val-size 256 --consistency l"],
-  ["range-s-50", "range foo --prefill --conns 10 --clients 50 --val-size 256 --consistency s"],
-  ["put-perf-l", "put --conns 50 --clients 500 --key-size 256 --val-size 1024 --key-space-size 100000 --rate 8000 --target-leader"],
+const read = (p) => { try { return fs.readFileSync(`${out}/${p}`, "utf8").trim(); } catch { return undefined; } };
+const ROWS = [
+  ["put-1", "put, 1 client, 1 connection"],
+  ["put-200", "put, 200 clients, 10 connections"],
+  ["put-1000", "put, 1000 clients, 100 connections"],
+  ["get-l-200", "get (linearizable), 200 clients, 10 connections"],
+  ["get-s-200", "get (serializable), 200 clients, 10 connections"],
 ];
-const v = (x) => (x === undefined ? "–" : String(x));
-const cpuPct = (r) => (r?.clientCpuSec === undefined ? "–" : `${Math.round((100 * r.clientCpuSec) / r.elapsedSec)}%`);
-const fmtRate = (x) => (x === undefined ? "–" : Math.round(x).toLocaleString("en-US"));
-L.push("| workload | req/s floe | req/s etcd | p50 floe | p50 etcd | p90 floe | p90 etcd | p99 floe | p99 etcd | p99.9 floe | p99.9 etcd | max floe | max etcd | errors floe / etcd | client CPU floe / etcd |");
-L.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
-for (const [name] of W) {
-  const f = json(`floe/${name}.json`), e = json(`etcd/${name}.json`);
-  const p = (r, k) => v(r?.latency?.[k]);
-  L.push(`| ${name} | ${fmtRate(f?.throughput)} | ${fmtRate(e?.throughput)} | ${p(f, "p50Ms")} | ${p(e, "p50Ms")} | ${p(f, "p90Ms")} | ${p(e, "p90Ms")} | ${p(f, "p99Ms")} | ${p(e, "p99Ms")} | ${p(f, "p999Ms")} | ${p(e, "p999Ms")} | ${p(f, "maxMs")} | ${p(e, "maxMs")} | ${v(f?.errors)} / ${v(e?.errors)} | ${cpuPct(f)} / ${cpuPct(e)} |`);
-}
-L.push("", "Workloads (`floe bench …`):", "");
-for (const [name, args] of W) L.push(`- ${name}: \`${args}\``);
-L.push(`- watch-100: \`watch --conns 10 --streams 10 --watchers-per-stream 10 --put-rate 200 --val-size 256 --key-space-size 1000\``);
-const fw = json("floe/watch-100.json"), ew = json("etcd/watch-100.json");
-L.push("", "| watch, 100 watchers on one prefix, puts at 200/s | floe | etcd |", "|---|---:|---:|");
-const wr = (label, f) => L.push(`| ${label} | ${v(f(fw))} | ${v(f(ew))} |`);
-wr("puts acked", (r) => r?.puts);
-wr("events received / expected", (r) => r && `${r.eventsReceived} / ${r.eventsExpected}`);
-wr("events delivered before their put's ack", (r) => r?.eventsBeforeAck);
-wr("put sent → event p50 / p99 / max ms", (r) => r && `${r.sincePutLatency.p50Ms} / ${r.sincePutLatency.p99Ms} / ${r.sincePutLatency.maxMs}`);
-wr("put ack → event p50 / p99 / max ms", (r) => r && `${r.latency.p50Ms} / ${r.latency.p99Ms} / ${r.latency.maxMs}`);
-wr("put latency p50 / p99 ms", (r) => r && `${r.putLatency.p50Ms} / ${r.putLatency.p99Ms}`);
-L.push("", "`ETCDCTL_API=3 etcdctl --endpoints=127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379 check perf --load=<load>` (60 s; m: 1,000 writes/s from 200 clients, l: 8,000 writes/s from 500 clients, xl: 15,000 writes/s from 1,000 clients):", "");
-L.push("| load | floe | etcd |", "|---|---|---|");
-const perf = (sys, load) => {
-  const s = read(`${sys}/perf-${load}.txt`);
-  if (!s) return "–";
-  const lines = s.split(/[\r\n]/).map((l) => l.trim()).filter((l) => /^(PASS|FAIL|Slowest|Stddev|Error)/.test(l));
-  return lines.length ? lines.join("<br>") : s.trim().split("\n").slice(-2).join("<br>");
+const kv = (sys, row) => {
+  const line = read(`${sys}/${row}.out`);
+  if (!line) return undefined;
+  const f = Object.fromEntries(line.split(/\s+/).map((x) => x.split("=")));
+  const cpu = (read(`${sys}/${row}.cpu`) ?? "").split(" ");
+  return {
+    ok: Number(f.ok), errors: Number(f.errors), rate: Number.parseFloat(f.throughput),
+    p50: Number.parseFloat(f.p50), p99: Number.parseFloat(f.p99),
+    cpuUs: cpu[5], ranSec: (Number(cpu[1]) - Number(cpu[0])) / 1000, timedSec: Number(cpu[2]),
+    cmd: read(`${sys}/${row}.cmd`), version: read(`${sys}/${row}.version`),
+  };
 };
+const cmdsUsed = new Set();
+const preloads = [];
+const fmt = (x, d = 0) => (x === undefined || Number.isNaN(x) ? "–" : x.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d }));
+const L = [];
+L.push("## floe vs etcd with kvbench, 3 members on loopback (bench/compare-etcd.sh)", "");
+const cmds = (read("commands.txt") ?? "").split("\n").filter(Boolean);
+L.push(`Commands (into one output directory, ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC): ${cmds.map((c) => `\`${c.trim()}\``).join("; ")}.`);
+L.push(process.env.MACHINE);
+L.push(`Versions: ${process.env.VERSIONS}.`);
+const versions = (sys) => [...new Set(fs.readdirSync(`${out}/${sys}`, { withFileTypes: true }).filter((e) => e.name.endsWith(".version")).map((e) => read(`${sys}/${e.name}`)))].join(", ") || "n/a";
+if (fs.existsSync(`${out}/floe`)) L.push(`floe members at commit ${versions("floe")}.`);
+const loads = (sys, suffix) => {
+  let l = [];
+  try { l = fs.readdirSync(`${out}/${sys}`).filter((n) => n.endsWith(suffix)).map((n) => Number((read(`${sys}/${n}`).match(/load average: ([\d.]+)/) ?? [])[1])).filter((x) => !Number.isNaN(x)); } catch {}
+  return l.length ? `${Math.min(...l)}–${Math.max(...l)}` : "n/a";
+};
+L.push(`Load average (1 min) on the ${process.env.NCPU} cores just before each cluster started (other people's work, plus the tail of our previous run): etcd ${loads("etcd", ".uptime-before")}, floe ${loads("floe", ".uptime-before")}; at the end of each run: etcd ${loads("etcd", ".uptime-after")}, floe ${loads("floe", ".uptime-after")}.`);
+if (ROWS.some(([row]) => kv("etcd", row) || kv("floe", row))) {
+L.push("", "Each row ran against a fresh 3-member cluster, etcd then floe; kvbench, the three members (and etcdctl) share the same cores. req/s and latencies as kvbench printed them (ms). CPU/op: CPU time of the three members together (utime + stime from /proc) over kvbench's timed phase, divided by the requests it completed, in µs; it includes whatever else the members do in that window (heartbeats, timers, compaction), and for the get rows it leaves out kvbench's preload (see the top of bench/compare-etcd.sh for how).", "");
+L.push("| workload | etcd req/s | etcd p50 | etcd p99 | etcd CPU/op | floe req/s | floe p50 | floe p99 | floe CPU/op | floe/etcd req/s | errors etcd / floe |");
+L.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+for (const [row, label] of ROWS) {
+  const e = kv("etcd", row), f = kv("floe", row);
+  if (!e && !f) continue;
+  for (const r of [e, f]) if (r?.cmd) cmdsUsed.add(r.cmd);
+  for (const [sys, r] of [["etcd", e], ["floe", f]]) if (r && row.startsWith("get")) preloads.push(`${sys} ${row} ${fmt(r.ranSec - r.timedSec)} s`);
+  const cpu = (r) => (r?.cpuUs && r.cpuUs !== "n/a" ? r.cpuUs : "–");
+  const ratio = e && f && e.rate > 0 ? (f.rate / e.rate).toFixed(2) : "–";
+  L.push(`| ${label} | ${fmt(e?.rate)} | ${fmt(e?.p50, 2)} | ${fmt(e?.p99, 2)} | ${cpu(e)} | ${fmt(f?.rate)} | ${fmt(f?.p50, 2)} | ${fmt(f?.p99, 2)} | ${cpu(f)} | ${ratio} | ${e ? e.errors : "–"} / ${f ? f.errors : "–"} |`);
+}
+L.push("", "kvbench commands:", "");
+for (const c of cmdsUsed) L.push(`- \`${c}\``);
+}
+if (preloads.length) L.push("", `kvbench's preload before the get rows' timed phase (sequential puts of every key, not in the figures above) took about: ${preloads.join(", ")}.`);
 const perfLoads = ["s", "m", "l", "xl"].filter((l) => read(`floe/perf-${l}.txt`) || read(`etcd/perf-${l}.txt`));
-for (const load of perfLoads) L.push(`| ${load} | ${perf("floe", load)} | ${perf("etcd", load)} |`);
+if (perfLoads.length) {
+  L.push("", "`ETCDCTL_API=3 etcdctl --endpoints=127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379 check perf --load=<load>` against a fresh cluster (60 s; s: 150 writes/s from 50 clients, m: 1,000 writes/s from 200 clients, l: 8,000 writes/s from 500 clients, xl: 15,000 writes/s from 1,000 clients):", "");
+  const perf = (sys, load) => {
+    const s = read(`${sys}/perf-${load}.txt`);
+    if (!s) return "–";
+    // the last progress-bar line runs straight into the first verdict ("59 / 60 98.33%PASS: ...")
+    const lines = s.split(/[\r\n]/).map((l) => (l.match(/(PASS|FAIL|Error).*/) ?? [""])[0].trim()).filter(Boolean);
+    return lines.length ? lines.join("<br>") : s.split("\n").slice(-2).join("<br>");
+  };
+  L.push("| load | etcd | floe |", "|---|---|---|");
+  for (const load of perfLoads) L.push(`| ${load} | ${perf("etcd", load)} | ${perf("floe", load)} |`);
+}
 L.push("");
 console.log(L.join("\n"));
 EOF
-cat "$SECTION"
 if [ -f "$OUT/prof/leader-top.txt" ]; then
-  { echo; echo "Profile of the floe leader during put-500 (\`node --cpu-prof\`, 20 s):"; echo; echo '```'; cat "$OUT/prof/leader-top.txt"; echo '```'; } >>"$SECTION"
+  { echo; echo "Profile of the floe leader during put-1000 (\`node --cpu-prof\`, kvbench -clients 1000 -conns 100, $DUR s):"; echo; echo '```'; cat "$OUT/prof/leader-top.txt"; echo '```'; } >>"$SECTION"
 fi
+cat "$SECTION"
 if [ "$WRITE" = 1 ]; then
   { echo; cat "$SECTION"; } >>bench/RESULTS.md
   log "appended to bench/RESULTS.md (raw results in $OUT)"
