@@ -22,6 +22,8 @@ export interface RaftMutations {
   leaderIgnoresHigherTerm?: boolean;
   /** Hand entries to the state machine before they are committed. */
   applyBeforeCommit?: boolean;
+  /** A leader counts its own entries toward commit before they are durable (while it sends them early). */
+  countUnpersistedOwnEntries?: boolean;
 }
 
 export type RaftLogger = (event: string, fields: Record<string, unknown>) => void;

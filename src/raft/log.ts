@@ -288,11 +288,18 @@ export class RaftLog {
     return out;
   }
 
-  /** Called after the caller persisted entries up to (index, term). */
-  stableTo(index: number, term: number): void {
+  /** Called after the caller persisted entries up to (index, term). Returns false when they were replaced meanwhile. */
+  stableTo(index: number, term: number): boolean {
     const w = this.unstable.window;
-    if (!w.has(index) || w.at(index).term !== term) return; // replaced meanwhile
+    if (!w.has(index) || w.at(index).term !== term) return false;
     w.dropBefore(index + 1);
+    return true;
+  }
+
+  /** The last index the caller has persisted (0 while a snapshot from the leader waits to be). */
+  lastStableIndex(): number {
+    if (this.unstable.snapshot) return 0;
+    return this.unstable.window.offset - 1;
   }
 
   stableSnapTo(index: number): void {

@@ -209,7 +209,8 @@ export class Raft {
     const last = this.raftLog.lastIndex();
     for (const [id, old] of this.trk.progress) {
       const pr = this.trk.newProgress(last + 1, old.isLearner);
-      if (id === this.id) pr.match = last;
+      // Only what is durable counts as the leader's own copy (see persisted()).
+      if (id === this.id) pr.match = this.raftLog.lastStableIndex();
       this.trk.progress.set(id, pr);
     }
     this.pendingConfIndex = 0;
@@ -733,9 +734,29 @@ export class Raft {
     }
     this.uncommittedSize += size;
     const last = this.raftLog.append(ents);
-    this.trk.progress.get(this.id)?.maybeUpdate(last);
-    this.maybeCommit();
+    // The leader's own copy counts toward commit only once it is durable:
+    // persisted() acknowledges it after the caller's fsync (thesis §10.2.1,
+    // which lets the caller send these entries while it writes them).
+    if (this.cfg.mutations.countUnpersistedOwnEntries) {
+      this.trk.progress.get(this.id)?.maybeUpdate(last); // BROKEN on purpose
+      this.maybeCommit();
+    }
     return true;
+  }
+
+  /**
+   * The caller persisted the log up to `index` (whose entry has `term`). On a
+   * leader this is its own acknowledgement: its match index moves, which may
+   * commit entries a quorum of followers already hold.
+   */
+  persisted(index: number, term: number): void {
+    if (this.role !== StateRole.Leader || this.raftLog.term(index) !== term) return;
+    const pr = this.trk.progress.get(this.id);
+    if (!pr?.maybeUpdate(index)) return;
+    if (this.maybeCommit()) {
+      this.releasePendingReadIndexMessages();
+      this.bcastAppend();
+    }
   }
 
   /** Advances the commit index to what the quorum matched, if that entry is from the current term. */

@@ -157,6 +157,7 @@ export class RawNode {
     const hard = r.hardState();
     const softChanged = soft.lead !== this.prevSoft.lead || soft.role !== this.prevSoft.role;
     const hardChanged = !sameHardState(hard, this.prevHard);
+    const termOrVoteChanged = hard.term !== this.prevHard.term || hard.vote !== this.prevHard.vote;
     const entries = [...r.raftLog.unstableEntries()];
     const rd: Ready = {
       softState: softChanged ? soft : undefined,
@@ -166,7 +167,8 @@ export class RawNode {
       snapshot: r.raftLog.pendingSnapshot(),
       committedEntries: r.raftLog.nextCommittedEntries(),
       messages: r.msgs,
-      mustSync: entries.length > 0 || hard.term !== this.prevHard.term || hard.vote !== this.prevHard.vote,
+      mustSync: entries.length > 0 || termOrVoteChanged,
+      sendBeforePersist: r.role === StateRole.Leader && !termOrVoteChanged,
     };
     r.msgs = [];
     r.readStates = [];
@@ -180,7 +182,7 @@ export class RawNode {
     if (rd.hardState) this.prevHard = rd.hardState;
     if (rd.entries.length > 0) {
       const last = rd.entries[rd.entries.length - 1];
-      r.raftLog.stableTo(last.index, last.term);
+      if (r.raftLog.stableTo(last.index, last.term)) r.persisted(last.index, last.term);
     }
     if (rd.snapshot) {
       r.raftLog.stableSnapTo(rd.snapshot.metadata.index);

@@ -140,9 +140,12 @@ export interface ReadState {
 /**
  * Work the caller must do, in this order:
  * 1. persist `hardState`, `entries` and `snapshot` durably (one fsync);
- * 2. send `messages` (only after step 1: they may acknowledge what was persisted);
+ * 2. send `messages` (only after step 1: they may acknowledge what was
+ *    persisted) — unless `sendBeforePersist`, when they may leave before or
+ *    during step 1;
  * 3. install `snapshot` into the state machine, then apply `committedEntries`;
- * 4. call `advance(ready)`.
+ * 4. call `advance(ready)`, which also tells a leader that its own entries
+ *    are durable (only then do they count toward commit).
  */
 export interface Ready {
   readonly softState?: SoftState;
@@ -152,8 +155,15 @@ export interface Ready {
   readonly snapshot?: Snapshot;
   readonly committedEntries: readonly Entry[];
   readonly messages: readonly Message[];
-  /** Whether `hardState`/`entries` must be fsync'd before messages are sent. */
+  /** Whether `hardState`/`entries` must be fsync'd (false: only the commit index changed). */
   readonly mustSync: boolean;
+  /**
+   * The messages acknowledge nothing this Ready persists, so they may be sent
+   * while it is written (Raft thesis §10.2.1): a leader's appends and
+   * heartbeats, its term and vote already durable. The leader's entries count
+   * toward commit only after advance(), so a quorum is still a quorum of disks.
+   */
+  readonly sendBeforePersist: boolean;
 }
 
 export function isLocalMessage(t: MessageType): boolean {

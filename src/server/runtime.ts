@@ -323,6 +323,10 @@ export class RaftRuntime<R> {
   private async handleReady(rd: Ready): Promise<void> {
     const t0 = performance.now();
     if (rd.softState) this.opts.onSoftState?.(rd.softState);
+    // A leader's appends go out while its own copy is written (its entries
+    // count toward commit only after advance(), once durable).
+    const sendEarly = rd.sendBeforePersist && rd.messages.length > 0;
+    if (sendEarly) this.send(rd.messages);
     await this.opts.log.save({
       hardState: rd.hardState,
       entries: rd.entries,
@@ -330,8 +334,7 @@ export class RaftRuntime<R> {
       sync: rd.mustSync || rd.snapshot !== undefined,
     });
     const t1 = performance.now();
-    if (rd.messages.length > 0)
-      this.opts.transport.send(coalesceMessages(rd.messages, this.rn.raft.cfg.maxSizePerMsgBytes));
+    if (!sendEarly && rd.messages.length > 0) this.send(rd.messages);
     if (rd.snapshot) {
       const { index } = rd.snapshot.metadata;
       const image =
@@ -370,6 +373,10 @@ export class RaftRuntime<R> {
         committed: rd.committedEntries.length,
       });
     }
+  }
+
+  private send(messages: readonly Message[]): void {
+    this.opts.transport.send(coalesceMessages(messages, this.rn.raft.cfg.maxSizePerMsgBytes));
   }
 
   private async applyEntry(e: Entry): Promise<void> {

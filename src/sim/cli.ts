@@ -12,6 +12,7 @@ const MUTATIONS: Record<string, RaftMutations> = {
   "vote-without-log-check": { voteWithoutLogCheck: true },
   "leader-ignores-higher-term": { leaderIgnoresHigherTerm: true },
   "apply-before-commit": { applyBeforeCommit: true },
+  "count-unpersisted-own-entries": { countUnpersistedOwnEntries: true },
 };
 
 function main(): number {

@@ -1,7 +1,7 @@
 // One simulated member: the real Raft core and the kv state machine over a
 // simulated disk. The disk honours the Ready contract: a Ready's writes become
 // durable only at its fsync, a crash before that loses them, and messages are
-// sent only after the fsync.
+// sent only after the fsync — a leader's (sendBeforePersist) as the write starts.
 
 import {
   type ConfState,
@@ -97,7 +97,13 @@ export class SimNode {
 
   stepPeer(msg: Parameters<RawNode["step"]>[0]): void {
     if (!this.alive) return;
+    const log = this.rn.raft.raftLog;
+    const before = log.committed;
     this.rn.step(msg);
+    // Report a commit the moment it happens (not at the next fsync), so a
+    // commit that counted a copy still being written is seen as such.
+    if (log.committed > before)
+      this.env.observer.committed(this.id, log.committed, (i) => log.term(i), log.firstIndex());
     this.pump();
   }
 
@@ -142,6 +148,7 @@ export class SimNode {
       const log = this.rn.raft.raftLog;
       this.env.observer.leader(this.id, this.rn.raft.term, (i) => log.term(i), log.firstIndex());
     }
+    if (rd.sendBeforePersist) this.sendMessages(rd);
     const inc = this.incarnation;
     const needsDisk = rd.entries.length > 0 || rd.hardState !== undefined || rd.snapshot !== undefined;
     if (needsDisk) this.env.later(this.env.diskLatencyMs(), () => this.onFsync(inc, rd));
@@ -158,8 +165,7 @@ export class SimNode {
       this.crash();
       return;
     }
-    for (const m of coalesceMessages(rd.messages, this.rn.raft.cfg.maxSizePerMsgBytes))
-      this.env.send(this.id, m.to, { kind: "raft", msg: m });
+    if (!rd.sendBeforePersist) this.sendMessages(rd);
     if (rd.snapshot) {
       this.sm = KvStateMachine.restore(rd.snapshot.data);
       this.confState = rd.snapshot.metadata.confState;
@@ -180,6 +186,11 @@ export class SimNode {
     this.serveReads();
     this.maybeSnapshot();
     this.pump();
+  }
+
+  private sendMessages(rd: Ready): void {
+    for (const m of coalesceMessages(rd.messages, this.rn.raft.cfg.maxSizePerMsgBytes))
+      this.env.send(this.id, m.to, { kind: "raft", msg: m });
   }
 
   private applyEntry(e: Entry): void {

@@ -6,6 +6,7 @@
 
 import {
   ConfChangeType,
+  type ConfState,
   MemoryStorage,
   type NodeId,
   type RaftMutations,
@@ -61,6 +62,8 @@ export class Simulation {
   private seq = 0;
   private readonly events = new EventHeap<Event>();
   readonly nodes = new Map<NodeId, SimNode>();
+  /** Each leader's commit index and configuration at its last report (checkCommitDurable). */
+  private readonly lastLeaderCommit = new Map<NodeId, { commit: number; cs: ConfState }>();
   private readonly clients: SimClient[] = [];
   readonly history: HistoryEntry[] = [];
   readonly checker: InvariantChecker;
@@ -150,11 +153,54 @@ export class Simulation {
           this.maybeChurnLeader(node);
         },
         persisted: (...a) => checker.persisted(...a),
-        committed: (...a) => checker.committed(...a),
+        committed: (node, commit, termAt, firstIndex) => {
+          checker.committed(node, commit, termAt, firstIndex);
+          this.checkCommitDurable(node, commit, termAt(commit));
+        },
         applied: (...a) => checker.applied(...a),
         violation: (w) => checker.violation(w),
       },
     };
+  }
+
+  /**
+   * A leader's commit index is durable on a quorum of each voter set: its
+   * own unwritten entries (sent before its fsync) must not have counted.
+   * Checked when the commit index moved, against the configuration the
+   * leader had at its previous report or has now (it may have changed since
+   * the commit was counted).
+   */
+  private checkCommitDurable(id: NodeId, commit: number, term: number | undefined): void {
+    const leader = this.nodes.get(id);
+    const prev = this.lastLeaderCommit.get(id);
+    const cs = leader?.rn.raft.trk.confState();
+    if (!leader?.isLeader() || !cs || term === undefined) {
+      this.lastLeaderCommit.delete(id);
+      return;
+    }
+    this.lastLeaderCommit.set(id, { commit, cs });
+    // The first report of a new leader carries the commit index it learned as
+    // a follower, counted by an earlier leader under its configuration.
+    if (prev === undefined || commit <= prev.commit) return;
+    const onDisk = (v: NodeId): boolean => {
+      const disk = this.nodes.get(v)?.disk;
+      if (!disk) return false;
+      if (commit < disk.firstIndex()) return (disk.snapshot()?.metadata.index ?? 0) >= commit;
+      return disk.term(commit) === term;
+    };
+    const short = (c: ConfState): string | undefined => {
+      for (const voters of [c.voters, c.votersOutgoing]) {
+        if (voters.length === 0) continue;
+        const have = voters.filter(onDisk).length;
+        if (have * 2 <= voters.length) return `only ${have} of voters [${voters.join(",")}] have it on disk`;
+      }
+      return undefined;
+    };
+    const now = short(cs);
+    if (now === undefined || short(prev.cs) === undefined) return;
+    this.checker.violation(
+      `commit durability: leader ${id} committed index ${commit} (term ${term}) but ${now}`,
+    );
   }
 
   /** Crash between a Ready's fsync and its sends: what was persisted stays, nothing is announced. */

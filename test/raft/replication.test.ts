@@ -237,3 +237,69 @@ test("commit index and applied index never decrease across a run with a leader c
   for (let i = 0; i < 3; i++) assert.ok(after[i] >= before[i]);
   assert.deepEqual(net.appliedData(1), ["a"]);
 });
+
+test("a leader may send its new entries while it writes them (thesis §10.2.1): the Ready says so, a follower's does not", () => {
+  const net = new Network([1, 2, 3]);
+  net.campaign(1);
+  net.get(1).rn.propose(new TextEncoder().encode("x"));
+  const rd = net.get(1).rn.ready();
+  assert.equal(rd.entries.length, 1);
+  assert.ok(rd.messages.some((m) => m.type === MessageType.App && m.entries.length === 1));
+  assert.equal(rd.sendBeforePersist, true);
+  net.get(1).rn.advance(rd);
+  // A follower's acknowledgement promises what it persisted: never before the write.
+  for (const m of rd.messages) net.deliver(m);
+  const frd = net.get(2).rn.ready();
+  assert.ok(frd.messages.some((m) => m.type === MessageType.AppResp));
+  assert.equal(frd.sendBeforePersist, false);
+});
+
+test("a candidate's vote requests wait for its term and vote to be durable", () => {
+  const net = new Network([1, 2, 3]);
+  net.get(1).rn.campaign();
+  const rd = net.get(1).rn.ready();
+  assert.ok(rd.messages.some((m) => m.type === MessageType.PreVote || m.type === MessageType.Vote));
+  assert.equal(rd.sendBeforePersist, false);
+});
+
+test("a leader's own entry counts toward commit only once advance() reports it durable", () => {
+  const net = new Network([1]);
+  net.campaign(1);
+  const rn = net.get(1).rn;
+  const before = rn.raft.raftLog.committed;
+  rn.propose(new TextEncoder().encode("solo"));
+  // Nobody else has it and the leader's copy is not written: not committed.
+  assert.equal(rn.raft.raftLog.committed, before);
+  const rd = rn.ready();
+  assert.equal(rd.committedEntries.length, 0);
+  net.get(1).storage.append(rd.entries);
+  rn.advance(rd);
+  assert.equal(rn.raft.raftLog.committed, before + 1);
+  assert.deepEqual(
+    rn.ready().committedEntries.map((e) => new TextDecoder().decode(e.data)),
+    ["solo"],
+  );
+});
+
+test("a leader commits what a quorum of followers persisted even before its own write completes", () => {
+  const net = new Network([1, 2, 3]);
+  net.campaign(1);
+  const leader = net.get(1).rn;
+  leader.propose(new TextEncoder().encode("quorum"));
+  const rd = leader.ready();
+  const index = rd.entries[0].index;
+  // The appends leave first; both followers persist and answer while the leader is still writing.
+  for (const m of rd.messages) net.deliver(m);
+  for (const id of [2, 3]) net.process(id);
+  for (const m of net.queue.splice(0)) if (m.to === 1) leader.step(m);
+  assert.equal(leader.raft.raftLog.committed, index);
+  // Its committed entries are handed out only in a Ready after this one's
+  // entries were persisted (the caller persists before it applies).
+  assert.equal(rd.committedEntries.length, 0);
+  net.get(1).storage.append(rd.entries);
+  leader.advance(rd);
+  assert.deepEqual(
+    leader.ready().committedEntries.map((e) => new TextDecoder().decode(e.data)),
+    ["quorum"],
+  );
+});

@@ -61,6 +61,11 @@ const broken: [string, RaftMutations, number][] = [
   ["granting a vote without the up-to-date log check", { voteWithoutLogCheck: true }, 300],
   ["a leader not stepping down on a higher term", { leaderIgnoresHigherTerm: true }, 300],
   ["applying an entry before it is committed", { applyBeforeCommit: true }, 300],
+  [
+    "a leader counting its own entries toward commit before they are durable",
+    { countUnpersistedOwnEntries: true },
+    300,
+  ],
 ];
 
 for (const [name, mutations, budget] of broken) {
