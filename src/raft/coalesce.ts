@@ -22,7 +22,7 @@
 // in order.
 
 import { assert } from "./errors.ts";
-import { type Message, MessageType, type NodeId, payloadSize } from "./types.ts";
+import { type Entry, type Message, MessageType, type NodeId, payloadSize } from "./types.ts";
 
 function entryBytes(m: Message): number {
   let n = 0;
@@ -30,7 +30,12 @@ function entryBytes(m: Message): number {
   return n;
 }
 
-function merge(a: Message, b: Message, maxBytes: number): Message | undefined {
+/**
+ * `a` and `b` as one message, or undefined. `owned` says that `a` was made
+ * here (its entry list is ours to extend in place: a Ready of many merged
+ * messages costs linear, not quadratic, copying).
+ */
+function merge(a: Message, b: Message, maxBytes: number, owned: boolean): Message | undefined {
   if (a.type !== b.type || a.term !== b.term || a.from !== b.from) return undefined;
   switch (a.type) {
     case MessageType.App: {
@@ -41,21 +46,24 @@ function merge(a: Message, b: Message, maxBytes: number): Message | undefined {
       if (b.index !== lastIndex || b.logTerm !== lastTerm) return undefined;
       if (b.entries.length > 0 && entryBytes(a) + entryBytes(b) > maxBytes) return undefined;
       assert(b.commit >= a.commit, "a leader's commit index went backwards within one Ready");
-      return {
-        ...a,
-        entries: b.entries.length === 0 ? a.entries : a.entries.concat(b.entries),
-        commit: b.commit,
-      };
+      return { ...a, entries: joined(a, b, owned), commit: b.commit };
     }
     case MessageType.AppResp:
       if (a.reject || b.reject || a.context !== b.context) return undefined;
       return a.index > b.index ? { ...b, index: a.index } : b;
     case MessageType.Prop:
       if (entryBytes(a) + entryBytes(b) > maxBytes) return undefined;
-      return { ...a, entries: a.entries.concat(b.entries) };
+      return { ...a, entries: joined(a, b, owned) };
     default:
       return undefined;
   }
+}
+
+function joined(a: Message, b: Message, owned: boolean): Message["entries"] {
+  if (!owned) return a.entries.concat(b.entries); // a fresh array, ours from now on
+  const out = a.entries as Entry[];
+  for (const e of b.entries) out.push(e);
+  return out;
 }
 
 /** The messages of one Ready with mergeable neighbours (per peer) merged; order per peer is kept. */
@@ -64,12 +72,15 @@ export function coalesceMessages(msgs: readonly Message[], maxBytes: number): re
   const out: Message[] = [];
   /** Position in `out` of the latest message to each peer. */
   const latest = new Map<NodeId, number>();
+  /** Positions in `out` holding messages made here by a merge (entry lists not shared with the core). */
+  const owned = new Set<number>();
   for (const m of msgs) {
     const at = latest.get(m.to);
     if (at !== undefined) {
-      const merged = merge(out[at] as Message, m, maxBytes);
+      const merged = merge(out[at] as Message, m, maxBytes, owned.has(at));
       if (merged) {
         out[at] = merged;
+        owned.add(at);
         continue;
       }
     }
