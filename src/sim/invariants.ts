@@ -14,6 +14,15 @@ export class InvariantChecker implements Observer {
   private readonly entryAt = new Map<string, string>();
   /** index -> term of entries known committed by some member. */
   private readonly committedTerm = new Map<number, number>();
+  /**
+   * index -> the highest leader term seen when the index was first known
+   * committed: it was committed in that term or an earlier one, so leaders
+   * of later terms must hold it (leader completeness is about entries
+   * committed in earlier terms; a leader whose election finished late need
+   * not hold what a newer term committed meanwhile).
+   */
+  private readonly committedBy = new Map<number, number>();
+  private highestLeaderTerm = 0;
   private readonly appliedAt = new Map<number, string>();
   private readonly lastCommit = new Map<NodeId, number>();
   private readonly votes = new Map<string, NodeId>();
@@ -31,8 +40,9 @@ export class InvariantChecker implements Observer {
     if (prev !== undefined && prev !== node)
       this.violation(`election safety: ${prev} and ${node} both leader in term ${term}`);
     this.leaderOfTerm.set(term, node);
+    this.highestLeaderTerm = Math.max(this.highestLeaderTerm, term);
     for (const [index, t] of this.committedTerm) {
-      if (index < firstIndex) continue;
+      if (index < firstIndex || (this.committedBy.get(index) ?? 0) >= term) continue;
       const mine = termAt(index);
       if (mine !== t) {
         this.violation(
@@ -82,6 +92,7 @@ export class InvariantChecker implements Observer {
       if (known !== undefined && known !== t)
         this.violation(`committed entry changed: index ${i} term ${known} vs ${t} on ${node}`);
       this.committedTerm.set(i, t);
+      if (!this.committedBy.has(i)) this.committedBy.set(i, this.highestLeaderTerm);
     }
   }
 
