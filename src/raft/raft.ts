@@ -228,6 +228,24 @@ export class Raft {
     this.log("became-follower", { lead });
   }
 
+  /**
+   * The caller saw the leader go away (its connection closed, as when its
+   * process dies): forget it, so this follower grants (pre-)votes at once
+   * instead of ignoring them until an election timeout passes without
+   * heartbeats. Safety does not depend on it (a live leader keeps the other
+   * followers, and pre-vote keeps it in office); it only shortens failover.
+   * Refused under lease-based reads, whose leases count on followers not
+   * voting for an election timeout after a heartbeat. Returns whether the
+   * leader was forgotten.
+   */
+  forgetLeader(): boolean {
+    if (this.role !== StateRole.Follower || this.lead === NONE) return false;
+    if (this.cfg.readOnlyOption === "lease-based") return false;
+    this.log("forgot-leader", { lead: this.lead });
+    this.lead = NONE;
+    return true;
+  }
+
   private becomePreCandidate(): void {
     assert(this.role !== StateRole.Leader, "invalid transition [leader -> pre-candidate]");
     // Pre-vote changes neither term nor vote: a node partitioned away cannot inflate terms.

@@ -127,6 +127,11 @@ export class RawNode {
     return this.raft.step(newMessage(MessageType.ReadIndex, { context }));
   }
 
+  /** See Raft.forgetLeader: the leader's connection closed; returns whether it was forgotten. */
+  forgetLeader(): boolean {
+    return this.raft.forgetLeader();
+  }
+
   reportUnreachable(id: NodeId): void {
     this.raft.step(newMessage(MessageType.Unreachable, { from: id }));
   }

@@ -126,6 +126,11 @@ interface Waiter<R> {
   timer: NodeJS.Timeout;
 }
 
+/** After the leader's connection closes: the first voter campaigns after this long (its peers see the close too). */
+const FAST_CAMPAIGN_BASE_MS = 20;
+/** ... and each further voter (in id order) this many ticks later. */
+const FAST_CAMPAIGN_STEP_TICKS = 2;
+
 /** Proposals carry an 8-byte id so the proposer can match the applied entry to its waiter. */
 const ID_BYTES = 8;
 
@@ -466,6 +471,30 @@ export class RaftRuntime<R> {
   reportUnreachable(id: NodeId): void {
     if (this.stopped) return;
     this.rn.reportUnreachable(id);
+    this.pump();
+  }
+
+  /**
+   * The connection to a peer closed. When the peer is our leader, forget it
+   * and campaign soon instead of waiting out the election timeout (a leader
+   * killed with kill -9 closes its connections at once). The remaining voters
+   * campaign one after another, in id order, so two of them never split the
+   * vote; an early campaign that fails costs nothing (pre-vote), and one that
+   * is not needed any more (a leader is known again) is skipped.
+   */
+  peerDisconnected(id: NodeId): void {
+    if (this.stopped || this.rn.raft.lead !== id || !this.rn.forgetLeader()) return;
+    const others = this.confState.voters.filter((v) => v !== id).sort((a, b) => a - b);
+    const rank = others.indexOf(this.opts.id);
+    if (rank < 0) return; // a learner does not campaign
+    const delayMs = FAST_CAMPAIGN_BASE_MS + rank * FAST_CAMPAIGN_STEP_TICKS * this.opts.tickMs;
+    const timer = setTimeout(() => {
+      if (this.stopped || this.rn.raft.lead !== 0 || this.isLeader()) return;
+      this.opts.logger?.("fast-campaign", { lostLeader: id, rank });
+      this.rn.campaign();
+      this.pump();
+    }, delayMs);
+    timer.unref();
     this.pump();
   }
 

@@ -205,6 +205,7 @@ export async function startFloeServer(
       return { sizeBytes: s.sizeBytes, chunks: s.chunks };
     },
     onUnreachable: (id) => runtime?.reportUnreachable(id),
+    onDisconnected: (id) => runtime?.peerDisconnected(id),
     onSnapshotStatus: (id, ok) => runtime?.reportSnapshot(id, ok),
     logger: (level, event, fields) => log[level]({ module: "transport", ...fields }, event),
   });

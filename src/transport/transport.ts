@@ -61,6 +61,8 @@ export interface PeerTransportOptions {
   /** The image a snapshot message refers to (its data is empty in the message). */
   snapshotSource: (m: Message) => Promise<SnapshotImage>;
   onUnreachable?: (id: NodeId) => void;
+  /** An established message connection to the peer closed (e.g. its process exited). */
+  onDisconnected?: (id: NodeId) => void;
   onSnapshotStatus?: (id: NodeId, ok: boolean) => void;
   logger?: TransportLogger;
   /** Randomness for backoff jitter (the transport is not part of the deterministic core). */
@@ -558,6 +560,7 @@ class Peer {
       if (wasUp) {
         this.t.log("warn", "peer-disconnected", { peer: this.id.toString(16) });
         this.t.options.onUnreachable?.(this.id);
+        this.t.options.onDisconnected?.(this.id);
       }
       this.scheduleReconnect();
     });

@@ -157,3 +157,41 @@ test("a stale leader receiving a heartbeat of a lower term answers so it learns 
   assert.equal(resp?.type, MessageType.AppResp);
   assert.equal(resp?.term, 5);
 });
+
+test("a follower that saw its leader go away elects a new one at once, without waiting out the election timeout", () => {
+  const net = new Network([1, 2, 3]);
+  net.campaign(1);
+  const term = net.raft(1).term;
+  net.isolate(1); // the leader's process died: its connections closed
+  // Both followers forget it; 2 campaigns first. No tick has passed, so
+  // neither would grant a vote if it still counted on the old leader.
+  assert.equal(net.get(2).rn.forgetLeader(), true);
+  assert.equal(net.get(3).rn.forgetLeader(), true);
+  net.campaign(2);
+  assert.equal(net.raft(2).role, StateRole.Leader);
+  assert.equal(net.raft(2).term, term + 1);
+});
+
+test("a follower that did not see its leader go away still ignores an early campaign (pre-vote keeps a live leader)", () => {
+  const net = new Network([1, 2, 3]);
+  net.campaign(1);
+  const term = net.raft(1).term;
+  net.cut(1, 2); // only 2 lost its connection to the leader
+  assert.equal(net.get(2).rn.forgetLeader(), true);
+  net.campaign(2);
+  assert.equal(net.raft(2).role, StateRole.PreCandidate);
+  assert.equal(net.raft(1).role, StateRole.Leader);
+  assert.equal(net.raft(1).term, term);
+  assert.equal(net.raft(3).term, term);
+});
+
+test("forgetting the leader is refused under lease-based reads and by a node that is not a follower", () => {
+  const net = new Network([1, 2, 3], { readOnlyOption: "lease-based" });
+  net.campaign(1);
+  assert.equal(net.get(2).rn.forgetLeader(), false);
+  assert.equal(net.raft(2).lead, 1);
+  const safe = new Network([1, 2, 3]);
+  safe.campaign(1);
+  assert.equal(safe.get(1).rn.forgetLeader(), false);
+  assert.equal(safe.raft(1).role, StateRole.Leader);
+});
