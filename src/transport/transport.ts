@@ -254,6 +254,8 @@ export class PeerTransport {
             }
             const why = this.checkHello(hello);
             if (why) return refuse(why);
+            // The peer is (back) up: our own connection to it need not wait out its backoff.
+            if (hello.purpose === PURPOSE_MESSAGES) this.peers.get(hello.from)?.reconnectNow();
             if (hello.purpose === PURPOSE_SNAPSHOT) snap = new IncomingSnapshot(this, socket, hello.from);
             continue;
           }
@@ -575,6 +577,16 @@ class Peer {
       this.retry = undefined;
       this.connect();
     }, delay);
+  }
+
+  /** Dials at once if no connection is up and a reconnect is waiting (the peer just dialled us). */
+  reconnectNow(): void {
+    if (this.up || this.closed) return;
+    this.backoffMs = this.t.options.minBackoffMs;
+    if (!this.retry) return; // a dial is under way (it retries from the minimum if it fails)
+    clearTimeout(this.retry);
+    this.retry = undefined;
+    this.connect();
   }
 
   sendSnapshot(m: Message): void {

@@ -183,6 +183,27 @@ test("a peer that comes back later is reconnected and messages to a dead peer ar
   }
 });
 
+test("a peer that restarts and dials us is dialled back at once, not after our reconnect backoff", async () => {
+  // A listens before B's port is freed, so it cannot be given that port.
+  // A's next retry to B is a minute away.
+  const a = await member(1, { minBackoffMs: 60_000, maxBackoffMs: 60_000 });
+  const b0 = await member(2);
+  const port = b0.port;
+  await b0.t.close();
+  try {
+    a.t.setPeer(2, [`http://127.0.0.1:${port}`]);
+    const b = await member(2, { listenPort: port });
+    try {
+      b.t.setPeer(1, [`http://127.0.0.1:${a.port}`]);
+      await until(() => a.t.connected(2), "A's connection to the restarted B", 5000);
+    } finally {
+      await b.t.close();
+    }
+  } finally {
+    await a.t.close();
+  }
+});
+
 async function rawConnection(port: number): Promise<net.Socket> {
   const s = net.connect({ host: "127.0.0.1", port });
   await new Promise((r) => s.once("connect", r));
