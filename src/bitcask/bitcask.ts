@@ -7,7 +7,7 @@ import { encodeBatch, prefixEnd, validateBatch } from "./batch.ts";
 import { createActiveFile, type DataFile } from "./datafile.ts";
 import { BitcaskError } from "./errors.ts";
 import { acquireLock, fsyncDirSync } from "./io.ts";
-import { type Keydir, SetResult } from "./keydir.ts";
+import { type Keydir, type KeydirItem, SetResult } from "./keydir.ts";
 import { loadStore } from "./load.ts";
 import { type MergeHost, type MergeResult, runMerge } from "./merge.ts";
 import { type BitcaskOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
@@ -16,6 +16,10 @@ import { Syncer } from "./sync.ts";
 import type { BatchOp, BitcaskStats, Entry, RangeOptions } from "./types.ts";
 
 const EMPTY = new Uint8Array(0);
+/** Read-ahead bounds: entries per window, a gap worth reading through, and one read's size. */
+const MAX_READ_AHEAD = 4096;
+const READ_AHEAD_GAP_BYTES = 4096;
+const READ_AHEAD_SPAN_BYTES = 4 * 1024 * 1024;
 
 export class Bitcask {
   private readonly keydir: Keydir;
@@ -171,14 +175,59 @@ export class Bitcask {
       throw new BitcaskError("InvalidOption", `bitcask: range limit must be >= 0, got ${limit}`);
     let n = 0;
     if (limit === 0) return;
+    const ahead = opts.keysOnly ? 1 : Math.max(1, Math.min(opts.readAhead ?? 1, MAX_READ_AHEAD));
+    let window: KeydirItem[] = [];
     for (const item of this.keydir.range(start, end, opts.reverse ?? false)) {
       this.checkOpen();
+      if (ahead > 1) {
+        window.push(item);
+        if (window.length < ahead && n + window.length < limit) continue;
+        for (const e of this.readWindow(window)) {
+          yield e;
+          if (++n >= limit) return;
+        }
+        window = [];
+        continue;
+      }
       const value = opts.keysOnly
         ? EMPTY
         : this.files.get(item.fileId)!.readValue(item.offset, item.key, item.valueSize, this.o.verifyReads);
       yield { key: item.key, value };
       if (++n >= limit) return;
     }
+    if (window.length > 0) yield* this.readWindow(window);
+  }
+
+  /**
+   * The values of `items` (in their order), read in file order with records
+   * that lie close together (gaps under READ_AHEAD_GAP_BYTES) in one read.
+   */
+  private readWindow(items: readonly KeydirItem[]): Entry[] {
+    const order = items.map((_, i) => i);
+    order.sort((a, b) => items[a].fileId - items[b].fileId || items[a].offset - items[b].offset);
+    const values: Buffer[] = new Array(items.length);
+    const bytesOf = (it: KeydirItem) => recordBytes(it.key.length, it.valueSize);
+    for (let i = 0; i < order.length; ) {
+      const first = items[order[i]];
+      let end = first.offset + bytesOf(first);
+      let j = i + 1;
+      for (; j < order.length; j++) {
+        const it = items[order[j]];
+        if (it.fileId !== first.fileId || it.offset - end > READ_AHEAD_GAP_BYTES) break;
+        if (Math.max(end, it.offset + bytesOf(it)) - first.offset > READ_AHEAD_SPAN_BYTES) break;
+        end = Math.max(end, it.offset + bytesOf(it));
+      }
+      const file = this.files.get(first.fileId)!;
+      const span = file.readSpan(first.offset, end - first.offset);
+      for (let k = i; k < j; k++) {
+        const it = items[order[k]];
+        const at = it.offset - first.offset;
+        const rec = span.subarray(at, at + bytesOf(it));
+        values[order[k]] = file.valueIn(rec, it.offset, it.key, it.valueSize, this.o.verifyReads);
+      }
+      i = j;
+    }
+    return items.map((it, i) => ({ key: it.key, value: values[i] }));
   }
 
   /** range() over the keys that start with `prefix`. */

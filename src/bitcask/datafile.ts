@@ -93,15 +93,26 @@ export class DataFile {
    * the fields that decide what is returned are checked here directly.)
    */
   readValue(offset: number, key: Uint8Array, valueSize: number, verify: boolean): Buffer {
+    const total = RECORD_HEADER_BYTES + key.length + valueSize;
+    return this.valueIn(this.readSpan(offset, total), offset, key, valueSize, verify);
+  }
+
+  /** `length` bytes at `offset`; fewer is corruption (the keydir points past the end). */
+  readSpan(offset: number, length: number): Buffer {
+    const buf = Buffer.allocUnsafe(length);
+    let n = fs.readSync(this.fd, buf, 0, length, offset);
+    if (n < length && n > 0) n += readFullySync(this.fd, buf, n, length - n, offset + n);
+    if (n < length) {
+      throw new BitcaskCorruptionError(this.path, offset, `record cut short: read ${n} of ${length} bytes`);
+    }
+    return buf;
+  }
+
+  /** The value of the put record that starts `buf` (read from file offset `offset`), checked when `verify`. */
+  valueIn(buf: Buffer, offset: number, key: Uint8Array, valueSize: number, verify: boolean): Buffer {
     const klen = key.length;
     const body = RECORD_HEADER_BYTES + klen;
     const total = body + valueSize;
-    const buf = Buffer.allocUnsafe(total);
-    let n = fs.readSync(this.fd, buf, 0, total, offset);
-    if (n < total && n > 0) n += readFullySync(this.fd, buf, n, total - n, offset + n);
-    if (n < total) {
-      throw new BitcaskCorruptionError(this.path, offset, `record cut short: read ${n} of ${total} bytes`);
-    }
     if (verify) {
       let bad: string | undefined;
       if (buf[8] !== RecordType.Put || readU32(buf, 12) !== klen || readU32(buf, 16) !== valueSize) {

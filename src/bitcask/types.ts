@@ -16,6 +16,13 @@ export interface RangeOptions {
   limit?: number;
   /** Leave values empty and skip reading them. */
   keysOnly?: boolean;
+  /**
+   * Read values this many entries ahead, in file order, neighbours in one
+   * read (a whole-store scan is then a few large sequential reads rather
+   * than a read per record). Values may then be up to a window older than
+   * the walk; for scans that run while nothing writes. Default 1 (no read-ahead).
+   */
+  readAhead?: number;
 }
 
 export interface DataFileStats {

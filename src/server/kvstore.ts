@@ -77,7 +77,8 @@ export class BitcaskMvccStorage implements MvccStorage {
   *scan(start: Uint8Array, end: Uint8Array): Iterable<[Uint8Array, Uint8Array]> {
     this.check();
     this.writePending();
-    for (const e of this.db.range(start, end)) yield [e.key, e.value];
+    // Scans here walk the whole store (load, HashKV, restore) while nothing writes: read ahead.
+    for (const e of this.db.range(start, end, { readAhead: 512 })) yield [e.key, e.value];
   }
 
   write(batch: WriteBatch): void {

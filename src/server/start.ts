@@ -87,6 +87,15 @@ export async function startFloeServer(
   onFatal?: (e: Error) => void,
 ): Promise<FloeServer> {
   const log = logger ?? pino({ level: cfg.logLevel }, pino.destination(2));
+  const startedAt = performance.now();
+  /** Milliseconds each start-up phase took (logged with "floe member ready"). */
+  const phases: Record<string, number> = {};
+  let phaseStart = startedAt;
+  const phaseDone = (name: string) => {
+    const now = performance.now();
+    phases[name] = Math.round(now - phaseStart);
+    phaseStart = now;
+  };
   const cluster = parseInitialCluster(cfg.initialCluster);
   const peerTls = cfg.peerCertFile
     ? loadPeerTls({ certFile: cfg.peerCertFile, keyFile: cfg.peerKeyFile, caFile: cfg.peerTrustedCaFile })
@@ -154,6 +163,7 @@ export async function startFloeServer(
   } else {
     wal = await WalStorage.open(cfg.dataDir, { logger: walLogger });
   }
+  phaseDone("walMs");
   const db = await Bitcask.open(join(cfg.dataDir, "kv"), {
     ...MVCC_BITCASK_LIMITS,
     sync: "interval",
@@ -164,8 +174,10 @@ export async function startFloeServer(
       error: (f, m) => log.error({ module: "bitcask", member, ...f }, m),
     },
   });
+  phaseDone("bitcaskMs");
   const kvStorage = new BitcaskMvccStorage(db);
   const store = MvccStore.open(kvStorage);
+  phaseDone("mvccMs");
   const sm = new MvccStateMachine(store, kvStorage, () => {});
   if (store.needsRestore) {
     // A snapshot install was interrupted (crash mid-restore): the log already
@@ -310,6 +322,8 @@ export async function startFloeServer(
       peer: cfg.listenPeerUrls[0],
       dataDir: cfg.dataDir,
       joining,
+      ...phases,
+      startMs: Math.round(performance.now() - startedAt),
     },
     "floe member ready",
   );

@@ -120,11 +120,40 @@ test("range walks [start, end) in order, reverse and limit apply, an empty end i
       );
       for (const e of got)
         assert.equal(Buffer.from(e.value).toString(), model.get(Buffer.from(e.key).toString("latin1")));
+      // Reading ahead (values in file order, neighbours in one read) changes nothing the caller sees.
+      const readAhead = 2 + Math.floor(rand() * 40);
+      const ahead = [...db.range(start, end, { reverse, limit, readAhead })];
+      assert.deepEqual(
+        ahead.map((e) => [Buffer.from(e.key).toString("latin1"), Buffer.from(e.value).toString()]),
+        got.map((e) => [Buffer.from(e.key).toString("latin1"), Buffer.from(e.value).toString()]),
+        `readAhead ${readAhead}`,
+      );
     }
     const keysOnly = [...db.range(EMPTY, EMPTY, { keysOnly: true })];
     assert.equal(keysOnly.length, model.size);
     assert.ok(keysOnly.every((e) => e.value.length === 0));
     await db.close();
+  }));
+
+test("a range that reads ahead still checks every record and names the damaged file and offset", () =>
+  withDir(async (dir) => {
+    const db = await Bitcask.open(dir, { sync: "none" });
+    for (let i = 0; i < 50; i++) await db.put(b(`k${String(i).padStart(2, "0")}`), b(`value-${i}`));
+    await db.close();
+    const [file] = dataFiles(dir);
+    const bytes = fs.readFileSync(path.join(dir, file));
+    const at = bytes.indexOf(Buffer.from("value-37"));
+    bytes[at + 6] ^= 0xff;
+    fs.writeFileSync(path.join(dir, file), bytes);
+    const again = await Bitcask.open(dir, { sync: "none", logger: quietLogger() });
+    try {
+      assert.throws(
+        () => [...again.range(EMPTY, EMPTY, { readAhead: 16 })],
+        (e: unknown) => (e as Error).message.includes(file) && /checksum/.test((e as Error).message),
+      );
+    } finally {
+      await again.close();
+    }
   }));
 
 test("prefix scans cover exactly the keys with the prefix, 0xff bytes included", () =>
