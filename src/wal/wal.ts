@@ -61,6 +61,8 @@ export interface SaveBatch {
 }
 
 const MiB = 1024 * 1024;
+/** At a compaction, an active segment past 1/8 of segmentSizeBytes is cut. */
+const CUT_AT_COMPACTION_FRACTION = 8;
 
 export class Wal {
   private active: FileHandle;
@@ -142,6 +144,12 @@ export class Wal {
       if (problem) throw new WalError("InvalidArgument", problem);
       const records: WalRecord[] = [{ type: RecordType.Snapshot, metadata: meta, install: false }];
       if (compactTo > this.state.compactIndex) records.push(this.compactRecord(compactTo, meta.index));
+      // A large active segment ends before a compaction, so the next one can
+      // delete it whole: what a restart reads stays about two snapshots'
+      // worth of entries, not up to a full segment of compacted ones.
+      if (records.length > 1 && this.writePos > this.segmentSizeBytes / CUT_AT_COMPACTION_FRACTION) {
+        await this.cut();
+      }
       await this.writeUnit(records);
       if (records.length > 1) {
         this.cache.dropBefore(compactTo + 1);

@@ -158,6 +158,28 @@ test("compaction deletes whole segments below the compaction point, syncs the di
   await wal.close();
 });
 
+test("a compaction ends a large active segment first, so the next compaction deletes it and a reopen reads little", async (t) => {
+  const dir = await tempDir(t);
+  const opts: WalOptions = { ...quiet, segmentSizeBytes: 64 * 1024 };
+  const wal = await Wal.open(dir, opts);
+  // 200 entries of ~100 bytes: past 1/8 of the segment size, far from a cut by size.
+  for (let i = 1; i <= 200; i += 10) await wal.save({ entries: ents(i, i + 9, 1, 100) });
+  assert.equal(wal.segments().length, 1);
+  const cs = wal.state.snapshot.confState;
+  await wal.markSnapshot({ index: 150, term: 1, confState: cs }, 100);
+  assert.equal(wal.segments().length, 2, "the compaction started a new segment");
+  for (let i = 201; i <= 300; i += 10) await wal.save({ entries: ents(i, i + 9, 1, 100) });
+  await wal.markSnapshot({ index: 290, term: 1, confState: cs }, 250);
+  // The first segment held nothing past 200: deleted whole.
+  assert.equal(wal.segments()[0].seq, 1);
+  assert.equal(all(wal)[0].index, 251);
+  await wal.close();
+  const again = await Wal.open(dir, opts);
+  assert.equal(again.state.firstIndex(), 251);
+  assert.equal(again.state.lastIndex(), 300);
+  await again.close();
+});
+
 test("an installed snapshot replaces the log and lets every older segment go", async (t) => {
   const dir = await tempDir(t);
   const opts: WalOptions = { ...quiet, segmentSizeBytes: 2048 };
