@@ -71,6 +71,12 @@ import type {
 export interface CallContext {
   /** Aborted when the client goes away, its deadline passes or the server shuts down. */
   readonly signal: AbortSignal;
+  /**
+   * The request message exactly as the client encoded it, when the wire
+   * layer has it (the gRPC path): its size is the request's size, and a write
+   * can be proposed as these bytes instead of being encoded again.
+   */
+  readonly requestBytes?: Uint8Array;
 }
 
 /** What `/health` reports; `reason` is etcd's, e.g. "RAFT NO LEADER" or "ALARM NOSPACE". */

@@ -112,7 +112,10 @@ export function createFastGrpc(ops: Operations, runner: CallRunner): FastGrpc {
         return fail(stream, FloeError.of("INVALID_REQUEST", `parse ${r.method}: ${(e as Error).message}`));
       }
       const timeoutMs = parseTimeoutMs(headers["grpc-timeout"] as string | undefined);
-      const ctx: CallContext = { signal: timeoutMs === undefined ? NEVER : AbortSignal.timeout(timeoutMs) };
+      const ctx: CallContext = {
+        signal: timeoutMs === undefined ? NEVER : AbortSignal.timeout(timeoutMs),
+        requestBytes: body.subarray(5),
+      };
       runner
         .unary("grpc", r.method, ctx, () => r.call(req as never, ctx))
         .then(

@@ -99,8 +99,9 @@ export class Operations {
   }
 
   /** etcd refuses a proposal whose encoding exceeds --max-request-bytes. */
-  checkSize<D extends DescMessage>(schema: D, req: MessageShape<D>): void {
-    if (toBinary(schema, req).length > this.limits.maxRequestBytes) throw FloeError.of("REQUEST_TOO_LARGE");
+  checkSize<D extends DescMessage>(schema: D, req: MessageShape<D>, ctx?: CallContext): void {
+    const bytes = ctx?.requestBytes?.length ?? toBinary(schema, req).length;
+    if (bytes > this.limits.maxRequestBytes) throw FloeError.of("REQUEST_TOO_LARGE");
   }
 
   // ---- KV ----
@@ -112,19 +113,19 @@ export class Operations {
 
   put = async (req: PutRequest, ctx: CallContext): Promise<PutResponse> => {
     checkPut(req);
-    this.checkSize(PutRequestSchema, req);
+    this.checkSize(PutRequestSchema, req, ctx);
     return this.withHeader(await this.backend.put(req, ctx));
   };
 
   deleteRange = async (req: DeleteRangeRequest, ctx: CallContext): Promise<DeleteRangeResponse> => {
     checkDeleteRange(req);
-    this.checkSize(DeleteRangeRequestSchema, req);
+    this.checkSize(DeleteRangeRequestSchema, req, ctx);
     return this.withHeader(await this.backend.deleteRange(req, ctx));
   };
 
   txn = async (req: TxnRequest, ctx: CallContext): Promise<TxnResponse> => {
     checkTxn(req, this.limits.maxTxnOps);
-    this.checkSize(TxnRequestSchema, req);
+    this.checkSize(TxnRequestSchema, req, ctx);
     return this.withHeader(await this.backend.txn(req, ctx));
   };
 

@@ -72,6 +72,31 @@ export interface EtcdServerInfo {
   maxRequestBytes?: number;
 }
 
+/** InternalRequest field numbers of the requests that may be proposed as the client's own bytes. */
+const RAW_FIELD: Record<string, number> = { put: 4, deleteRange: 5 };
+
+/** `bytes` as length-delimited field `field` of a message (tag, varint length, bytes). */
+export function wrapField(field: number, bytes: Uint8Array): Uint8Array {
+  let n = bytes.length;
+  let lenBytes = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    lenBytes++;
+  }
+  const tag = (field << 3) | 2; // fields below 16: one byte
+  const out = Buffer.allocUnsafe(1 + lenBytes + bytes.length);
+  out[0] = tag;
+  let p = 1;
+  let v = bytes.length;
+  while (v >= 0x80) {
+    out[p++] = (v & 0x7f) | 0x80;
+    v = Math.floor(v / 128);
+  }
+  out[p++] = v;
+  out.set(bytes, p);
+  return out;
+}
+
 export class EtcdServer implements EtcdBackend {
   readonly lessor: Lessor;
   private readonly forwarder = new LeaderForwarder(5000);
@@ -153,8 +178,17 @@ export class EtcdServer implements EtcdBackend {
     });
   }
 
-  private async propose(request: InternalRequest["request"]): Promise<unknown> {
-    const data = toBinary(InternalRequestSchema, create(InternalRequestSchema, { request }));
+  /**
+   * Proposes a request. `raw`, the request as the client encoded it (already
+   * parsed into `request.value` and validated), becomes the entry without
+   * encoding it again: an InternalRequest is that message as one field.
+   */
+  private async propose(request: InternalRequest["request"], raw?: Uint8Array): Promise<unknown> {
+    const field = raw === undefined ? undefined : RAW_FIELD[request.case as string];
+    const data =
+      field === undefined || raw === undefined
+        ? toBinary(InternalRequestSchema, create(InternalRequestSchema, { request }))
+        : wrapField(field, raw);
     let result: KvApplyResult;
     try {
       result = await this.runtime.propose(data);
@@ -183,13 +217,15 @@ export class EtcdServer implements EtcdBackend {
     }
   }
 
-  async put(req: pb.PutRequest): Promise<pb.PutResponse> {
+  async put(req: pb.PutRequest, ctx?: CallContext): Promise<pb.PutResponse> {
     await this.checkQuota(putCostBytes(req));
-    return fromPut((await this.propose({ case: "put", value: req })) as never);
+    return fromPut((await this.propose({ case: "put", value: req }, ctx?.requestBytes)) as never);
   }
 
-  async deleteRange(req: pb.DeleteRangeRequest): Promise<pb.DeleteRangeResponse> {
-    return fromDeleteRange((await this.propose({ case: "deleteRange", value: req })) as never);
+  async deleteRange(req: pb.DeleteRangeRequest, ctx?: CallContext): Promise<pb.DeleteRangeResponse> {
+    return fromDeleteRange(
+      (await this.propose({ case: "deleteRange", value: req }, ctx?.requestBytes)) as never,
+    );
   }
 
   async txn(req: pb.TxnRequest): Promise<pb.TxnResponse> {
