@@ -126,6 +126,16 @@ interface Waiter<R> {
   timer: NodeJS.Timeout;
 }
 
+/** One ReadIndex round: the reads it covers and every context it was requested under (retries add one). */
+interface ReadRound {
+  contexts: string[];
+  waiters: Waiter<void>[];
+  retry: NodeJS.Timeout | undefined;
+}
+
+/** A ReadIndex round with no answer after this long is requested again. */
+const READ_RETRY_MS = 500;
+
 /** After the leader's connection closes: the first voter campaigns after this long (its peers see the close too). */
 const FAST_CAMPAIGN_BASE_MS = 20;
 /** ... and each further voter (in id order) this many ticks later. */
@@ -137,8 +147,15 @@ const ID_BYTES = 8;
 export class RaftRuntime<R> {
   readonly rn: RawNode;
   private readonly waiters = new Map<string, Waiter<R>>();
-  private readonly readWaiters = new Map<string, Waiter<void>>();
-  private readonly readsAwaitingApply: { index: number; waiter: Waiter<void> }[] = [];
+  /**
+   * Linearizable reads share ReadIndex rounds, as etcd's read loop does: one
+   * round is in flight at a time and covers the reads that arrived before it
+   * was requested; reads arriving meanwhile wait for the next one. (A ReadIndex
+   * per read cost a heartbeat to every follower and its answer per read.)
+   */
+  private readQueue: Waiter<void>[] = [];
+  private readRound: ReadRound | undefined;
+  private readsAwaitingApply: { index: number; waiter: Waiter<void> }[] = [];
   private batch: Uint8Array[] = [];
   private batchScheduled = false;
   private running = false;
@@ -195,9 +212,17 @@ export class RaftRuntime<R> {
     if (this.timer) clearInterval(this.timer);
     const err = new RuntimeError("Stopped", "the node is stopping");
     for (const w of this.waiters.values()) this.settle(w, err);
-    for (const w of this.readWaiters.values()) this.settle(w, err);
     this.waiters.clear();
-    this.readWaiters.clear();
+    if (this.readRound) clearTimeout(this.readRound.retry);
+    const reads = [
+      ...this.readQueue,
+      ...(this.readRound?.waiters ?? []),
+      ...this.readsAwaitingApply.map((r) => r.waiter),
+    ];
+    this.readQueue = [];
+    this.readRound = undefined;
+    this.readsAwaitingApply = [];
+    for (const w of reads) this.settle(w, err);
   }
 
   /** Error that stopped the Ready loop (e.g. a failed fsync); the node must not continue. */
@@ -270,25 +295,66 @@ export class RaftRuntime<R> {
   /** Resolves once this member has applied everything committed when the call was made (linearizable). */
   readBarrier(): Promise<void> {
     if (this.stopped) return Promise.reject(new RuntimeError("Stopped", "the node is stopping"));
-    const ctx = `${this.opts.id}:${++this.readSeq}`;
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (this.readWaiters.delete(ctx)) reject(new RuntimeError("Timeout", "request timed out"));
-        const i = this.readsAwaitingApply.findIndex((r) => r.waiter.timer === timer);
-        if (i >= 0) {
-          this.readsAwaitingApply.splice(i, 1);
-          reject(new RuntimeError("Timeout", "request timed out"));
-        }
-      }, this.opts.requestTimeoutMs);
-      const err = this.rn.readIndex(ctx);
-      if (err) {
-        clearTimeout(timer);
-        reject(new RuntimeError("ProposalDropped", err.message));
-        return;
-      }
-      this.readWaiters.set(ctx, { resolve, reject, timer });
-      this.pump();
+      const w: Waiter<void> = {
+        resolve,
+        reject,
+        timer: setTimeout(() => this.readTimedOut(w), this.opts.requestTimeoutMs),
+      };
+      this.readQueue.push(w);
+      if (!this.readRound) this.startReadRound();
     });
+  }
+
+  /** Requests a ReadIndex for every queued read. */
+  private startReadRound(): void {
+    if (this.readQueue.length === 0 || this.stopped) return;
+    const round: ReadRound = { contexts: [], waiters: this.readQueue, retry: undefined };
+    this.readQueue = [];
+    this.readRound = round;
+    this.requestReadIndex(round);
+  }
+
+  /** Asks the core for a read index for `round`; again after READ_RETRY_MS if no answer came (a lost message, a new leader). */
+  private requestReadIndex(round: ReadRound): void {
+    const ctx = `${this.opts.id}:${++this.readSeq}`;
+    const err = this.rn.readIndex(ctx);
+    if (err) {
+      this.readRound = undefined;
+      for (const w of round.waiters) this.settle(w, new RuntimeError("ProposalDropped", err.message));
+      this.startReadRound();
+      return;
+    }
+    round.contexts.push(ctx);
+    clearTimeout(round.retry);
+    round.retry = setTimeout(() => {
+      if (this.readRound === round && !this.stopped) this.requestReadIndex(round);
+    }, READ_RETRY_MS);
+    round.retry.unref();
+    this.pump();
+  }
+
+  /** A read state from the core: the round it answers may read once `index` is applied here. */
+  private onReadState(context: string, index: number): void {
+    const round = this.readRound;
+    if (!round?.contexts.includes(context)) return;
+    clearTimeout(round.retry);
+    this.readRound = undefined;
+    for (const w of round.waiters) this.readsAwaitingApply.push({ index, waiter: w });
+    this.startReadRound();
+  }
+
+  private readTimedOut(w: Waiter<void>): void {
+    const drop = <T>(list: T[], match: (x: T) => boolean): boolean => {
+      const i = list.findIndex(match);
+      if (i >= 0) list.splice(i, 1);
+      return i >= 0;
+    };
+    const found =
+      drop(this.readQueue, (x) => x === w) ||
+      (this.readRound !== undefined && drop(this.readRound.waiters, (x) => x === w)) ||
+      drop(this.readsAwaitingApply, (r) => r.waiter === w);
+    if (found) w.reject(new RuntimeError("Timeout", "request timed out"));
   }
 
   private settle<T>(w: Waiter<T>, e: Error): void {
@@ -355,12 +421,7 @@ export class RaftRuntime<R> {
     }
     for (const e of rd.committedEntries) await this.applyEntry(e);
     if (rd.committedEntries.length > 0) await this.sm.afterApply?.();
-    for (const rs of rd.readStates) {
-      const w = this.readWaiters.get(rs.context);
-      if (!w) continue;
-      this.readWaiters.delete(rs.context);
-      this.readsAwaitingApply.push({ index: rs.index, waiter: w });
-    }
+    for (const rs of rd.readStates) this.onReadState(rs.context, rs.index);
     this.rn.advance(rd);
     this.releaseReads();
     const t2 = performance.now();

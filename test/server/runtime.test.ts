@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { type Message, MessageType, type NodeId, newMessage } from "../../src/raft/index.ts";
 import { MemoryLogStore } from "../../src/server/memlog.ts";
-import { RaftRuntime, RuntimeError, type StateMachine } from "../../src/server/runtime.ts";
+import {
+  RaftRuntime,
+  RuntimeError,
+  type RuntimeOptions,
+  type StateMachine,
+} from "../../src/server/runtime.ts";
 
 /** A counter: each command adds its byte value; the result is the new total. */
 class Counter implements StateMachine<number> {
@@ -29,6 +34,8 @@ function cluster(n: number) {
   const ids = Array.from({ length: n }, (_, i) => i + 1);
   const nodes = new Map<NodeId, { rt: RaftRuntime<number>; sm: Counter }>();
   const down = new Set<NodeId>();
+  /** Every message sent, for assertions on traffic. */
+  const sent: Message[] = [];
   for (const id of ids) {
     const sm = new Counter();
     const rt: RaftRuntime<number> = new RaftRuntime(sm, {
@@ -41,6 +48,7 @@ function cluster(n: number) {
       transport: {
         send: (msgs: readonly Message[]) => {
           for (const m of msgs) {
+            sent.push(m);
             if (down.has(id) || down.has(m.to)) continue;
             setImmediate(() => nodes.get(m.to)?.rt.step(m));
           }
@@ -53,7 +61,7 @@ function cluster(n: number) {
   const stop = (): void => {
     for (const { rt } of nodes.values()) rt.stop();
   };
-  return { nodes, down, stop };
+  return { nodes, down, sent, stop };
 }
 
 async function waitFor<T>(what: string, f: () => T | undefined, ms = 5000): Promise<T> {
@@ -64,6 +72,20 @@ async function waitFor<T>(what: string, f: () => T | undefined, ms = 5000): Prom
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/** A one-member runtime over an in-memory log that sends nothing; `opts` overrides the defaults. */
+function soloRuntime(sm: Counter, opts: Partial<RuntimeOptions> = {}): RaftRuntime<number> {
+  return new RaftRuntime(sm, {
+    id: 1,
+    log: MemoryLogStore.bootstrapped([1]),
+    tickMs: 5,
+    electionTicks: 10,
+    snapshotCount: 1000,
+    requestTimeoutMs: 3000,
+    transport: { send: () => {} },
+    ...opts,
+  });
 }
 
 const leaderOf = (c: ReturnType<typeof cluster>) =>
@@ -113,6 +135,29 @@ test("runtime: a read barrier on a follower waits until it applied the leader's 
   }
 });
 
+test("runtime: concurrent linearizable reads share ReadIndex rounds instead of one heartbeat round each", async () => {
+  const c = cluster(3);
+  try {
+    const leader = await waitFor("a leader", () => leaderOf(c));
+    await leader.propose(new Uint8Array([1]));
+    // A round is a heartbeat with the round's context (repeated on a tick while it is pending).
+    const contexts = () =>
+      new Set(
+        c.sent.filter((m) => m.type === MessageType.Heartbeat && m.context !== "").map((m) => m.context),
+      );
+    const before = contexts().size;
+    await Promise.all(Array.from({ length: 100 }, () => leader.readBarrier()));
+    // At most two rounds: the first read's, then one for all that queued behind it.
+    const rounds = contexts().size - before;
+    assert.ok(rounds > 0 && rounds <= 2, `${rounds} ReadIndex rounds for 100 reads`);
+    const follower = [...c.nodes.values()].find(({ rt }) => rt !== leader)?.rt;
+    assert.ok(follower);
+    await Promise.all(Array.from({ length: 50 }, () => follower.readBarrier()));
+  } finally {
+    c.stop();
+  }
+});
+
 test("runtime: after the leader is cut off the others elect a new one, and snapshots let a lagging member catch up", async () => {
   const c = cluster(3);
   try {
@@ -154,14 +199,8 @@ test("runtime: a log store that cannot persist (full disk) stops the member and 
     return save(rd);
   };
   let fatal: Error | undefined;
-  const rt = new RaftRuntime(new Counter(), {
-    id: 1,
+  const rt = soloRuntime(new Counter(), {
     log,
-    tickMs: 5,
-    electionTicks: 10,
-    snapshotCount: 1000,
-    requestTimeoutMs: 3000,
-    transport: { send: () => {} },
     onFatal: (e) => {
       fatal = e;
     },
@@ -206,15 +245,7 @@ test("runtime: a local snapshot that takes long to write does not stop proposals
     },
   });
   const sm = new Counter();
-  const rt = new RaftRuntime(sm, {
-    id: 1,
-    log: slow,
-    tickMs: 5,
-    electionTicks: 10,
-    snapshotCount: 10,
-    requestTimeoutMs: 3000,
-    transport: { send: () => {} },
-  });
+  const rt = soloRuntime(sm, { log: slow, snapshotCount: 10 });
   rt.start();
   try {
     rt.rn.campaign();
@@ -235,15 +266,7 @@ test("runtime: a local snapshot that takes long to write does not stop proposals
 
 test("runtime: work that arrives while a Ready loop is finishing is picked up at once, not at the next tick", async () => {
   // Ticks are a minute apart: anything left for the tick would time out.
-  const rt = new RaftRuntime(new Counter(), {
-    id: 1,
-    log: MemoryLogStore.bootstrapped([1]),
-    tickMs: 60_000,
-    electionTicks: 10,
-    snapshotCount: 1000,
-    requestTimeoutMs: 2000,
-    transport: { send: () => {} },
-  });
+  const rt = soloRuntime(new Counter(), { tickMs: 60_000, requestTimeoutMs: 2000 });
   rt.start();
   try {
     rt.rn.campaign();
