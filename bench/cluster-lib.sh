@@ -217,3 +217,12 @@ loadavg1() { cut -d' ' -f1 /proc/loadavg; }
 median_max() { # numbers on stdin, one a line → "median X, max Y" (lower median for even counts)
   sort -n | awk '{a[NR] = $1} END {if (NR == 0) {print "n/a"; exit} printf "median %s, max %s (n=%d)\n", a[int((NR + 1) / 2)], a[NR], NR}'
 }
+
+publish_section() { # $1: the section file; appended to bench/RESULTS.md unless WRITE=0
+  if [ "${WRITE:-1}" = 1 ]; then
+    { echo; cat "$1"; } >>bench/RESULTS.md
+    log "appended to bench/RESULTS.md (raw results in $OUT)"
+  else
+    log "raw results in $OUT"
+  fi
+}

@@ -333,9 +333,4 @@ if [ -f "$OUT/prof/leader-top.txt" ]; then
   { echo; echo "Profile of the floe leader during put-1000 (\`node --cpu-prof\`, kvbench -clients 1000 -conns 100, $DUR s):"; echo; echo '```'; cat "$OUT/prof/leader-top.txt"; echo '```'; } >>"$SECTION"
 fi
 cat "$SECTION"
-if [ "$WRITE" = 1 ]; then
-  { echo; cat "$SECTION"; } >>bench/RESULTS.md
-  log "appended to bench/RESULTS.md (raw results in $OUT)"
-else
-  log "raw results in $OUT"
-fi
+publish_section "$SECTION"

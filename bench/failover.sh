@@ -132,9 +132,4 @@ SECTION="$OUT/section.md"
   echo
 } >"$SECTION"
 cat "$SECTION"
-if [ "$WRITE" = 1 ]; then
-  { echo; cat "$SECTION"; } >>bench/RESULTS.md
-  log "appended to bench/RESULTS.md (raw results in $OUT)"
-else
-  log "raw results in $OUT"
-fi
+publish_section "$SECTION"
