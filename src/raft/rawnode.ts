@@ -164,15 +164,16 @@ export class RawNode {
     const hardChanged = !sameHardState(hard, this.prevHard);
     const termOrVoteChanged = hard.term !== this.prevHard.term || hard.vote !== this.prevHard.vote;
     const entries = [...r.raftLog.unstableEntries()];
+    const snapshot = r.raftLog.pendingSnapshot();
     const rd: Ready = {
       softState: softChanged ? soft : undefined,
       hardState: hardChanged ? hard : undefined,
       readStates: r.readStates,
       entries,
-      snapshot: r.raftLog.pendingSnapshot(),
+      snapshot,
       committedEntries: r.raftLog.nextCommittedEntries(),
       messages: r.msgs,
-      mustSync: entries.length > 0 || termOrVoteChanged,
+      mustSync: entries.length > 0 || termOrVoteChanged || snapshot !== undefined,
       sendBeforePersist: r.role === StateRole.Leader && !termOrVoteChanged,
     };
     r.msgs = [];

@@ -155,7 +155,7 @@ export interface Ready {
   readonly snapshot?: Snapshot;
   readonly committedEntries: readonly Entry[];
   readonly messages: readonly Message[];
-  /** Whether `hardState`/`entries` must be fsync'd (false: only the commit index changed). */
+  /** Whether this Ready's writes must be fsync'd: false when only the commit index changed. */
   readonly mustSync: boolean;
   /**
    * The messages acknowledge nothing this Ready persists, so they may be sent

@@ -6,6 +6,7 @@
 
 import { createHash } from "node:crypto";
 import { create, toBinary } from "@bufbuild/protobuf";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import type { CallContext, EtcdBackend } from "../api/backend.ts";
 import { FloeError } from "../api/errors.ts";
 import * as pb from "../api/gen/etcdserverpb/rpc_pb.ts";
@@ -75,26 +76,9 @@ export interface EtcdServerInfo {
 /** InternalRequest field numbers of the requests that may be proposed as the client's own bytes. */
 const RAW_FIELD: Record<string, number> = { put: 4, deleteRange: 5 };
 
-/** `bytes` as length-delimited field `field` of a message (tag, varint length, bytes). */
+/** `bytes` as length-delimited field `field` of a message: the message with that one field. */
 export function wrapField(field: number, bytes: Uint8Array): Uint8Array {
-  let n = bytes.length;
-  let lenBytes = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    lenBytes++;
-  }
-  const tag = (field << 3) | 2; // fields below 16: one byte
-  const out = Buffer.allocUnsafe(1 + lenBytes + bytes.length);
-  out[0] = tag;
-  let p = 1;
-  let v = bytes.length;
-  while (v >= 0x80) {
-    out[p++] = (v & 0x7f) | 0x80;
-    v = Math.floor(v / 128);
-  }
-  out[p++] = v;
-  out.set(bytes, p);
-  return out;
+  return new BinaryWriter().tag(field, WireType.LengthDelimited).bytes(bytes).finish();
 }
 
 export class EtcdServer implements EtcdBackend {

@@ -396,16 +396,15 @@ export class RaftRuntime<R> {
     if (rd.softState) this.opts.onSoftState?.(rd.softState);
     // A leader's appends go out while its own copy is written (its entries
     // count toward commit only after advance(), once durable).
-    const sendEarly = rd.sendBeforePersist && rd.messages.length > 0;
-    if (sendEarly) this.send(rd.messages);
+    if (rd.sendBeforePersist) this.send(rd.messages);
     await this.opts.log.save({
       hardState: rd.hardState,
       entries: rd.entries,
       snapshot: rd.snapshot,
-      sync: rd.mustSync || rd.snapshot !== undefined,
+      sync: rd.mustSync,
     });
     const t1 = performance.now();
-    if (!sendEarly && rd.messages.length > 0) this.send(rd.messages);
+    if (!rd.sendBeforePersist) this.send(rd.messages);
     if (rd.snapshot) {
       const { index } = rd.snapshot.metadata;
       const image =
@@ -442,6 +441,7 @@ export class RaftRuntime<R> {
   }
 
   private send(messages: readonly Message[]): void {
+    if (messages.length === 0) return;
     this.opts.transport.send(coalesceMessages(messages, this.rn.raft.cfg.maxSizePerMsgBytes));
   }
 

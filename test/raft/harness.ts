@@ -69,6 +69,9 @@ export class Network {
     const m = this.get(id);
     if (!m.rn.hasReady()) return false;
     const rd = m.rn.ready();
+    // The core's fsync contract: anything that must survive a crash asks for a sync.
+    if ((rd.snapshot || rd.entries.length > 0) && !rd.mustSync)
+      throw new Error(`member ${id}: a Ready with a snapshot or entries does not ask for an fsync`);
     if (rd.snapshot) {
       m.storage.applySnapshot(rd.snapshot);
       // The test state machine's image is the list of applied payloads.
