@@ -13,24 +13,16 @@ const codeNames = new Map<number, string>(Object.entries(GrpcCode).map(([name, c
 /** The name of a gRPC code for metric labels, e.g. "OUT_OF_RANGE". */
 export const grpcCodeName = (code: number): string => codeNames.get(code) ?? String(code);
 
-/** Maps a protocol library's own errors (e.g. Connect's parse failures) to registry errors. */
-export type Translate = (e: unknown) => FloeError | undefined;
-
 /**
  * A FloeError for anything a call threw. Cancellation becomes CANCELLED; any
  * other unknown error is a bug: logged with its stack and answered INTERNAL,
  * so a faulty handler fails one call, never the process.
  */
-export function toFloeError(
-  e: unknown,
-  log: Logger,
-  method: string,
-  ctx?: CallContext,
-  translate?: Translate,
-): FloeError {
+export function toFloeError(e: unknown, log: Logger, method: string, ctx?: CallContext): FloeError {
   if (e instanceof FloeError) return e;
-  const translated = translate?.(e);
-  if (translated !== undefined) return translated;
+  const reason: unknown = ctx?.signal.aborted ? ctx.signal.reason : e;
+  if (reason instanceof Error && reason.name === "TimeoutError")
+    return FloeError.of("DEADLINE_EXCEEDED", method);
   if (ctx?.signal.aborted || (e instanceof Error && e.name === "AbortError")) {
     return FloeError.of("CANCELLED", method);
   }
@@ -42,7 +34,6 @@ export class CallRunner {
   constructor(
     readonly log: Logger,
     readonly metrics: ApiMetrics,
-    readonly translate?: Translate,
   ) {}
 
   /** Runs a unary call; resolves with its response or rejects with a FloeError. */
@@ -53,7 +44,7 @@ export class CallRunner {
       this.metrics.requests.inc({ protocol, method, code: "OK" });
       return resp;
     } catch (e) {
-      const err = toFloeError(e, this.log, method, ctx, this.translate);
+      const err = toFloeError(e, this.log, method, ctx);
       this.metrics.requests.inc({ protocol, method, code: grpcCodeName(err.grpcCode) });
       throw err;
     } finally {
@@ -73,7 +64,7 @@ export class CallRunner {
     try {
       yield* source;
     } catch (e) {
-      const err = toFloeError(e, this.log, method, ctx, this.translate);
+      const err = toFloeError(e, this.log, method, ctx);
       code = grpcCodeName(err.grpcCode);
       throw err;
     } finally {

@@ -128,6 +128,8 @@ const etcdSpecs = {
 const floeSpecs = {
   INVALID_REQUEST: [C.INVALID_ARGUMENT, "floe: invalid request"],
   NOT_SUPPORTED: [C.UNIMPLEMENTED, "floe: not supported"],
+  // grpc-go's words for a message over the receive limit, which etcd's clients see
+  MESSAGE_TOO_LARGE: [C.RESOURCE_EXHAUSTED, "grpc: received message larger than max"],
   TOO_MANY_WATCHERS: [C.RESOURCE_EXHAUSTED, "floe: too many watchers on this stream"],
   CANCELLED: [C.CANCELLED, "floe: request cancelled"],
   DEADLINE_EXCEEDED: [C.DEADLINE_EXCEEDED, "floe: deadline exceeded"],
@@ -160,7 +162,9 @@ export function errorFromMessage(message: string): ErrorDef | undefined {
   const exact = byMessage.get(message);
   if (exact !== undefined) return exact;
   const colon = message.indexOf(": ", "floe:".length);
-  return colon < 0 ? undefined : byMessage.get(message.slice(0, colon));
+  if (colon >= 0) return byMessage.get(message.slice(0, colon));
+  const paren = message.indexOf(" (");
+  return paren < 0 ? undefined : byMessage.get(message.slice(0, paren));
 }
 
 /**
@@ -175,7 +179,9 @@ export class FloeError extends Error {
 
   constructor(def: ErrorDef, options: { detail?: string; cause?: unknown } = {}) {
     const detail = options.detail;
-    super(def.floeOnly && detail !== undefined ? `${def.message}: ${detail}` : def.message, {
+    // grpc-go's messages put their detail after a space: "... larger than max (5 vs. 4)"
+    const sep = def.message.startsWith("grpc: ") ? " " : ": ";
+    super(def.floeOnly && detail !== undefined ? `${def.message}${sep}${detail}` : def.message, {
       cause: options.cause,
     });
     this.name = "FloeError";

@@ -14,14 +14,14 @@ import tls from "node:tls";
 import { pino } from "pino";
 import type { Registry } from "prom-client";
 import { CallRunner } from "./calls.ts";
-import { createFastGrpc } from "./fastgrpc.ts";
 import { gatewayRoutes } from "./gateway-routes.ts";
-import { createGrpcListener, translateConnectError } from "./grpc.ts";
 import { routeHttp2 } from "./h2-authority.ts";
 import { createHttpListener, type HttpRequestLike, type HttpResponseLike } from "./http.ts";
+import { methodTable } from "./methods.ts";
 import { createApiMetrics, defaultRegistry } from "./metrics.ts";
 import { Operations } from "./operations.ts";
 import { type ApiServerOptions, defaultEtcdVersion, type EtcdVersions, resolveLimits } from "./options.ts";
+import { createGrpcWire, isGrpcRequest } from "./wire.ts";
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 
@@ -62,9 +62,6 @@ function sniff(socket: net.Socket, timeoutMs: number): Promise<Kind | undefined>
 /** How long an HTTP/2 connection's first request is waited for before it is filtered anyway. */
 const FIRST_REQUEST_WAIT_MS = 1000;
 
-const isGrpc = (req: http2.Http2ServerRequest): boolean =>
-  (req.headers["content-type"] ?? "").startsWith("application/grpc");
-
 export interface ApiServer {
   /** The bound port (useful with port 0). */
   readonly port: number;
@@ -92,12 +89,13 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   };
   const ops = new Operations(options.backend, limits, versions);
   const shutdown = new AbortController();
-  const runner = new CallRunner(log, metrics, translateConnectError);
-  const grpcListener = createGrpcListener(ops, runner, shutdown.signal);
+  const runner = new CallRunner(log, metrics);
+  const methods = methodTable(ops);
+  const grpc = createGrpcWire({ methods, runner, limits, shutdown: shutdown.signal });
   const httpListener = createHttpListener({
     ops,
     runner,
-    routes: gatewayRoutes(ops),
+    routes: gatewayRoutes(methods),
     registry,
     shutdown: shutdown.signal,
   });
@@ -106,20 +104,17 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     httpListener(req as HttpRequestLike, res as HttpResponseLike);
 
   const h2 = http2.createServer({ settings: { maxConcurrentStreams: limits.maxConcurrentStreams } });
-  const fast = createFastGrpc(ops, runner);
-  const onRequest = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) =>
-    isGrpc(req) ? grpcListener(req, res) : asHttp(req, res);
-  // The hot KV calls are served on the core stream API (fastgrpc.ts); every
-  // other stream gets the compat request/response pair the listeners expect,
-  // built as Node's own compat layer builds it (no 'request' listener is
-  // registered, so Node does not build a second pair).
+  // gRPC is served on the core stream API (wire.ts); plain HTTP over HTTP/2
+  // gets the compat request/response pair the HTTP listener expects, built as
+  // Node's own compat layer builds it (no 'request' listener is registered,
+  // so Node does not build a second pair).
   h2.on(
     "stream",
     (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, raw: string[]) => {
-      if (fast(stream, headers)) return;
+      if (isGrpcRequest(headers)) return grpc(stream, headers);
       const req = new http2.Http2ServerRequest(stream, headers, {}, raw);
       const res = new http2.Http2ServerResponse(stream);
-      onRequest(req, res);
+      asHttp(req, res);
     },
   );
   h2.on("sessionError", (err) => log.debug({ err }, "http2 session error"));

@@ -27,7 +27,8 @@ test("the registry holds etcd's exact messages and codes", () => {
     "messages are unique",
   );
   for (const d of Object.values(Errors)) {
-    assert.ok(d.floeOnly ? d.message.startsWith("floe: ") : d.message.startsWith("etcdserver: "), d.name);
+    // floe's own errors, and grpc-go's words where etcd's clients see those
+    assert.ok(d.floeOnly ? /^(floe|grpc): /.test(d.message) : d.message.startsWith("etcdserver: "), d.name);
   }
 });
 
@@ -150,7 +151,7 @@ test("AsyncQueue applies backpressure, drains before ending and propagates failu
 });
 
 test("grpc-timeout in every unit becomes whole milliseconds of at least 1 (AbortSignal.timeout needs an integer)", async () => {
-  const { parseTimeoutMs } = await import("../../src/api/fastgrpc.ts");
+  const { parseTimeoutMs } = await import("../../src/api/wire.ts");
   assert.equal(parseTimeoutMs("4985874u"), 4986);
   assert.equal(parseTimeoutMs("5S"), 5000);
   assert.equal(parseTimeoutMs("2M"), 120_000);

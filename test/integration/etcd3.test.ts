@@ -1,6 +1,7 @@
 // Drives a real floe process with the etcd3 npm client.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { noop } from "cockatiel";
 import { Etcd3 } from "etcd3";
 import { type FloeProcess, startFloe } from "./floe-process.ts";
 
@@ -139,15 +140,30 @@ test("etcd3: a lease's keys are deleted when it expires, and keepalive keeps the
   assert.equal(await client.get("lease/kept").string(), null);
 });
 
-test("etcd3: an oversized value is refused with etcd's error and nothing is written", async () => {
-  await assert.rejects(
-    client
-      .put("big")
-      .value(Buffer.alloc(2 * 1024 * 1024))
-      .exec(),
-    /request is too large/,
-  );
-  assert.equal(await client.get("big").string(), null);
+test("etcd3: oversized values are refused with etcd's errors and nothing is written", async () => {
+  // a client without a circuit breaker: the refusals are the point, not faults to ride out
+  const strict = new Etcd3({ hosts: floe.endpoint, faultHandling: { host: () => noop, global: noop } });
+  try {
+    // over --max-request-bytes (1.5 MiB) but within the gRPC receive limit: etcd's own check
+    await assert.rejects(
+      strict
+        .put("big")
+        .value(Buffer.alloc(1.5 * 1024 * 1024 + 1))
+        .exec(),
+      /^Error: 3 INVALID_ARGUMENT: etcdserver: request is too large$/,
+    );
+    // over the receive limit (1.5 MiB + 512 KiB): grpc-go's refusal, word for word as etcd 3.4 answers
+    await assert.rejects(
+      strict
+        .put("big")
+        .value(Buffer.alloc(2 * 1024 * 1024))
+        .exec(),
+      /^Error: 8 RESOURCE_EXHAUSTED: grpc: received message larger than max \(2097162 vs\. 2097152\)$/,
+    );
+    assert.equal(await strict.get("big").string(), null);
+  } finally {
+    strict.close();
+  }
 });
 
 test("etcd3: data survives a clean restart and a kill -9 of the process", async () => {
