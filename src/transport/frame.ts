@@ -43,28 +43,46 @@ export interface Frame {
   payload: Buffer;
 }
 
-/** Splits a byte stream into frames; `push` returns the complete frames so far or the first error. */
+/**
+ * Splits a byte stream into frames; `push` returns the complete frames so far
+ * or the first error. Chunks are kept as they arrive and joined only once a
+ * whole frame is there, so a large frame sent in small packets costs linear
+ * time (a stranger trickling a 60 MiB frame must not cost the member a copy
+ * of everything so far on every packet). `announcedBytes` tells the size of a
+ * frame whose header has arrived but whose payload has not, so a caller can
+ * refuse it before buffering it.
+ */
 export class FrameDecoder {
-  private buf: Buffer = Buffer.alloc(0);
-  /** Bytes consumed before the current buffer, for error offsets. */
+  private chunks: Buffer[] = [];
+  private have = 0;
+  /** Bytes needed before the next frame (or frame header) is complete. */
+  private need = FRAME_HEADER_BYTES;
+  /** Bytes consumed before the current chunks, for error offsets. */
   private offset = 0;
 
-  constructor(private readonly maxFrameBytes: number) {}
+  /** `limit`: the largest payload accepted. */
+  constructor(private readonly limit: number) {}
 
   push(chunk: Buffer): Frame[] | FrameError {
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    this.chunks.push(chunk);
+    this.have += chunk.length;
     const frames: Frame[] = [];
+    if (this.have < this.need) return frames;
+    const buf = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks, this.have);
     let at = 0;
-    while (this.buf.length - at >= FRAME_HEADER_BYTES) {
-      const len = this.buf.readUInt32BE(at);
-      if (len > this.maxFrameBytes) {
-        return new FrameError(
-          `frame at stream offset ${this.offset + at} declares ${len} bytes, over the ${this.maxFrameBytes}-byte limit`,
-        );
+    for (;;) {
+      if (buf.length - at < FRAME_HEADER_BYTES) {
+        this.need = FRAME_HEADER_BYTES;
+        break;
       }
-      if (this.buf.length - at < FRAME_HEADER_BYTES + len) break;
-      const want = this.buf.readUInt32BE(at + 4);
-      const body = this.buf.subarray(at + 8, at + FRAME_HEADER_BYTES + len);
+      const len = buf.readUInt32BE(at);
+      if (len > this.limit) return this.tooLarge(len, at);
+      if (buf.length - at < FRAME_HEADER_BYTES + len) {
+        this.need = FRAME_HEADER_BYTES + len;
+        break;
+      }
+      const want = buf.readUInt32BE(at + 4);
+      const body = buf.subarray(at + 8, at + FRAME_HEADER_BYTES + len);
       const got = crc32c(body);
       if (got !== want) {
         return new FrameError(
@@ -79,12 +97,25 @@ export class FrameDecoder {
       at += FRAME_HEADER_BYTES + len;
     }
     this.offset += at;
-    this.buf = at === this.buf.length ? Buffer.alloc(0) : this.buf.subarray(at);
+    const rest = at === 0 ? buf : buf.subarray(at);
+    this.chunks = rest.length > 0 ? [rest] : [];
+    this.have = rest.length;
     return frames;
+  }
+
+  private tooLarge(len: number, at: number): FrameError {
+    return new FrameError(
+      `frame at stream offset ${this.offset + at} declares ${len} bytes, over the ${this.limit}-byte limit`,
+    );
+  }
+
+  /** The payload size of the frame being received, once its header is in; undefined between frames. */
+  get announcedBytes(): number | undefined {
+    return this.need > FRAME_HEADER_BYTES ? this.need - FRAME_HEADER_BYTES : undefined;
   }
 
   /** Bytes received but not yet a whole frame. */
   get pendingBytes(): number {
-    return this.buf.length;
+    return this.have;
   }
 }

@@ -46,6 +46,12 @@ export interface PeerTransportOptions {
   snapshotChunkBytes?: number;
   /** A snapshot transfer with no progress for this long is abandoned. */
   snapshotIdleTimeoutMs?: number;
+  /** An inbound connection must identify itself (hello) within this time. */
+  helloTimeoutMs?: number;
+  /** An inbound connection that stops in the middle of a frame for this long is closed. */
+  frameIdleTimeoutMs?: number;
+  /** Inbound connections that have not yet sent their hello; more are closed at once. */
+  maxPendingConnections?: number;
   /** Reconnect backoff bounds. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
@@ -69,12 +75,18 @@ export interface PeerTransportOptions {
   random?: () => number;
 }
 
+/** The largest frame accepted before a peer's hello (a hello is a few dozen bytes). */
+export const MAX_HELLO_BYTES = 4096;
+
 const DEFAULTS = {
   maxFrameBytes: 64 * 1024 * 1024,
   maxQueuedMessages: 4096,
   socketHighWaterBytes: 16 * 1024 * 1024,
   snapshotChunkBytes: 1024 * 1024,
   snapshotIdleTimeoutMs: 30_000,
+  helloTimeoutMs: 5000,
+  frameIdleTimeoutMs: 30_000,
+  maxPendingConnections: 64,
   minBackoffMs: 50,
   maxBackoffMs: 5000,
 };
@@ -110,6 +122,8 @@ export class PeerTransport {
   private readonly peers = new Map<NodeId, Peer>();
   private server: net.Server | undefined;
   private readonly inbound = new Set<net.Socket>();
+  /** Inbound connections that have not yet sent an acceptable hello. */
+  private pendingInbound = 0;
   private closed = false;
   readonly stats: TransportStats = {
     sentMessages: 0,
@@ -220,7 +234,14 @@ export class PeerTransport {
   }
 
   private accept(socket: net.Socket): void {
-    if (this.closed) {
+    if (this.closed || this.pendingInbound >= this.o.maxPendingConnections) {
+      if (!this.closed) {
+        this.stats.rejectedConnections++;
+        this.log("warn", "peer-connection-closed", {
+          remote: `${socket.remoteAddress}:${socket.remotePort}`,
+          reason: `${this.pendingInbound} connections have not yet said hello (limit ${this.o.maxPendingConnections})`,
+        });
+      }
       socket.destroy();
       return;
     }
@@ -230,30 +251,61 @@ export class PeerTransport {
     const decoder = new FrameDecoder(this.o.maxFrameBytes);
     let hello: ReturnType<typeof decodeHello> | undefined;
     let snap: IncomingSnapshot | undefined;
+    this.pendingInbound++;
+    let pending = true;
+    const helloDone = () => {
+      if (!pending) return;
+      pending = false;
+      this.pendingInbound--;
+      clearTimeout(helloTimer);
+    };
     const refuse = (reason: string) => {
       this.stats.rejectedConnections++;
       this.log("warn", "peer-connection-closed", { remote, from: hello?.from.toString(16), reason });
       socket.destroy();
     };
+    const helloTimer = setTimeout(
+      () => refuse(`no hello within ${this.o.helloTimeoutMs} ms`),
+      this.o.helloTimeoutMs,
+    );
+    // a frame begun and never finished would hold the connection (and its bytes) forever
+    socket.setTimeout(this.o.frameIdleTimeoutMs, () => {
+      if (decoder.pendingBytes > 0) {
+        refuse(
+          `a frame stalled for ${this.o.frameIdleTimeoutMs} ms with ${decoder.pendingBytes} bytes received`,
+        );
+      }
+    });
     socket.on("error", () => {});
     socket.on("close", () => {
+      helloDone();
       this.inbound.delete(socket);
       snap?.abort(new Error("connection closed before the snapshot was complete"));
     });
     socket.on("data", (chunk: Buffer) => {
       const frames = decoder.push(chunk);
       if (frames instanceof FrameError) return refuse(frames.message);
+      // Until the peer has said who it is, only a hello-sized frame is accepted:
+      // a stranger cannot make the member buffer a 64 MiB frame.
+      if (pending) {
+        const first = frames[0]?.payload.length ?? decoder.announcedBytes ?? 0;
+        if (first > MAX_HELLO_BYTES) {
+          return refuse(`a ${first}-byte frame before the hello, over the ${MAX_HELLO_BYTES}-byte limit`);
+        }
+      }
       for (const f of frames) {
         try {
           if (!hello) {
             if (f.type !== FrameType.Hello) return refuse(`first frame is type ${f.type}, not a hello`);
             hello = decodeHello(f.payload);
             if (hello.purpose === PURPOSE_QUERY) {
+              helloDone();
               socket.end(encodeFrame(FrameType.ClusterInfo, this.o.clusterInfo?.() ?? new Uint8Array(0)));
               return;
             }
             const why = this.checkHello(hello);
             if (why) return refuse(why);
+            helloDone();
             // The peer is (back) up: our own connection to it need not wait out its backoff.
             if (hello.purpose === PURPOSE_MESSAGES) this.peers.get(hello.from)?.reconnectNow();
             if (hello.purpose === PURPOSE_SNAPSHOT) snap = new IncomingSnapshot(this, socket, hello.from);

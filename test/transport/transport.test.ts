@@ -245,6 +245,62 @@ test("a malformed frame, a wrong cluster id or a wrong addressee closes that con
   }
 });
 
+test("strangers on the peer port: a big frame before hello is refused from its header, a silent or stalled connection is closed, and messages keep flowing", async () => {
+  const b = await member(2, { helloTimeoutMs: 300, frameIdleTimeoutMs: 300, maxPendingConnections: 4 });
+  const a = await member(1);
+  try {
+    a.t.setPeer(2, [`http://127.0.0.1:${b.port}`]);
+    await until(() => a.t.connected(2), "good connection");
+    // a 63 MiB frame announced before any hello: refused after its 9-byte header
+    const big = await rawConnection(b.port);
+    const header = Buffer.alloc(9);
+    header.writeUInt32BE(63 * 1024 * 1024, 0);
+    big.write(header);
+    await new Promise((r) => big.once("close", r));
+    assert.ok(
+      b.logs.some((l) => /a 66060288-byte frame before the hello, over the 4096-byte limit/.test(l)),
+      b.logs.join("\n"),
+    );
+    // a connection that never says hello, and one stopped inside its hello frame
+    const silent = await rawConnection(b.port);
+    const torn = await rawConnection(b.port);
+    torn.write(encodeFrame(FrameType.Hello, Buffer.alloc(20)).subarray(0, 12));
+    const started = Date.now();
+    await Promise.all([silent, torn].map((c) => new Promise((r) => c.once("close", r))));
+    assert.ok(Date.now() - started < 2000, "closed by the hello deadline");
+    assert.ok(
+      b.logs.some((l) => /no hello within 300 ms/.test(l)),
+      b.logs.join("\n"),
+    );
+    // more unidentified connections than the limit: the extra ones are closed at once
+    const crowd = await Promise.all([1, 2, 3, 4, 5, 6].map(() => rawConnection(b.port)));
+    await until(() => b.logs.some((l) => /have not yet said hello \(limit 4\)/.test(l)), "the pending limit");
+    for (const c of crowd) c.destroy();
+    // through all of it the real peer's messages arrive, in order
+    a.t.send([app(1, 2, 5), app(1, 2, 6)]);
+    await until(() => b.got.length === 2, "delivery while strangers come and go");
+  } finally {
+    await a.t.close();
+    await b.t.close();
+  }
+});
+
+test("frame decoder: a big frame trickled in small packets is decoded in linear time", () => {
+  const payload = Buffer.alloc(8 * 1024 * 1024, 3);
+  const wire = encodeFrame(FrameType.SnapshotChunk, payload);
+  const d = new FrameDecoder(16 * 1024 * 1024);
+  const started = performance.now();
+  let frames: ReturnType<FrameDecoder["push"]> = [];
+  for (let at = 0; at < wire.length; at += 1460) {
+    frames = d.push(wire.subarray(at, at + 1460));
+    assert.ok(!(frames instanceof FrameError));
+  }
+  const ms = performance.now() - started;
+  assert.ok(!(frames instanceof FrameError) && frames.length === 1 && frames[0]?.payload.equals(payload));
+  // copying everything so far on every packet would move about 23 GiB (5,745 packets, 4 MiB each on average)
+  assert.ok(ms < 2000, `${ms.toFixed(0)} ms for 8 MiB in 1460-byte packets`);
+});
+
 test("a snapshot streams in chunks on its own connection while messages keep flowing, and is acknowledged", async () => {
   const image = Buffer.alloc(5 * 1024 * 1024 + 123);
   for (let i = 0; i < image.length; i += 4096) image[i] = i % 251;
