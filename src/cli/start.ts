@@ -31,7 +31,9 @@ export async function runStart(argv: string[]): Promise<void> {
   try {
     server = await startFloeServer(cfg, undefined, (e) => {
       process.stderr.write(`floe: stopping the member in ${cfg.dataDir}: ${e.message}\n`);
-      process.exit(1);
+      // the requests in flight were answered "etcdserver: server stopped" when
+      // the runtime stopped: give those answers a moment to leave
+      setTimeout(() => process.exit(1), 200);
     });
   } catch (e) {
     process.stderr.write(`floe start: ${(e as Error).message}\n`);

@@ -90,6 +90,20 @@ export interface Transport {
   reportUnreachable?: (id: NodeId) => void;
 }
 
+/** The step of a Ready cycle: writing the log, applying to the state machine, taking a snapshot. */
+export type ReadyStage = "persist" | "apply" | "snapshot";
+
+/** The error that stopped the Ready loop, with the step it stopped in; `cause` is what was thrown. */
+export class ReadyLoopError extends Error {
+  constructor(
+    readonly stage: ReadyStage,
+    cause: unknown,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.name = "ReadyLoopError";
+  }
+}
+
 export type RuntimeErrorCode = "Stopped" | "Timeout" | "ProposalDropped" | "LeaderChanged";
 
 export class RuntimeError extends Error {
@@ -172,6 +186,8 @@ export class RaftRuntime<R> {
   private readonly idPrefix = randomBytes(4).readUInt32BE(0);
   private idSeq = 0;
   private fatal: Error | undefined;
+  /** What the Ready loop is doing, for the error that stops it. */
+  private stage: ReadyStage = "persist";
 
   constructor(
     private readonly sm: StateMachine<R>,
@@ -376,8 +392,8 @@ export class RaftRuntime<R> {
       },
       (e: unknown) => {
         this.pumping = false;
-        this.fatal = e instanceof Error ? e : new Error(String(e));
-        this.opts.logger?.("ready-loop-failed", { error: this.fatal.message });
+        this.fatal = new ReadyLoopError(this.stage, e);
+        this.opts.logger?.("ready-loop-failed", { stage: this.stage, error: this.fatal.message });
         this.stop();
         this.opts.onFatal?.(this.fatal);
       },
@@ -385,6 +401,7 @@ export class RaftRuntime<R> {
   }
 
   private async loop(): Promise<void> {
+    this.stage = "snapshot";
     for (let c = this.pendingCommits.shift(); c !== undefined; c = this.pendingCommits.shift()) await c();
     for (let i = 0; i < 10_000 && !this.stopped && this.rn.hasReady(); i++) {
       await this.handleReady(this.rn.ready());
@@ -393,6 +410,7 @@ export class RaftRuntime<R> {
 
   private async handleReady(rd: Ready): Promise<void> {
     const t0 = performance.now();
+    this.stage = "persist";
     if (rd.softState) this.opts.onSoftState?.(rd.softState);
     // A leader's appends go out while its own copy is written (its entries
     // count toward commit only after advance(), once durable).
@@ -405,6 +423,7 @@ export class RaftRuntime<R> {
     });
     const t1 = performance.now();
     if (!rd.sendBeforePersist) this.send(rd.messages);
+    this.stage = "apply";
     if (rd.snapshot) {
       const { index } = rd.snapshot.metadata;
       const image =
@@ -424,6 +443,7 @@ export class RaftRuntime<R> {
     this.rn.advance(rd);
     this.releaseReads();
     const t2 = performance.now();
+    this.stage = "snapshot";
     await this.maybeSnapshot();
     const t3 = performance.now();
     // A Ready that holds the loop for a large part of an election timeout

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { type IntervalHistogram, monitorEventLoopDelay } from "node:perf_hooks";
 import { type Logger, pino } from "pino";
 import { type ApiServer, startApiServer } from "../api/index.ts";
-import { Bitcask } from "../bitcask/index.ts";
+import { Bitcask, BitcaskError } from "../bitcask/index.ts";
 import { MvccStore } from "../mvcc/index.ts";
 import { type Message, StateRole } from "../raft/index.ts";
 import { loadPeerTls, PeerTransport, queryPeer } from "../transport/index.ts";
@@ -28,7 +28,7 @@ import {
 } from "./kvstore.ts";
 import { clusterId, loadOrCreateIdentity, type MemberRecord, memberId } from "./member.ts";
 import type { MemberInfo, MemberTable } from "./members.ts";
-import { RaftRuntime } from "./runtime.ts";
+import { RaftRuntime, ReadyLoopError } from "./runtime.ts";
 
 export interface FloeServer {
   readonly etcd: EtcdServer;
@@ -261,8 +261,9 @@ export async function startFloeServer(
       log.info({ member, role: s.role, leader: s.lead.toString(16), term: runtime?.rn.raft.term }, "role");
     },
     onFatal: (e) => {
-      log.fatal({ err: e.message, dataDir: cfg.dataDir }, "stopping: the Raft log could not be persisted");
-      onFatal?.(e);
+      const why = describeFatal(e, cfg.dataDir);
+      log.fatal({ err: e.message, dataDir: cfg.dataDir, code: errnoOf(e) }, `stopping: ${why}`);
+      onFatal?.(new Error(`${why}: ${e.message}`, { cause: e }));
     },
   });
   runtime = rt;
@@ -405,4 +406,33 @@ function startPublishing(
   }, 200);
   timer.unref();
   return timer;
+}
+
+/** The errno code (ENOSPC, EIO, ...) anywhere in an error's cause chain. */
+function errnoOf(e: unknown): string | undefined {
+  for (let c: unknown = e, depth = 0; c instanceof Error && depth < 8; c = c.cause, depth++) {
+    const code = (c as NodeJS.ErrnoException).code;
+    if (typeof code === "string" && code.startsWith("E")) return code;
+  }
+  return undefined;
+}
+
+/** One line naming what failed, for the log and the operator: the disk, the WAL or the store. */
+export function describeFatal(e: Error, dataDir: string): string {
+  let inBitcask = false;
+  for (let c: unknown = e, depth = 0; c instanceof Error && depth < 8; c = c.cause, depth++) {
+    if (c instanceof BitcaskError) inBitcask = true;
+  }
+  const stage = e instanceof ReadyLoopError ? e.stage : undefined;
+  const part = inBitcask
+    ? `the key-value store in ${join(dataDir, "kv")}`
+    : stage === "persist"
+      ? `the Raft log in ${join(dataDir, "wal")}`
+      : stage === "snapshot"
+        ? `a snapshot in ${join(dataDir, "snap")}`
+        : "applying a committed entry";
+  const code = errnoOf(e);
+  if (code === "ENOSPC") return `the disk is full: ${part} could not be written (ENOSPC)`;
+  if (code === "EIO") return `the disk failed: ${part} could not be written (EIO)`;
+  return `${part} failed`;
 }

@@ -1,13 +1,16 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { BitcaskError } from "../../src/bitcask/index.ts";
 import { type Message, MessageType, type NodeId, newMessage } from "../../src/raft/index.ts";
 import { MemoryLogStore } from "../../src/server/memlog.ts";
 import {
   RaftRuntime,
+  ReadyLoopError,
   RuntimeError,
   type RuntimeOptions,
   type StateMachine,
 } from "../../src/server/runtime.ts";
+import { describeFatal } from "../../src/server/start.ts";
 
 /** A counter: each command adds its byte value; the result is the new total. */
 class Counter implements StateMachine<number> {
@@ -216,6 +219,48 @@ test("runtime: a log store that cannot persist (full disk) stops the member and 
     );
     assert.match(String(fatal?.message), /ENOSPC/);
     assert.equal(rt.failure(), fatal);
+    assert.ok(fatal instanceof ReadyLoopError && fatal.stage === "persist", String(fatal));
+    assert.equal(
+      describeFatal(fatal, "/data"),
+      "the disk is full: the Raft log in /data/wal could not be written (ENOSPC)",
+    );
+  } finally {
+    rt.stop();
+  }
+});
+
+test("runtime: a state machine whose store fails stops the member, and the message blames the store, not the log", async () => {
+  const sm = new Counter();
+  let fail = false;
+  const apply = sm.apply.bind(sm);
+  sm.apply = (index, data) => {
+    if (!fail) return apply(index, data);
+    const enospc = Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+    throw new BitcaskError(
+      "WriteFailed",
+      `bitcask: writing 300 bytes to /data/kv/000001.data failed (${enospc})`,
+      {
+        cause: enospc,
+      },
+    );
+  };
+  let fatal: Error | undefined;
+  const rt = soloRuntime(sm, {
+    onFatal: (e) => {
+      fatal = e;
+    },
+  });
+  rt.start();
+  try {
+    await waitFor("leadership", () => (rt.isLeader() ? true : undefined));
+    assert.equal(await rt.propose(new Uint8Array([1])), 1);
+    fail = true;
+    await assert.rejects(rt.propose(new Uint8Array([1])), (e: unknown) => e instanceof RuntimeError);
+    assert.ok(fatal instanceof ReadyLoopError && fatal.stage === "apply", String(fatal));
+    assert.equal(
+      describeFatal(fatal, "/data"),
+      "the disk is full: the key-value store in /data/kv could not be written (ENOSPC)",
+    );
   } finally {
     rt.stop();
   }
