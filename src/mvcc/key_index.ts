@@ -32,7 +32,43 @@ export interface KeyEntry {
 }
 
 export class KeyIndex {
-  private readonly keys = new OrderedMap<KeyEntry>();
+  private keys = new OrderedMap<KeyEntry>();
+  /**
+   * While a rebuild runs (beginRestore .. finishRestore): the entries by key in
+   * a hash map, ordered once at the end. Records arrive in revision order,
+   * which is random in key order: a sorted insert per record cost more than
+   * reading the records.
+   */
+  private restoring: Map<string, KeyEntry> | undefined;
+
+  beginRestore(): void {
+    assert(this.keys.size === 0 && this.restoring === undefined, () => "beginRestore on a used index");
+    this.restoring = new Map();
+  }
+
+  finishRestore(): void {
+    const m = this.restoring;
+    assert(m !== undefined, () => "finishRestore without beginRestore");
+    this.restoring = undefined;
+    const keys = [...m.keys()].sort();
+    this.keys = OrderedMap.fromSorted(
+      keys,
+      keys.map((k) => m.get(k) as KeyEntry),
+    );
+  }
+
+  private restoreEntry(key: string, keyBytes: Uint8Array): KeyEntry {
+    const m = this.restoring;
+    // A copy: keyBytes may be a view that would pin a whole storage record.
+    if (m === undefined)
+      return this.keys.getOrInsert(key, () => ({ key: copyBytes(keyBytes), gens: [], lease: 0 }));
+    let e = m.get(key);
+    if (e === undefined) {
+      e = { key: copyBytes(keyBytes), gens: [], lease: 0 };
+      m.set(key, e);
+    }
+    return e;
+  }
 
   /** Keys with any history (live or deleted but not yet compacted away). */
   get size(): number {
@@ -100,8 +136,7 @@ export class KeyIndex {
     ver: number,
     lease: number,
   ): void {
-    // A copy: keyBytes may be a view that would pin a whole storage record.
-    const e = this.keys.getOrInsert(key, () => ({ key: copyBytes(keyBytes), gens: [], lease: 0 }));
+    const e = this.restoreEntry(key, keyBytes);
     assertAfter(e, rev);
     const g = KeyIndex.live(e);
     if (g === undefined) e.gens.push({ created, ver, revs: [rev], closed: false });
@@ -119,13 +154,9 @@ export class KeyIndex {
    * interrupted physical compaction, and false says so.
    */
   restoreTombstone(key: string, keyBytes: Uint8Array, rev: Revision): boolean {
-    const e = this.keys.get(key);
-    if (e === undefined) {
-      this.keys.set(key, {
-        key: copyBytes(keyBytes),
-        gens: [{ created: 0, ver: 0, revs: [rev], closed: true }],
-        lease: 0,
-      });
+    const e = this.restoreEntry(key, keyBytes);
+    if (e.gens.length === 0) {
+      e.gens.push({ created: 0, ver: 0, revs: [rev], closed: true });
       return true;
     }
     if (KeyIndex.live(e) === undefined) return false;

@@ -57,6 +57,7 @@ export function loadState(storage: MvccStorage): LoadedState {
   }
 
   const orphans: Revision[] = [];
+  index.beginRestore();
   for (const [k, v] of storage.scan(prefixStart(PREFIX_REV), prefixLimit(PREFIX_REV))) {
     const rev = parseRevKey(k);
     if (rev.main > state.revision) {
@@ -79,6 +80,7 @@ export function loadState(storage: MvccStorage): LoadedState {
     }
   }
 
+  index.finishRestore();
   const garbage = state.compactRevision >= 0 ? index.compact(state.compactRevision) : [];
   garbage.push(...orphans);
   garbage.sort(compareRevisions);

@@ -18,6 +18,21 @@ export class OrderedMap<V> {
     return this.count;
   }
 
+  /**
+   * A map of `keys` (strictly ascending) and their values, built in one pass:
+   * chunks are filled to half their capacity, leaving room for inserts.
+   */
+  static fromSorted<V>(keys: string[], values: V[]): OrderedMap<V> {
+    const m = new OrderedMap<V>();
+    const step = MAX_CHUNK >>> 1;
+    for (let at = 0; at < keys.length; at += step) {
+      m.keyChunks.push(keys.slice(at, at + step));
+      m.valChunks.push(values.slice(at, at + step));
+    }
+    m.count = keys.length;
+    return m;
+  }
+
   get(key: string): V | undefined {
     if (this.count === 0) return undefined;
     const c = this.chunkFor(key);

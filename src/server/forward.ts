@@ -3,27 +3,38 @@
 // leader's client URL over gRPC, as etcd does, so clients may talk to any
 // member. Connections are cached per leader URL.
 
-import { type Client, ConnectError, createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import type { Client } from "@connectrpc/connect";
 import { errorFromMessage, FloeError } from "../api/errors.ts";
 import * as pb from "../api/gen/etcdserverpb/rpc_pb.ts";
+
+// The gRPC client library is loaded on the first forward, not at start-up:
+// a member that is leader, or whose clients talk to the leader, never needs it.
+type Connect = typeof import("@connectrpc/connect");
+type ConnectNode = typeof import("@connectrpc/connect-node");
+let libraries: Promise<{ connect: Connect; node: ConnectNode }> | undefined;
+const loadClientLibraries = () =>
+  (libraries ??= Promise.all([import("@connectrpc/connect"), import("@connectrpc/connect-node")]).then(
+    ([connect, node]) => ({ connect, node }),
+  ));
 
 export class LeaderForwarder {
   private readonly clients = new Map<string, Client<typeof pb.Lease>>();
 
   constructor(private readonly timeoutMs: number) {}
 
-  private client(url: string): Client<typeof pb.Lease> {
+  private async client(url: string): Promise<Client<typeof pb.Lease>> {
+    const { connect, node } = await loadClientLibraries();
     let c = this.clients.get(url);
     if (!c) {
-      c = createClient(pb.Lease, createGrpcTransport({ baseUrl: url }));
+      c = connect.createClient(pb.Lease, node.createGrpcTransport({ baseUrl: url }));
       this.clients.set(url, c);
     }
     return c;
   }
 
-  private static rethrow(e: unknown): never {
-    if (e instanceof ConnectError) {
+  private static async rethrow(e: unknown): Promise<never> {
+    const { connect } = await loadClientLibraries();
+    if (e instanceof connect.ConnectError) {
       // The leader answered with an etcd error: pass its message on unchanged.
       const known = errorFromMessage(e.rawMessage);
       if (known) throw new FloeError(known);
@@ -37,16 +48,17 @@ export class LeaderForwarder {
       const one = (async function* () {
         yield req;
       })();
-      for await (const r of this.client(url).leaseKeepAlive(one, { signal })) return r;
+      for await (const r of (await this.client(url)).leaseKeepAlive(one, { signal })) return r;
     } catch (e) {
-      LeaderForwarder.rethrow(e);
+      await LeaderForwarder.rethrow(e);
     }
     throw FloeError.of("NO_LEADER", "the leader closed the keepalive stream without an answer");
   }
 
   async timeToLive(url: string, req: pb.LeaseTimeToLiveRequest): Promise<pb.LeaseTimeToLiveResponse> {
     try {
-      return await this.client(url).leaseTimeToLive(req, { signal: AbortSignal.timeout(this.timeoutMs) });
+      const client = await this.client(url);
+      return await client.leaseTimeToLive(req, { signal: AbortSignal.timeout(this.timeoutMs) });
     } catch (e) {
       return LeaderForwarder.rethrow(e);
     }

@@ -325,6 +325,8 @@ export async function startFloeServer(
       joining,
       ...phases,
       startMs: Math.round(performance.now() - startedAt),
+      // from the process's start to this function: Node's own start-up and loading floe's modules
+      bootMs: Math.round(startedAt),
     },
     "floe member ready",
   );
