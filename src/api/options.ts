@@ -48,8 +48,12 @@ export interface TlsOptions {
   certFile: string;
   /** PEM private key file. */
   keyFile: string;
-  /** PEM CA bundle; when set, clients must present a certificate it signed. */
+  /** PEM CA bundle that signs client certificates. */
   trustedCaFile?: string;
+  /** Clients must present a certificate signed by trustedCaFile (default: whenever trustedCaFile is set). */
+  clientCertAuth?: boolean;
+  /** PEM certificate revocation list: client certificates it lists are refused. */
+  crlFile?: string;
 }
 
 export interface ApiServerOptions {

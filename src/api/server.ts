@@ -206,10 +206,14 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
 
 function createTlsServer(opts: NonNullable<ApiServerOptions["tls"]>): tls.Server {
   const ca = opts.trustedCaFile === undefined ? undefined : readFileSync(opts.trustedCaFile);
+  const verifyClients = opts.clientCertAuth ?? ca !== undefined;
+  if (verifyClients && ca === undefined) throw new Error("client certificate auth needs a trusted CA file");
   return tls.createServer({
     cert: readFileSync(opts.certFile),
     key: readFileSync(opts.keyFile),
-    ...(ca === undefined ? {} : { ca, requestCert: true, rejectUnauthorized: true }),
+    ...(ca === undefined ? {} : { ca }),
+    ...(verifyClients ? { requestCert: true, rejectUnauthorized: true } : {}),
+    ...(opts.crlFile === undefined ? {} : { crl: readFileSync(opts.crlFile) }),
     ALPNProtocols: ["h2", "http/1.1"],
   });
 }

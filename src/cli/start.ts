@@ -12,7 +12,8 @@ export async function runStart(argv: string[]): Promise<void> {
       "after",
       `\nOptions (flag > FLOE_* environment > config file > default):\n${describeOptions()}`,
     );
-  for (const o of OPTIONS) cmd.option(`--${o.name} <value>`);
+  // a boolean may be given bare, as etcd's flags: --client-cert-auth
+  for (const o of OPTIONS) cmd.option(o.kind === "bool" ? `--${o.name} [value]` : `--${o.name} <value>`);
   cmd.helpOption("-h, --help");
   cmd.parse(argv, { from: "user" });
   const { config, ...flags } = cmd.opts<Record<string, string>>();

@@ -83,6 +83,24 @@ export const OPTIONS = [
   },
   { name: "key-file", kind: "string", defaultValue: "", description: "TLS key for the client port (PEM)" },
   {
+    name: "client-cert-auth",
+    kind: "bool",
+    defaultValue: false,
+    description: "clients must present a certificate signed by trusted-ca-file",
+  },
+  {
+    name: "trusted-ca-file",
+    kind: "string",
+    defaultValue: "",
+    description: "CA that signs client certificates (PEM), for client-cert-auth",
+  },
+  {
+    name: "client-crl-file",
+    kind: "string",
+    defaultValue: "",
+    description: "certificate revocation list (PEM): client certificates it lists are refused",
+  },
+  {
     name: "peer-cert-file",
     kind: "string",
     defaultValue: "",
@@ -166,6 +184,9 @@ export interface ServerConfig {
   initialClusterToken: string;
   certFile: string;
   keyFile: string;
+  clientCertAuth: boolean;
+  trustedCaFile: string;
+  clientCrlFile: string;
   peerCertFile: string;
   peerKeyFile: string;
   peerTrustedCaFile: string;
@@ -269,6 +290,13 @@ function finish(c: ServerConfig): ServerConfig {
   }
   if ((c.certFile === "") !== (c.keyFile === ""))
     throw new ConfigError("cert-file and key-file must be given together");
+  if (c.certFile === "" && (c.clientCertAuth || c.trustedCaFile !== "" || c.clientCrlFile !== "")) {
+    throw new ConfigError(
+      "client-cert-auth, trusted-ca-file and client-crl-file need TLS: set cert-file and key-file",
+    );
+  }
+  if (c.clientCertAuth && c.trustedCaFile === "")
+    throw new ConfigError("client-cert-auth needs trusted-ca-file, the CA that signs client certificates");
   const peerTls = [c.peerCertFile, c.peerKeyFile, c.peerTrustedCaFile].filter((f) => f !== "").length;
   if (peerTls !== 0 && peerTls !== 3)
     throw new ConfigError("peer-cert-file, peer-key-file and peer-trusted-ca-file must be given together");

@@ -299,7 +299,15 @@ export async function startFloeServer(
       backend: etcd,
       host: url.hostname,
       port: Number(url.port || 2379),
-      tls: cfg.certFile ? { certFile: cfg.certFile, keyFile: cfg.keyFile } : undefined,
+      tls: cfg.certFile
+        ? {
+            certFile: cfg.certFile,
+            keyFile: cfg.keyFile,
+            clientCertAuth: cfg.clientCertAuth,
+            ...(cfg.trustedCaFile ? { trustedCaFile: cfg.trustedCaFile } : {}),
+            ...(cfg.clientCrlFile ? { crlFile: cfg.clientCrlFile } : {}),
+          }
+        : undefined,
       limits: { maxRequestBytes: cfg.maxRequestBytes, maxTxnOps: cfg.maxTxnOps },
       logger: log,
     });

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import http2 from "node:http2";
 import https from "node:https";
 import net from "node:net";
@@ -19,6 +19,7 @@ import * as pb from "../../src/api/gen/etcdserverpb/rpc_pb.ts";
 import { AuthorityFixer, fixHeadersFrame, huffmanDecode } from "../../src/api/h2-authority.ts";
 import { AsyncQueue } from "../../src/api/queue.ts";
 import { startApiServer } from "../../src/api/server.ts";
+import { makeCerts, revokeCert } from "../common/certs.ts";
 import { FakeBackend } from "./fake-backend.ts";
 import { type Harness, startHarness, waitFor } from "./helpers.ts";
 
@@ -401,4 +402,41 @@ test("close() ends open watch streams and refuses new connections", async () => 
   assert.match(await ended, /^ended/);
   assert.equal(local.backend.hub.size, 0);
   await assert.rejects(fetch(`${local.server.url}/health`));
+});
+
+test("client-cert auth: a client needs a certificate the trusted CA signed and the CRL does not list", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "floe-api-mtls-"));
+  makeCerts(dir, ["server", "alice", "mallory"]);
+  const crl = revokeCert(dir, "mallory");
+  const f = (n: string) => join(dir, n);
+  const server = await startApiServer({
+    backend: new FakeBackend(),
+    port: 0,
+    tls: {
+      certFile: f("server.crt"),
+      keyFile: f("server.key"),
+      trustedCaFile: f("ca.crt"),
+      clientCertAuth: true,
+      crlFile: crl,
+    },
+    logger: pino({ level: "silent" }),
+  });
+  const rangeAs = async (who: string | undefined) => {
+    const nodeOptions = {
+      ca: readFileSync(f("ca.crt")),
+      ...(who === undefined
+        ? {}
+        : { cert: readFileSync(f(`${who}.crt`)), key: readFileSync(f(`${who}.key`)) }),
+    };
+    const transport = createGrpcTransport({ baseUrl: server.url, nodeOptions });
+    return createClient(pb.KV, transport).range({ key: new Uint8Array([1]) }, { timeoutMs: 3000 });
+  };
+  try {
+    assert.ok((await rangeAs("alice")).header, "a signed, unrevoked certificate is served");
+    await assert.rejects(rangeAs(undefined), "no certificate: refused in the handshake");
+    await assert.rejects(rangeAs("mallory"), "a revoked certificate: refused in the handshake");
+  } finally {
+    await server.close({ graceMs: 100 });
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

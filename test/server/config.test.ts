@@ -59,3 +59,20 @@ test("config: the help text documents every option with default and environment 
   assert.match(text, /--quota-backend-bytes/);
   assert.match(text, /FLOE_MAX_REQUEST_BYTES/);
 });
+
+test("config: client-cert-auth, as etcd's flag, needs TLS and a trusted CA", () => {
+  const tls = { "cert-file": "s.crt", "key-file": "s.key" };
+  const c = loadConfig({
+    flags: { ...tls, "client-cert-auth": true, "trusted-ca-file": "ca.crt", "client-crl-file": "ca.crl" },
+  });
+  assert.deepEqual([c.clientCertAuth, c.trustedCaFile, c.clientCrlFile], [true, "ca.crt", "ca.crl"]);
+  assert.equal(loadConfig({ env: { FLOE_CLIENT_CERT_AUTH: "false" } }).clientCertAuth, false);
+  assert.throws(
+    () => loadConfig({ flags: { ...tls, "client-cert-auth": true } }),
+    (e: unknown) => e instanceof ConfigError && /client-cert-auth needs trusted-ca-file/.test(e.message),
+  );
+  assert.throws(
+    () => loadConfig({ flags: { "client-cert-auth": true, "trusted-ca-file": "ca.crt" } }),
+    (e: unknown) => e instanceof ConfigError && /need TLS: set cert-file and key-file/.test(e.message),
+  );
+});

@@ -17,6 +17,7 @@ import {
   PeerTransport,
   type PeerTransportOptions,
 } from "../../src/transport/index.ts";
+import { makeCerts } from "../common/certs.ts";
 
 async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -355,57 +356,6 @@ test("a snapshot the receiver refuses is reported as failed to the sender", asyn
     await b.t.close();
   }
 });
-
-function makeCerts(dir: string, names: string[]): void {
-  const run = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-  run(
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.crt",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=floe-test-ca",
-  );
-  for (const n of names) {
-    run(
-      "req",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-keyout",
-      `${n}.key`,
-      "-out",
-      `${n}.csr`,
-      "-subj",
-      `/CN=${n}`,
-    );
-    writeFileSync(join(dir, `${n}.ext`), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-    run(
-      "x509",
-      "-req",
-      "-in",
-      `${n}.csr`,
-      "-CA",
-      "ca.crt",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
-      "-out",
-      `${n}.crt`,
-      "-days",
-      "2",
-      "-extfile",
-      `${n}.ext`,
-    );
-  }
-}
 
 test("mutual TLS: members with CA-signed certificates talk; a client without a certificate is refused", async () => {
   const dir = mkdtempSync(join(tmpdir(), "floe-tls-"));
