@@ -193,17 +193,19 @@ test("runtime: a proposal with no leader anywhere fails with a clear error inste
   }
 });
 
-test("runtime: a log store that cannot persist (full disk) stops the member and fails its waiters", async () => {
-  const log = MemoryLogStore.bootstrapped([1]);
-  let fail = false;
-  const save = log.save.bind(log);
-  log.save = async (rd) => {
-    if (fail) throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
-    return save(rd);
-  };
+/**
+ * A one-member runtime that commits a proposal, then has `breakIt` make its
+ * disk fail: the next proposal must fail with Stopped. Returns the error the
+ * runtime stopped with (the one onFatal got).
+ */
+async function stoppedBy(
+  breakIt: () => void,
+  sm: Counter,
+  opts: Partial<RuntimeOptions> = {},
+): Promise<Error> {
   let fatal: Error | undefined;
-  const rt = soloRuntime(new Counter(), {
-    log,
+  const rt = soloRuntime(sm, {
+    ...opts,
     onFatal: (e) => {
       fatal = e;
     },
@@ -212,21 +214,35 @@ test("runtime: a log store that cannot persist (full disk) stops the member and 
   try {
     await waitFor("leadership", () => (rt.isLeader() ? true : undefined));
     assert.equal(await rt.propose(new Uint8Array([1])), 1);
-    fail = true;
+    breakIt();
     await assert.rejects(
       rt.propose(new Uint8Array([1])),
       (e: unknown) => e instanceof RuntimeError && e.code === "Stopped",
     );
-    assert.match(String(fatal?.message), /ENOSPC/);
-    assert.equal(rt.failure(), fatal);
-    assert.ok(fatal instanceof ReadyLoopError && fatal.stage === "persist", String(fatal));
-    assert.equal(
-      describeFatal(fatal, "/data"),
-      "the disk is full: the Raft log in /data/wal could not be written (ENOSPC)",
-    );
+    assert.ok(fatal !== undefined && rt.failure() === fatal, "the runtime reports what stopped it");
+    return fatal;
   } finally {
     rt.stop();
   }
+}
+
+const enospc = () => Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+
+test("runtime: a log store that cannot persist (full disk) stops the member and fails its waiters", async () => {
+  const log = MemoryLogStore.bootstrapped([1]);
+  let fail = false;
+  const save = log.save.bind(log);
+  log.save = async (rd) => {
+    if (fail) throw enospc();
+    return save(rd);
+  };
+  const fatal = await stoppedBy(() => (fail = true), new Counter(), { log });
+  assert.match(fatal.message, /ENOSPC/);
+  assert.ok(fatal instanceof ReadyLoopError && fatal.stage === "persist", String(fatal));
+  assert.equal(
+    describeFatal(fatal, "/data"),
+    "the disk is full: the Raft log in /data/wal could not be written (ENOSPC)",
+  );
 });
 
 test("runtime: a state machine whose store fails stops the member, and the message blames the store, not the log", async () => {
@@ -235,35 +251,21 @@ test("runtime: a state machine whose store fails stops the member, and the messa
   const apply = sm.apply.bind(sm);
   sm.apply = (index, data) => {
     if (!fail) return apply(index, data);
-    const enospc = Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+    const cause = enospc();
     throw new BitcaskError(
       "WriteFailed",
-      `bitcask: writing 300 bytes to /data/kv/000001.data failed (${enospc})`,
+      `bitcask: writing 300 bytes to /data/kv/000001.data failed (${cause})`,
       {
-        cause: enospc,
+        cause,
       },
     );
   };
-  let fatal: Error | undefined;
-  const rt = soloRuntime(sm, {
-    onFatal: (e) => {
-      fatal = e;
-    },
-  });
-  rt.start();
-  try {
-    await waitFor("leadership", () => (rt.isLeader() ? true : undefined));
-    assert.equal(await rt.propose(new Uint8Array([1])), 1);
-    fail = true;
-    await assert.rejects(rt.propose(new Uint8Array([1])), (e: unknown) => e instanceof RuntimeError);
-    assert.ok(fatal instanceof ReadyLoopError && fatal.stage === "apply", String(fatal));
-    assert.equal(
-      describeFatal(fatal, "/data"),
-      "the disk is full: the key-value store in /data/kv could not be written (ENOSPC)",
-    );
-  } finally {
-    rt.stop();
-  }
+  const fatal = await stoppedBy(() => (fail = true), sm);
+  assert.ok(fatal instanceof ReadyLoopError && fatal.stage === "apply", String(fatal));
+  assert.equal(
+    describeFatal(fatal, "/data"),
+    "the disk is full: the key-value store in /data/kv could not be written (ENOSPC)",
+  );
 });
 
 test("runtime: a local snapshot that takes long to write does not stop proposals from committing meanwhile", async () => {
