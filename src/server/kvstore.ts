@@ -61,6 +61,7 @@ export class BitcaskMvccStorage implements MvccStorage {
     if (this.failure !== undefined) {
       throw new Error(
         `storage engine failed earlier: ${(this.failure as Error).message ?? String(this.failure)}`,
+        { cause: this.failure },
       );
     }
   }

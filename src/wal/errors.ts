@@ -38,8 +38,9 @@ export class WalError extends Error {
   constructor(
     readonly code: WalErrorCode,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(`wal: ${message}`);
+    super(`wal: ${message}`, options);
     this.name = "WalError";
   }
 }

@@ -235,6 +235,7 @@ export class Wal {
       throw new WalError(
         "Failed",
         `writing ${total} bytes to ${seg.path} at ${base()} failed: ${(e as Error).message}`,
+        { cause: e },
       );
     }
     this.unsynced = !sync;
@@ -313,6 +314,7 @@ export class Wal {
           throw new WalError(
             "Failed",
             `an earlier write failed (${this.failure.message}); reopen the log to recover`,
+            { cause: this.failure },
           );
         }
         await op();
