@@ -12,6 +12,7 @@ import { type FloeError, GrpcCode, httpStatusOf } from "./errors.ts";
 import type { GatewayRoute } from "./gateway-routes.ts";
 import { jsonValues, parseJsonBody, readBody } from "./json-stream.ts";
 import type { Operations } from "./operations.ts";
+import { drained } from "./queue.ts";
 
 /** The parts of node's http and http2-compat request objects the handlers use. */
 export interface HttpRequestLike extends AsyncIterable<Buffer | string> {
@@ -56,19 +57,6 @@ function streamErrorLine(err: FloeError): string {
     http_status: STATUS_CODES[httpCode] ?? "",
   };
   return `${JSON.stringify({ error })}\n`;
-}
-
-/** Resolves once the response can take more data (or is gone). */
-function drained(res: HttpResponseLike): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      res.removeListener("drain", done);
-      res.removeListener("close", done);
-      resolve();
-    };
-    res.once("drain", done);
-    res.once("close", done);
-  });
 }
 
 /** A context whose signal aborts when the response closes (finished, or the client went away) or on shutdown. */

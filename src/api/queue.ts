@@ -87,3 +87,24 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     for (const wake of this.blockedProducers.splice(0)) wake();
   }
 }
+
+/** A writable side that says when it can take more ("drain") or is gone ("close"). */
+export interface Drainable {
+  once(event: "close" | "drain", listener: () => void): unknown;
+  removeListener(event: "close" | "drain", listener: () => void): unknown;
+  readonly destroyed?: boolean;
+}
+
+/** Resolves once `w` can take more data, or is gone. */
+export function drained(w: Drainable): Promise<void> {
+  return new Promise((resolve) => {
+    if (w.destroyed) return resolve();
+    const done = () => {
+      w.removeListener("drain", done);
+      w.removeListener("close", done);
+      resolve();
+    };
+    w.once("drain", done);
+    w.once("close", done);
+  });
+}

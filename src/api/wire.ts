@@ -27,7 +27,7 @@ import type { CallRunner } from "./calls.ts";
 import { FloeError } from "./errors.ts";
 import type { ApiMethod } from "./methods.ts";
 import type { ApiLimits } from "./options.ts";
-import { AsyncQueue } from "./queue.ts";
+import { AsyncQueue, drained } from "./queue.ts";
 
 const gunzipAsync = promisify(gunzip);
 
@@ -163,20 +163,6 @@ function endWith(stream: http2.ServerHttp2Stream, e: FloeError | undefined): voi
     if (!stream.readableEnded) setImmediate(() => stream.close(http2.constants.NGHTTP2_NO_ERROR));
   });
   stream.end();
-}
-
-/** Resolves once the stream can take more data, or is gone. */
-function drained(stream: http2.ServerHttp2Stream): Promise<void> {
-  return new Promise((resolve) => {
-    if (stream.destroyed || stream.closed) return resolve();
-    const done = () => {
-      stream.removeListener("drain", done);
-      stream.removeListener("close", done);
-      resolve();
-    };
-    stream.once("drain", done);
-    stream.once("close", done);
-  });
 }
 
 export interface WireDeps {
