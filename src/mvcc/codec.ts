@@ -251,7 +251,7 @@ export function hex(b: Uint8Array): string {
 }
 
 /** A bounds-checked cursor; every decoding failure names the record and the offset. */
-class Reader {
+export class Reader {
   at = 0;
   constructor(
     private readonly b: Uint8Array,

@@ -57,6 +57,12 @@ export class KeyIndex {
     );
   }
 
+  /** Rebuild from a checkpoint: `keys` strictly ascending, the entries theirs (taken, not copied). */
+  adoptSorted(keys: string[], entries: KeyEntry[]): void {
+    assert(this.keys.size === 0 && this.restoring === undefined, () => "adoptSorted on a used index");
+    this.keys = OrderedMap.fromSorted(keys, entries);
+  }
+
   private restoreEntry(key: string, keyBytes: Uint8Array): KeyEntry {
     const m = this.restoring;
     // A copy: keyBytes may be a view that would pin a whole storage record.

@@ -1,6 +1,7 @@
 // Opening a store: read the meta state and the lease table, rebuild the key
-// index by replaying every revision record in revision order, and re-derive
-// what physical compaction had left to delete.
+// index by replaying every revision record in revision order (or only those
+// after the key index checkpoint, checkpoint.ts), and re-derive what physical
+// compaction had left to delete.
 //
 // Compaction deletes garbage records after the fact, in ascending revision
 // order (compaction.ts), so a crash can leave any ascending prefix of them
@@ -11,6 +12,7 @@
 // rest of the garbage.
 
 import { toLatin1 } from "./bytes.ts";
+import { readCheckpoint } from "./checkpoint.ts";
 import {
   decodeLease,
   decodeRecord,
@@ -25,6 +27,7 @@ import {
   prefixStart,
   RESTORING_KEY,
   type Revision,
+  revKey,
   STATE_KEY,
 } from "./codec.ts";
 import { MvccError } from "./errors.ts";
@@ -40,13 +43,22 @@ export interface LoadedState {
   garbage: Revision[];
   /** A snapshot restore was interrupted; nothing else was loaded. */
   restoreRequired: boolean;
+  /** How the key index was built: from a checkpoint (and the records after it), or why not. */
+  checkpoint: { used: true; revision: number } | { used: false; reason: string };
 }
 
 export function loadState(storage: MvccStorage): LoadedState {
   const index = new KeyIndex();
   const leases = new LeaseTable();
   if (storage.get(RESTORING_KEY) !== undefined) {
-    return { state: INITIAL_STATE, index, leases, garbage: [], restoreRequired: true };
+    return {
+      state: INITIAL_STATE,
+      index,
+      leases,
+      garbage: [],
+      restoreRequired: true,
+      checkpoint: { used: false, reason: "restore pending" },
+    };
   }
   const stateBytes = storage.get(STATE_KEY);
   const state = stateBytes === undefined ? INITIAL_STATE : decodeState(stateBytes);
@@ -57,8 +69,22 @@ export function loadState(storage: MvccStorage): LoadedState {
   }
 
   const orphans: Revision[] = [];
-  index.beginRestore();
-  for (const [k, v] of storage.scan(prefixStart(PREFIX_REV), prefixLimit(PREFIX_REV))) {
+  const ck = readCheckpoint(storage);
+  let checkpoint: LoadedState["checkpoint"];
+  let from = prefixStart(PREFIX_REV);
+  if (!ck.ok) checkpoint = { used: false, reason: ck.reason };
+  else if (ck.checkpoint.revision > state.revision) {
+    const reason = `it is at revision ${ck.checkpoint.revision}, past the store's ${state.revision}`;
+    checkpoint = { used: false, reason };
+  } else if (ck.checkpoint.compactRevision !== state.compactRevision)
+    checkpoint = { used: false, reason: "compacted since it was taken" };
+  else {
+    checkpoint = { used: true, revision: ck.checkpoint.revision };
+    from = revKey(ck.checkpoint.revision + 1, 0);
+  }
+  if (checkpoint.used && ck.ok) index.adoptSorted(ck.checkpoint.keys, ck.checkpoint.entries);
+  else index.beginRestore();
+  for (const [k, v] of storage.scan(from, prefixLimit(PREFIX_REV))) {
     const rev = parseRevKey(k);
     if (rev.main > state.revision) {
       throw new MvccError(
@@ -80,7 +106,7 @@ export function loadState(storage: MvccStorage): LoadedState {
     }
   }
 
-  index.finishRestore();
+  if (!checkpoint.used) index.finishRestore();
   const garbage = state.compactRevision >= 0 ? index.compact(state.compactRevision) : [];
   garbage.push(...orphans);
   garbage.sort(compareRevisions);
@@ -95,7 +121,7 @@ export function loadState(storage: MvccStorage): LoadedState {
     }
     leases.attach(e.lease, toLatin1(e.key));
   }
-  return { state, index, leases, garbage, restoreRequired: false };
+  return { state, index, leases, garbage, restoreRequired: false, checkpoint };
 }
 
 export function compareRevisions(a: Revision, b: Revision): number {

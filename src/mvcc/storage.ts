@@ -27,6 +27,16 @@ export interface MvccStorage {
    * Throwing is fatal for the store: its memory may be ahead of storage.
    */
   write(batch: WriteBatch): void;
+  /** The key index checkpoint last saved (checkpoint.ts), for engines that keep one. */
+  readCheckpoint?(): Uint8Array | undefined;
+  /**
+   * Makes every write so far durable, then keeps `stream` in place of the
+   * previous checkpoint, unless `stillValid()` says no right before it would
+   * take effect (a restore began meanwhile). Resolves whether it was kept.
+   */
+  saveCheckpoint?(stream: Uint8Array, stillValid: () => boolean): Promise<boolean>;
+  /** Forgets the checkpoint durably, before the records it describes are replaced. */
+  dropCheckpoint?(): void;
 }
 
 export class MemoryMvccStorage implements MvccStorage {
@@ -59,6 +69,23 @@ export class MemoryMvccStorage implements MvccStorage {
     this.stats.writes++;
     this.stats.puts += batch.puts.length;
     this.stats.deletes += batch.deletes.length;
+  }
+
+  private checkpoint: Uint8Array | undefined;
+
+  readCheckpoint(): Uint8Array | undefined {
+    return this.checkpoint;
+  }
+
+  async saveCheckpoint(stream: Uint8Array, stillValid: () => boolean): Promise<boolean> {
+    await Promise.resolve();
+    if (!stillValid()) return false;
+    this.checkpoint = copyBytes(stream);
+    return true;
+  }
+
+  dropCheckpoint(): void {
+    this.checkpoint = undefined;
   }
 
   /** Every record, for tests comparing two stores byte for byte. */

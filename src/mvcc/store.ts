@@ -4,6 +4,7 @@
 
 import { ALARM_NOSPACE, AlarmTable, addsData } from "./alarm.ts";
 import { toLatin1 } from "./bytes.ts";
+import { encodeCheckpoint } from "./checkpoint.ts";
 import {
   CLUSTER_KEY,
   decodeRecord,
@@ -63,6 +64,11 @@ export class MvccStore implements LeaseSource {
   private readonly leaseListeners = new Set<LeaseListener>();
   private readonly chunkBytes: number;
   private alarmTable: AlarmTable;
+  /** Revision of the key index checkpoint in storage (-1: none usable); a save in progress. */
+  private checkpointAt = -1;
+  private checkpointSaving = false;
+  /** How the index was built at open (for the start-up log). */
+  readonly loadedFrom: string;
 
   private constructor(
     private readonly storage: MvccStorage,
@@ -75,6 +81,10 @@ export class MvccStore implements LeaseSource {
     this.garbage.add(loaded.garbage);
     this.alarmTable = AlarmTable.load(storage);
     this.chunkBytes = options.snapshotChunkBytes ?? 1024 * 1024;
+    this.checkpointAt = loaded.checkpoint.used ? loaded.checkpoint.revision : -1;
+    this.loadedFrom = loaded.checkpoint.used
+      ? `checkpoint at revision ${loaded.checkpoint.revision}`
+      : `all records (checkpoint: ${loaded.checkpoint.reason})`;
     this.hub = new WatchHub(this.watchSource(), options.watch);
   }
 
@@ -96,6 +106,41 @@ export class MvccStore implements LeaseSource {
   get appliedTerm(): number {
     return this.state.appliedTerm;
   }
+  /** Keys in the index (live or with history not yet compacted). */
+  get keyCount(): number {
+    return this.parts.index.size;
+  }
+
+  /** Revision of the key index checkpoint in storage, -1 when there is none usable. */
+  get checkpointRevision(): number {
+    return this.checkpointAt;
+  }
+
+  /**
+   * Saves the key index (checkpoint.ts) so the next open skips decoding the
+   * records at or below the current revision. Declines (resolves false) when
+   * the engine keeps no checkpoint, physical compaction has garbage pending,
+   * a restore runs, another save is under way, or nothing changed since the
+   * last one. The encoding is synchronous, O(keys); the engine then syncs its
+   * records and writes the checkpoint in the background.
+   */
+  async checkpointIndex(): Promise<boolean> {
+    if (this.storage.saveCheckpoint === undefined || this.checkpointSaving) return false;
+    if (this.failure !== undefined || this.restoreRequired || this.restoring) return false;
+    if (this.garbage.size > 0 || this.state.revision === this.checkpointAt) return false;
+    const at = this.state.revision;
+    const stream = encodeCheckpoint(this.parts.index, at, this.state.compactRevision);
+    const epoch = this.epoch;
+    this.checkpointSaving = true;
+    try {
+      const kept = await this.storage.saveCheckpoint(stream, () => this.epoch === epoch && !this.restoring);
+      if (kept) this.checkpointAt = at;
+      return kept;
+    } finally {
+      this.checkpointSaving = false;
+    }
+  }
+
   /** Garbage records physical compaction has yet to delete. */
   get compactionPending(): number {
     return this.garbage.size;
@@ -353,8 +398,12 @@ export class MvccStore implements LeaseSource {
     const previousRevision = this.state.revision;
     try {
       this.restoreRequired = true;
+      // The checkpoint describes the records about to be replaced.
+      this.storage.dropCheckpoint?.();
+      this.checkpointAt = -1;
       await restoreStorage(this.storage, chunks);
       const loaded = loadState(this.storage);
+      this.checkpointAt = loaded.checkpoint.used ? loaded.checkpoint.revision : -1;
       this.parts = { storage: this.storage, index: loaded.index, leases: loaded.leases };
       this.state = loaded.state;
       this.garbage.clear();

@@ -105,6 +105,27 @@ export class EtcdServer implements EtcdBackend {
     this.every(50, "watch catch-up", () => this.store.hub.syncSome(1000));
     this.every(100, "physical compaction", () => this.store.compactSome(1000));
     this.every(500, "lease expiry", () => this.expireLeases());
+    this.every(1000, "key index checkpoint", () => this.checkpointIfDue());
+  }
+
+  private lastCheckpoint = { at: 0, encodeMs: 0 };
+
+  /**
+   * Saves the key index when enough has changed since the last checkpoint: a
+   * quarter of the key count in revisions (so the checkpoint's bytes stay a
+   * fraction of the records written meanwhile), at most every 5 s and, as the
+   * encoding blocks the loop for O(keys), spending at most 1% of the time.
+   */
+  private checkpointIfDue(): void {
+    const s = this.store;
+    const behind = s.revision - Math.max(0, s.checkpointRevision);
+    if (behind < Math.max(1000, s.keyCount / 4)) return;
+    const now = Date.now();
+    if (now - this.lastCheckpoint.at < Math.max(5000, 100 * this.lastCheckpoint.encodeMs)) return;
+    const t0 = performance.now();
+    const saving = s.checkpointIndex();
+    this.lastCheckpoint = { at: now, encodeMs: performance.now() - t0 };
+    saving.catch((e: unknown) => this.onDutyError?.("key index checkpoint", e as Error));
   }
 
   /**

@@ -7,6 +7,7 @@
 // synced applied index are re-applied from the WAL. Before the WAL drops
 // entries (snapshot + compaction) bitcask is synced, so nothing is lost.
 
+import { readFileSync } from "node:fs";
 import { fromBinary } from "@bufbuild/protobuf";
 import { FloeError, invalidRequest } from "../api/errors.ts";
 import { AlarmRequest_AlarmAction } from "../api/gen/etcdserverpb/rpc_pb.ts";
@@ -24,6 +25,7 @@ import { encodeSnapshot } from "../mvcc/snapshot.ts";
 import type { ConfChange, ConfState, SnapshotMetadata } from "../raft/index.ts";
 import type { WalStorage } from "../wal/index.ts";
 import { num, toDeleteRange, toPut, toTxn } from "./convert.ts";
+import { removeFileDurably, writeFileAtomic } from "./fsutil.ts";
 import { decodeConfContext, type MemberInfo, MemberTable } from "./members.ts";
 import type { LogStore, SaveRequest, SnapshotImage, StateMachine } from "./runtime.ts";
 
@@ -40,6 +42,9 @@ export const MVCC_BITCASK_LIMITS = {
   maxBatchOps: 1_000_000,
 } as const satisfies BitcaskOptions;
 
+/** The key index checkpoint's file in a member's data directory (see mvcc/checkpoint.ts). */
+export const INDEX_CHECKPOINT_FILE = "kv-index.ckpt";
+
 /**
  * Writes of consecutive applies are coalesced into one bitcask batch (one
  * pwrite) per Ready: the runtime calls writePending() after the last entry of
@@ -55,7 +60,35 @@ export class BitcaskMvccStorage implements MvccStorage {
   /** Set while a Ready's entries apply; writes outside (compaction timers, tools) go out at once. */
   coalescing = false;
 
-  constructor(readonly db: Bitcask) {}
+  /** `checkpointFile`: where the key index checkpoint is kept (none without it). */
+  constructor(
+    readonly db: Bitcask,
+    private readonly checkpointFile?: string,
+  ) {
+    if (checkpointFile === undefined) {
+      this.readCheckpoint = undefined;
+      this.saveCheckpoint = undefined;
+      this.dropCheckpoint = undefined;
+    }
+  }
+
+  readCheckpoint?(): Uint8Array | undefined {
+    try {
+      return readFileSync(this.checkpointFile as string);
+    } catch {
+      // Missing or unreadable: the store rebuilds its index from the records.
+      return undefined;
+    }
+  }
+
+  async saveCheckpoint?(stream: Uint8Array, stillValid: () => boolean): Promise<boolean> {
+    await this.flush();
+    return writeFileAtomic(this.checkpointFile as string, stream, stillValid);
+  }
+
+  dropCheckpoint?(): void {
+    removeFileDurably(this.checkpointFile as string);
+  }
 
   private check(): void {
     if (this.failure !== undefined) {

@@ -21,6 +21,7 @@ import { parseInitialCluster, type ServerConfig } from "./config.ts";
 import { EtcdServer } from "./etcd.ts";
 import {
   BitcaskMvccStorage,
+  INDEX_CHECKPOINT_FILE,
   type KvApplyResult,
   MVCC_BITCASK_LIMITS,
   MvccStateMachine,
@@ -175,7 +176,7 @@ export async function startFloeServer(
     },
   });
   phaseDone("bitcaskMs");
-  const kvStorage = new BitcaskMvccStorage(db);
+  const kvStorage = new BitcaskMvccStorage(db, join(cfg.dataDir, INDEX_CHECKPOINT_FILE));
   const store = MvccStore.open(kvStorage);
   phaseDone("mvccMs");
   const sm = new MvccStateMachine(store, kvStorage, () => {});
@@ -332,6 +333,7 @@ export async function startFloeServer(
       dataDir: cfg.dataDir,
       joining,
       ...phases,
+      keyIndex: store.loadedFrom,
       startMs: Math.round(performance.now() - startedAt),
       // from the process's start to this function: Node's own start-up and loading floe's modules
       bootMs: Math.round(startedAt),
@@ -354,6 +356,8 @@ export async function startFloeServer(
       cs.stop();
       rt.stop();
       await transport.close();
+      // Nothing applies any more: a checkpoint now makes the next start skip the whole rebuild.
+      await store.checkpointIndex().catch(() => false);
       await kvStorage.flush().catch(() => {});
       await db.close();
       await wal.close();
