@@ -2,7 +2,8 @@
 // million random keys one at a time costs a descent, a slot shift and a split
 // every few dozen keys; instead, gather every hint entry, sort them by key
 // (LSD radix sort on each key's first four bytes, then MSD radix sort over
-// the rest of the bytes within groups that share them), keep
+// the rest of the bytes within groups that share them, unless a group is in
+// order already), keep
 // the newest seq of each key, and fill leaves left to right, 7/8 full, then
 // the inner levels above them.
 
@@ -133,7 +134,7 @@ export class BulkLoad {
       let hi = lo + 1;
       while (hi < idx.length && this.pfx[idx[hi]] === this.pfx[idx[lo]]) hi++;
       // Equal prefixes may still differ in length (zero padding), so compare from byte 0.
-      if (hi - lo > 1) stack.push(lo, hi, 0);
+      if (hi - lo > 1 && !this.inOrder(idx, lo, hi)) stack.push(lo, hi, 0);
       lo = hi;
     }
     const count = new Int32Array(257);
@@ -164,6 +165,16 @@ export class BulkLoad {
       for (let k = lo; k < hi; k++) tmp[count[this.byteAt(idx[k], depth) + 1]++] = idx[k];
       idx.set(tmp.subarray(lo, hi), lo);
     }
+  }
+
+  /**
+   * Whether idx[lo, hi) is already ordered by key, then seq. Often true: keys
+   * written in ascending order (MVCC's revision records) arrive in write
+   * order, and the prefix sort is stable.
+   */
+  private inOrder(idx: Uint32Array, lo: number, hi: number): boolean {
+    for (let k = lo + 1; k < hi; k++) if (this.cmpKeys(idx[k - 1], idx[k], 0, true) > 0) return false;
+    return true;
   }
 
   /** Stable LSD radix sort of idx by pfx, 16 bits at a time. */
