@@ -288,6 +288,11 @@ export async function startFloeServer(
   });
   etcd.cluster = clusterService;
   etcd.onDutyError = (what, e) => log.error({ member, err: e.message, duty: what }, "background duty failed");
+  etcd.onCheckpoint = (c) =>
+    log.debug(
+      { member, ...c, encodeMs: Math.round(c.encodeMs), totalMs: Math.round(c.totalMs) },
+      "key index checkpoint saved",
+    );
   await transport.listen();
   rt.start();
   etcd.start();
