@@ -114,7 +114,7 @@ export class Bitcask {
     if (bytes === 0) return;
     let a = this.active;
     if (a === undefined) a = this.startActive();
-    else if (!a.empty && a.size + bytes + RECORD_HEADER_BYTES > this.o.maxFileBytes) a = this.rollover(a);
+    else if (!a.empty && a.size + bytes + RECORD_HEADER_BYTES > this.o.rolloverBytes) a = this.rollover(a);
     const seq0 = this.nextSeq;
     const buf = encodeBatch(ops, bytes, seq0, this.o.now());
     const base = a.size;

@@ -35,6 +35,13 @@ export interface BitcaskHooks {
 export interface BitcaskOptions {
   /** A data file is sealed and a new one started before it would pass this size. Default 64 MiB. */
   maxFileBytes?: number;
+  /**
+   * Seal the active file sooner, before it would pass this size (a batch
+   * larger than this still goes whole into a fresh file, up to maxFileBytes).
+   * Only sealed files have hints, so after a crash the open scans at most
+   * this much of the active file record by record. Default maxFileBytes.
+   */
+  rolloverBytes?: number;
   /** Default 4 KiB: every key lives in RAM in the keydir. */
   maxKeyBytes?: number;
   /** Default 1.5 MiB, etcd's default max request size. */
@@ -66,6 +73,7 @@ export interface BitcaskOptions {
 
 export interface ResolvedOptions {
   maxFileBytes: number;
+  rolloverBytes: number;
   maxKeyBytes: number;
   maxValueBytes: number;
   maxBatchOps: number;
@@ -117,6 +125,7 @@ export function resolveOptions(o: BitcaskOptions = {}): ResolvedOptions {
   }
   return {
     maxFileBytes,
+    rolloverBytes: intOption("rolloverBytes", o.rolloverBytes, maxFileBytes, 4096, maxFileBytes),
     maxKeyBytes,
     maxValueBytes,
     maxBatchOps,

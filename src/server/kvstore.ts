@@ -38,6 +38,8 @@ import type { LogStore, SaveRequest, SnapshotImage, StateMachine } from "./runti
  */
 export const MVCC_BITCASK_LIMITS = {
   maxFileBytes: 512 * 1024 * 1024,
+  // Sealed files have hints; a restart after a crash scans at most this much record by record.
+  rolloverBytes: 16 * 1024 * 1024,
   maxBatchBytes: 512 * 1024 * 1024 - 4096,
   maxBatchOps: 1_000_000,
 } as const satisfies BitcaskOptions;

@@ -55,6 +55,36 @@ test("a batch applies in order and is visible as soon as writeBatch returns its 
     await db.close();
   }));
 
+test("rolloverBytes seals files sooner, and a batch larger than it still goes whole into a fresh file", () =>
+  withDir(async (dir) => {
+    const db = await Bitcask.open(dir, { maxFileBytes: 64 * 1024, rolloverBytes: 4096, sync: "none" });
+    const model = new Map<string, string>();
+    for (let i = 0; i < 200; i++) {
+      const k = `key-${i % 90}`;
+      const v = `value-${i}-${"x".repeat(i % 40)}`;
+      await db.put(b(k), b(v));
+      model.set(k, v);
+    }
+    const big = Array.from({ length: 40 }, (_, i) => ({
+      type: "put" as const,
+      key: b(`big-${i}`),
+      value: b("y".repeat(300)),
+    }));
+    await db.writeBatch(big);
+    for (const op of big) model.set(Buffer.from(op.key).toString(), "y".repeat(300));
+    const s = db.stats();
+    assert.ok(s.files >= 5, `expected several files, got ${s.files}`);
+    const sizes = s.dataFiles.map((f) => f.bytes);
+    // Every file but the one holding the big batch stays within rolloverBytes; that one is larger, and whole.
+    assert.equal(sizes.filter((n) => n > 4096).length, 1, `file sizes ${sizes}`);
+    assert.ok(s.dataFiles.every((f) => f.bytes <= 64 * 1024));
+    assertContents(db, model);
+    await db.close();
+    const again = await Bitcask.open(dir, { maxFileBytes: 64 * 1024, rolloverBytes: 4096, sync: "none" });
+    assertContents(again, model);
+    await again.close();
+  }));
+
 test("the active file rolls over before it would pass maxFileBytes; sealed files get hints", () =>
   withDir(async (dir) => {
     const db = await Bitcask.open(dir, { maxFileBytes: 4096, sync: "none" });
