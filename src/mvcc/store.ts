@@ -21,7 +21,7 @@ import { hashRecords, liveFilter, liveRevisionRecords, logicalRecords } from "./
 import { KeyIndex } from "./key_index.ts";
 import type { LeaseChange } from "./lease.ts";
 import type { LeaseSource } from "./lessor.ts";
-import { loadState } from "./load.ts";
+import { type LoadedState, loadState } from "./load.ts";
 import { executeDeleteRange, executePut } from "./ops.ts";
 import { executeRange } from "./range.ts";
 import { restoreStorage } from "./restore.ts";
@@ -65,7 +65,7 @@ export class MvccStore implements LeaseSource {
   private readonly chunkBytes: number;
   private alarmTable: AlarmTable;
   /** Revision of the key index checkpoint in storage (-1: none usable); a save in progress. */
-  private checkpointAt = -1;
+  private checkpointAt = { revision: -1, compactRevision: -1 };
   private checkpointSaving = false;
   /** How the index was built at open (for the start-up log). */
   readonly loadedFrom: string;
@@ -81,7 +81,7 @@ export class MvccStore implements LeaseSource {
     this.garbage.add(loaded.garbage);
     this.alarmTable = AlarmTable.load(storage);
     this.chunkBytes = options.snapshotChunkBytes ?? 1024 * 1024;
-    this.checkpointAt = loaded.checkpoint.used ? loaded.checkpoint.revision : -1;
+    this.checkpointAt = checkpointOf(loaded);
     this.loadedFrom = loaded.checkpoint.used
       ? `checkpoint at revision ${loaded.checkpoint.revision}`
       : `all records (checkpoint: ${loaded.checkpoint.reason})`;
@@ -111,9 +111,10 @@ export class MvccStore implements LeaseSource {
     return this.parts.index.size;
   }
 
-  /** Revision of the key index checkpoint in storage, -1 when there is none usable. */
+  /** Revision of the key index checkpoint in storage, -1 when there is none (or a compaction voided it). */
   get checkpointRevision(): number {
-    return this.checkpointAt;
+    const c = this.checkpointAt;
+    return c.compactRevision === this.state.compactRevision ? c.revision : -1;
   }
 
   /**
@@ -127,9 +128,9 @@ export class MvccStore implements LeaseSource {
   async checkpointIndex(): Promise<boolean> {
     if (this.storage.saveCheckpoint === undefined || this.checkpointSaving) return false;
     if (this.failure !== undefined || this.restoreRequired || this.restoring) return false;
-    if (this.garbage.size > 0 || this.state.revision === this.checkpointAt) return false;
-    const at = this.state.revision;
-    const stream = encodeCheckpoint(this.parts.index, at, this.state.compactRevision);
+    if (this.garbage.size > 0 || this.state.revision === this.checkpointRevision) return false;
+    const at = { revision: this.state.revision, compactRevision: this.state.compactRevision };
+    const stream = encodeCheckpoint(this.parts.index, at.revision, at.compactRevision);
     const epoch = this.epoch;
     this.checkpointSaving = true;
     try {
@@ -400,10 +401,10 @@ export class MvccStore implements LeaseSource {
       this.restoreRequired = true;
       // The checkpoint describes the records about to be replaced.
       this.storage.dropCheckpoint?.();
-      this.checkpointAt = -1;
+      this.checkpointAt = { revision: -1, compactRevision: -1 };
       await restoreStorage(this.storage, chunks);
       const loaded = loadState(this.storage);
-      this.checkpointAt = loaded.checkpoint.used ? loaded.checkpoint.revision : -1;
+      this.checkpointAt = checkpointOf(loaded);
       this.parts = { storage: this.storage, index: loaded.index, leases: loaded.leases };
       this.state = loaded.state;
       this.garbage.clear();
@@ -484,4 +485,10 @@ export class MvccStore implements LeaseSource {
     if (this.failure !== undefined) throw new MvccError("Failed", String(this.failure));
     if (this.restoreRequired) throw new MvccError("RestoreRequired", "storage holds an interrupted restore");
   }
+}
+
+function checkpointOf(loaded: LoadedState): { revision: number; compactRevision: number } {
+  return loaded.checkpoint.used
+    ? { revision: loaded.checkpoint.revision, compactRevision: loaded.state.compactRevision }
+    : { revision: -1, compactRevision: -1 };
 }

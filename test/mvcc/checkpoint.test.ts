@@ -71,6 +71,7 @@ test("a compaction after the checkpoint voids it; pending garbage postpones the 
   history(store, 1, 200);
   assert.equal(await store.checkpointIndex(), true);
   store.compact({ revision: 150 });
+  assert.equal(store.checkpointRevision, -1, "the compaction voids it");
   assert.ok(store.compactionPending > 0);
   history(store, 201, 10);
   assert.equal(await store.checkpointIndex(), false, "garbage pending: the index names records about to go");
