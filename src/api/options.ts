@@ -54,6 +54,8 @@ export interface TlsOptions {
   clientCertAuth?: boolean;
   /** PEM certificate revocation list: client certificates it lists are refused. */
   crlFile?: string;
+  /** OpenSSL cipher string (etcd's --cipher-suites, translated by common/ciphers.ts). */
+  ciphers?: string;
 }
 
 export interface ApiServerOptions {

@@ -214,6 +214,7 @@ function createTlsServer(opts: NonNullable<ApiServerOptions["tls"]>): tls.Server
     ...(ca === undefined ? {} : { ca }),
     ...(verifyClients ? { requestCert: true, rejectUnauthorized: true } : {}),
     ...(opts.crlFile === undefined ? {} : { crl: readFileSync(opts.crlFile) }),
+    ...(opts.ciphers === undefined ? {} : { ciphers: opts.ciphers }),
     ALPNProtocols: ["h2", "http/1.1"],
   });
 }

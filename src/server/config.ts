@@ -5,6 +5,7 @@
 
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
+import { opensslCiphers } from "../common/ciphers.ts";
 
 type Kind = "string" | "int" | "bool" | "list";
 
@@ -101,6 +102,20 @@ export const OPTIONS = [
     description: "certificate revocation list (PEM): client certificates it lists are refused",
   },
   {
+    name: "auto-tls",
+    kind: "bool",
+    defaultValue: false,
+    description:
+      "without cert-file: serve clients with a self-signed certificate made at the first start (in <data-dir>/fixtures/client)",
+  },
+  {
+    name: "cipher-suites",
+    kind: "string",
+    defaultValue: "",
+    description:
+      "comma-separated TLS 1.2 cipher suites (IANA names, as etcd's) for the client and peer ports; empty: Node's defaults",
+  },
+  {
     name: "peer-cert-file",
     kind: "string",
     defaultValue: "",
@@ -112,6 +127,26 @@ export const OPTIONS = [
     kind: "string",
     defaultValue: "",
     description: "CA that signs every member's peer certificate (PEM)",
+  },
+  {
+    name: "peer-client-cert-auth",
+    kind: "bool",
+    defaultValue: false,
+    description:
+      "accepted for etcd compatibility: with peer TLS files floe always checks both members' certificates against peer-trusted-ca-file",
+  },
+  {
+    name: "peer-crl-file",
+    kind: "string",
+    defaultValue: "",
+    description: "certificate revocation list (PEM): peer certificates it lists are refused",
+  },
+  {
+    name: "peer-auto-tls",
+    kind: "bool",
+    defaultValue: false,
+    description:
+      "without peer-cert-file: encrypt the peer port with a self-signed certificate (in <data-dir>/fixtures/peer); peers are not verified",
   },
   {
     name: "quota-backend-bytes",
@@ -190,6 +225,11 @@ export interface ServerConfig {
   peerCertFile: string;
   peerKeyFile: string;
   peerTrustedCaFile: string;
+  autoTls: boolean;
+  cipherSuites: string;
+  peerClientCertAuth: boolean;
+  peerCrlFile: string;
+  peerAutoTls: boolean;
   quotaBackendBytes: number;
   maxRequestBytes: number;
   maxTxnOps: number;
@@ -290,9 +330,13 @@ function finish(c: ServerConfig): ServerConfig {
   }
   if ((c.certFile === "") !== (c.keyFile === ""))
     throw new ConfigError("cert-file and key-file must be given together");
-  if (c.certFile === "" && (c.clientCertAuth || c.trustedCaFile !== "" || c.clientCrlFile !== "")) {
+  if (
+    c.certFile === "" &&
+    !c.autoTls &&
+    (c.clientCertAuth || c.trustedCaFile !== "" || c.clientCrlFile !== "")
+  ) {
     throw new ConfigError(
-      "client-cert-auth, trusted-ca-file and client-crl-file need TLS: set cert-file and key-file",
+      "client-cert-auth, trusted-ca-file and client-crl-file need TLS: set cert-file and key-file (or auto-tls)",
     );
   }
   if (c.clientCertAuth && c.trustedCaFile === "")
@@ -300,6 +344,18 @@ function finish(c: ServerConfig): ServerConfig {
   const peerTls = [c.peerCertFile, c.peerKeyFile, c.peerTrustedCaFile].filter((f) => f !== "").length;
   if (peerTls !== 0 && peerTls !== 3)
     throw new ConfigError("peer-cert-file, peer-key-file and peer-trusted-ca-file must be given together");
+  if (c.peerCrlFile !== "" && peerTls === 0)
+    throw new ConfigError(
+      "peer-crl-file needs peer TLS: set peer-cert-file, peer-key-file and peer-trusted-ca-file",
+    );
+  // Refuse a misspelt or unsupported suite now rather than at the first handshake.
+  if (c.cipherSuites !== "") {
+    try {
+      opensslCiphers(c.cipherSuites);
+    } catch (e) {
+      throw new ConfigError(`cipher-suites: ${(e as Error).message}`);
+    }
+  }
   for (const u of [...c.listenClientUrls, ...c.listenPeerUrls]) {
     let url: URL;
     try {

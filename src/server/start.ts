@@ -11,11 +11,13 @@ import { type IntervalHistogram, monitorEventLoopDelay } from "node:perf_hooks";
 import { type Logger, pino } from "pino";
 import { type ApiServer, startApiServer } from "../api/index.ts";
 import { Bitcask, BitcaskError } from "../bitcask/index.ts";
+import { opensslCiphers } from "../common/ciphers.ts";
 import { MvccStore } from "../mvcc/index.ts";
 import { type Message, StateRole } from "../raft/index.ts";
 import { loadPeerTls, PeerTransport, queryPeer } from "../transport/index.ts";
 import type { PeerTls } from "../transport/tls.ts";
 import { WalStorage } from "../wal/index.ts";
+import { selfSignedCert } from "./autotls.ts";
 import { ClusterService } from "./cluster.ts";
 import { parseInitialCluster, type ServerConfig } from "./config.ts";
 import { EtcdServer } from "./etcd.ts";
@@ -98,10 +100,40 @@ export async function startFloeServer(
     phaseStart = now;
   };
   const cluster = parseInitialCluster(cfg.initialCluster);
-  const peerTls = cfg.peerCertFile
-    ? loadPeerTls({ certFile: cfg.peerCertFile, keyFile: cfg.peerKeyFile, caFile: cfg.peerTrustedCaFile })
-    : undefined;
   mkdirSync(cfg.dataDir, { recursive: true });
+  const ciphers = cfg.cipherSuites === "" ? undefined : opensslCiphers(cfg.cipherSuites);
+  const clientCert =
+    cfg.certFile !== ""
+      ? { certFile: cfg.certFile, keyFile: cfg.keyFile }
+      : cfg.autoTls
+        ? await selfSignedCert(join(cfg.dataDir, "fixtures", "client"), cfg.name, [
+            ...cfg.listenClientUrls,
+            ...cfg.advertiseClientUrls,
+          ])
+        : undefined;
+  if (cfg.autoTls && cfg.certFile === "")
+    log.warn(
+      { dir: join(cfg.dataDir, "fixtures", "client") },
+      "auto-tls: clients are served with a self-signed certificate they cannot verify",
+    );
+  let peerTls: PeerTls | undefined;
+  if (cfg.peerCertFile !== "") {
+    peerTls = loadPeerTls({
+      certFile: cfg.peerCertFile,
+      keyFile: cfg.peerKeyFile,
+      caFile: cfg.peerTrustedCaFile,
+      ...(cfg.peerCrlFile ? { crlFile: cfg.peerCrlFile } : {}),
+      ...(ciphers ? { ciphers } : {}),
+    });
+  } else if (cfg.peerAutoTls) {
+    const dir = join(cfg.dataDir, "fixtures", "peer");
+    const own = await selfSignedCert(dir, cfg.name, [...cfg.listenPeerUrls, ...cfg.initialAdvertisePeerUrls]);
+    peerTls = loadPeerTls({ ...own, ...(ciphers ? { ciphers } : {}) });
+    log.warn(
+      { dir },
+      "peer-auto-tls: the peer port is encrypted with a self-signed certificate; members are not verified",
+    );
+  }
   const identityFile = join(cfg.dataDir, "member.json");
   const initialMembers: MemberInfo[] = [...cluster].map(([name, urls]) => ({
     id: memberId(urls, cfg.initialClusterToken),
@@ -305,11 +337,11 @@ export async function startFloeServer(
       backend: etcd,
       host: url.hostname,
       port: Number(url.port || 2379),
-      tls: cfg.certFile
+      tls: clientCert
         ? {
-            certFile: cfg.certFile,
-            keyFile: cfg.keyFile,
+            ...clientCert,
             clientCertAuth: cfg.clientCertAuth,
+            ...(ciphers ? { ciphers } : {}),
             ...(cfg.trustedCaFile ? { trustedCaFile: cfg.trustedCaFile } : {}),
             ...(cfg.clientCrlFile ? { crlFile: cfg.clientCrlFile } : {}),
           }

@@ -1,18 +1,28 @@
 // Mutual TLS for the peer port: both sides present a certificate signed by the
-// cluster's CA and both verify the other's.
+// cluster's CA and both verify the other's (and refuse one the CRL lists).
+// Without a CA (--peer-auto-tls, self-signed certificates) the port is
+// encrypted but neither side can verify the other.
 
 import { readFileSync } from "node:fs";
 
 export interface PeerTlsFiles {
   certFile: string;
   keyFile: string;
-  caFile: string;
+  /** Without one, peers' certificates are not verified (auto TLS). */
+  caFile?: string;
+  crlFile?: string;
+  /** OpenSSL cipher string (see common/ciphers.ts). */
+  ciphers?: string;
 }
 
+/** Options for tls.createServer and tls.connect alike. */
 export interface PeerTls {
   cert: Buffer;
   key: Buffer;
-  ca: Buffer;
+  ca?: Buffer;
+  crl?: Buffer;
+  ciphers?: string;
+  rejectUnauthorized: boolean;
 }
 
 export function loadPeerTls(files: PeerTlsFiles): PeerTls {
@@ -26,6 +36,9 @@ export function loadPeerTls(files: PeerTlsFiles): PeerTls {
   return {
     cert: read("certificate", files.certFile),
     key: read("key", files.keyFile),
-    ca: read("CA", files.caFile),
+    ...(files.caFile ? { ca: read("CA", files.caFile) } : {}),
+    ...(files.crlFile ? { crl: read("CRL", files.crlFile) } : {}),
+    ...(files.ciphers ? { ciphers: files.ciphers } : {}),
+    rejectUnauthorized: files.caFile !== undefined && files.caFile !== "",
   };
 }

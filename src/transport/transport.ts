@@ -146,7 +146,7 @@ export class PeerTransport {
   async listen(): Promise<number> {
     const onConn = (s: net.Socket) => this.accept(s);
     this.server = this.o.tls
-      ? tls.createServer({ ...this.o.tls, requestCert: true, rejectUnauthorized: true }, onConn)
+      ? tls.createServer({ requestCert: true, ...this.o.tls }, onConn)
       : net.createServer(onConn);
     const srv = this.server;
     srv.on("tlsClientError", (e: Error) => this.log("warn", "peer-tls-refused", { reason: e.message }));

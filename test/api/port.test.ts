@@ -3,13 +3,15 @@
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { X509Certificate } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import http2 from "node:http2";
 import https from "node:https";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import tls from "node:tls";
 import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
@@ -19,6 +21,8 @@ import * as pb from "../../src/api/gen/etcdserverpb/rpc_pb.ts";
 import { AuthorityFixer, fixHeadersFrame, huffmanDecode } from "../../src/api/h2-authority.ts";
 import { AsyncQueue } from "../../src/api/queue.ts";
 import { startApiServer } from "../../src/api/server.ts";
+import { opensslCiphers } from "../../src/common/ciphers.ts";
+import { selfSignedCert } from "../../src/server/autotls.ts";
 import { makeCerts, revokeCert } from "../common/certs.ts";
 import { FakeBackend } from "./fake-backend.ts";
 import { type Harness, startHarness, waitFor } from "./helpers.ts";
@@ -435,6 +439,84 @@ test("client-cert auth: a client needs a certificate the trusted CA signed and t
     assert.ok((await rangeAs("alice")).header, "a signed, unrevoked certificate is served");
     await assert.rejects(rangeAs(undefined), "no certificate: refused in the handshake");
     await assert.rejects(rangeAs("mallory"), "a revoked certificate: refused in the handshake");
+  } finally {
+    await server.close({ graceMs: 100 });
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("cipher-suites: a TLS 1.2 client must offer a listed suite; TLS 1.3 is unaffected, as in etcd", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "floe-api-ciphers-"));
+  makeCerts(dir, ["server"]);
+  const server = await startApiServer({
+    backend: new FakeBackend(),
+    port: 0,
+    tls: {
+      certFile: join(dir, "server.crt"),
+      keyFile: join(dir, "server.key"),
+      ciphers: opensslCiphers("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"),
+    },
+    logger: pino({ level: "silent" }),
+  });
+  const handshake = (o: tls.ConnectionOptions) =>
+    new Promise<string>((resolve, reject) => {
+      const s = tls.connect({
+        host: "127.0.0.1",
+        port: server.port,
+        ca: readFileSync(join(dir, "ca.crt")),
+        ...o,
+      });
+      s.once("secureConnect", () => {
+        const c = s.getCipher();
+        s.destroy();
+        resolve(`${c.version} ${c.name}`);
+      });
+      s.once("error", reject);
+    });
+  try {
+    const tls12 = { minVersion: "TLSv1.2", maxVersion: "TLSv1.2" } as const;
+    assert.equal(
+      await handshake({ ...tls12, ciphers: "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384" }),
+      "TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256",
+    );
+    await assert.rejects(
+      handshake({ ...tls12, ciphers: "ECDHE-RSA-AES256-GCM-SHA384" }),
+      /handshake failure|no shared cipher/i,
+    );
+    assert.match(await handshake({ minVersion: "TLSv1.3" }), /^TLSv1\.3 /);
+  } finally {
+    await server.close({ graceMs: 100 });
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("auto TLS: a self-signed certificate for the listen hosts, made once and reused", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "floe-autotls-"));
+  const urls = ["https://127.0.0.1:2379", "https://node1.example:2379"];
+  const first = await selfSignedCert(dir, "n1", urls);
+  const cert = new X509Certificate(readFileSync(first.certFile));
+  assert.equal(cert.subject, "CN=n1");
+  assert.equal(cert.issuer, "CN=n1");
+  assert.match(cert.subjectAltName ?? "", /IP Address:127\.0\.0\.1/);
+  assert.match(cert.subjectAltName ?? "", /DNS:node1\.example/);
+  assert.equal(statSync(first.keyFile).mode & 0o777, 0o600);
+  const again = await selfSignedCert(dir, "n1", urls);
+  assert.equal(new X509Certificate(readFileSync(again.certFile)).fingerprint256, cert.fingerprint256);
+  const server = await startApiServer({
+    backend: new FakeBackend(),
+    port: 0,
+    tls: first,
+    logger: pino({ level: "silent" }),
+  });
+  try {
+    // A client that trusts the certificate itself (etcdctl would need --insecure-skip-tls-verify).
+    const transport = createGrpcTransport({
+      baseUrl: server.url,
+      nodeOptions: { ca: readFileSync(first.certFile) },
+    });
+    assert.ok(
+      (await createClient(pb.KV, transport).range({ key: new Uint8Array([1]) }, { timeoutMs: 3000 })).header,
+    );
   } finally {
     await server.close({ graceMs: 100 });
     rmSync(dir, { recursive: true, force: true });

@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { opensslCiphers } from "../../src/common/ciphers.ts";
 import { ConfigError, describeOptions, loadConfig, parseInitialCluster } from "../../src/server/config.ts";
 
 test("config: defaults follow etcd and derived values fill in", () => {
@@ -74,5 +75,40 @@ test("config: client-cert-auth, as etcd's flag, needs TLS and a trusted CA", () 
   assert.throws(
     () => loadConfig({ flags: { "client-cert-auth": true, "trusted-ca-file": "ca.crt" } }),
     (e: unknown) => e instanceof ConfigError && /need TLS: set cert-file and key-file/.test(e.message),
+  );
+});
+
+test("config: etcd's other TLS flags: cipher-suites checked by name, peer CRL needs peer TLS, auto TLS", () => {
+  const c = loadConfig({
+    flags: {
+      "cipher-suites": "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+      "auto-tls": true,
+      "peer-auto-tls": true,
+      "peer-client-cert-auth": true,
+    },
+  });
+  assert.deepEqual([c.autoTls, c.peerAutoTls, c.peerClientCertAuth], [true, true, true]);
+  const refused = (flags: Record<string, string | boolean>, why: RegExp) =>
+    assert.throws(
+      () => loadConfig({ flags }),
+      (e: unknown) => e instanceof ConfigError && why.test(e.message),
+    );
+  refused(
+    { "cipher-suites": "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA257" },
+    /unexpected TLS cipher suite "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA257"/,
+  );
+  refused({ "cipher-suites": "TLS_RSA_WITH_RC4_128_SHA" }, /RC4\) is not supported/);
+  refused({ "peer-crl-file": "ca.crl" }, /peer-crl-file needs peer TLS/);
+  // auto-tls stands in for cert-file where client certificates are checked.
+  const a = loadConfig({
+    flags: { "auto-tls": true, "client-cert-auth": true, "trusted-ca-file": "ca.crt" },
+  });
+  assert.equal(a.clientCertAuth, true);
+});
+
+test("cipher suites: Go's names become OpenSSL's, TLS 1.3's suites stay on", () => {
+  assert.equal(
+    opensslCiphers("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305"),
+    "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305",
   );
 });

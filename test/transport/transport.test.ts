@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { type Message, MessageType, newMessage } from "../../src/raft/index.ts";
+import { selfSignedCert } from "../../src/server/autotls.ts";
 import {
   decodeMessage,
   encodeFrame,
@@ -16,7 +17,7 @@ import {
   PeerTransport,
   type PeerTransportOptions,
 } from "../../src/transport/index.ts";
-import { makeCerts } from "../common/certs.ts";
+import { makeCerts, revokeCert } from "../common/certs.ts";
 
 async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -369,6 +370,63 @@ test("mutual TLS: members with CA-signed certificates talk; a client without a c
     a.t.send([app(1, 2, 1)]);
     await until(() => b.got.length === 1, "delivery over TLS");
     // A plain TCP client cannot get a message in.
+    const plain = await rawConnection(b.port);
+    plain.write(encodeFrame(FrameType.Message, Buffer.from("x")));
+    await new Promise((r) => plain.once("close", r));
+    assert.equal(b.got.length, 1);
+  } finally {
+    await a.t.close();
+    await b.t.close();
+  }
+});
+
+test("peer CRL: a member whose certificate the CRL lists is refused; the others still talk", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "floe-tls-"));
+  makeCerts(dir, ["m1", "m2", "m3"]);
+  const crlFile = revokeCert(dir, "m3");
+  const tlsOf = (n: string) =>
+    loadPeerTls({
+      certFile: join(dir, `${n}.crt`),
+      keyFile: join(dir, `${n}.key`),
+      caFile: join(dir, "ca.crt"),
+      crlFile,
+    });
+  const a = await member(1, { tls: tlsOf("m1") });
+  const b = await member(2, { tls: tlsOf("m2") });
+  const revoked = await member(3, { tls: tlsOf("m3") });
+  try {
+    a.t.setPeer(2, [`https://127.0.0.1:${b.port}`]);
+    revoked.t.setPeer(2, [`https://127.0.0.1:${b.port}`]);
+    await until(() => a.t.connected(2), "TLS connection of an unrevoked member");
+    a.t.send([app(1, 2, 1)]);
+    revoked.t.send([app(3, 2, 1)]);
+    await until(() => b.got.length === 1, "delivery from the unrevoked member");
+    await new Promise((r) => setTimeout(r, 300));
+    revoked.t.send([app(3, 2, 1)]);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(
+      b.got.map((m) => m.from),
+      [1],
+    );
+    assert.equal(revoked.t.connected(2), false);
+  } finally {
+    await a.t.close();
+    await b.t.close();
+    await revoked.t.close();
+  }
+});
+
+test("peer auto TLS: self-signed certificates encrypt the port without a CA; plain TCP is still refused", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "floe-autotls-"));
+  const own = async (n: string) =>
+    loadPeerTls(await selfSignedCert(join(dir, n), n, ["https://127.0.0.1:1"]));
+  const a = await member(1, { tls: await own("m1") });
+  const b = await member(2, { tls: await own("m2") });
+  try {
+    a.t.setPeer(2, [`https://127.0.0.1:${b.port}`]);
+    await until(() => a.t.connected(2), "TLS connection between self-signed members");
+    a.t.send([app(1, 2, 1)]);
+    await until(() => b.got.length === 1, "delivery over auto TLS");
     const plain = await rawConnection(b.port);
     plain.write(encodeFrame(FrameType.Message, Buffer.from("x")));
     await new Promise((r) => plain.once("close", r));
