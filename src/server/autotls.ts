@@ -7,7 +7,6 @@
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { join } from "node:path";
-import { generate } from "selfsigned";
 
 export interface CertFiles {
   certFile: string;
@@ -33,6 +32,8 @@ export async function selfSignedCert(
   const certFile = join(dir, "cert.pem");
   const keyFile = join(dir, "key.pem");
   if (existsSync(certFile) && existsSync(keyFile)) return { certFile, keyFile };
+  // Loaded on first use: most members never make a certificate.
+  const { generate } = await import("selfsigned");
   const pems = await generate([{ name: "commonName", value: commonName }], {
     keyType: "ec",
     notAfterDate: new Date(Date.now() + 365 * 24 * 3600 * 1000),
