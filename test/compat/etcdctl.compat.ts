@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { type FloeProcess, ROOT, startFloe } from "../integration/floe-process.ts";
+import { type FloeProcess, freePort, ROOT, startFloe } from "../integration/floe-process.ts";
 
 let floe: FloeProcess;
 // A bare host:port endpoint; the http:// form is tested too.
@@ -197,4 +197,60 @@ test("etcdctl: a full backend says database space exceeded and raises NOSPACE; c
   assert.equal(await ok(["alarm", "list"], undefined, at), "");
   assert.equal((await ok(["put", "k", "v"], undefined, at)).trim(), "OK");
   assert.equal(await ok(["get", "k", "--print-value-only"], undefined, at), "v\n");
+});
+
+test("etcdctl: a member with --auto-tls and --peer-auto-tls serves TLS that etcdctl reaches by skipping verification", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "floe-autotls-"));
+  const [port, peerPort] = [await freePort(), await freePort()];
+  const proc = spawn(
+    process.execPath,
+    [
+      "bin/floe.js",
+      "start",
+      "--name",
+      "t1",
+      "--data-dir",
+      join(dir, "d"),
+      "--listen-client-urls",
+      `https://127.0.0.1:${port}`,
+      "--advertise-client-urls",
+      `https://127.0.0.1:${port}`,
+      "--listen-peer-urls",
+      `https://127.0.0.1:${peerPort}`,
+      "--initial-advertise-peer-urls",
+      `https://127.0.0.1:${peerPort}`,
+      "--initial-cluster",
+      `t1=https://127.0.0.1:${peerPort}`,
+      "--auto-tls",
+      "--peer-auto-tls",
+      "--cipher-suites",
+      "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+      "--log-level",
+      "warn",
+    ],
+    { cwd: ROOT, stdio: "ignore" },
+  );
+  const at = `127.0.0.1:${port}`;
+  const tlsArgs = ["--insecure-transport=false", "--insecure-skip-tls-verify"];
+  try {
+    let r = await etcdctl([...tlsArgs, "--command-timeout=2s", "put", "tls-key", "v"], undefined, at);
+    for (let i = 0; i < 40 && r.code !== 0; i++) {
+      await new Promise((res) => setTimeout(res, 250));
+      r = await etcdctl([...tlsArgs, "--command-timeout=2s", "put", "tls-key", "v"], undefined, at);
+    }
+    assert.equal(r.code, 0, r.err);
+    assert.equal(await ok([...tlsArgs, "get", "tls-key", "--print-value-only"], undefined, at), "v\n");
+    // Plaintext to a TLS port fails; so does verifying the self-signed certificate.
+    assert.notEqual((await etcdctl(["--command-timeout=2s", "get", "tls-key"], undefined, at)).code, 0);
+    assert.notEqual(
+      (await etcdctl(["--insecure-transport=false", "--command-timeout=2s", "get", "tls-key"], undefined, at))
+        .code,
+      0,
+    );
+    assert.ok(existsSync(join(dir, "d", "fixtures", "client", "cert.pem")));
+    assert.ok(existsSync(join(dir, "d", "fixtures", "peer", "cert.pem")));
+  } finally {
+    proc.kill("SIGTERM");
+    await new Promise((res) => proc.once("exit", res));
+  }
 });
