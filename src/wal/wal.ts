@@ -33,6 +33,13 @@ export interface WalOptions {
   readonly segmentSizeBytes?: number;
   /** Bound on one record's payload, checked on write and before any read allocates. Default 16 MiB. */
   readonly maxRecordBytes?: number;
+  /**
+   * At a compaction that ends the active segment, the entries after the
+   * compaction point are written again after the cut (so the old segments go
+   * at once) when they take at most this many bytes. Default 1/8 of
+   * segmentSizeBytes.
+   */
+  readonly carryOverBytes?: number;
   /** Bytes of the newest entries kept in memory. Default 8 MiB. */
   readonly cacheSizeBytes?: number;
   /** Saves waiting behind the one in progress before save() refuses. Default 1024. */
@@ -76,6 +83,7 @@ export class Wal {
   private readonly reader: SegmentReader;
   private readonly cache: EntryCache;
   private readonly segmentSizeBytes: number;
+  private readonly carryOverBytes: number;
   private readonly maxRecordBytes: number;
   private readonly maxPendingSaves: number;
   private readonly onSync: SyncHook;
@@ -91,6 +99,7 @@ export class Wal {
     this.active = active;
     this.writePos = segs[segs.length - 1].sizeBytes;
     this.segmentSizeBytes = options.segmentSizeBytes ?? 64 * MiB;
+    this.carryOverBytes = options.carryOverBytes ?? this.segmentSizeBytes / CUT_AT_COMPACTION_FRACTION;
     this.maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
     this.maxPendingSaves = options.maxPendingSaves ?? 1024;
     this.reader = new SegmentReader(options.maxOpenReadFiles ?? 8, this.maxRecordBytes);
@@ -144,11 +153,17 @@ export class Wal {
       if (problem) throw new WalError("InvalidArgument", problem);
       const records: WalRecord[] = [{ type: RecordType.Snapshot, metadata: meta, install: false }];
       if (compactTo > this.state.compactIndex) records.push(this.compactRecord(compactTo, meta.index));
-      // A large active segment ends before a compaction, so the next one can
-      // delete it whole: what a restart reads stays about two snapshots'
-      // worth of entries, not up to a full segment of compacted ones.
+      // A large active segment ends at a compaction. The entries after the
+      // new compaction point are written again after the cut, in the same
+      // unit, so the segments before hold nothing live and go at once: a
+      // restart reads the few entries kept after the snapshot, not the up to
+      // a full segment of compacted ones before them. (Replay treats them as
+      // entries superseding their own copies, or filling the gap left by the
+      // deleted segments: state.ts.)
       if (records.length > 1 && this.writePos > this.segmentSizeBytes / CUT_AT_COMPACTION_FRACTION) {
+        const carried = this.liveAfter(compactTo, this.carryOverBytes);
         await this.cut();
+        for (const entry of carried) records.push({ type: RecordType.Entry, entry });
       }
       await this.writeUnit(records);
       if (records.length > 1) {
@@ -156,6 +171,25 @@ export class Wal {
         await this.collectSegments();
       }
     });
+  }
+
+  /**
+   * The entries after `index` up to the last one, if they take at most
+   * `maxBytes` (else none: they stay where they are, and so does their
+   * segment, until a later compaction).
+   */
+  private liveAfter(index: number, maxBytes: number): Entry[] {
+    const last = this.state.lastIndex();
+    const out: Entry[] = [];
+    let bytes = 0;
+    for (let i = index + 1; i <= last; i++) {
+      bytes += this.state.locs.recordBytes(i);
+      if (bytes > maxBytes) return [];
+    }
+    for (let lo = index + 1; lo <= last; lo = out[out.length - 1].index + 1) {
+      out.push(...this.entries(lo, last + 1, maxBytes));
+    }
+    return out;
   }
 
   /** Drops entries up to and including `index` (at most the snapshot index); deletes segments left with none. */
@@ -360,6 +394,7 @@ function entrySize1(recordBytes: number): number {
 function checkOptions(o: WalOptions): void {
   const positive: [string, number | undefined, number][] = [
     ["segmentSizeBytes", o.segmentSizeBytes, Number.MAX_SAFE_INTEGER],
+    ["carryOverBytes", o.carryOverBytes, Number.MAX_SAFE_INTEGER],
     ["maxRecordBytes", o.maxRecordBytes, 0xffffffff],
     ["maxPendingSaves", o.maxPendingSaves, Number.MAX_SAFE_INTEGER],
     ["maxOpenReadFiles", o.maxOpenReadFiles, 1 << 16],

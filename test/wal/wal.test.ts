@@ -158,25 +158,60 @@ test("compaction deletes whole segments below the compaction point, syncs the di
   await wal.close();
 });
 
-test("a compaction ends a large active segment first, so the next compaction deletes it and a reopen reads little", async (t) => {
+test("a compaction ends a large active segment and carries the entries after it over, so the old segment goes at once", async (t) => {
   const dir = await tempDir(t);
   const opts: WalOptions = { ...quiet, segmentSizeBytes: 64 * 1024 };
   const wal = await Wal.open(dir, opts);
   // 200 entries of ~100 bytes: past 1/8 of the segment size, far from a cut by size.
   for (let i = 1; i <= 200; i += 10) await wal.save({ entries: ents(i, i + 9, 1, 100) });
+  await wal.save({ entries: ents(201, 210, 2, 100), sync: false });
   assert.equal(wal.segments().length, 1);
+  const first = wal.segments()[0];
+  const before = brief(all(wal).filter((e) => e.index > 170));
   const cs = wal.state.snapshot.confState;
-  await wal.markSnapshot({ index: 150, term: 1, confState: cs }, 100);
-  assert.equal(wal.segments().length, 2, "the compaction started a new segment");
-  for (let i = 201; i <= 300; i += 10) await wal.save({ entries: ents(i, i + 9, 1, 100) });
-  await wal.markSnapshot({ index: 290, term: 1, confState: cs }, 250);
-  // The first segment held nothing past 200: deleted whole.
-  assert.equal(wal.segments()[0].seq, 1);
-  assert.equal(all(wal)[0].index, 251);
+  // 40 entries after the compaction point: within 1/8 of the segment size, so they are carried over.
+  await wal.markSnapshot({ index: 190, term: 1, confState: cs }, 170);
+  assert.deepEqual(
+    wal.segments().map((s) => s.seq),
+    [1],
+    "the compaction started a new segment and the old one, left with nothing live, is gone",
+  );
+  assert.equal(
+    await fs.stat(first.path).then(
+      () => true,
+      () => false,
+    ),
+    false,
+  );
+  assert.deepEqual(brief(all(wal)), before, "entries 171..210 read back the same from their new home");
+  for (let i = 211; i <= 300; i += 10) await wal.save({ entries: ents(i, i + 9, 2, 100) });
   await wal.close();
   const again = await Wal.open(dir, opts);
-  assert.equal(again.state.firstIndex(), 251);
+  assert.equal(again.state.firstIndex(), 171);
+  assert.equal(again.state.termAt(170), 1);
   assert.equal(again.state.lastIndex(), 300);
+  assert.deepEqual(brief(all(again)).slice(0, 40), before);
+  assert.equal(again.state.snapshot.index, 190);
+  await again.close();
+});
+
+test("entries carried over at a cut survive a crash between the cut and the old segment's deletion", async (t) => {
+  const dir = await tempDir(t);
+  const opts: WalOptions = { ...quiet, segmentSizeBytes: 64 * 1024 };
+  const wal = await Wal.open(dir, opts);
+  for (let i = 1; i <= 200; i += 10) await wal.save({ entries: ents(i, i + 9, 1, 100) });
+  const oldSegment = await fs.readFile(wal.segments()[0].path);
+  const oldPath = wal.segments()[0].path;
+  const before = brief(all(wal).filter((e) => e.index > 170));
+  await wal.markSnapshot({ index: 190, term: 1, confState: wal.state.snapshot.confState }, 170);
+  assert.equal(wal.segments().length, 1, "carried over: the old segment was deleted");
+  await wal.close();
+  // As if the process died before the old segment was removed: both are on disk.
+  await fs.writeFile(oldPath, oldSegment);
+  const again = await Wal.open(dir, opts);
+  assert.equal(again.state.firstIndex(), 171);
+  assert.deepEqual(brief(all(again)), before);
+  assert.equal(again.segments().length, 2);
   await again.close();
 });
 
