@@ -112,16 +112,16 @@ export class EtcdServer implements EtcdBackend {
 
   /**
    * Saves the key index when enough has changed since the last checkpoint
-   * (1/16 of the key count in revisions, at least 1,000), at most every 5 s
-   * and, as the encoding blocks the loop for O(keys), spending at most 2% of
-   * the time on it. A restart then replays at most that many records after it.
+   * (1/16 of the key count in revisions, at least 1,000), at most every 10 s
+   * and, as the encoding blocks the loop for O(keys), spending at most 1% of
+   * the time on it. A restart then replays the records written since.
    */
   private checkpointIfDue(): void {
     const s = this.store;
     const behind = s.revision - Math.max(0, s.checkpointRevision);
     if (behind < Math.max(1000, s.keyCount / 16)) return;
     const now = Date.now();
-    if (now - this.lastCheckpoint.at < Math.max(5000, 50 * this.lastCheckpoint.encodeMs)) return;
+    if (now - this.lastCheckpoint.at < Math.max(10_000, 100 * this.lastCheckpoint.encodeMs)) return;
     const t0 = performance.now();
     const saving = s.checkpointIndex();
     const encodeMs = performance.now() - t0;

@@ -18,7 +18,7 @@
 
 export { CodecError, decodeMessage, encodeMessage } from "./codec.ts";
 export { encodeFrame, FrameDecoder, FrameError, FrameType } from "./frame.ts";
-export { loadPeerTls, type PeerTlsFiles } from "./tls.ts";
+export { loadPeerTls, type PeerTls, type PeerTlsFiles } from "./tls.ts";
 export {
   PeerTransport,
   type PeerTransportOptions,
