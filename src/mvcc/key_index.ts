@@ -34,6 +34,13 @@ export interface KeyEntry {
 export class KeyIndex {
   private keys = new OrderedMap<KeyEntry>();
   /**
+   * The same entries by key, for point lookups: a put, a single-key range or
+   * a compare finds its key in one hash probe instead of two binary searches
+   * over string keys (the ordered map's lookups were ~5% of a leader's CPU
+   * under a put load).
+   */
+  private byKey = new Map<string, KeyEntry>();
+  /**
    * While a rebuild runs (beginRestore .. finishRestore): the entries by key in
    * a hash map, ordered once at the end. Records arrive in revision order,
    * which is random in key order: a sorted insert per record cost more than
@@ -55,19 +62,20 @@ export class KeyIndex {
       keys,
       keys.map((k) => m.get(k) as KeyEntry),
     );
+    this.byKey = m;
   }
 
   /** Rebuild from a checkpoint: `keys` strictly ascending, the entries theirs (taken, not copied). */
   adoptSorted(keys: string[], entries: KeyEntry[]): void {
     assert(this.keys.size === 0 && this.restoring === undefined, () => "adoptSorted on a used index");
     this.keys = OrderedMap.fromSorted(keys, entries);
+    for (let i = 0; i < keys.length; i++) this.byKey.set(keys[i], entries[i]);
   }
 
   private restoreEntry(key: string, keyBytes: Uint8Array): KeyEntry {
     const m = this.restoring;
     // A copy: keyBytes may be a view that would pin a whole storage record.
-    if (m === undefined)
-      return this.keys.getOrInsert(key, () => ({ key: copyBytes(keyBytes), gens: [], lease: 0 }));
+    if (m === undefined) return this.getOrInsert(key, keyBytes);
     let e = m.get(key);
     if (e === undefined) {
       e = { key: copyBytes(keyBytes), gens: [], lease: 0 };
@@ -82,7 +90,17 @@ export class KeyIndex {
   }
 
   entry(key: string): KeyEntry | undefined {
-    return this.keys.get(key);
+    return this.byKey.get(key);
+  }
+
+  private getOrInsert(key: string, keyBytes: Uint8Array): KeyEntry {
+    let e = this.byKey.get(key);
+    if (e === undefined) {
+      e = { key: copyBytes(keyBytes), gens: [], lease: 0 };
+      this.byKey.set(key, e);
+      this.keys.set(key, e);
+    }
+    return e;
   }
 
   /** The generation of the key's live version, if it exists now. */
@@ -109,7 +127,7 @@ export class KeyIndex {
     rev: Revision,
     lease: number,
   ): { entry: KeyEntry; created: number; version: number; prevLease: number } {
-    const e = this.keys.getOrInsert(key, () => ({ key: copyBytes(keyBytes), gens: [], lease: 0 }));
+    const e = this.getOrInsert(key, keyBytes);
     const prevLease = e.lease;
     assertAfter(e, rev);
     let g = KeyIndex.live(e);
@@ -173,7 +191,7 @@ export class KeyIndex {
   /** Entries in the span, in key order. */
   *visit(span: KeySpan): Generator<KeyEntry> {
     if (span.end === null) {
-      const e = this.keys.get(span.start);
+      const e = this.byKey.get(span.start);
       if (e !== undefined) yield e;
       return;
     }
@@ -238,7 +256,10 @@ export class KeyIndex {
       }
       if (gi > 0) e.gens = e.gens.slice(gi);
     }
-    for (const key of emptied) this.keys.delete(key);
+    for (const key of emptied) {
+      this.keys.delete(key);
+      this.byKey.delete(key);
+    }
     return garbage;
   }
 
@@ -248,7 +269,7 @@ export class KeyIndex {
    * its first generation.
    */
   isRetained(key: string, rev: Revision): boolean {
-    const first = this.keys.get(key)?.gens[0].revs[0];
+    const first = this.byKey.get(key)?.gens[0].revs[0];
     return first !== undefined && first.main === rev.main && first.sub === rev.sub;
   }
 
