@@ -105,6 +105,7 @@ test("bad command lines are usage errors that say what was wrong", () => {
     [["test", "--bin", "x", "--rate=-1"], /--rate must be at least 0/],
     [["test", "--bin", "x", "--node-count"], /node-count/],
     [["run", "--bin", "x"], /unknown command "run"/],
+    [["test", "--bin", "x", "--partition-kinds", "one,bridge"], /unknown --partition-kinds shape "bridge"/],
   ];
   for (const [argv, message] of cases) {
     assert.throws(
@@ -207,6 +208,14 @@ test("partitions isolate one node, split a majority from a minority, or form a r
     assert.ok(cut.length > 0, `${p.kind} cuts somebody off`);
     for (const a of NODES) for (const b of NODES) if (a === b) assert.ok(!drops(p.grudge, a, b));
   }
+
+  // --partition-kinds narrows the choice.
+  const kinds = options("--partition-kinds", "one, majority").partitionKinds;
+  assert.deepEqual(kinds, ["one", "majority"]);
+  assert.deepEqual(options().partitionKinds, ["one", "majority", "majorities-ring", "random"]);
+  const seen = new Set<string>();
+  for (let i = 0; i < 40; i++) seen.add(randomPartition(NODES, rand, kinds).kind);
+  assert.deepEqual([...seen].sort(), ["majority", "one"]);
 });
 
 test("the lin-kv generator gives each group of 2n workers one key, half readers, and moves on after about 128 ops", () => {

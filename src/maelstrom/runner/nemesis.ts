@@ -18,9 +18,13 @@ export interface Partition {
   description: string;
 }
 
-/** A random partition of one of the kinds above, chosen uniformly. */
-export function randomPartition(nodes: string[], rand: Rand): Partition {
-  return makePartition(PARTITION_KINDS[rand.int(PARTITION_KINDS.length)], nodes, rand);
+/** A random partition of one of `kinds` (default: all of the above), chosen uniformly. */
+export function randomPartition(
+  nodes: string[],
+  rand: Rand,
+  kinds: readonly PartitionKind[] = PARTITION_KINDS,
+): Partition {
+  return makePartition(kinds[rand.int(kinds.length)], nodes, rand);
 }
 
 export function makePartition(kind: PartitionKind, nodes: string[], rand: Rand): Partition {

@@ -6,6 +6,7 @@
 import { randomInt } from "node:crypto";
 import { parseArgs } from "node:util";
 import { LATENCY_DISTS, type LatencyDistName } from "./latency.ts";
+import { PARTITION_KINDS, type PartitionKind } from "./nemesis.ts";
 
 export const WORKLOADS = ["lin-kv"] as const;
 export type WorkloadName = (typeof WORKLOADS)[number];
@@ -27,6 +28,8 @@ export interface RunnerOptions {
   latencyDist: LatencyDistName;
   nemesis: NemesisName[];
   nemesisIntervalSec: number;
+  /** The partition shapes the partition nemesis chooses from. */
+  partitionKinds: PartitionKind[];
   /** Quiet period between healing the network and the final reads. */
   recoveryTimeSec: number;
   testCount: number;
@@ -68,6 +71,8 @@ Options (Maelstrom's names and meanings):
       --latency-dist D         constant | uniform | exponential (default constant)
       --nemesis FAULTS         comma-separated faults; only partition (default none)
       --nemesis-interval SECS  seconds between nemesis actions (default 10)
+      --partition-kinds K      comma-separated partition shapes to choose from:
+                               one, majority, majorities-ring, random (default all)
       --test-count N           run the whole test N times; all must be valid (default 1)
       --log-stderr             forward the nodes' stderr, prefixed with the node id
       --log-net-send           print node messages as they are sent
@@ -138,6 +143,7 @@ function parseFlags(args: string[]) {
       "latency-dist": { type: "string" },
       nemesis: { type: "string" },
       "nemesis-interval": { type: "string" },
+      "partition-kinds": { type: "string" },
       "recovery-time": { type: "string" },
       "test-count": { type: "string" },
       "log-stderr": { type: "boolean" },
@@ -183,6 +189,7 @@ function toOptions(v: FlagValues, positionals: string[]): RunnerOptions {
     latencyDist: latencyDist as LatencyDistName,
     nemesis,
     nemesisIntervalSec,
+    partitionKinds: parsePartitionKinds(v["partition-kinds"]),
     recoveryTimeSec: parseNumber("--recovery-time", v["recovery-time"], nemesis.length > 0 ? 5 : 0, {
       min: 0,
     }),
@@ -212,6 +219,19 @@ export function parseConcurrency(spec: string, nodeCount: number): number {
   if (value < 1) throw new UsageError(`--concurrency must be at least 1, got ${JSON.stringify(spec)}`);
   if (value > 1000) throw new UsageError(`--concurrency must be at most 1000, got ${value}`);
   return value;
+}
+
+function parsePartitionKinds(spec: string | undefined): PartitionKind[] {
+  if (spec === undefined || spec.trim() === "") return [...PARTITION_KINDS];
+  const kinds = [...new Set(spec.split(/\s*,\s*/).filter((k) => k !== ""))];
+  for (const k of kinds) {
+    if (!(PARTITION_KINDS as readonly string[]).includes(k)) {
+      throw new UsageError(
+        `unknown --partition-kinds shape ${JSON.stringify(k)}; supported: ${PARTITION_KINDS.join(", ")}`,
+      );
+    }
+  }
+  return kinds as PartitionKind[];
 }
 
 function parseNemesis(spec: string | undefined): NemesisName[] {

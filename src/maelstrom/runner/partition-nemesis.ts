@@ -5,7 +5,7 @@
  * healed, as Maelstrom's final nemesis generator does.
  */
 import type { Rand } from "../../raft/index.ts";
-import { type Grudge, randomPartition } from "./nemesis.ts";
+import { type Grudge, type PartitionKind, randomPartition } from "./nemesis.ts";
 import type { PartitionPeriod } from "./types.ts";
 
 export interface PartitionNemesisOptions {
@@ -17,6 +17,8 @@ export interface PartitionNemesisOptions {
   endAt: number;
   stopped(): boolean;
   setPartition(grudge: Grudge | undefined): void;
+  /** The partition shapes to choose from (default all). */
+  kinds?: readonly PartitionKind[];
   /** Called with each partition when it starts; its `end` is filled in when it heals. */
   onPartition(period: PartitionPeriod): void;
   log(line: string): void;
@@ -38,7 +40,7 @@ export function startPartitionNemesis(o: PartitionNemesisOptions): () => void {
     if (current !== undefined) {
       heal();
     } else if (o.nodes.length > 1) {
-      const p = randomPartition(o.nodes, o.rand);
+      const p = randomPartition(o.nodes, o.rand, o.kinds);
       o.setPartition(p.grudge);
       current = { start: o.now(), end: undefined, kind: p.kind, description: p.description };
       o.onPartition(current);

@@ -70,6 +70,7 @@ export function resultsJson(r: RunOutcome, opts: RunnerOptions, startedAt: Date)
       latencyDist: opts.latencyDist,
       nemesis: opts.nemesis,
       nemesisIntervalSec: opts.nemesisIntervalSec,
+      partitionKinds: opts.partitionKinds,
       recoveryTimeSec: opts.recoveryTimeSec,
       clientTimeoutMs: r.clientTimeoutMs,
       initTimeoutSec: opts.initTimeoutSec,

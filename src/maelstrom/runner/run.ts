@@ -274,6 +274,7 @@ class TestRun {
       ? startPartitionNemesis({
           nodes: this.nodes,
           intervalMs: opts.nemesisIntervalSec * 1000,
+          kinds: opts.partitionKinds,
           rand: this.nemesisRand,
           now: () => this.now(),
           endAt,
