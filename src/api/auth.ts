@@ -1,51 +1,35 @@
-// The Auth service while floe has no authentication: answers are what etcd
-// gives with auth disabled and no users or roles defined. Status says
-// disabled, Authenticate says "authentication is not enabled", lists are
-// empty, lookups of a user or role say it does not exist, and requests that
-// would create users, roles or turn auth on are NOT_SUPPORTED.
+// The Auth service: each RPC goes to the backend, which applies etcd's rules
+// (users, roles, permissions, tokens); the API fills in the response header.
 
-import { create } from "@bufbuild/protobuf";
-import { FloeError } from "./errors.ts";
-import {
-  type AuthDisableResponse,
-  AuthDisableResponseSchema,
-  type AuthRoleListResponse,
-  AuthRoleListResponseSchema,
-  type AuthStatusResponse,
-  AuthStatusResponseSchema,
-  type AuthUserListResponse,
-  AuthUserListResponseSchema,
-} from "./gen/etcdserverpb/rpc_pb.ts";
+import type { CallContext } from "./backend.ts";
+import type * as pb from "./gen/etcdserverpb/rpc_pb.ts";
 import type { Operations } from "./operations.ts";
-
-const unsupported = (what: string) => (): never => {
-  throw FloeError.of("NOT_SUPPORTED", `${what}: floe does not implement authentication yet`);
-};
-const fail = (name: "AUTH_NOT_ENABLED" | "USER_NOT_FOUND" | "ROLE_NOT_FOUND") => (): never => {
-  throw FloeError.of(name);
-};
 
 /** Unary handlers for every Auth RPC, named as the service's methods. */
 export function authOperations(ops: Operations) {
+  const b = ops.backend;
+  const h = <T extends { header?: pb.ResponseHeader }>(p: Promise<T>): Promise<T> =>
+    p.then((r) => ops.withHeader(r));
   return {
-    authStatus: async (): Promise<AuthStatusResponse> =>
-      ops.withHeader(create(AuthStatusResponseSchema, { enabled: false, authRevision: 0n })),
-    // disabling auth that is already disabled succeeds in etcd
-    authDisable: async (): Promise<AuthDisableResponse> => ops.withHeader(create(AuthDisableResponseSchema)),
-    authEnable: unsupported("AuthEnable"),
-    authenticate: fail("AUTH_NOT_ENABLED"),
-    userAdd: unsupported("UserAdd"),
-    userGet: fail("USER_NOT_FOUND"),
-    userList: async (): Promise<AuthUserListResponse> => ops.withHeader(create(AuthUserListResponseSchema)),
-    userDelete: fail("USER_NOT_FOUND"),
-    userChangePassword: fail("USER_NOT_FOUND"),
-    userGrantRole: fail("USER_NOT_FOUND"),
-    userRevokeRole: fail("USER_NOT_FOUND"),
-    roleAdd: unsupported("RoleAdd"),
-    roleGet: fail("ROLE_NOT_FOUND"),
-    roleList: async (): Promise<AuthRoleListResponse> => ops.withHeader(create(AuthRoleListResponseSchema)),
-    roleDelete: fail("ROLE_NOT_FOUND"),
-    roleGrantPermission: fail("ROLE_NOT_FOUND"),
-    roleRevokePermission: fail("ROLE_NOT_FOUND"),
+    authEnable: (_: pb.AuthEnableRequest, ctx: CallContext) => h(b.authEnable(ctx)),
+    authDisable: (_: pb.AuthDisableRequest, ctx: CallContext) => h(b.authDisable(ctx)),
+    authStatus: (_: pb.AuthStatusRequest, ctx: CallContext) => h(b.authStatus(ctx)),
+    authenticate: (req: pb.AuthenticateRequest, ctx: CallContext) => h(b.authenticate(req, ctx)),
+    userAdd: (req: pb.AuthUserAddRequest, ctx: CallContext) => h(b.userAdd(req, ctx)),
+    userGet: (req: pb.AuthUserGetRequest, ctx: CallContext) => h(b.userGet(req, ctx)),
+    userList: (req: pb.AuthUserListRequest, ctx: CallContext) => h(b.userList(req, ctx)),
+    userDelete: (req: pb.AuthUserDeleteRequest, ctx: CallContext) => h(b.userDelete(req, ctx)),
+    userChangePassword: (req: pb.AuthUserChangePasswordRequest, ctx: CallContext) =>
+      h(b.userChangePassword(req, ctx)),
+    userGrantRole: (req: pb.AuthUserGrantRoleRequest, ctx: CallContext) => h(b.userGrantRole(req, ctx)),
+    userRevokeRole: (req: pb.AuthUserRevokeRoleRequest, ctx: CallContext) => h(b.userRevokeRole(req, ctx)),
+    roleAdd: (req: pb.AuthRoleAddRequest, ctx: CallContext) => h(b.roleAdd(req, ctx)),
+    roleGet: (req: pb.AuthRoleGetRequest, ctx: CallContext) => h(b.roleGet(req, ctx)),
+    roleList: (req: pb.AuthRoleListRequest, ctx: CallContext) => h(b.roleList(req, ctx)),
+    roleDelete: (req: pb.AuthRoleDeleteRequest, ctx: CallContext) => h(b.roleDelete(req, ctx)),
+    roleGrantPermission: (req: pb.AuthRoleGrantPermissionRequest, ctx: CallContext) =>
+      h(b.roleGrantPermission(req, ctx)),
+    roleRevokePermission: (req: pb.AuthRoleRevokePermissionRequest, ctx: CallContext) =>
+      h(b.roleRevokePermission(req, ctx)),
   };
 }

@@ -20,6 +20,37 @@
 import type {
   AlarmRequest,
   AlarmResponse,
+  AuthDisableResponse,
+  AuthEnableResponse,
+  AuthenticateRequest,
+  AuthenticateResponse,
+  AuthRoleAddRequest,
+  AuthRoleAddResponse,
+  AuthRoleDeleteRequest,
+  AuthRoleDeleteResponse,
+  AuthRoleGetRequest,
+  AuthRoleGetResponse,
+  AuthRoleGrantPermissionRequest,
+  AuthRoleGrantPermissionResponse,
+  AuthRoleListRequest,
+  AuthRoleListResponse,
+  AuthRoleRevokePermissionRequest,
+  AuthRoleRevokePermissionResponse,
+  AuthStatusResponse,
+  AuthUserAddRequest,
+  AuthUserAddResponse,
+  AuthUserChangePasswordRequest,
+  AuthUserChangePasswordResponse,
+  AuthUserDeleteRequest,
+  AuthUserDeleteResponse,
+  AuthUserGetRequest,
+  AuthUserGetResponse,
+  AuthUserGrantRoleRequest,
+  AuthUserGrantRoleResponse,
+  AuthUserListRequest,
+  AuthUserListResponse,
+  AuthUserRevokeRoleRequest,
+  AuthUserRevokeRoleResponse,
   CompactionRequest,
   CompactionResponse,
   DefragmentRequest,
@@ -77,6 +108,10 @@ export interface CallContext {
    * can be proposed as these bytes instead of being encoded again.
    */
   readonly requestBytes?: Uint8Array;
+  /** The auth token the client sent (gRPC metadata `token`, or the gateway's Authorization header). */
+  readonly token?: string;
+  /** The common name of the client's certificate, when --client-cert-auth verified one. */
+  readonly commonName?: string;
 }
 
 /** What `/health` reports; `reason` is etcd's, e.g. "RAFT NO LEADER" or "ALARM NOSPACE". */
@@ -182,6 +217,36 @@ export interface EtcdBackend {
   alarm(req: AlarmRequest, ctx: CallContext): Promise<AlarmResponse>;
   /** Transfers leadership to `req.targetID`; throws NOT_LEADER, BAD_LEADER_TRANSFEREE. */
   moveLeader(req: MoveLeaderRequest, ctx: CallContext): Promise<MoveLeaderResponse>;
+
+  // ---- Auth (etcd's rules; with auth on, management needs the root role) ----
+
+  authEnable(ctx: CallContext): Promise<AuthEnableResponse>;
+  authDisable(ctx: CallContext): Promise<AuthDisableResponse>;
+  authStatus(ctx: CallContext): Promise<AuthStatusResponse>;
+  /** Checks the password and returns a token; AUTH_NOT_ENABLED, AUTH_FAILED. */
+  authenticate(req: AuthenticateRequest, ctx: CallContext): Promise<AuthenticateResponse>;
+  userAdd(req: AuthUserAddRequest, ctx: CallContext): Promise<AuthUserAddResponse>;
+  userGet(req: AuthUserGetRequest, ctx: CallContext): Promise<AuthUserGetResponse>;
+  userList(req: AuthUserListRequest, ctx: CallContext): Promise<AuthUserListResponse>;
+  userDelete(req: AuthUserDeleteRequest, ctx: CallContext): Promise<AuthUserDeleteResponse>;
+  userChangePassword(
+    req: AuthUserChangePasswordRequest,
+    ctx: CallContext,
+  ): Promise<AuthUserChangePasswordResponse>;
+  userGrantRole(req: AuthUserGrantRoleRequest, ctx: CallContext): Promise<AuthUserGrantRoleResponse>;
+  userRevokeRole(req: AuthUserRevokeRoleRequest, ctx: CallContext): Promise<AuthUserRevokeRoleResponse>;
+  roleAdd(req: AuthRoleAddRequest, ctx: CallContext): Promise<AuthRoleAddResponse>;
+  roleGet(req: AuthRoleGetRequest, ctx: CallContext): Promise<AuthRoleGetResponse>;
+  roleList(req: AuthRoleListRequest, ctx: CallContext): Promise<AuthRoleListResponse>;
+  roleDelete(req: AuthRoleDeleteRequest, ctx: CallContext): Promise<AuthRoleDeleteResponse>;
+  roleGrantPermission(
+    req: AuthRoleGrantPermissionRequest,
+    ctx: CallContext,
+  ): Promise<AuthRoleGrantPermissionResponse>;
+  roleRevokePermission(
+    req: AuthRoleRevokePermissionRequest,
+    ctx: CallContext,
+  ): Promise<AuthRoleRevokePermissionResponse>;
 
   /**
    * Optional health check for /health. Without it the API reports unhealthy

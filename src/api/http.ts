@@ -13,11 +13,14 @@ import type { GatewayRoute } from "./gateway-routes.ts";
 import { jsonValues, parseJsonBody, readBody } from "./json-stream.ts";
 import type { Operations } from "./operations.ts";
 import { drained } from "./queue.ts";
+import { clientCommonName } from "./wire.ts";
 
 /** The parts of node's http and http2-compat request objects the handlers use. */
 export interface HttpRequestLike extends AsyncIterable<Buffer | string> {
   readonly method?: string | undefined;
   readonly url?: string | undefined;
+  readonly headers?: Readonly<Record<string, string | string[] | undefined>>;
+  readonly socket?: unknown;
 }
 
 /** The parts of node's http and http2-compat response objects the handlers use. */
@@ -60,10 +63,16 @@ function streamErrorLine(err: FloeError): string {
 }
 
 /** A context whose signal aborts when the response closes (finished, or the client went away) or on shutdown. */
-function contextOf(res: HttpResponseLike, shutdown: AbortSignal): CallContext {
+function contextOf(res: HttpResponseLike, shutdown: AbortSignal, req?: HttpRequestLike): CallContext {
   const controller = new AbortController();
   res.once("close", () => controller.abort());
-  return { signal: AbortSignal.any([controller.signal, shutdown]) };
+  // etcd's gateway passes the Authorization header on as the token
+  const token = req?.headers?.authorization;
+  return {
+    signal: AbortSignal.any([controller.signal, shutdown]),
+    token: typeof token === "string" ? token : undefined,
+    commonName: clientCommonName(req?.socket),
+  };
 }
 
 export interface HttpDeps {
@@ -80,7 +89,7 @@ export function createHttpListener(deps: HttpDeps): HttpListener {
   const maxBody = ops.limits.maxGatewayBodyBytes;
 
   async function unary(route: GatewayRoute & { kind: "unary" }, req: HttpRequestLike, res: HttpResponseLike) {
-    const ctx = contextOf(res, shutdown);
+    const ctx = contextOf(res, shutdown, req);
     const body = await runner.unary("gateway", route.method, ctx, async () =>
       route.run(parseJsonBody(await readBody(req, maxBody)), ctx),
     );
@@ -92,7 +101,7 @@ export function createHttpListener(deps: HttpDeps): HttpListener {
     req: HttpRequestLike,
     res: HttpResponseLike,
   ) {
-    const ctx = contextOf(res, shutdown);
+    const ctx = contextOf(res, shutdown, req);
     const jsonIn = route.clientStreams
       ? jsonValues(req, maxBody)
       : (async function* () {

@@ -193,24 +193,6 @@ export function methodTable(ops: Operations): readonly ApiMethod[] {
       throw FloeError.of("NOT_SUPPORTED", "Downgrade");
     },
   });
-  addService(table, Auth, {
-    authEnable: async () => auth.authEnable(),
-    authDisable: async () => auth.authDisable(),
-    authStatus: async () => auth.authStatus(),
-    authenticate: async () => auth.authenticate(),
-    userAdd: async () => auth.userAdd(),
-    userGet: async () => auth.userGet(),
-    userList: async () => auth.userList(),
-    userDelete: async () => auth.userDelete(),
-    userChangePassword: async () => auth.userChangePassword(),
-    userGrantRole: async () => auth.userGrantRole(),
-    userRevokeRole: async () => auth.userRevokeRole(),
-    roleAdd: async () => auth.roleAdd(),
-    roleGet: async () => auth.roleGet(),
-    roleList: async () => auth.roleList(),
-    roleDelete: async () => auth.roleDelete(),
-    roleGrantPermission: async () => auth.roleGrantPermission(),
-    roleRevokePermission: async () => auth.roleRevokePermission(),
-  });
+  addService(table, Auth, auth);
   return table;
 }

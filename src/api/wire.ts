@@ -19,6 +19,7 @@
 // arrives; nothing is buffered beyond one message.
 
 import http2 from "node:http2";
+import { TLSSocket } from "node:tls";
 import { promisify } from "node:util";
 import { gunzip } from "node:zlib";
 import { type DescMessage, fromBinary, toBinary } from "@bufbuild/protobuf";
@@ -124,6 +125,17 @@ function envelope(msg: Uint8Array): Buffer {
 const RESPONSE_HEADERS = { ":status": 200, "content-type": "application/grpc" } as const;
 const OK_TRAILERS = { "grpc-status": "0" } as const;
 const ACCEPT_ENCODING = "identity,gzip";
+
+/**
+ * The CN of the certificate a TLS client presented and the trusted CA
+ * verified (--client-cert-auth), as etcd takes the user from it; undefined
+ * on cleartext or without a verified certificate.
+ */
+export function clientCommonName(socket: unknown): string | undefined {
+  if (!(socket instanceof TLSSocket) || !socket.authorized) return undefined;
+  const cn = socket.getPeerCertificate()?.subject?.CN;
+  return typeof cn === "string" && cn !== "" ? cn : undefined;
+}
 
 /** A signal for calls without a deadline or a stream to cancel: nothing aborts it. */
 const NEVER: AbortSignal = new AbortController().signal;
@@ -262,6 +274,10 @@ export function createGrpcWire(deps: WireDeps): GrpcStreamHandler {
       const ctx: CallContext = {
         signal: timeoutMs === undefined ? NEVER : AbortSignal.timeout(timeoutMs),
         requestBytes: bytes,
+        token: headers.token as string | undefined,
+        get commonName() {
+          return clientCommonName(stream.session?.socket);
+        },
       };
       runner
         .unary("grpc", m.name, ctx, () => m.unary(req as never, ctx))
@@ -287,7 +303,13 @@ export function createGrpcWire(deps: WireDeps): GrpcStreamHandler {
     const timeoutMs = parseTimeoutMs(headers["grpc-timeout"] as string | undefined);
     const signals = [controller.signal, shutdown];
     if (timeoutMs !== undefined) signals.push(AbortSignal.timeout(timeoutMs));
-    const ctx: CallContext = { signal: AbortSignal.any(signals) };
+    const ctx: CallContext = {
+      signal: AbortSignal.any(signals),
+      token: headers.token as string | undefined,
+      get commonName() {
+        return clientCommonName(stream.session?.socket);
+      },
+    };
     const requests = new AsyncQueue<unknown>(limits.streamBufferMessages);
     const reader = new EnvelopeReader(maxMessageBytes);
     // messages are parsed in arrival order, also when some must be inflated

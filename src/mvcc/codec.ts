@@ -37,6 +37,8 @@ const TWO_32 = 0x1_0000_0000;
 
 export const STATE_KEY: Uint8Array = Uint8Array.of(PREFIX_META, ...new TextEncoder().encode("state"));
 /** The cluster record ("mcluster" sorts between "malarm…" and "mstate"). */
+/** The auth store (auth/state.ts), one record; "mauth" sorts between the alarms and "mcluster". */
+export const AUTH_KEY: Uint8Array = Uint8Array.of(PREFIX_META, ...new TextEncoder().encode("auth"));
 export const CLUSTER_KEY: Uint8Array = Uint8Array.of(PREFIX_META, ...new TextEncoder().encode("cluster"));
 export const RESTORING_KEY: Uint8Array = Uint8Array.of(PREFIX_META, ...new TextEncoder().encode("restoring"));
 

@@ -29,6 +29,8 @@ export interface LogicalSource {
   leases: LeaseInfo[];
   /** The alarm table's records (alarm.ts), captured with the state. */
   alarms?: readonly RecordPair[];
+  /** The auth store's record, if auth was ever configured (auth/state.ts). */
+  auth?: RecordPair;
   /** The cluster record, if any (store.ts clusterRecord). */
   cluster?: RecordPair;
   /** Which revision records to include (default: all); see liveFilter. */
@@ -42,6 +44,7 @@ export function* logicalRecords(src: LogicalSource): Generator<RecordPair> {
   for (const l of src.leases) yield [leaseKey(l.id), encodeLease(l.ttl)];
   // "malarm…" sorts before "mstate".
   if (src.alarms !== undefined) yield* src.alarms;
+  if (src.auth !== undefined) yield src.auth;
   if (src.cluster !== undefined) yield src.cluster;
   yield [STATE_KEY, encodeState(src.state)];
   yield* liveRevisionRecords(src, src.state.revision);

@@ -2,10 +2,13 @@
 // through apply(index, command), in log order; reads, watches, hashes and
 // snapshots read the applied state. See index.ts for what it promises.
 
+import { AuthError, type AuthInfo, AuthState } from "../auth/index.ts";
 import { ALARM_NOSPACE, AlarmTable, addsData } from "./alarm.ts";
+import { checkCommand, checkRangeRead, checkTxn } from "./authz.ts";
 import { toLatin1 } from "./bytes.ts";
 import { encodeCheckpoint } from "./checkpoint.ts";
 import {
+  AUTH_KEY,
   CLUSTER_KEY,
   decodeRecord,
   encodeState,
@@ -64,6 +67,7 @@ export class MvccStore implements LeaseSource {
   private readonly leaseListeners = new Set<LeaseListener>();
   private readonly chunkBytes: number;
   private alarmTable: AlarmTable;
+  private authState: AuthState;
   /** Revision of the key index checkpoint in storage (-1: none usable); a save in progress. */
   private checkpointAt = { revision: -1, compactRevision: -1 };
   private checkpointSaving = false;
@@ -80,6 +84,7 @@ export class MvccStore implements LeaseSource {
     this.restoreRequired = loaded.restoreRequired;
     this.garbage.add(loaded.garbage);
     this.alarmTable = AlarmTable.load(storage);
+    this.authState = AuthState.decode(storage.get(AUTH_KEY));
     this.chunkBytes = options.snapshotChunkBytes ?? 1024 * 1024;
     this.checkpointAt = checkpointOf(loaded);
     this.loadedFrom = loaded.checkpoint.used
@@ -160,6 +165,16 @@ export class MvccStore implements LeaseSource {
     return v === undefined ? undefined : [CLUSTER_KEY, v];
   }
 
+  /** The auth store as of the applied index (read it, never change it: changes come through apply). */
+  get auth(): AuthState {
+    return this.authState;
+  }
+
+  private authPair(): [Uint8Array, Uint8Array] | undefined {
+    const v = this.storage.get(AUTH_KEY);
+    return v === undefined ? undefined : [AUTH_KEY, v];
+  }
+
   /** Active alarms of one type, or all of them for 0 (NONE), as of the applied index. */
   alarms(alarm = 0): T.AlarmMember[] {
     return this.alarmTable.list(alarm);
@@ -175,7 +190,11 @@ export class MvccStore implements LeaseSource {
   apply<C extends T.MvccCommand>(
     index: number,
     command: C,
-    options: { term?: number } = {},
+    options: {
+      term?: number;
+      /** The client the request came from; absent for the server's own requests (lease expiry, alarms). */
+      auth?: AuthInfo;
+    } = {},
   ): T.ApplyResult<T.ResponseFor<C>> {
     this.assertUsable();
     assert(Number.isSafeInteger(index) && index > 0, () => `apply of entry index ${index}`);
@@ -186,14 +205,14 @@ export class MvccStore implements LeaseSource {
     try {
       result = {
         status: "applied",
-        response: this.execute(index, command, txn, effects) as T.ResponseFor<C>,
+        response: this.execute(index, command, txn, effects, options.auth) as T.ResponseFor<C>,
       };
     } catch (err) {
       const mutated = txn.events.length > 0 || txn.batch.puts.length > 0 || effects.leaseChanges.length > 0;
       // A refusal after changes began, corruption, or a bug: memory may be ahead of storage.
-      const refusal = err instanceof MvccError && err.code !== "Corrupt";
+      const refusal = (err instanceof MvccError && err.code !== "Corrupt") || err instanceof AuthError;
       if (!refusal || mutated || effects.garbage !== undefined) throw this.fail(err);
-      result = { status: "failed", error: err as MvccError };
+      result = { status: "failed", error: err as MvccError | AuthError };
     }
     const next: MetaState = {
       appliedIndex: index,
@@ -214,7 +233,14 @@ export class MvccStore implements LeaseSource {
     return result;
   }
 
-  private execute(index: number, c: T.MvccCommand, txn: WriteTxn, effects: Effects): unknown {
+  private execute(
+    index: number,
+    c: T.MvccCommand,
+    txn: WriteTxn,
+    effects: Effects,
+    auth: AuthInfo | undefined,
+  ): unknown {
+    if (auth !== undefined) checkCommand(this.authState, auth, c, this.parts);
     // etcd's capped applier: while any member reports NOSPACE, only requests that free space apply.
     if (addsData(c) && this.alarmTable.has(ALARM_NOSPACE)) {
       throw new MvccError("NoSpace", `${c.type} refused while a NOSPACE alarm is active`);
@@ -248,6 +274,9 @@ export class MvccStore implements LeaseSource {
           header: { revision: this.state.revision },
           alarms: this.alarmTable.apply(c.request, txn.batch),
         };
+      case "auth":
+        if (this.authState.apply(c.request)) txn.batch.puts.push([AUTH_KEY, this.authState.encode()]);
+        return { header: { revision: this.state.revision }, authRevision: this.authState.revision };
       case "noop":
         return { header: { revision: this.state.revision } };
     }
@@ -281,17 +310,20 @@ export class MvccStore implements LeaseSource {
     return r.response;
   }
 
-  range(request: T.RangeRequest): T.RangeResponse {
+  /** Reads at the applied state; with `auth`, refuses what the user may not read (AuthError). */
+  range(request: T.RangeRequest, auth?: AuthInfo): T.RangeResponse {
     this.assertUsable();
     validateRange(request);
+    if (auth !== undefined) checkRangeRead(this.authState, auth, request);
     return executeRange(this.view(), request);
   }
 
   /** A txn of ranges only (isTxnReadOnly), served without the log and without writing anything. */
-  txnReadOnly(request: T.TxnRequest): T.TxnResponse {
+  txnReadOnly(request: T.TxnRequest, auth?: AuthInfo): T.TxnResponse {
     this.assertUsable();
     assert(isTxnReadOnly(request), "txnReadOnly of a txn with writes");
     validateTxn(request);
+    if (auth !== undefined) checkTxn(this.authState, auth, request, this.parts);
     return runTxn(this.view(), request);
   }
 
@@ -371,6 +403,7 @@ export class MvccStore implements LeaseSource {
       state: this.state,
       leases: this.leaseList(),
       alarms: this.alarmTable.records(),
+      auth: this.authPair(),
       cluster: this.clusterPair(),
       filter: left.size === 0 ? undefined : (k) => !left.has(toLatin1(k)),
     });
@@ -411,6 +444,7 @@ export class MvccStore implements LeaseSource {
       this.garbage.add(loaded.garbage);
       this.restoreRequired = loaded.restoreRequired;
       this.alarmTable = AlarmTable.load(this.storage);
+      this.authState = AuthState.decode(this.storage.get(AUTH_KEY));
     } finally {
       this.restoring = false;
     }
@@ -430,6 +464,7 @@ export class MvccStore implements LeaseSource {
       state: this.state,
       leases: this.leaseList(),
       alarms: this.alarmTable.records(),
+      auth: this.authPair(),
       cluster: this.clusterPair(),
       filter,
     };

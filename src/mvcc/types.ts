@@ -5,6 +5,7 @@
 // Optional request fields take proto3's zero value when absent. Byte arrays
 // handed out by the store are shared and must be treated as immutable.
 
+import type { AuthChange, AuthError } from "../auth/index.ts";
 import type { MvccError } from "./errors.ts";
 
 export interface KeyValue {
@@ -220,6 +221,8 @@ export type MvccCommand =
    * no revision, applied with the index so it survives exactly with its entry.
    */
   | { type: "cluster"; request: { value: Uint8Array } }
+  /** A change of the auth store (users, roles, permissions, enable/disable) or a login. */
+  | { type: "auth"; request: AuthChange }
   /** An entry with nothing for MVCC (empty entry, conf change): only the applied index moves. */
   | { type: "noop" };
 
@@ -232,6 +235,8 @@ export interface CommandResponses {
   leaseRevoke: LeaseRevokeResponse;
   alarm: AlarmResponse;
   cluster: { header: ResponseHeader };
+  /** `authRevision`: the auth store's revision after the change. */
+  auth: { header: ResponseHeader; authRevision: number };
   noop: { header: ResponseHeader };
 }
 
@@ -242,4 +247,4 @@ export type ApplyResult<R> =
   | { status: "skipped" }
   | { status: "applied"; response: R }
   /** The request was refused; the applied index still moved (the entry is consumed). */
-  | { status: "failed"; error: MvccError };
+  | { status: "failed"; error: MvccError | AuthError };

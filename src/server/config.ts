@@ -199,6 +199,26 @@ export const OPTIONS = [
       "milliseconds between progress notifications to idle watchers that asked for them (etcd: 10m)",
   },
   {
+    name: "auth-token",
+    kind: "string",
+    defaultValue: "simple",
+    description: "auth token kind: simple (random tokens kept by the members)",
+  },
+  {
+    name: "auth-token-ttl",
+    kind: "int",
+    defaultValue: 300,
+    min: 1,
+    description: "seconds an unused simple auth token stays valid",
+  },
+  {
+    name: "bcrypt-cost",
+    kind: "int",
+    defaultValue: 10,
+    min: 4,
+    description: "accepted for etcd compatibility; floe hashes passwords with scrypt at a fixed cost",
+  },
+  {
     name: "log-level",
     kind: "string",
     defaultValue: "info",
@@ -237,6 +257,9 @@ export interface ServerConfig {
   heartbeatInterval: number;
   electionTimeout: number;
   watchProgressNotifyInterval: number;
+  authToken: string;
+  authTokenTtl: number;
+  bcryptCost: number;
   logLevel: string;
 }
 
@@ -348,6 +371,11 @@ function finish(c: ServerConfig): ServerConfig {
     throw new ConfigError(
       "peer-crl-file needs peer TLS: set peer-cert-file, peer-key-file and peer-trusted-ca-file",
     );
+  if (c.authToken.split(",")[0] !== "simple") {
+    throw new ConfigError(
+      `auth-token: floe supports "simple" tokens; got ${JSON.stringify(c.authToken)} (JWT tokens are not implemented yet)`,
+    );
+  }
   // Refuse a misspelt or unsupported suite now rather than at the first handshake.
   if (c.cipherSuites !== "") {
     try {

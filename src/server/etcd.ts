@@ -10,9 +10,15 @@ import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import type { CallContext, EtcdBackend } from "../api/backend.ts";
 import { FloeError } from "../api/errors.ts";
 import * as pb from "../api/gen/etcdserverpb/rpc_pb.ts";
-import { type InternalRequest, InternalRequestSchema } from "../api/gen/floe/raft_internal_pb.ts";
+import {
+  type InternalRequest,
+  InternalRequestSchema,
+  RequestHeaderSchema,
+} from "../api/gen/floe/raft_internal_pb.ts";
+import { AuthError, type AuthInfo, PermType } from "../auth/index.ts";
 import type { Bitcask } from "../bitcask/index.ts";
 import { isTxnReadOnly, Lessor, type MvccError, type MvccStore } from "../mvcc/index.ts";
+import { AuthService, guard } from "./auth.ts";
 import type { ClusterService } from "./cluster.ts";
 import { fromDeleteRange, fromPut, fromRange, fromTxn, num, toRange, toTxn } from "./convert.ts";
 import { LeaderForwarder } from "./forward.ts";
@@ -47,6 +53,7 @@ const SHA256_BYTES = 32;
 
 export function apiError(e: unknown): Error {
   if (e instanceof FloeError) return e;
+  if (e instanceof AuthError) return FloeError.of(e.code);
   if (e instanceof RuntimeError) {
     if (e.code === "Timeout") return FloeError.of("TIMEOUT");
     if (e.code === "Stopped") return FloeError.of("STOPPED");
@@ -71,6 +78,8 @@ export interface EtcdServerInfo {
   watchProgressNotifyIntervalMs?: number;
   /** `--max-request-bytes`: also the size at which fragmenting watch responses are split. */
   maxRequestBytes?: number;
+  /** `--auth-token-ttl` in seconds (etcd's default 300). */
+  authTokenTtlSeconds?: number;
 }
 
 /** InternalRequest field numbers of the requests that may be proposed as the client's own bytes. */
@@ -86,6 +95,9 @@ export class EtcdServer implements EtcdBackend {
   private readonly forwarder = new LeaderForwarder(5000);
   private readonly quota: BackendQuota;
   private timers: NodeJS.Timeout[] = [];
+  readonly auth: AuthService;
+  /** The last proposal header encoded, reused while the user and auth revision stay the same. */
+  private lastHeader: { username: string; revision: number; field: Uint8Array } | undefined;
 
   constructor(
     readonly runtime: RaftRuntime<KvApplyResult>,
@@ -94,6 +106,12 @@ export class EtcdServer implements EtcdBackend {
     readonly info: EtcdServerInfo,
   ) {
     this.lessor = new Lessor(store);
+    this.auth = new AuthService(
+      store,
+      (request, info) => this.propose(request, undefined, info),
+      () => this.linearize(),
+      { tokenTtlSeconds: info.authTokenTtlSeconds ?? 300 },
+    );
     this.quota = new BackendQuota(info.quotaBackendBytes, () => {
       const st = db.stats();
       return st.liveBytes + st.deadBytes;
@@ -171,6 +189,7 @@ export class EtcdServer implements EtcdBackend {
   stop(): void {
     for (const t of this.timers) clearInterval(t);
     this.lessor.close();
+    this.auth.close();
   }
 
   /** Called with the Raft role: the leader keeps lease time. */
@@ -205,12 +224,21 @@ export class EtcdServer implements EtcdBackend {
    * parsed into `request.value` and validated), becomes the entry without
    * encoding it again: an InternalRequest is that message as one field.
    */
-  private async propose(request: InternalRequest["request"], raw?: Uint8Array): Promise<unknown> {
+  private async propose(
+    request: InternalRequest["request"],
+    raw?: Uint8Array,
+    info?: AuthInfo,
+  ): Promise<unknown> {
     const field = raw === undefined ? undefined : RAW_FIELD[request.case as string];
-    const data =
-      field === undefined || raw === undefined
-        ? toBinary(InternalRequestSchema, create(InternalRequestSchema, { request }))
-        : wrapField(field, raw);
+    let data: Uint8Array;
+    if (field === undefined || raw === undefined) {
+      const header = info && { username: info.username, authRevision: BigInt(info.revision) };
+      data = toBinary(InternalRequestSchema, create(InternalRequestSchema, { request, header }));
+    } else {
+      // a message's encoding followed by another field's is the message with both fields
+      data = wrapField(field, raw);
+      if (info !== undefined) data = Buffer.concat([data, this.headerField(info)]);
+    }
     let result: KvApplyResult;
     try {
       result = await this.runtime.propose(data);
@@ -222,6 +250,23 @@ export class EtcdServer implements EtcdBackend {
     return result.response;
   }
 
+  /** InternalRequest's header field (100) naming the request's user, for the state machine's checks. */
+  private headerField(info: AuthInfo): Uint8Array {
+    const h = this.lastHeader;
+    if (h !== undefined && h.username === info.username && h.revision === info.revision) return h.field;
+    const bytes = toBinary(
+      RequestHeaderSchema,
+      create(RequestHeaderSchema, { username: info.username, authRevision: BigInt(info.revision) }),
+    );
+    const field = wrapField(100, bytes);
+    this.lastHeader = { username: info.username, revision: info.revision, field };
+    return field;
+  }
+
+  private identify(ctx: CallContext | undefined): AuthInfo {
+    return this.auth.identify(ctx);
+  }
+
   private async linearize(): Promise<void> {
     try {
       await this.runtime.readBarrier();
@@ -230,42 +275,48 @@ export class EtcdServer implements EtcdBackend {
     }
   }
 
-  async range(req: pb.RangeRequest, _ctx: CallContext): Promise<pb.RangeResponse> {
+  async range(req: pb.RangeRequest, ctx: CallContext): Promise<pb.RangeResponse> {
     if (!req.serializable) await this.linearize();
     try {
-      return fromRange(this.store.range(toRange(req)));
+      return fromRange(this.store.range(toRange(req), this.identify(ctx)));
     } catch (e) {
       throw apiError(e);
     }
   }
 
   async put(req: pb.PutRequest, ctx?: CallContext): Promise<pb.PutResponse> {
+    const info = this.identify(ctx);
     await this.checkQuota(putCostBytes(req));
-    return fromPut((await this.propose({ case: "put", value: req }, ctx?.requestBytes)) as never);
+    return fromPut((await this.propose({ case: "put", value: req }, ctx?.requestBytes, info)) as never);
   }
 
   async deleteRange(req: pb.DeleteRangeRequest, ctx?: CallContext): Promise<pb.DeleteRangeResponse> {
+    const info = this.identify(ctx);
     return fromDeleteRange(
-      (await this.propose({ case: "deleteRange", value: req }, ctx?.requestBytes)) as never,
+      (await this.propose({ case: "deleteRange", value: req }, ctx?.requestBytes, info)) as never,
     );
   }
 
-  async txn(req: pb.TxnRequest): Promise<pb.TxnResponse> {
+  async txn(req: pb.TxnRequest, ctx?: CallContext): Promise<pb.TxnResponse> {
     const t = toTxn(req);
+    const info = this.identify(ctx);
     if (isTxnReadOnly(t)) {
       await this.linearize();
       try {
-        return fromTxn(this.store.txnReadOnly(t));
+        return fromTxn(this.store.txnReadOnly(t, this.identify(ctx)));
       } catch (e) {
         throw apiError(e);
       }
     }
     await this.checkQuota(txnCostBytes(req));
-    return fromTxn((await this.propose({ case: "txn", value: req })) as never);
+    return fromTxn((await this.propose({ case: "txn", value: req }, undefined, info)) as never);
   }
 
-  async compact(req: pb.CompactionRequest): Promise<pb.CompactionResponse> {
-    const r = (await this.propose({ case: "compaction", value: req })) as { header: { revision: number } };
+  async compact(req: pb.CompactionRequest, ctx?: CallContext): Promise<pb.CompactionResponse> {
+    const info = this.identify(ctx);
+    const r = (await this.propose({ case: "compaction", value: req }, undefined, info)) as {
+      header: { revision: number };
+    };
     // Physical: wait until the compacted records are gone from storage.
     if (req.physical) await this.drainCompaction();
     return create(pb.CompactionResponseSchema, { header: { revision: BigInt(r.header.revision) } });
@@ -275,15 +326,19 @@ export class EtcdServer implements EtcdBackend {
     return watchStream(this.store, requests, ctx, {
       progressNotifyIntervalMs: this.info.watchProgressNotifyIntervalMs,
       maxRequestBytes: this.info.maxRequestBytes,
+      // etcd checks a watch's range once, when it is created
+      authorize: (key, rangeEnd) =>
+        guard(() => this.store.auth.checkRange(this.identify(ctx), PermType.READ, { key, rangeEnd })),
     });
   }
 
-  async leaseGrant(req: pb.LeaseGrantRequest): Promise<pb.LeaseGrantResponse> {
+  async leaseGrant(req: pb.LeaseGrantRequest, ctx?: CallContext): Promise<pb.LeaseGrantResponse> {
+    const info = this.identify(ctx);
     const minTtl = Math.ceil((1.5 * this.info.electionTimeoutMs) / 1000);
     const ttl = Math.max(num(req.TTL, "TTL"), minTtl);
     await this.checkQuota(LEASE_OVERHEAD_BYTES);
     const grant = create(pb.LeaseGrantRequestSchema, { TTL: BigInt(ttl), ID: req.ID });
-    const r = (await this.propose({ case: "leaseGrant", value: grant })) as {
+    const r = (await this.propose({ case: "leaseGrant", value: grant }, undefined, info)) as {
       header: { revision: number };
       id: number;
       ttl: number;
@@ -296,8 +351,11 @@ export class EtcdServer implements EtcdBackend {
     });
   }
 
-  async leaseRevoke(req: pb.LeaseRevokeRequest): Promise<pb.LeaseRevokeResponse> {
-    const r = (await this.propose({ case: "leaseRevoke", value: req })) as { header: { revision: number } };
+  async leaseRevoke(req: pb.LeaseRevokeRequest, ctx?: CallContext): Promise<pb.LeaseRevokeResponse> {
+    const info = this.identify(ctx);
+    const r = (await this.propose({ case: "leaseRevoke", value: req }, undefined, info)) as {
+      header: { revision: number };
+    };
     return create(pb.LeaseRevokeResponseSchema, { header: { revision: BigInt(r.header.revision) } });
   }
 
@@ -340,7 +398,18 @@ export class EtcdServer implements EtcdBackend {
     return create(pb.LeaseKeepAliveResponseSchema, { ID: req.ID, TTL: BigInt(ttl) });
   }
 
-  async leaseTimeToLive(req: pb.LeaseTimeToLiveRequest): Promise<pb.LeaseTimeToLiveResponse> {
+  async leaseTimeToLive(
+    req: pb.LeaseTimeToLiveRequest,
+    ctx?: CallContext,
+  ): Promise<pb.LeaseTimeToLiveResponse> {
+    if (this.store.auth.isEnabled) {
+      // as etcd: reading a lease's state needs read permission on every key attached to it
+      const info = this.identify(ctx);
+      const keys = this.store.timeToLive(num(req.ID, "ID"), { keys: true })?.keys ?? [];
+      for (const key of keys) {
+        guard(() => this.store.auth.checkRange(info, PermType.READ, { key, rangeEnd: new Uint8Array(0) }));
+      }
+    }
     const url = this.lessor.isPrimary ? undefined : await this.relayTarget();
     if (url) return this.forwarder.timeToLive(url, req);
     const id = num(req.ID, "ID");
@@ -374,19 +443,23 @@ export class EtcdServer implements EtcdBackend {
     return this.clusterService().memberList(req);
   }
 
-  memberAdd(req: pb.MemberAddRequest): Promise<pb.MemberAddResponse> {
+  async memberAdd(req: pb.MemberAddRequest, ctx?: CallContext): Promise<pb.MemberAddResponse> {
+    this.auth.requireAdmin(ctx);
     return this.clusterService().memberAdd(req);
   }
 
-  memberRemove(req: pb.MemberRemoveRequest): Promise<pb.MemberRemoveResponse> {
+  async memberRemove(req: pb.MemberRemoveRequest, ctx?: CallContext): Promise<pb.MemberRemoveResponse> {
+    this.auth.requireAdmin(ctx);
     return this.clusterService().memberRemove(req);
   }
 
-  memberUpdate(req: pb.MemberUpdateRequest): Promise<pb.MemberUpdateResponse> {
+  async memberUpdate(req: pb.MemberUpdateRequest, ctx?: CallContext): Promise<pb.MemberUpdateResponse> {
+    this.auth.requireAdmin(ctx);
     return this.clusterService().memberUpdate(req);
   }
 
-  memberPromote(req: pb.MemberPromoteRequest): Promise<pb.MemberPromoteResponse> {
+  async memberPromote(req: pb.MemberPromoteRequest, ctx?: CallContext): Promise<pb.MemberPromoteResponse> {
+    this.auth.requireAdmin(ctx);
     return this.clusterService().memberPromote(req);
   }
 
@@ -410,12 +483,14 @@ export class EtcdServer implements EtcdBackend {
     });
   }
 
-  async hash(): Promise<pb.HashResponse> {
+  async hash(_req?: pb.HashRequest, ctx?: CallContext): Promise<pb.HashResponse> {
+    this.auth.requireAdmin(ctx);
     const h = this.store.hash();
     return create(pb.HashResponseSchema, { hash: h.hash });
   }
 
-  async hashKV(req: pb.HashKVRequest): Promise<pb.HashKVResponse> {
+  async hashKV(req: pb.HashKVRequest, ctx?: CallContext): Promise<pb.HashKVResponse> {
+    this.auth.requireAdmin(ctx);
     try {
       const h = this.store.hashKV(num(req.revision, "revision"));
       return create(pb.HashKVResponseSchema, {
@@ -440,7 +515,8 @@ export class EtcdServer implements EtcdBackend {
    * reaches 0 only on the digest. etcdctl 3.4 and 3.5 just concatenate the
    * blobs; they never read remaining_bytes.
    */
-  async *snapshot(): AsyncIterable<pb.SnapshotResponse> {
+  async *snapshot(_req?: pb.SnapshotRequest, ctx?: CallContext): AsyncIterable<pb.SnapshotResponse> {
+    this.auth.requireAdmin(ctx);
     const s = this.store.snapshot();
     const sha = createHash("sha256");
     const estimateBytes = this.db.stats().liveBytes;
@@ -470,7 +546,8 @@ export class EtcdServer implements EtcdBackend {
    * whole database: what `compact` freed is deleted first, and the file
    * being written is sealed so the merge takes it too.
    */
-  async defragment(): Promise<pb.DefragmentResponse> {
+  async defragment(_req?: pb.DefragmentRequest, ctx?: CallContext): Promise<pb.DefragmentResponse> {
+    this.auth.requireAdmin(ctx);
     await this.drainCompaction();
     this.db.sealActive();
     await this.db.merge();
@@ -495,10 +572,16 @@ export class EtcdServer implements EtcdBackend {
    * applied here before it is answered). ACTIVATE and DEACTIVATE go through
    * Raft, so every member's table agrees and survives restarts (mvcc/alarm.ts).
    */
-  async alarm(req: pb.AlarmRequest): Promise<pb.AlarmResponse> {
+  async alarm(req: pb.AlarmRequest, ctx?: CallContext): Promise<pb.AlarmResponse> {
+    this.auth.requireAdmin(ctx);
     let alarms: { memberId: number; alarm: number }[];
     if (req.action === pb.AlarmRequest_AlarmAction.GET) alarms = this.store.alarms(req.alarm);
-    else alarms = ((await this.propose({ case: "alarm", value: req })) as { alarms: typeof alarms }).alarms;
+    else {
+      const info = this.identify(ctx);
+      alarms = (
+        (await this.propose({ case: "alarm", value: req }, undefined, info)) as { alarms: typeof alarms }
+      ).alarms;
+    }
     return create(pb.AlarmResponseSchema, {
       alarms: alarms.map((a) =>
         create(pb.AlarmMemberSchema, { memberID: BigInt(a.memberId), alarm: a.alarm }),
@@ -528,7 +611,78 @@ export class EtcdServer implements EtcdBackend {
     throw FloeError.of("NO_SPACE");
   }
 
-  moveLeader(req: pb.MoveLeaderRequest): Promise<pb.MoveLeaderResponse> {
+  async moveLeader(req: pb.MoveLeaderRequest, ctx?: CallContext): Promise<pb.MoveLeaderResponse> {
+    this.auth.requireAdmin(ctx);
     return this.clusterService().moveLeader(req);
+  }
+
+  // ---- Auth (server/auth.ts) ----
+
+  authEnable(ctx: CallContext) {
+    return this.auth.authEnable(ctx);
+  }
+
+  authDisable(ctx: CallContext) {
+    return this.auth.authDisable(ctx);
+  }
+
+  authStatus(ctx: CallContext) {
+    return this.auth.authStatus(ctx);
+  }
+
+  authenticate(req: pb.AuthenticateRequest) {
+    return this.auth.authenticate(req);
+  }
+
+  userAdd(req: pb.AuthUserAddRequest, ctx: CallContext) {
+    return this.auth.userAdd(req, ctx);
+  }
+
+  userGet(req: pb.AuthUserGetRequest, ctx: CallContext) {
+    return this.auth.userGet(req, ctx);
+  }
+
+  userList(req: pb.AuthUserListRequest, ctx: CallContext) {
+    return this.auth.userList(req, ctx);
+  }
+
+  userDelete(req: pb.AuthUserDeleteRequest, ctx: CallContext) {
+    return this.auth.userDelete(req, ctx);
+  }
+
+  userChangePassword(req: pb.AuthUserChangePasswordRequest, ctx: CallContext) {
+    return this.auth.userChangePassword(req, ctx);
+  }
+
+  userGrantRole(req: pb.AuthUserGrantRoleRequest, ctx: CallContext) {
+    return this.auth.userGrantRole(req, ctx);
+  }
+
+  userRevokeRole(req: pb.AuthUserRevokeRoleRequest, ctx: CallContext) {
+    return this.auth.userRevokeRole(req, ctx);
+  }
+
+  roleAdd(req: pb.AuthRoleAddRequest, ctx: CallContext) {
+    return this.auth.roleAdd(req, ctx);
+  }
+
+  roleGet(req: pb.AuthRoleGetRequest, ctx: CallContext) {
+    return this.auth.roleGet(req, ctx);
+  }
+
+  roleList(req: pb.AuthRoleListRequest, ctx: CallContext) {
+    return this.auth.roleList(req, ctx);
+  }
+
+  roleDelete(req: pb.AuthRoleDeleteRequest, ctx: CallContext) {
+    return this.auth.roleDelete(req, ctx);
+  }
+
+  roleGrantPermission(req: pb.AuthRoleGrantPermissionRequest, ctx: CallContext) {
+    return this.auth.roleGrantPermission(req, ctx);
+  }
+
+  roleRevokePermission(req: pb.AuthRoleRevokePermissionRequest, ctx: CallContext) {
+    return this.auth.roleRevokePermission(req, ctx);
   }
 }

@@ -12,6 +12,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { FloeError, invalidRequest } from "../api/errors.ts";
 import { AlarmRequest_AlarmAction } from "../api/gen/etcdserverpb/rpc_pb.ts";
 import { type InternalRequest, InternalRequestSchema } from "../api/gen/floe/raft_internal_pb.ts";
+import type { AuthChange, AuthInfo, PermType } from "../auth/index.ts";
 import type { BatchOp, Bitcask, BitcaskOptions } from "../bitcask/index.ts";
 import {
   type ApplyResult,
@@ -194,9 +195,64 @@ export function toCommand(req: InternalRequest): MvccCommand {
           alarm: r.value.alarm,
         },
       };
-    default:
-      return { type: "noop" };
+    default: {
+      const change = toAuthChange(req);
+      return change === undefined ? { type: "noop" } : { type: "auth", request: change };
+    }
   }
+}
+
+/** The auth store change an InternalRequest asks for, if it is one. */
+function toAuthChange(req: InternalRequest): AuthChange | undefined {
+  const r = req.request;
+  switch (r.case) {
+    case "authEnable":
+      return { op: "enable" };
+    case "authDisable":
+      return { op: "disable" };
+    case "authenticate":
+      return { op: "authenticate", name: r.value.name, token: r.value.simpleToken };
+    case "authUserAdd":
+      return {
+        op: "userAdd",
+        name: r.value.name,
+        passwordHash: r.value.hashedPassword,
+        noPassword: r.value.options?.noPassword ?? false,
+      };
+    case "authUserDelete":
+      return { op: "userDelete", name: r.value.name };
+    case "authUserChangePassword":
+      return { op: "userChangePassword", name: r.value.name, passwordHash: r.value.hashedPassword };
+    case "authUserGrantRole":
+      return { op: "userGrantRole", name: r.value.user, role: r.value.role };
+    case "authUserRevokeRole":
+      return { op: "userRevokeRole", name: r.value.name, role: r.value.role };
+    case "authRoleAdd":
+      return { op: "roleAdd", name: r.value.name };
+    case "authRoleDelete":
+      return { op: "roleDelete", name: r.value.role };
+    case "authRoleGrantPermission": {
+      const p = r.value.perm;
+      if (p === undefined) throw invalidRequest("role grant without a permission");
+      if (p.permType < 0 || p.permType > 2) throw invalidRequest(`permission type ${p.permType}`);
+      return {
+        op: "roleGrantPermission",
+        name: r.value.name,
+        perm: { type: p.permType as number as PermType, key: p.key, rangeEnd: p.rangeEnd },
+      };
+    }
+    case "authRoleRevokePermission":
+      return { op: "roleRevokePermission", name: r.value.role, key: r.value.key, rangeEnd: r.value.rangeEnd };
+    default:
+      return undefined;
+  }
+}
+
+/** Who proposed a client request (its header), or undefined for the server's own requests. */
+export function authInfoOf(req: InternalRequest): AuthInfo | undefined {
+  const h = req.header;
+  if (h === undefined) return undefined;
+  return { username: h.username, revision: Number(h.authRevision) };
 }
 
 /** Told when the member table changed (after the entry applied); requestId of a conf change, if any. */
@@ -246,9 +302,13 @@ export class MvccStateMachine implements StateMachine<KvApplyResult> {
     this.setMembers(index, next, ctx?.requestId);
   }
 
+  /** Told of every applied auth change and login (the server keeps its tokens in step). */
+  onAuth: ((change: AuthChange, index: number, info: AuthInfo | undefined) => void) | undefined;
+
   apply(index: number, data: Uint8Array): KvApplyResult {
     this.storage.coalescing = true;
     let command: MvccCommand;
+    let info: AuthInfo | undefined;
     try {
       const req = fromBinary(InternalRequestSchema, data);
       if (req.request.case === "memberAttributes") {
@@ -268,13 +328,17 @@ export class MvccStateMachine implements StateMachine<KvApplyResult> {
         return this.setMembers(index, next);
       }
       command = toCommand(req);
+      info = authInfoOf(req);
     } catch (e) {
       // Every member decodes the same bytes the same way: a refusal is deterministic.
       const detail = e instanceof FloeError ? e.detail : (e as Error).message;
       this.store.apply(index, { type: "noop" });
       return { status: "failed", error: new MvccError("Failed", `undecodable entry ${index}: ${detail}`) };
     }
-    const result = this.store.apply(index, command);
+    const result = this.store.apply(index, command, { auth: info });
+    if (command.type === "auth" && result.status === "applied") {
+      this.onAuth?.(command.request, index, info);
+    }
     this.onApplied();
     return result;
   }

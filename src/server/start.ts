@@ -309,7 +309,12 @@ export async function startFloeServer(
     quotaBackendBytes: cfg.quotaBackendBytes,
     watchProgressNotifyIntervalMs: cfg.watchProgressNotifyInterval,
     maxRequestBytes: cfg.maxRequestBytes,
+    authTokenTtlSeconds: cfg.authTokenTtl,
   });
+  {
+    const server = etcd;
+    sm.onAuth = (change) => server.auth.onApplied(change);
+  }
   clusterService = new ClusterService(rt, sm, {
     selfId: myId,
     clusterToken: cfg.initialClusterToken,

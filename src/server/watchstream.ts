@@ -38,6 +38,8 @@ export interface WatchStreamOptions {
   progressNotifyIntervalMs?: number;
   /** A fragment watcher's responses this large or larger are split (default 1.5 MiB). */
   maxRequestBytes?: number;
+  /** Throws (a FloeError) when the stream's user may not watch the range; called at each create. */
+  authorize?: (key: Uint8Array, rangeEnd: Uint8Array) => void;
 }
 
 /** What the stream keeps per watch id. */
@@ -110,6 +112,12 @@ export async function* watchStream(
           cancelReason: "etcdserver: duplicate watch ID",
         }),
       );
+      return;
+    }
+    try {
+      options.authorize?.(c.key, c.rangeEnd);
+    } catch (e) {
+      push(response({ watchId: -1n, created: true, canceled: true, cancelReason: (e as Error).message }));
       return;
     }
     let sw: StreamWatch | undefined;

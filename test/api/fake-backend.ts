@@ -386,4 +386,62 @@ export class FakeBackend implements EtcdBackend {
   async moveLeader(): Promise<pb.MoveLeaderResponse> {
     throw FloeError.of("BAD_LEADER_TRANSFEREE");
   }
+
+  // Auth as etcd answers with authentication disabled and nothing defined;
+  // changes are refused (this fake keeps no auth store: the member's is
+  // tested in test/auth and test/integration).
+  private noAuthStore(): never {
+    throw FloeError.of("NOT_SUPPORTED", "the fake backend keeps no auth store");
+  }
+  async authEnable(): Promise<pb.AuthEnableResponse> {
+    this.noAuthStore();
+  }
+  async authDisable(): Promise<pb.AuthDisableResponse> {
+    return create(pb.AuthDisableResponseSchema);
+  }
+  async authStatus(): Promise<pb.AuthStatusResponse> {
+    return create(pb.AuthStatusResponseSchema, { enabled: false, authRevision: 1n });
+  }
+  async authenticate(): Promise<pb.AuthenticateResponse> {
+    throw FloeError.of("AUTH_NOT_ENABLED");
+  }
+  async userAdd(): Promise<pb.AuthUserAddResponse> {
+    this.noAuthStore();
+  }
+  async userGet(): Promise<pb.AuthUserGetResponse> {
+    throw FloeError.of("USER_NOT_FOUND");
+  }
+  async userList(): Promise<pb.AuthUserListResponse> {
+    return create(pb.AuthUserListResponseSchema);
+  }
+  async userDelete(): Promise<pb.AuthUserDeleteResponse> {
+    throw FloeError.of("USER_NOT_FOUND");
+  }
+  async userChangePassword(): Promise<pb.AuthUserChangePasswordResponse> {
+    throw FloeError.of("USER_NOT_FOUND");
+  }
+  async userGrantRole(): Promise<pb.AuthUserGrantRoleResponse> {
+    throw FloeError.of("USER_NOT_FOUND");
+  }
+  async userRevokeRole(): Promise<pb.AuthUserRevokeRoleResponse> {
+    throw FloeError.of("USER_NOT_FOUND");
+  }
+  async roleAdd(): Promise<pb.AuthRoleAddResponse> {
+    this.noAuthStore();
+  }
+  async roleGet(): Promise<pb.AuthRoleGetResponse> {
+    throw FloeError.of("ROLE_NOT_FOUND");
+  }
+  async roleList(): Promise<pb.AuthRoleListResponse> {
+    return create(pb.AuthRoleListResponseSchema);
+  }
+  async roleDelete(): Promise<pb.AuthRoleDeleteResponse> {
+    throw FloeError.of("ROLE_NOT_FOUND");
+  }
+  async roleGrantPermission(): Promise<pb.AuthRoleGrantPermissionResponse> {
+    throw FloeError.of("ROLE_NOT_FOUND");
+  }
+  async roleRevokePermission(): Promise<pb.AuthRoleRevokePermissionResponse> {
+    throw FloeError.of("ROLE_NOT_FOUND");
+  }
 }

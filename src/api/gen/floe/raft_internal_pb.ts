@@ -9,7 +9,7 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { AlarmRequest, AuthDisableRequest, AuthEnableRequest, AuthenticateRequest, AuthRoleAddRequest, AuthRoleDeleteRequest, AuthRoleGetRequest, AuthRoleGrantPermissionRequest, AuthRoleListRequest, AuthRoleRevokePermissionRequest, AuthStatusRequest, AuthUserAddRequest, AuthUserChangePasswordRequest, AuthUserDeleteRequest, AuthUserGetRequest, AuthUserGrantRoleRequest, AuthUserListRequest, AuthUserRevokeRoleRequest, CompactionRequest, DeleteRangeRequest, LeaseCheckpointRequest, LeaseGrantRequest, LeaseRevokeRequest, PutRequest, RangeRequest, TxnRequest } from "../etcdserverpb/rpc_pb.ts";
+import type { AlarmRequest, AuthDisableRequest, AuthEnableRequest, AuthRoleAddRequest, AuthRoleDeleteRequest, AuthRoleGetRequest, AuthRoleGrantPermissionRequest, AuthRoleListRequest, AuthRoleRevokePermissionRequest, AuthStatusRequest, AuthUserAddRequest, AuthUserChangePasswordRequest, AuthUserDeleteRequest, AuthUserGetRequest, AuthUserGrantRoleRequest, AuthUserListRequest, AuthUserRevokeRoleRequest, CompactionRequest, DeleteRangeRequest, LeaseCheckpointRequest, LeaseGrantRequest, LeaseRevokeRequest, PutRequest, RangeRequest, TxnRequest } from "../etcdserverpb/rpc_pb.ts";
 import { file_etcdserverpb_rpc } from "../etcdserverpb/rpc_pb.ts";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file floe/raft_internal.proto.
  */
 export const file_floe_raft_internal: GenFile = /*@__PURE__*/
-  fileDesc("ChhmbG9lL3JhZnRfaW50ZXJuYWwucHJvdG8SBmZsb2VwYiJECg1SZXF1ZXN0SGVhZGVyEgoKAmlkGAEgASgEEhAKCHVzZXJuYW1lGAIgASgJEhUKDWF1dGhfcmV2aXNpb24YAyABKAQiVAoQTWVtYmVyQXR0cmlidXRlcxIKCgJpZBgBIAEoBBIMCgRuYW1lGAIgASgJEhEKCXBlZXJfdXJscxgDIAMoCRITCgtjbGllbnRfdXJscxgEIAMoCSK3DQoPSW50ZXJuYWxSZXF1ZXN0EiUKBmhlYWRlchhkIAEoCzIVLmZsb2VwYi5SZXF1ZXN0SGVhZGVyEisKBXJhbmdlGAMgASgLMhouZXRjZHNlcnZlcnBiLlJhbmdlUmVxdWVzdEgAEicKA3B1dBgEIAEoCzIYLmV0Y2RzZXJ2ZXJwYi5QdXRSZXF1ZXN0SAASOAoMZGVsZXRlX3JhbmdlGAUgASgLMiAuZXRjZHNlcnZlcnBiLkRlbGV0ZVJhbmdlUmVxdWVzdEgAEicKA3R4bhgGIAEoCzIYLmV0Y2RzZXJ2ZXJwYi5UeG5SZXF1ZXN0SAASNQoKY29tcGFjdGlvbhgHIAEoCzIfLmV0Y2RzZXJ2ZXJwYi5Db21wYWN0aW9uUmVxdWVzdEgAEjYKC2xlYXNlX2dyYW50GAggASgLMh8uZXRjZHNlcnZlcnBiLkxlYXNlR3JhbnRSZXF1ZXN0SAASOAoMbGVhc2VfcmV2b2tlGAkgASgLMiAuZXRjZHNlcnZlcnBiLkxlYXNlUmV2b2tlUmVxdWVzdEgAEisKBWFsYXJtGAogASgLMhouZXRjZHNlcnZlcnBiLkFsYXJtUmVxdWVzdEgAEkAKEGxlYXNlX2NoZWNrcG9pbnQYCyABKAsyJC5ldGNkc2VydmVycGIuTGVhc2VDaGVja3BvaW50UmVxdWVzdEgAEjUKEW1lbWJlcl9hdHRyaWJ1dGVzGBQgASgLMhguZmxvZXBiLk1lbWJlckF0dHJpYnV0ZXNIABI3CgthdXRoX2VuYWJsZRjoByABKAsyHy5ldGNkc2VydmVycGIuQXV0aEVuYWJsZVJlcXVlc3RIABI5CgxhdXRoX2Rpc2FibGUY8wcgASgLMiAuZXRjZHNlcnZlcnBiLkF1dGhEaXNhYmxlUmVxdWVzdEgAEjcKC2F1dGhfc3RhdHVzGPUHIAEoCzIfLmV0Y2RzZXJ2ZXJwYi5BdXRoU3RhdHVzUmVxdWVzdEgAEjoKDGF1dGhlbnRpY2F0ZRj0ByABKAsyIS5ldGNkc2VydmVycGIuQXV0aGVudGljYXRlUmVxdWVzdEgAEjoKDWF1dGhfdXNlcl9hZGQYzAggASgLMiAuZXRjZHNlcnZlcnBiLkF1dGhVc2VyQWRkUmVxdWVzdEgAEkAKEGF1dGhfdXNlcl9kZWxldGUYzQggASgLMiMuZXRjZHNlcnZlcnBiLkF1dGhVc2VyRGVsZXRlUmVxdWVzdEgAEjoKDWF1dGhfdXNlcl9nZXQYzgggASgLMiAuZXRjZHNlcnZlcnBiLkF1dGhVc2VyR2V0UmVxdWVzdEgAElEKGWF1dGhfdXNlcl9jaGFuZ2VfcGFzc3dvcmQYzwggASgLMisuZXRjZHNlcnZlcnBiLkF1dGhVc2VyQ2hhbmdlUGFzc3dvcmRSZXF1ZXN0SAASRwoUYXV0aF91c2VyX2dyYW50X3JvbGUY0AggASgLMiYuZXRjZHNlcnZlcnBiLkF1dGhVc2VyR3JhbnRSb2xlUmVxdWVzdEgAEkkKFWF1dGhfdXNlcl9yZXZva2Vfcm9sZRjRCCABKAsyJy5ldGNkc2VydmVycGIuQXV0aFVzZXJSZXZva2VSb2xlUmVxdWVzdEgAEjwKDmF1dGhfdXNlcl9saXN0GNIIIAEoCzIhLmV0Y2RzZXJ2ZXJwYi5BdXRoVXNlckxpc3RSZXF1ZXN0SAASPAoOYXV0aF9yb2xlX2xpc3QY0wggASgLMiEuZXRjZHNlcnZlcnBiLkF1dGhSb2xlTGlzdFJlcXVlc3RIABI6Cg1hdXRoX3JvbGVfYWRkGLAJIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZUFkZFJlcXVlc3RIABJAChBhdXRoX3JvbGVfZGVsZXRlGLEJIAEoCzIjLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZURlbGV0ZVJlcXVlc3RIABI6Cg1hdXRoX3JvbGVfZ2V0GLIJIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZUdldFJlcXVlc3RIABJTChphdXRoX3JvbGVfZ3JhbnRfcGVybWlzc2lvbhizCSABKAsyLC5ldGNkc2VydmVycGIuQXV0aFJvbGVHcmFudFBlcm1pc3Npb25SZXF1ZXN0SAASVQobYXV0aF9yb2xlX3Jldm9rZV9wZXJtaXNzaW9uGLQJIAEoCzItLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZVJldm9rZVBlcm1pc3Npb25SZXF1ZXN0SABCCQoHcmVxdWVzdGIGcHJvdG8z", [file_etcdserverpb_rpc]);
+  fileDesc("ChhmbG9lL3JhZnRfaW50ZXJuYWwucHJvdG8SBmZsb2VwYiJECg1SZXF1ZXN0SGVhZGVyEgoKAmlkGAEgASgEEhAKCHVzZXJuYW1lGAIgASgJEhUKDWF1dGhfcmV2aXNpb24YAyABKAQiVAoQTWVtYmVyQXR0cmlidXRlcxIKCgJpZBgBIAEoBBIMCgRuYW1lGAIgASgJEhEKCXBlZXJfdXJscxgDIAMoCRITCgtjbGllbnRfdXJscxgEIAMoCSJTChtJbnRlcm5hbEF1dGhlbnRpY2F0ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRIUCgxzaW1wbGVfdG9rZW4YAyABKAkiuQ0KD0ludGVybmFsUmVxdWVzdBIlCgZoZWFkZXIYZCABKAsyFS5mbG9lcGIuUmVxdWVzdEhlYWRlchIrCgVyYW5nZRgDIAEoCzIaLmV0Y2RzZXJ2ZXJwYi5SYW5nZVJlcXVlc3RIABInCgNwdXQYBCABKAsyGC5ldGNkc2VydmVycGIuUHV0UmVxdWVzdEgAEjgKDGRlbGV0ZV9yYW5nZRgFIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5EZWxldGVSYW5nZVJlcXVlc3RIABInCgN0eG4YBiABKAsyGC5ldGNkc2VydmVycGIuVHhuUmVxdWVzdEgAEjUKCmNvbXBhY3Rpb24YByABKAsyHy5ldGNkc2VydmVycGIuQ29tcGFjdGlvblJlcXVlc3RIABI2CgtsZWFzZV9ncmFudBgIIAEoCzIfLmV0Y2RzZXJ2ZXJwYi5MZWFzZUdyYW50UmVxdWVzdEgAEjgKDGxlYXNlX3Jldm9rZRgJIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5MZWFzZVJldm9rZVJlcXVlc3RIABIrCgVhbGFybRgKIAEoCzIaLmV0Y2RzZXJ2ZXJwYi5BbGFybVJlcXVlc3RIABJAChBsZWFzZV9jaGVja3BvaW50GAsgASgLMiQuZXRjZHNlcnZlcnBiLkxlYXNlQ2hlY2twb2ludFJlcXVlc3RIABI1ChFtZW1iZXJfYXR0cmlidXRlcxgUIAEoCzIYLmZsb2VwYi5NZW1iZXJBdHRyaWJ1dGVzSAASNwoLYXV0aF9lbmFibGUY6AcgASgLMh8uZXRjZHNlcnZlcnBiLkF1dGhFbmFibGVSZXF1ZXN0SAASOQoMYXV0aF9kaXNhYmxlGPMHIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5BdXRoRGlzYWJsZVJlcXVlc3RIABI3CgthdXRoX3N0YXR1cxj1ByABKAsyHy5ldGNkc2VydmVycGIuQXV0aFN0YXR1c1JlcXVlc3RIABI8CgxhdXRoZW50aWNhdGUY9AcgASgLMiMuZmxvZXBiLkludGVybmFsQXV0aGVudGljYXRlUmVxdWVzdEgAEjoKDWF1dGhfdXNlcl9hZGQYzAggASgLMiAuZXRjZHNlcnZlcnBiLkF1dGhVc2VyQWRkUmVxdWVzdEgAEkAKEGF1dGhfdXNlcl9kZWxldGUYzQggASgLMiMuZXRjZHNlcnZlcnBiLkF1dGhVc2VyRGVsZXRlUmVxdWVzdEgAEjoKDWF1dGhfdXNlcl9nZXQYzgggASgLMiAuZXRjZHNlcnZlcnBiLkF1dGhVc2VyR2V0UmVxdWVzdEgAElEKGWF1dGhfdXNlcl9jaGFuZ2VfcGFzc3dvcmQYzwggASgLMisuZXRjZHNlcnZlcnBiLkF1dGhVc2VyQ2hhbmdlUGFzc3dvcmRSZXF1ZXN0SAASRwoUYXV0aF91c2VyX2dyYW50X3JvbGUY0AggASgLMiYuZXRjZHNlcnZlcnBiLkF1dGhVc2VyR3JhbnRSb2xlUmVxdWVzdEgAEkkKFWF1dGhfdXNlcl9yZXZva2Vfcm9sZRjRCCABKAsyJy5ldGNkc2VydmVycGIuQXV0aFVzZXJSZXZva2VSb2xlUmVxdWVzdEgAEjwKDmF1dGhfdXNlcl9saXN0GNIIIAEoCzIhLmV0Y2RzZXJ2ZXJwYi5BdXRoVXNlckxpc3RSZXF1ZXN0SAASPAoOYXV0aF9yb2xlX2xpc3QY0wggASgLMiEuZXRjZHNlcnZlcnBiLkF1dGhSb2xlTGlzdFJlcXVlc3RIABI6Cg1hdXRoX3JvbGVfYWRkGLAJIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZUFkZFJlcXVlc3RIABJAChBhdXRoX3JvbGVfZGVsZXRlGLEJIAEoCzIjLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZURlbGV0ZVJlcXVlc3RIABI6Cg1hdXRoX3JvbGVfZ2V0GLIJIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZUdldFJlcXVlc3RIABJTChphdXRoX3JvbGVfZ3JhbnRfcGVybWlzc2lvbhizCSABKAsyLC5ldGNkc2VydmVycGIuQXV0aFJvbGVHcmFudFBlcm1pc3Npb25SZXF1ZXN0SAASVQobYXV0aF9yb2xlX3Jldm9rZV9wZXJtaXNzaW9uGLQJIAEoCzItLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZVJldm9rZVBlcm1pc3Npb25SZXF1ZXN0SABCCQoHcmVxdWVzdGIGcHJvdG8z", [file_etcdserverpb_rpc]);
 
 /**
  * @generated from message floepb.RequestHeader
@@ -85,6 +85,37 @@ export type MemberAttributes = Message<"floepb.MemberAttributes"> & {
  */
 export const MemberAttributesSchema: GenMessage<MemberAttributes> = /*@__PURE__*/
   messageDesc(file_floe_raft_internal, 1);
+
+/**
+ * A login as proposed: the member that checked the password chose the
+ * token's random part; every member registers "<simple_token>.<index>".
+ * Fields 1 and 2 are AuthenticateRequest's; the password is never proposed.
+ *
+ * @generated from message floepb.InternalAuthenticateRequest
+ */
+export type InternalAuthenticateRequest = Message<"floepb.InternalAuthenticateRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string password = 2;
+   */
+  password: string;
+
+  /**
+   * @generated from field: string simple_token = 3;
+   */
+  simpleToken: string;
+};
+
+/**
+ * Describes the message floepb.InternalAuthenticateRequest.
+ * Use `create(InternalAuthenticateRequestSchema)` to create a new message.
+ */
+export const InternalAuthenticateRequestSchema: GenMessage<InternalAuthenticateRequest> = /*@__PURE__*/
+  messageDesc(file_floe_raft_internal, 2);
 
 /**
  * @generated from message floepb.InternalRequest
@@ -181,9 +212,9 @@ export type InternalRequest = Message<"floepb.InternalRequest"> & {
     case: "authStatus";
   } | {
     /**
-     * @generated from field: etcdserverpb.AuthenticateRequest authenticate = 1012;
+     * @generated from field: floepb.InternalAuthenticateRequest authenticate = 1012;
      */
-    value: AuthenticateRequest;
+    value: InternalAuthenticateRequest;
     case: "authenticate";
   } | {
     /**
@@ -271,5 +302,5 @@ export type InternalRequest = Message<"floepb.InternalRequest"> & {
  * Use `create(InternalRequestSchema)` to create a new message.
  */
 export const InternalRequestSchema: GenMessage<InternalRequest> = /*@__PURE__*/
-  messageDesc(file_floe_raft_internal, 2);
+  messageDesc(file_floe_raft_internal, 3);
 
