@@ -31,6 +31,11 @@ export async function verifyPassword(password: string, hash: string): Promise<bo
   const [n, r, p] = parts.slice(1, 4).map(Number);
   if (![n, r, p].every((x) => Number.isSafeInteger(x) && x > 0) || n > 1 << 20) return false;
   const want = Buffer.from(parts[5], "base64");
-  const got = await derive(password, Buffer.from(parts[4], "base64"), n, r, p);
+  let got: Buffer;
+  try {
+    got = await derive(password, Buffer.from(parts[4], "base64"), n, r, p);
+  } catch {
+    return false; // parameters scrypt refuses (e.g. N not a power of two)
+  }
   return got.length === want.length && timingSafeEqual(got, want);
 }
