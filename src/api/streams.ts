@@ -75,7 +75,7 @@ export async function* watchStream(
   };
 
   const pumpResponses = async () => {
-    for await (const resp of ops.backend.watch(toBackend, { signal: scope.signal })) {
+    for await (const resp of ops.backend.watch(toBackend, { ...ctx, signal: scope.signal })) {
       if (resp.canceled) live = Math.max(0, live - 1);
       await out.push(ops.withHeader(resp));
       if (out.closed) break;
