@@ -6,6 +6,7 @@
 // `tokens.ts` the member-local simple tokens.
 
 export { AuthError, type AuthErrorCode } from "./errors.ts";
+export { type JwtOptions, JwtTokens, parseGoDuration, parseJwtSpec } from "./jwt.ts";
 export { hashPassword, verifyPassword } from "./password.ts";
 export { type KeyRange, mergeIntervals, PermType, permits } from "./perms.ts";
 export {

@@ -19,6 +19,7 @@ import {
   AuthError,
   type AuthInfo,
   hashPassword,
+  type JwtTokens,
   SimpleTokens,
   verifyPassword,
 } from "../auth/index.ts";
@@ -27,12 +28,15 @@ import type { MvccStore } from "../mvcc/index.ts";
 type Propose = (request: InternalRequest["request"], info: AuthInfo) => Promise<unknown>;
 
 export interface AuthServiceOptions {
-  /** `--auth-token-ttl` in seconds (etcd's default 300). */
+  /** `--auth-token-ttl` in seconds (etcd's default 300), for simple tokens. */
   tokenTtlSeconds: number;
+  /** `--auth-token jwt,...`: signed tokens instead of simple ones. */
+  jwt?: JwtTokens;
 }
 
 export class AuthService {
   readonly tokens: SimpleTokens;
+  private readonly jwt: JwtTokens | undefined;
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(
@@ -42,6 +46,7 @@ export class AuthService {
     options: AuthServiceOptions,
   ) {
     this.tokens = new SimpleTokens(options.tokenTtlSeconds * 1000);
+    this.jwt = options.jwt;
     this.sweeper = setInterval(() => this.tokens.sweep(), 60_000);
     this.sweeper.unref();
   }
@@ -63,6 +68,12 @@ export class AuthService {
     if (!auth.isEnabled) return { username: "", revision };
     const token = ctx?.token;
     if (token !== undefined && token !== "") {
+      if (this.jwt !== undefined) {
+        // a JWT carries the revision it was issued at: an older one is refused as stale
+        const v = this.jwt.verify(token);
+        if (v === undefined) throw FloeError.of("INVALID_AUTH_TOKEN");
+        return v;
+      }
       const username = this.tokens.username(token);
       if (username === undefined) throw FloeError.of("INVALID_AUTH_TOKEN");
       return { username, revision };
@@ -79,7 +90,7 @@ export class AuthService {
   onApplied(change: AuthChange): void {
     switch (change.op) {
       case "authenticate":
-        this.tokens.assign(change.token, change.name);
+        if (change.token !== "") this.tokens.assign(change.token, change.name);
         break;
       case "userDelete":
       case "userChangePassword":
@@ -96,8 +107,18 @@ export class AuthService {
     ctx: CallContext | undefined,
     info = this.identify(ctx),
   ): Promise<pb.ResponseHeader> {
-    const r = (await this.propose(request, info)) as { header: { revision: number } };
-    return create(pb.ResponseHeaderSchema, { revision: BigInt(r.header.revision) });
+    return (await this.applied(request, info)).header;
+  }
+
+  private async applied(
+    request: InternalRequest["request"],
+    info: AuthInfo,
+  ): Promise<{ header: pb.ResponseHeader; authRevision: number }> {
+    const r = (await this.propose(request, info)) as { header: { revision: number }; authRevision: number };
+    return {
+      header: create(pb.ResponseHeaderSchema, { revision: BigInt(r.header.revision) }),
+      authRevision: r.authRevision,
+    };
   }
 
   /** A read of the auth store: after a barrier, checked with `check` against the applied state. */
@@ -138,13 +159,16 @@ export class AuthService {
     const ok =
       user !== undefined && !user.noPassword && (await verifyPassword(req.password, user.passwordHash));
     if (!ok) throw FloeError.of("AUTH_FAILED");
-    const token = SimpleTokens.generate();
-    const value = create(InternalAuthenticateRequestSchema, { name: req.name, simpleToken: token });
-    const header = await this.change({ case: "authenticate", value }, undefined, {
-      username: req.name,
-      revision: auth.revision,
-    });
-    return create(pb.AuthenticateResponseSchema, { header, token });
+    // a simple token is chosen now and registered by every member from the log;
+    // a JWT is signed once the login applied, with the auth revision it applied at
+    const simple = this.jwt === undefined ? SimpleTokens.generate() : "";
+    const value = create(InternalAuthenticateRequestSchema, { name: req.name, simpleToken: simple });
+    const r = await this.applied(
+      { case: "authenticate", value },
+      { username: req.name, revision: auth.revision },
+    );
+    const token = this.jwt === undefined ? simple : this.jwt.sign(req.name, r.authRevision);
+    return create(pb.AuthenticateResponseSchema, { header: r.header, token });
   }
 
   async userAdd(req: pb.AuthUserAddRequest, ctx?: CallContext): Promise<pb.AuthUserAddResponse> {

@@ -5,6 +5,7 @@
 
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
+import { parseJwtSpec } from "../auth/index.ts";
 import { opensslCiphers } from "../common/ciphers.ts";
 
 type Kind = "string" | "int" | "bool" | "list";
@@ -202,7 +203,8 @@ export const OPTIONS = [
     name: "auth-token",
     kind: "string",
     defaultValue: "simple",
-    description: "auth token kind: simple (random tokens kept by the members)",
+    description:
+      "auth tokens: simple (random tokens kept by the members) or jwt,pub-key=<file>,priv-key=<file>,sign-method=RS256|ES256|...,ttl=5m",
   },
   {
     name: "auth-token-ttl",
@@ -371,10 +373,16 @@ function finish(c: ServerConfig): ServerConfig {
     throw new ConfigError(
       "peer-crl-file needs peer TLS: set peer-cert-file, peer-key-file and peer-trusted-ca-file",
     );
-  if (c.authToken.split(",")[0] !== "simple") {
-    throw new ConfigError(
-      `auth-token: floe supports "simple" tokens; got ${JSON.stringify(c.authToken)} (JWT tokens are not implemented yet)`,
-    );
+  const tokenKind = c.authToken.split(",")[0];
+  if (tokenKind !== "simple" && tokenKind !== "jwt") {
+    throw new ConfigError(`auth-token must be simple or jwt,<options>, got ${JSON.stringify(c.authToken)}`);
+  }
+  if (tokenKind === "jwt") {
+    try {
+      parseJwtSpec(c.authToken, () => Buffer.alloc(1));
+    } catch (e) {
+      throw new ConfigError(`auth-token: ${(e as Error).message}`);
+    }
   }
   // Refuse a misspelt or unsupported suite now rather than at the first handshake.
   if (c.cipherSuites !== "") {

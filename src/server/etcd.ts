@@ -15,7 +15,7 @@ import {
   InternalRequestSchema,
   RequestHeaderSchema,
 } from "../api/gen/floe/raft_internal_pb.ts";
-import { AuthError, type AuthInfo, PermType } from "../auth/index.ts";
+import { AuthError, type AuthInfo, type JwtTokens, PermType } from "../auth/index.ts";
 import type { Bitcask } from "../bitcask/index.ts";
 import { isTxnReadOnly, Lessor, type MvccError, type MvccStore } from "../mvcc/index.ts";
 import { AuthService, guard } from "./auth.ts";
@@ -80,6 +80,8 @@ export interface EtcdServerInfo {
   maxRequestBytes?: number;
   /** `--auth-token-ttl` in seconds (etcd's default 300). */
   authTokenTtlSeconds?: number;
+  /** `--auth-token jwt,...`: the member issues and accepts signed tokens. */
+  jwt?: JwtTokens;
 }
 
 /** InternalRequest field numbers of the requests that may be proposed as the client's own bytes. */
@@ -110,7 +112,7 @@ export class EtcdServer implements EtcdBackend {
       store,
       (request, info) => this.propose(request, undefined, info),
       () => this.linearize(),
-      { tokenTtlSeconds: info.authTokenTtlSeconds ?? 300 },
+      { tokenTtlSeconds: info.authTokenTtlSeconds ?? 300, jwt: info.jwt },
     );
     this.quota = new BackendQuota(info.quotaBackendBytes, () => {
       const st = db.stats();

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { type IntervalHistogram, monitorEventLoopDelay } from "node:perf_hooks";
 import { type Logger, pino } from "pino";
 import { type ApiServer, startApiServer } from "../api/index.ts";
+import { JwtTokens, parseJwtSpec } from "../auth/index.ts";
 import { Bitcask, BitcaskError } from "../bitcask/index.ts";
 import { opensslCiphers } from "../common/ciphers.ts";
 import { MvccStore } from "../mvcc/index.ts";
@@ -18,7 +19,7 @@ import { loadPeerTls, type PeerTls, PeerTransport, queryPeer } from "../transpor
 import { WalStorage } from "../wal/index.ts";
 import { selfSignedCert } from "./autotls.ts";
 import { ClusterService } from "./cluster.ts";
-import { parseInitialCluster, type ServerConfig } from "./config.ts";
+import { ConfigError, parseInitialCluster, type ServerConfig } from "./config.ts";
 import { EtcdServer } from "./etcd.ts";
 import {
   BitcaskMvccStorage,
@@ -310,6 +311,7 @@ export async function startFloeServer(
     watchProgressNotifyIntervalMs: cfg.watchProgressNotifyInterval,
     maxRequestBytes: cfg.maxRequestBytes,
     authTokenTtlSeconds: cfg.authTokenTtl,
+    jwt: cfg.authToken.startsWith("jwt") ? jwtTokens(cfg.authToken) : undefined,
   });
   {
     const server = etcd;
@@ -490,4 +492,13 @@ export function describeFatal(e: Error, dataDir: string): string {
   if (code === "ENOSPC") return `the disk is full: ${part} could not be written (ENOSPC)`;
   if (code === "EIO") return `the disk failed: ${part} could not be written (EIO)`;
   return `${part} failed`;
+}
+
+/** The JWT issuer/verifier of `--auth-token jwt,...`; a bad key stops the start naming the option. */
+function jwtTokens(spec: string): JwtTokens {
+  try {
+    return new JwtTokens(parseJwtSpec(spec));
+  } catch (e) {
+    throw new ConfigError(`auth-token: ${(e as Error).message}`);
+  }
 }

@@ -141,9 +141,15 @@ test("auth on 3 members: users, roles and key permissions are enforced everywher
     try {
       await client.put("app/grpc").value("1");
       assert.equal(await client.get("app/grpc").string(), "1");
-      await assert.rejects(client.put("open").value("x"), /permission denied/);
+      await assert.rejects(client.put("open").value("x").exec(), /permission denied/);
     } finally {
       client.close();
+    }
+    const anonymous = new Etcd3({ hosts: [bm.endpoint] });
+    try {
+      await assert.rejects(anonymous.get("app/grpc").string(), /user name is empty/);
+    } finally {
+      anonymous.close();
     }
 
     // every member holds the same auth state: equal HashKV

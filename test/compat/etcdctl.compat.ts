@@ -1,39 +1,19 @@
 // The compatibility tier: drives a real floe process with Debian's etcdctl.
 // Run with `npm run test:compat` (CI installs etcd-client first).
 import assert from "node:assert/strict";
-import { execFile, execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { makeCerts } from "../common/certs.ts";
 import { type FloeProcess, freePort, ROOT, startFloe } from "../integration/floe-process.ts";
+import { etcdctlAt, okAt } from "./etcdctl-run.ts";
 
 let floe: FloeProcess;
 // A bare host:port endpoint; the http:// form is tested too.
 let endpoint = "";
-
-function etcdctl(
-  args: string[],
-  input?: string,
-  at: string = endpoint,
-): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      "etcdctl",
-      [`--endpoints=${at}`, ...args],
-      { env: { ...process.env, ETCDCTL_API: "3" }, timeout: 30_000 },
-      (e, out, err) => resolve({ code: e ? (typeof e.code === "number" ? e.code : 1) : 0, out, err }),
-    );
-    if (input !== undefined) child.stdin?.end(input);
-  });
-}
-
-async function ok(args: string[], input?: string, at: string = endpoint): Promise<string> {
-  const r = await etcdctl(args, input, at);
-  assert.equal(r.code, 0, `etcdctl ${args.join(" ")} failed: ${r.err}`);
-  return r.out;
-}
+const etcdctl = (args: string[], input?: string, at: string = endpoint) => etcdctlAt(at, args, input);
+const ok = (args: string[], input?: string, at: string = endpoint) => okAt(at, args, input);
 
 before(async () => {
   floe = await startFloe();
@@ -254,142 +234,4 @@ test("etcdctl: a member with --auto-tls and --peer-auto-tls serves TLS that etcd
     proc.kill("SIGTERM");
     await new Promise((res) => proc.once("exit", res));
   }
-});
-
-test("etcdctl: users, roles, key permissions, auth enable and disable, as with etcd", async (t) => {
-  const m = await startFloe();
-  t.after(() => m.stop());
-  const at = `127.0.0.1:${m.port}`;
-  const run = (args: string[]) => etcdctl(args, undefined, at);
-  const okAt = (args: string[]) => ok(args, undefined, at);
-  assert.equal(await okAt(["user", "add", "root:rootpw"]), "User root created\n");
-  assert.equal(await okAt(["role", "add", "root"]), "Role root created\n");
-  assert.equal(await okAt(["user", "grant-role", "root", "root"]), "Role root is granted to user root\n");
-  assert.equal(await okAt(["role", "add", "r1"]), "Role r1 created\n");
-  assert.equal(await okAt(["role", "grant-permission", "r1", "readwrite", "foo"]), "Role r1 updated\n");
-  assert.equal(
-    await okAt(["role", "grant-permission", "r1", "read", "--prefix", "pre/"]),
-    "Role r1 updated\n",
-  );
-  assert.equal(await okAt(["user", "add", "alice:apw"]), "User alice created\n");
-  assert.equal(await okAt(["user", "grant-role", "alice", "r1"]), "Role r1 is granted to user alice\n");
-  assert.match((await run(["role", "add", "r1"])).err, /Error: etcdserver: role name already exists/);
-  assert.equal(await okAt(["auth", "enable"]), "Authentication Enabled\n");
-
-  assert.match((await run(["put", "a", "1"])).err, /Error: etcdserver: user name is empty/);
-  assert.equal(await okAt(["--user", "root:rootpw", "put", "a", "1"]), "OK\n");
-  assert.equal(await okAt(["--user", "alice:apw", "put", "foo", "bar"]), "OK\n");
-  assert.equal(await okAt(["--user", "alice:apw", "get", "foo", "--print-value-only"]), "bar\n");
-  assert.match(
-    (await run(["--user", "alice:apw", "put", "a", "2"])).err,
-    /Error: etcdserver: permission denied/,
-  );
-  assert.match((await run(["--user", "alice:apw", "get", "a"])).err, /Error: etcdserver: permission denied/);
-  assert.match((await run(["--user", "alice:apw", "put", "pre/x", "1"])).err, /permission denied/);
-  assert.equal(await okAt(["--user", "root:rootpw", "put", "pre/x", "1"]), "OK\n");
-  assert.equal(await okAt(["--user", "alice:apw", "get", "--prefix", "pre/", "--print-value-only"]), "1\n");
-  assert.match(
-    (await run(["--user", "alice:wrong", "get", "foo"])).err,
-    /Error: etcdserver: authentication failed, invalid user ID or password/,
-  );
-  assert.equal(await okAt(["--user", "root:rootpw", "user", "list"]), "alice\nroot\n");
-  assert.equal(
-    await okAt(["--user", "root:rootpw", "role", "get", "r1"]),
-    "Role r1\nKV Read:\n\tfoo\n\t[pre/, pre0) (prefix pre/)\nKV Write:\n\tfoo\n",
-  );
-  assert.equal(await okAt(["--user", "alice:apw", "user", "get", "alice"]), "User: alice\nRoles: r1\n");
-  assert.match((await run(["--user", "alice:apw", "user", "list"])).err, /permission denied/);
-  assert.match((await run(["--user", "alice:apw", "defrag"])).err, /permission denied/);
-  assert.match(
-    (await run(["--user", "root:rootpw", "user", "delete", "root"])).err,
-    /invalid auth management/,
-  );
-  // a watch is checked when it is created
-  assert.match((await run(["--user", "alice:apw", "watch", "a"])).err, /permission denied/);
-  assert.equal(
-    await okAt(["--user", "root:rootpw", "role", "revoke-permission", "r1", "foo"]),
-    "Permission of key foo is revoked from role r1\n",
-  );
-  assert.match((await run(["--user", "alice:apw", "put", "foo", "x"])).err, /permission denied/);
-  assert.equal(await okAt(["--user", "root:rootpw", "auth", "disable"]), "Authentication Disabled\n");
-  assert.equal(await okAt(["get", "a", "--print-value-only"]), "1\n");
-});
-
-test("etcdctl: with --client-cert-auth, a client certificate's CN is the user, also without a password", async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), "floe-cn-"));
-  makeCerts(dir, ["server", "root", "carol"]);
-  const f = (n: string) => join(dir, n);
-  const [port, peerPort] = [await freePort(), await freePort()];
-  const proc = spawn(
-    process.execPath,
-    [
-      "bin/floe.js",
-      "start",
-      "--name",
-      "cn1",
-      "--data-dir",
-      join(dir, "d"),
-      "--listen-client-urls",
-      `https://127.0.0.1:${port}`,
-      "--listen-peer-urls",
-      `http://127.0.0.1:${peerPort}`,
-      "--cert-file",
-      f("server.crt"),
-      "--key-file",
-      f("server.key"),
-      "--trusted-ca-file",
-      f("ca.crt"),
-      "--client-cert-auth",
-      "--log-level",
-      "warn",
-    ],
-    { cwd: ROOT, stdio: "ignore" },
-  );
-  t.after(async () => {
-    proc.kill("SIGTERM");
-    await new Promise((res) => proc.once("exit", res));
-  });
-  const at = `127.0.0.1:${port}`;
-  const as = (who: string) => [
-    "--insecure-transport=false",
-    `--cacert=${f("ca.crt")}`,
-    `--cert=${f(`${who}.crt`)}`,
-    `--key=${f(`${who}.key`)}`,
-  ];
-  let r = await etcdctl(
-    [...as("root"), "--command-timeout=2s", "user", "add", "root", "--no-password"],
-    undefined,
-    at,
-  );
-  for (let i = 0; i < 40 && r.code !== 0; i++) {
-    await new Promise((res) => setTimeout(res, 250));
-    r = await etcdctl(
-      [...as("root"), "--command-timeout=2s", "user", "add", "root", "--no-password"],
-      undefined,
-      at,
-    );
-  }
-  assert.equal(r.code, 0, r.err);
-  await ok([...as("root"), "user", "grant-role", "root", "root"], undefined, at);
-  await ok([...as("root"), "user", "add", "carol", "--no-password"], undefined, at);
-  await ok([...as("root"), "role", "add", "c"], undefined, at);
-  await ok(
-    [...as("root"), "role", "grant-permission", "c", "readwrite", "--prefix", "carol/"],
-    undefined,
-    at,
-  );
-  await ok([...as("root"), "user", "grant-role", "carol", "c"], undefined, at);
-  assert.equal(await ok([...as("root"), "auth", "enable"], undefined, at), "Authentication Enabled\n");
-  // no token: the CN names the user
-  assert.equal(await ok([...as("carol"), "put", "carol/k", "v"], undefined, at), "OK\n");
-  assert.match(
-    (await etcdctl([...as("carol"), "put", "other", "v"], undefined, at)).err,
-    /permission denied/,
-  );
-  assert.equal(await ok([...as("root"), "put", "other", "v"], undefined, at), "OK\n");
-  // a user without a password cannot log in with one
-  assert.match(
-    (await etcdctl([...as("carol"), "--user", "carol:x", "get", "carol/k"], undefined, at)).err,
-    /authentication failed/,
-  );
 });
