@@ -36,6 +36,13 @@ function endAtMost(a: Uint8Array | undefined, b: Uint8Array | undefined): boolea
   return Buffer.compare(a, b) <= 0;
 }
 
+/** Whether a grant names keys: a non-empty key and, if bounded, an end above it (etcd refuses others). */
+export function validGrant(r: KeyRange): boolean {
+  if (r.key.length === 0) return false;
+  const i = toInterval(r);
+  return i.end === undefined || Buffer.compare(i.end, i.start) > 0;
+}
+
 /** Joins overlapping or touching intervals; the result is sorted and disjoint. */
 export function mergeIntervals(ranges: readonly KeyRange[]): Interval[] {
   const iv = ranges.map(toInterval).sort((a, b) => Buffer.compare(a.start, b.start));
@@ -54,7 +61,10 @@ export function mergeIntervals(ranges: readonly KeyRange[]): Interval[] {
 /** Whether the granted ranges cover every key of `req`. */
 export function permits(granted: readonly KeyRange[], req: KeyRange): boolean {
   const want = toInterval(req);
-  // an empty request range (end <= start) asks for nothing but is still refused, as etcd does
+  // an empty request range (end <= start) is judged by its start key alone
+  if (want.end !== undefined && Buffer.compare(want.end, want.start) <= 0) {
+    want.end = Buffer.concat([want.start, Uint8Array.of(0)]);
+  }
   for (const g of mergeIntervals(granted)) {
     if (Buffer.compare(g.start, want.start) <= 0 && endAtMost(want.end, g.end)) return true;
   }

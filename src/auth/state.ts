@@ -14,7 +14,7 @@
 // re-authenticates.
 
 import { AuthError } from "./errors.ts";
-import { type KeyRange, PermType, permits } from "./perms.ts";
+import { type KeyRange, PermType, permits, validGrant } from "./perms.ts";
 
 export const ROOT = "root";
 
@@ -162,6 +162,8 @@ export class AuthState {
       }
       case "roleGrantPermission": {
         const r = this.mustRole(c.name);
+        if (!validGrant(c.perm))
+          throw new AuthError("INVALID_AUTH_MGMT", "a permission with an empty key range");
         const perms = r.perms.filter((p) => !sameRange(p, c.perm.key, c.perm.rangeEnd));
         perms.push({ type: c.perm.type, key: c.perm.key.slice(), rangeEnd: c.perm.rangeEnd.slice() });
         perms.sort(comparePerms);
