@@ -46,6 +46,8 @@ export class FrameReader {
 export class GrpcConn {
   private session: http2.ClientHttp2Session | undefined;
   readonly url: string;
+  /** An auth token sent with every request (etcd's "token" metadata). */
+  token: string | undefined;
 
   constructor(endpoint: string) {
     this.url = /^https?:\/\//.test(endpoint) ? endpoint : `http://${endpoint}`;
@@ -66,12 +68,18 @@ export class GrpcConn {
     return s;
   }
 
+  private headers(path: string): http2.OutgoingHttpHeaders {
+    return this.token === undefined
+      ? { ...HEADERS, ":path": path }
+      : { ...HEADERS, ":path": path, token: this.token };
+  }
+
   /** A unary call: `frame` is a complete length-prefixed request; resolves the response message. */
   unary(path: string, frame: Buffer): Promise<Buffer> {
     return new Promise((resolve, reject) => {
       let stream: http2.ClientHttp2Stream;
       try {
-        stream = this.get().request({ ...HEADERS, ":path": path });
+        stream = this.get().request(this.headers(path));
       } catch (e) {
         reject(e);
         return;
@@ -112,7 +120,7 @@ export class GrpcConn {
     onMessage: (msg: Buffer) => void,
     onEnd: (err: Error | undefined) => void,
   ): { write(frame: Buffer): void; close(): void } {
-    const stream = this.get().request({ ...HEADERS, ":path": path });
+    const stream = this.get().request(this.headers(path));
     const reader = new FrameReader();
     let status: { code: number; message: string } | undefined;
     let failure: Error | undefined;
@@ -160,4 +168,5 @@ export const PATHS = {
   txn: "/etcdserverpb.KV/Txn",
   watch: "/etcdserverpb.Watch/Watch",
   status: "/etcdserverpb.Maintenance/Status",
+  authenticate: "/etcdserverpb.Auth/Authenticate",
 } as const;

@@ -3,8 +3,10 @@
 // client runner and the progress bar.
 
 import { performance } from "node:perf_hooks";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import cliProgress from "cli-progress";
 import type { Command } from "commander";
+import { AuthenticateRequestSchema, AuthenticateResponseSchema } from "../api/gen/etcdserverpb/rpc_pb.ts";
 import { GrpcConn, PATHS } from "./bench-grpc.ts";
 import { decodeStatus, grpcFrame } from "./bench-proto.ts";
 import {
@@ -30,6 +32,7 @@ export interface CommonOptions {
   targetLeader?: boolean;
   json?: boolean;
   progress: boolean;
+  user?: string;
 }
 
 export interface Common {
@@ -48,6 +51,8 @@ export interface Common {
   targetLeader: boolean;
   json: boolean;
   progress: boolean;
+  /** name:password to log in with (auth enabled); every request then carries the token. */
+  user: string | undefined;
 }
 
 export function addCommonOptions(c: Command): Command {
@@ -67,6 +72,7 @@ export function addCommonOptions(c: Command): Command {
     .option("--key-space-size <n>", "distinct keys", "1")
     .option("--sequential-keys", "keys in order (i mod key-space-size) instead of at random")
     .option("--target-leader", "send every request to the leader (found by Status)")
+    .option("--user <name:password>", "log in first and send the token with every request")
     .option("--json", "print the result as one JSON object on stdout")
     .option("--no-progress", "no progress bar (it is also off when stderr is not a TTY and with --json)");
 }
@@ -105,6 +111,7 @@ export function parseCommon(o: CommonOptions): Common {
     targetLeader: o.targetLeader === true,
     json,
     progress: o.progress && !json && process.stderr.isTTY === true,
+    user: o.user,
   };
 }
 
@@ -130,6 +137,21 @@ export async function findLeader(endpoints: string[]): Promise<string> {
 export async function openConns(c: Common): Promise<{ conns: GrpcConn[]; endpoints: string[] }> {
   const endpoints = c.targetLeader ? [await findLeader(c.endpoints)] : c.endpoints;
   const conns = Array.from({ length: c.conns }, (_, i) => new GrpcConn(endpoints[i % endpoints.length]));
+  if (c.user !== undefined) {
+    const colon = c.user.indexOf(":");
+    if (colon < 0) throw new Error(`--user must be name:password, got ${JSON.stringify(c.user)}`);
+    const req = create(AuthenticateRequestSchema, {
+      name: c.user.slice(0, colon),
+      password: c.user.slice(colon + 1),
+    });
+    const body = toBinary(AuthenticateRequestSchema, req);
+    const frame = Buffer.alloc(5 + body.length);
+    frame.writeUInt32BE(body.length, 1);
+    frame.set(body, 5);
+    const reply = await conns[0].unary(PATHS.authenticate, frame);
+    const token = fromBinary(AuthenticateResponseSchema, reply).token;
+    for (const cn of conns) cn.token = token;
+  }
   return { conns, endpoints };
 }
 
