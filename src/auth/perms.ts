@@ -17,7 +17,7 @@ export interface KeyRange {
   rangeEnd: Uint8Array;
 }
 
-interface Interval {
+export interface Interval {
   start: Uint8Array;
   /** Exclusive; undefined: no upper bound. */
   end: Uint8Array | undefined;
@@ -60,12 +60,28 @@ export function mergeIntervals(ranges: readonly KeyRange[]): Interval[] {
 
 /** Whether the granted ranges cover every key of `req`. */
 export function permits(granted: readonly KeyRange[], req: KeyRange): boolean {
+  return covers(mergeIntervals(granted), req);
+}
+
+/** Whether one of the merged intervals (mergeIntervals) holds every key of `req`. */
+export function covers(merged: readonly Interval[], req: KeyRange): boolean {
+  if (req.rangeEnd.length === 0) {
+    // one key k: [k, k\0) lies in [s, e) exactly when s <= k < e (k\0 is k's successor)
+    for (const g of merged) {
+      if (
+        Buffer.compare(g.start, req.key) <= 0 &&
+        (g.end === undefined || Buffer.compare(req.key, g.end) < 0)
+      )
+        return true;
+    }
+    return false;
+  }
   const want = toInterval(req);
   // an empty request range (end <= start) is judged by its start key alone
   if (want.end !== undefined && Buffer.compare(want.end, want.start) <= 0) {
     want.end = Buffer.concat([want.start, Uint8Array.of(0)]);
   }
-  for (const g of mergeIntervals(granted)) {
+  for (const g of merged) {
     if (Buffer.compare(g.start, want.start) <= 0 && endAtMost(want.end, g.end)) return true;
   }
   return false;

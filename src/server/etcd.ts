@@ -413,7 +413,7 @@ export class EtcdServer implements EtcdBackend {
       }
     }
     const url = this.lessor.isPrimary ? undefined : await this.relayTarget();
-    if (url) return this.forwarder.timeToLive(url, req);
+    if (url) return this.forwarder.timeToLive(url, req, ctx?.token);
     const id = num(req.ID, "ID");
     const t = this.store.timeToLive(id, { keys: req.keys });
     if (!t) return create(pb.LeaseTimeToLiveResponseSchema, { ID: req.ID, TTL: -1n });

@@ -55,10 +55,16 @@ export class LeaderForwarder {
     throw FloeError.of("NO_LEADER", "the leader closed the keepalive stream without an answer");
   }
 
-  async timeToLive(url: string, req: pb.LeaseTimeToLiveRequest): Promise<pb.LeaseTimeToLiveResponse> {
+  /** `token`: the client's auth token, so the leader checks the same user's permissions. */
+  async timeToLive(
+    url: string,
+    req: pb.LeaseTimeToLiveRequest,
+    token?: string,
+  ): Promise<pb.LeaseTimeToLiveResponse> {
     try {
       const client = await this.client(url);
-      return await client.leaseTimeToLive(req, { signal: AbortSignal.timeout(this.timeoutMs) });
+      const headers = token === undefined || token === "" ? undefined : { token };
+      return await client.leaseTimeToLive(req, { signal: AbortSignal.timeout(this.timeoutMs), headers });
     } catch (e) {
       return LeaderForwarder.rethrow(e);
     }

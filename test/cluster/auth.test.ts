@@ -127,6 +127,36 @@ test("auth on 3 members: users, roles and key permissions are enforced everywher
     await ok(bm, "kv/txn", txn("app/none", "app/f"), alice);
     await refused(bm, "kv/txn", txn("secret", "app/f"), alice, "etcdserver: permission denied");
     await refused(bm, "kv/txn", txn("app/none", "open"), alice, "etcdserver: permission denied");
+    // a lease's TimeToLive needs read permission on its keys, also when a follower relays it to the leader
+    const lease = (await ok(a, "lease/grant", { TTL: "60" }, alice)).ID as string;
+    await ok(a, "kv/put", { key: b64("app/leased"), value: b64("1"), lease }, alice);
+    const leader = await c.waitLeader();
+    for (const m of c.members) {
+      const ttl = await ok(m, "lease/timetolive", { ID: lease, keys: true }, alice);
+      assert.deepEqual(ttl.keys, [b64("app/leased")], `${m.name}${m === leader ? " (leader)" : ""}`);
+    }
+    const rootLease = (await ok(a, "lease/grant", { TTL: "60" }, alice)).ID as string;
+    await refused(
+      a,
+      "kv/put",
+      { key: b64("open"), value: b64("1"), lease: rootLease },
+      alice,
+      "etcdserver: permission denied",
+    );
+    await ok(
+      a,
+      "kv/put",
+      { key: b64("open2"), value: b64("1"), lease: rootLease },
+      await login(a, "root", "rootpw"),
+    );
+    await refused(
+      bm,
+      "lease/timetolive",
+      { ID: rootLease, keys: true },
+      alice,
+      "etcdserver: permission denied",
+    );
+    await refused(bm, "lease/revoke", { ID: rootLease }, alice, "etcdserver: permission denied");
     // maintenance and auth management need root; membership listing does not
     await refused(a, "maintenance/defragment", {}, alice, "etcdserver: permission denied");
     await refused(a, "auth/user/list", {}, alice, "etcdserver: permission denied");
