@@ -190,6 +190,8 @@ test("auth on 3 members: users, roles and key permissions are enforced everywher
     assert.equal(new Set(hashes).size, 1, `hashes ${hashes}`);
 
     // a restarted member keeps the rules (not the tokens: clients log in again, as with etcd)
+    const refreshing = new Etcd3({ hosts: [cm.endpoint], auth: { username: "alice", password: "alicepw" } });
+    await refreshing.put("app/r").value("1");
     await c.kill(cm);
     c.start(cm);
     await c.waitLeader();
@@ -205,6 +207,12 @@ test("auth on 3 members: users, roles and key permissions are enforced everywher
       "etcdserver: permission denied",
     );
     await ok(cm, "kv/put", { key: b64("app/after"), value: b64("1") }, alice2);
+    // the etcd3 client's token died with the restart: told "invalid auth token", it logs in again
+    try {
+      assert.equal(await refreshing.get("app/r").string(), "1");
+    } finally {
+      refreshing.close();
+    }
 
     // a password change ends the user's tokens; disabling auth opens the store again
     await ok(a, "auth/user/changepw", { name: "alice", password: "new" }, root);

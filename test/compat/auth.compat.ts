@@ -112,6 +112,18 @@ test("etcdctl: users, roles, key permissions, auth enable and disable, as with e
     (await run(["--user", "root:rootpw", "user", "delete", "root"])).err,
     /invalid auth management/,
   );
+  // a txn is checked on its compares and both branches
+  const txn = (compareKey: string, elsePut: string) =>
+    `value("${compareKey}") = "bar"\n\nput foo ok\n\nput ${elsePut} no\n\n`;
+  assert.equal(await okAt(at, ["--user", "alice:apw", "txn"], txn("foo", "foo")), "SUCCESS\n\nOK\n");
+  assert.match(
+    (await etcdctlAt(at, ["--user", "alice:apw", "txn"], txn("a", "foo"))).err,
+    /permission denied/,
+  );
+  assert.match(
+    (await etcdctlAt(at, ["--user", "alice:apw", "txn"], txn("foo", "a"))).err,
+    /permission denied/,
+  );
   // a watch is checked when it is created
   assert.match((await run(["--user", "alice:apw", "watch", "a"])).err, /permission denied/);
   assert.equal(
