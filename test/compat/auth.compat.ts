@@ -44,6 +44,38 @@ async function startTls(
   return `127.0.0.1:${port}`;
 }
 
+/**
+ * A member whose clients must present a certificate from a fresh test CA
+ * (--client-cert-auth), with certificates made for `names` (CN = the name);
+ * `as(name)` is etcdctl's flags to connect as one of them.
+ */
+async function startMtls(
+  t: { after: (f: () => Promise<void>) => void },
+  names: string[],
+  extra: (dir: string) => string[] = () => [],
+): Promise<{ at: string; as: (who: string) => string[] }> {
+  const dir = mkdtempSync(join(tmpdir(), "floe-mtls-"));
+  makeCerts(dir, ["server", ...names]);
+  const f = (n: string) => join(dir, n);
+  const at = await startTls(t, dir, [
+    "--cert-file",
+    f("server.crt"),
+    "--key-file",
+    f("server.key"),
+    "--trusted-ca-file",
+    f("ca.crt"),
+    "--client-cert-auth",
+    ...extra(dir),
+  ]);
+  const as = (who: string) => [
+    "--insecure-transport=false",
+    `--cacert=${f("ca.crt")}`,
+    `--cert=${f(`${who}.crt`)}`,
+    `--key=${f(`${who}.key`)}`,
+  ];
+  return { at, as };
+}
+
 /** POSTs to the JSON gateway; `token` goes in the Authorization header. */
 async function gateway(at: string, path: string, body: unknown, token?: string) {
   const r = await fetch(`http://${at}/v3/${path}`, {
@@ -107,7 +139,23 @@ test("etcdctl: users, roles, key permissions, auth enable and disable, as with e
   );
   assert.equal(await ok(["--user", "alice:apw", "user", "get", "alice"]), "User: alice\nRoles: r1\n");
   assert.match((await run(["--user", "alice:apw", "user", "list"])).err, /permission denied/);
-  assert.match((await run(["--user", "alice:apw", "defrag"])).err, /permission denied/);
+  // maintenance and membership need root; listing members and status do not
+  const snapFile = join(mkdtempSync(join(tmpdir(), "floe-auth-snap-")), "s.db");
+  for (const admin of [
+    ["defrag"],
+    ["snapshot", "save", snapFile],
+    ["endpoint", "hashkv"],
+    ["alarm", "list"],
+    ["compaction", "1"],
+    ["move-leader", "1"],
+    ["member", "add", "x", "--peer-urls=http://127.0.0.1:1"],
+    ["member", "remove", "1"],
+  ]) {
+    assert.match((await run(["--user", "alice:apw", ...admin])).err, /permission denied/, admin.join(" "));
+  }
+  assert.match(await ok(["--user", "alice:apw", "member", "list"]), /started/);
+  assert.match(await ok(["--user", "alice:apw", "endpoint", "status"]), /127\.0\.0\.1/);
+  assert.match(await ok(["--user", "root:rootpw", "snapshot", "save", snapFile]), /Snapshot saved/);
   assert.match(
     (await run(["--user", "root:rootpw", "user", "delete", "root"])).err,
     /invalid auth management/,
@@ -136,24 +184,7 @@ test("etcdctl: users, roles, key permissions, auth enable and disable, as with e
 });
 
 test("etcdctl: with --client-cert-auth, a client certificate's CN is the user, also without a password", async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), "floe-cn-"));
-  makeCerts(dir, ["server", "root", "carol"]);
-  const f = (n: string) => join(dir, n);
-  const at = await startTls(t, dir, [
-    "--cert-file",
-    f("server.crt"),
-    "--key-file",
-    f("server.key"),
-    "--trusted-ca-file",
-    f("ca.crt"),
-    "--client-cert-auth",
-  ]);
-  const as = (who: string) => [
-    "--insecure-transport=false",
-    `--cacert=${f("ca.crt")}`,
-    `--cert=${f(`${who}.crt`)}`,
-    `--key=${f(`${who}.key`)}`,
-  ];
+  const { at, as } = await startMtls(t, ["root", "carol"]);
   await okWhenUp(at, [...as("root"), "user", "add", "root", "--no-password"]);
   await okAt(at, [...as("root"), "user", "grant-role", "root", "root"]);
   await okAt(at, [...as("root"), "user", "add", "carol", "--no-password"]);
@@ -173,27 +204,10 @@ test("etcdctl: with --client-cert-auth, a client certificate's CN is the user, a
 });
 
 test("etcdctl: a client certificate listed in --client-crl-file is refused; an unlisted one is served", async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), "floe-crl-"));
-  makeCerts(dir, ["server", "alice", "mallory"]);
-  const crl = revokeCert(dir, "mallory");
-  const f = (n: string) => join(dir, n);
-  const at = await startTls(t, dir, [
-    "--cert-file",
-    f("server.crt"),
-    "--key-file",
-    f("server.key"),
-    "--trusted-ca-file",
-    f("ca.crt"),
-    "--client-cert-auth",
+  const { at, as } = await startMtls(t, ["alice", "mallory"], (dir) => [
     "--client-crl-file",
-    crl,
+    revokeCert(dir, "mallory"),
   ]);
-  const as = (who: string) => [
-    "--insecure-transport=false",
-    `--cacert=${f("ca.crt")}`,
-    `--cert=${f(`${who}.crt`)}`,
-    `--key=${f(`${who}.key`)}`,
-  ];
   assert.equal(await okWhenUp(at, [...as("alice"), "put", "k", "v"]), "OK\n");
   const r = await etcdctlAt(at, [...as("mallory"), "--command-timeout=3s", "get", "k"]);
   assert.notEqual(r.code, 0, "the revoked certificate was served");
