@@ -81,7 +81,11 @@ export function gatewayRoutes(methods: readonly ApiMethod[]): ReadonlyMap<string
   const routes = new Map<string, GatewayRoute>();
   for (const m of methods) {
     const route = routeOf(m);
-    for (const path of m.gatewayPaths) routes.set(path, route);
+    for (const path of m.gatewayPaths) {
+      routes.set(path, route);
+      // etcd 3.4's gateway also answers under its older /v3beta prefix
+      routes.set(path.replace(/^\/v3\//, "/v3beta/"), route);
+    }
   }
   return routes;
 }

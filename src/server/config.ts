@@ -153,8 +153,8 @@ export const OPTIONS = [
     name: "quota-backend-bytes",
     kind: "int",
     defaultValue: 2 * 1024 * 1024 * 1024,
-    min: 1024 * 1024,
-    description: "raise the NOSPACE alarm when live data exceeds this many bytes",
+    min: 0,
+    description: "raise the NOSPACE alarm when live data exceeds this many bytes (0: the 2 GiB default)",
   },
   {
     name: "max-request-bytes",
@@ -162,6 +162,20 @@ export const OPTIONS = [
     defaultValue: 1.5 * 1024 * 1024,
     min: 1024,
     description: "largest client request accepted",
+  },
+  {
+    name: "max-concurrent-streams",
+    kind: "int",
+    defaultValue: 1000,
+    min: 1,
+    description: "most concurrent HTTP/2 streams (gRPC calls) per client connection",
+  },
+  {
+    name: "strict-reconfig-check",
+    kind: "bool",
+    defaultValue: true,
+    description:
+      "accepted for etcd compatibility: floe always refuses a membership change that would leave too few started members",
   },
   {
     name: "max-txn-ops",
@@ -255,6 +269,8 @@ export interface ServerConfig {
   quotaBackendBytes: number;
   maxRequestBytes: number;
   maxTxnOps: number;
+  maxConcurrentStreams: number;
+  strictReconfigCheck: boolean;
   snapshotCount: number;
   heartbeatInterval: number;
   electionTimeout: number;

@@ -352,7 +352,11 @@ export async function startFloeServer(
             ...(cfg.clientCrlFile ? { crlFile: cfg.clientCrlFile } : {}),
           }
         : undefined,
-      limits: { maxRequestBytes: cfg.maxRequestBytes, maxTxnOps: cfg.maxTxnOps },
+      limits: {
+        maxRequestBytes: cfg.maxRequestBytes,
+        maxTxnOps: cfg.maxTxnOps,
+        maxConcurrentStreams: cfg.maxConcurrentStreams,
+      },
       logger: log,
     });
   } catch (e) {

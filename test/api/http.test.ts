@@ -80,6 +80,10 @@ test("gateway put and range use base64 bytes, int64 strings and proto field name
   assert.equal(unb64(kvs[0]?.value ?? ""), "bar");
   assert.equal(kvs[0]?.create_revision, header.revision);
   assert.equal(range.json.count, "1");
+  // etcd 3.4's older /v3beta prefix serves the same routes
+  const beta = await post("/v3beta/kv/range", { key: b64("foo") });
+  assert.equal(beta.status, 200);
+  assert.equal(unb64((beta.json.kvs as Array<Record<string, string>>)[0]?.value ?? ""), "bar");
   // camelCase JSON names are accepted on input too
   const byPrefix = await post("/v3/kv/range", { key: b64("fo"), rangeEnd: b64("fp"), keys_only: true });
   assert.equal((byPrefix.json.kvs as Array<Record<string, string>>)[0]?.value, undefined);

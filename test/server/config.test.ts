@@ -16,6 +16,35 @@ test("config: defaults follow etcd and derived values fill in", () => {
   assert.equal(c.maxRequestBytes, 1.5 * 1024 * 1024);
   assert.equal(c.maxTxnOps, 128);
   assert.equal(c.snapshotCount, 100_000);
+  assert.equal(c.maxConcurrentStreams, 1000);
+  assert.equal(c.strictReconfigCheck, true);
+  assert.equal(c.authToken, "simple");
+  assert.equal(c.authTokenTtl, 300);
+});
+
+test("config: etcd's flags for streams, reconfiguration, small quotas and auth tokens", () => {
+  const c = loadConfig({
+    flags: {
+      "max-concurrent-streams": "4294967295",
+      "strict-reconfig-check": "false",
+      "quota-backend-bytes": "53248",
+      "auth-token": "jwt,pub-key=a.pem,priv-key=b.pem,sign-method=RS256,ttl=10m",
+      "auth-token-ttl": "60",
+    },
+  });
+  assert.equal(c.maxConcurrentStreams, 4294967295);
+  assert.equal(c.strictReconfigCheck, false);
+  assert.equal(c.quotaBackendBytes, 53248);
+  assert.equal(c.authTokenTtl, 60);
+  assert.throws(() => loadConfig({ flags: { "auth-token": "oauth" } }), /auth-token must be simple or jwt/);
+  assert.throws(
+    () => loadConfig({ flags: { "auth-token": "jwt,pub-key=a.pem,sign-method=XX1" } }),
+    /auth-token: sign-method must be one of/,
+  );
+  assert.throws(
+    () => loadConfig({ flags: { "auth-token": "jwt,pub-key=a.pem,sign-method=RS256,ttl=soon" } }),
+    /ttl/,
+  );
 });
 
 test("config: YAML file, then FLOE_* environment, then flags, each overriding the previous", () => {
