@@ -13,6 +13,29 @@ const codeNames = new Map<number, string>(Object.entries(GrpcCode).map(([name, c
 /** The name of a gRPC code for metric labels, e.g. "OUT_OF_RANGE". */
 export const grpcCodeName = (code: number): string => codeNames.get(code) ?? String(code);
 
+/** gRPC code names as grpc-go prints them (the grpc_code label etcd's dashboards match on). */
+const GO_CODE_NAMES = [
+  "OK",
+  "Canceled",
+  "Unknown",
+  "InvalidArgument",
+  "DeadlineExceeded",
+  "NotFound",
+  "AlreadyExists",
+  "PermissionDenied",
+  "ResourceExhausted",
+  "FailedPrecondition",
+  "Aborted",
+  "OutOfRange",
+  "Unimplemented",
+  "Internal",
+  "Unavailable",
+  "DataLoss",
+  "Unauthenticated",
+];
+
+export type GrpcKind = "unary" | "server_stream" | "bidi_stream";
+
 /**
  * A FloeError for anything a call threw. Cancellation becomes CANCELLED; any
  * other unknown error is a bug: logged with its stack and answered INTERNAL,
@@ -42,10 +65,12 @@ export class CallRunner {
     try {
       const resp = await fn();
       this.metrics.requests.inc({ protocol, method, code: "OK" });
+      if (protocol === "grpc") this.handled("unary", method, 0);
       return resp;
     } catch (e) {
       const err = toFloeError(e, this.log, method, ctx);
       this.metrics.requests.inc({ protocol, method, code: grpcCodeName(err.grpcCode) });
+      if (protocol === "grpc") this.handled("unary", method, err.grpcCode);
       throw err;
     } finally {
       stopTimer();
@@ -58,18 +83,30 @@ export class CallRunner {
     method: string,
     ctx: CallContext,
     source: AsyncIterable<T>,
+    kind: GrpcKind = "bidi_stream",
   ): AsyncGenerator<T> {
     this.metrics.streams.inc({ method });
-    let code = "OK";
+    let code = 0;
     try {
       yield* source;
     } catch (e) {
       const err = toFloeError(e, this.log, method, ctx);
-      code = grpcCodeName(err.grpcCode);
+      code = err.grpcCode;
       throw err;
     } finally {
       this.metrics.streams.dec({ method });
-      this.metrics.requests.inc({ protocol, method, code });
+      this.metrics.requests.inc({ protocol, method, code: grpcCodeName(code) });
+      if (protocol === "grpc") this.handled(kind, method, code);
     }
+  }
+
+  private handled(kind: GrpcKind, method: string, code: number): void {
+    const dot = method.indexOf(".");
+    this.metrics.grpcHandled.inc({
+      grpc_type: kind,
+      grpc_service: `etcdserverpb.${method.slice(0, dot)}`,
+      grpc_method: method.slice(dot + 1),
+      grpc_code: GO_CODE_NAMES[code] ?? String(code),
+    });
   }
 }

@@ -27,6 +27,7 @@ export * as authpb from "./gen/authpb/auth_pb.ts";
 export * as etcdserverpb from "./gen/etcdserverpb/rpc_pb.ts";
 export * as floepb from "./gen/floe/raft_internal_pb.ts";
 export * as mvccpb from "./gen/mvccpb/kv_pb.ts";
+export { defaultRegistry } from "./metrics.ts";
 export {
   type ApiLimits,
   type ApiServerOptions,

@@ -19,6 +19,8 @@ export interface ApiMetrics {
   readonly rejectedConnections: Counter<"reason">;
   /** HTTP/2 connections served through the :authority filter (see h2-authority.ts). */
   readonly authorityFiltered: Counter;
+  /** gRPC calls completed, labelled as go-grpc-prometheus labels them (etcd's grpc_server_handled_total). */
+  readonly grpcHandled: Counter<"grpc_type" | "grpc_service" | "grpc_method" | "grpc_code">;
 }
 
 /** A registry with default metrics, for when the caller supplies none. */
@@ -60,6 +62,12 @@ export function createApiMetrics(registry: Registry): ApiMetrics {
       name: "floe_api_rejected_connections_total",
       help: "Client connections closed before being served, by reason.",
       labelNames: ["reason"] as const,
+      registers: [registry],
+    }),
+    grpcHandled: new Counter({
+      name: "grpc_server_handled_total",
+      help: "Total number of RPCs completed on the server, regardless of success or failure.",
+      labelNames: ["grpc_type", "grpc_service", "grpc_method", "grpc_code"] as const,
       registers: [registry],
     }),
     authorityFiltered: new Counter({

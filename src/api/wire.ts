@@ -362,7 +362,13 @@ export function createGrpcWire(deps: WireDeps): GrpcStreamHandler {
     }
 
     (async () => {
-      for await (const resp of runner.stream("grpc", m.name, ctx, source)) {
+      for await (const resp of runner.stream(
+        "grpc",
+        m.name,
+        ctx,
+        source,
+        m.kind === "server_streaming" ? "server_stream" : "bidi_stream",
+      )) {
         if (stream.destroyed || stream.closed) break;
         const out = encode(m.output, resp);
         if (!stream.headersSent) stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });

@@ -23,6 +23,8 @@ export type SyncTarget = "data" | "hint" | "manifest" | "dir";
 export interface BitcaskHooks {
   /** After every fsync/fdatasync the store issues. */
   onSync?(target: SyncTarget, path: string): void;
+  /** How long each group-commit fdatasync of written records took, in seconds. */
+  onCommitSeconds?(seconds: number): void;
   /** When open loads a data file, and whether from its hint or by scanning the data. */
   onLoad?(fileId: number, source: "hint" | "scan"): void;
   /**

@@ -67,8 +67,10 @@ export class Syncer {
     if (this.inflight !== undefined || this.failure !== undefined || !this.dirty) return;
     const gen = this.written;
     const { fd, path } = this.target();
+    const t0 = performance.now();
     this.inflight = fdatasyncAsync(fd, "data", path, this.hooks).then(
       () => {
+        this.hooks.onCommitSeconds?.((performance.now() - t0) / 1000);
         this.inflight = undefined;
         if (gen > this.synced) this.synced = gen;
         this.release();

@@ -186,6 +186,8 @@ export class RaftRuntime<R> {
   private readonly idPrefix = randomBytes(4).readUInt32BE(0);
   private idSeq = 0;
   private fatal: Error | undefined;
+  /** Proposals that ended without applying (dropped, timed out, or failed with the node): etcd's proposals_failed. */
+  proposalsFailed = 0;
   /** What the Ready loop is doing, for the error that stops it. */
   private stage: ReadyStage = "persist";
 
@@ -273,7 +275,10 @@ export class RaftRuntime<R> {
     const key = framed.toString("hex", 0, ID_BYTES);
     return new Promise<R>((resolve, reject) => {
       const timer = setTimeout(() => {
-        if (this.waiters.delete(key)) reject(new RuntimeError("Timeout", "request timed out"));
+        if (this.waiters.delete(key)) {
+          this.proposalsFailed++;
+          reject(new RuntimeError("Timeout", "request timed out"));
+        }
       }, this.opts.requestTimeoutMs);
       this.waiters.set(key, { resolve, reject, timer });
       this.batch.push(framed);
@@ -301,6 +306,7 @@ export class RaftRuntime<R> {
         const w = this.waiters.get(key);
         if (w) {
           this.waiters.delete(key);
+          this.proposalsFailed++;
           this.settle(w, new RuntimeError("ProposalDropped", err.message));
         }
       }
@@ -538,6 +544,11 @@ export class RaftRuntime<R> {
         this.snapshotWriting = false;
       });
     this.snapIndex = Math.max(this.snapIndex, at); // do not start another until this one is done
+  }
+
+  /** Proposals waiting to be applied. */
+  get pendingProposals(): number {
+    return this.waiters.size;
   }
 
   appliedIndex(): number {

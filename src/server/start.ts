@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type IntervalHistogram, monitorEventLoopDelay } from "node:perf_hooks";
 import { type Logger, pino } from "pino";
-import { type ApiServer, startApiServer } from "../api/index.ts";
+import { type ApiServer, defaultRegistry, startApiServer } from "../api/index.ts";
 import { JwtTokens, parseJwtSpec } from "../auth/index.ts";
 import { Bitcask, BitcaskError } from "../bitcask/index.ts";
 import { opensslCiphers } from "../common/ciphers.ts";
@@ -31,6 +31,7 @@ import {
 } from "./kvstore.ts";
 import { clusterId, loadOrCreateIdentity, type MemberRecord, memberId } from "./member.ts";
 import type { MemberInfo, MemberTable } from "./members.ts";
+import { type MemberView, ServerMetrics } from "./metrics.ts";
 import { RaftRuntime, ReadyLoopError } from "./runtime.ts";
 
 export interface FloeServer {
@@ -183,18 +184,26 @@ export async function startFloeServer(
 
   const walDir = join(cfg.dataDir, "wal");
   const fresh = !existsSync(walDir) || readdirSync(walDir).length === 0;
+  // etcd's metric families, fed by the WAL's and bitcask's timing hooks and read from the member at scrape time
+  const registry = defaultRegistry();
+  let memberView: MemberView | undefined;
+  const metrics = new ServerMetrics(registry, () => memberView);
   const walLogger = (msg: string, fields: Readonly<Record<string, unknown>>) =>
     log.warn({ module: "wal", member, ...fields }, msg);
+  const walOptions = {
+    logger: walLogger,
+    onFsyncSeconds: (s: number) => metrics.walFsyncSeconds.observe(s),
+  };
   let wal: WalStorage;
   if (fresh && !joining && cfg.initialClusterState === "new") {
     wal = await WalStorage.bootstrap(
       cfg.dataDir,
       initialMembers.map((m) => m.id),
       [],
-      { logger: walLogger },
+      walOptions,
     );
   } else {
-    wal = await WalStorage.open(cfg.dataDir, { logger: walLogger });
+    wal = await WalStorage.open(cfg.dataDir, walOptions);
   }
   phaseDone("walMs");
   const db = await Bitcask.open(join(cfg.dataDir, "kv"), {
@@ -202,6 +211,7 @@ export async function startFloeServer(
     sync: "interval",
     syncIntervalMs: 100,
     maxValueBytes: cfg.maxRequestBytes + 4096,
+    hooks: { onCommitSeconds: (s) => metrics.backendCommitSeconds.observe(s) },
     logger: {
       warn: (f, m) => log.warn({ module: "bitcask", member, ...f }, m),
       error: (f, m) => log.error({ module: "bitcask", member, ...f }, m),
@@ -291,6 +301,7 @@ export async function startFloeServer(
       ),
     onSoftState: (s) => {
       etcd?.onRole(s.role === StateRole.Leader);
+      metrics.observeLeader(s.lead);
       log.info({ member, role: s.role, leader: s.lead.toString(16), term: runtime?.rn.raft.term }, "role");
     },
     onFatal: (e) => {
@@ -300,6 +311,21 @@ export async function startFloeServer(
     },
   });
   runtime = rt;
+  memberView = {
+    version: "3.5.0",
+    memberId: myId,
+    leader: () => rt.leader(),
+    committedIndex: () => rt.rn.status().hardState.commit,
+    appliedIndex: () => rt.appliedIndex(),
+    pendingProposals: () => rt.pendingProposals,
+    failedProposals: () => rt.proposalsFailed,
+    dbSizeBytes: () => {
+      const st = db.stats();
+      return st.liveBytes + st.deadBytes;
+    },
+    dbSizeInUseBytes: () => db.stats().liveBytes,
+    keys: () => store.keyCount,
+  };
   etcd = new EtcdServer(rt, store, db, {
     name: cfg.name,
     memberId: myId,
@@ -358,6 +384,7 @@ export async function startFloeServer(
         maxConcurrentStreams: cfg.maxConcurrentStreams,
       },
       logger: log,
+      metrics: registry,
     });
   } catch (e) {
     rt.stop();

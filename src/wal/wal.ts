@@ -50,6 +50,8 @@ export interface WalOptions {
   readonly logger?: WalLogger;
   /** Reports every completed sync (tests count them; crash harnesses learn what is durable). */
   readonly onSync?: SyncHook;
+  /** Told how long each save's fdatasync took, in seconds (etcd's wal_fsync_duration metric). */
+  readonly onFsyncSeconds?: (seconds: number) => void;
 }
 
 /** What one Raft Ready asks to persist; written as one atomic unit with one fdatasync. */
@@ -87,6 +89,7 @@ export class Wal {
   private readonly maxRecordBytes: number;
   private readonly maxPendingSaves: number;
   private readonly onSync: SyncHook;
+  private readonly onFsyncSeconds: ((seconds: number) => void) | undefined;
 
   private constructor(
     readonly dir: string,
@@ -104,6 +107,7 @@ export class Wal {
     this.maxPendingSaves = options.maxPendingSaves ?? 1024;
     this.reader = new SegmentReader(options.maxOpenReadFiles ?? 8, this.maxRecordBytes);
     this.onSync = options.onSync ?? noSyncHook;
+    this.onFsyncSeconds = options.onFsyncSeconds;
     this.cache = new EntryCache(options.cacheSizeBytes ?? 8 * MiB, state.lastIndex() + 1);
     this.cache.append(tail);
   }
@@ -263,7 +267,11 @@ export class Wal {
       if (this.writePos > last.headerEnd && this.writePos + total > this.segmentSizeBytes) await this.cut();
       seg = this.segs[this.segs.length - 1];
       writeAllSync(this.active.fd, buf, base());
-      if (sync) await this.active.datasync();
+      if (sync) {
+        const t0 = performance.now();
+        await this.active.datasync();
+        this.onFsyncSeconds?.((performance.now() - t0) / 1000);
+      }
     } catch (e) {
       this.failure = e as Error;
       throw new WalError(

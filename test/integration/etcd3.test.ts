@@ -225,3 +225,35 @@ test("floe debug dump shows a stopped member's identity, hard state, decoded WAL
   assert.ok(out.includes(`"key":"${Buffer.from("dump/key").toString("base64")}"`), "the last put is decoded");
   assert.match(out, /== bitcask\n\{"keys":\d+/);
 });
+
+test("/metrics carries etcd's metric families with the member's values", async () => {
+  await client.put("metrics/k").value("v");
+  await client.get("metrics/k").string();
+  const text = await (await fetch(`${floe.endpoint}/metrics`)).text();
+  const value = (line: RegExp): number => {
+    const m = text.match(line);
+    assert.ok(m, `no line matching ${line}`);
+    return Number(m[1]);
+  };
+  assert.equal(value(/^etcd_server_has_leader (\S+)$/m), 1);
+  assert.equal(value(/^etcd_server_is_leader (\S+)$/m), 1, "a single member leads");
+  assert.equal(value(/^etcd_server_version\{server_version="3\.5\.0"\} (\S+)$/m), 1);
+  const committed = value(/^etcd_server_proposals_committed_total (\S+)$/m);
+  assert.ok(committed > 1, `committed ${committed}`);
+  assert.ok(value(/^etcd_server_proposals_applied_total (\S+)$/m) >= 1);
+  assert.equal(value(/^etcd_server_proposals_pending (\S+)$/m), 0);
+  assert.ok(value(/^etcd_server_leader_changes_seen_total (\S+)$/m) >= 1);
+  assert.ok(value(/^etcd_disk_wal_fsync_duration_seconds_count (\S+)$/m) > 0);
+  assert.ok(value(/^etcd_mvcc_db_total_size_in_bytes (\S+)$/m) > 0);
+  assert.ok(value(/^etcd_debugging_mvcc_keys_total (\S+)$/m) >= 1);
+  assert.ok(
+    value(
+      /^grpc_server_handled_total\{grpc_type="unary",grpc_service="etcdserverpb\.KV",grpc_method="Put",grpc_code="OK"\} (\S+)$/m,
+    ) >= 1,
+  );
+  // the backend commits (bitcask group syncs) at its 100 ms interval
+  await waitFor("a backend commit", async () => {
+    const t = await (await fetch(`${floe.endpoint}/metrics`)).text();
+    return /^etcd_disk_backend_commit_duration_seconds_count [1-9]/m.test(t);
+  });
+});
