@@ -413,7 +413,14 @@ test("peer CRL: a member whose certificate the CRL lists is refused; the others 
       b.got.map((m) => m.from),
       [1],
     );
-    assert.equal(revoked.t.connected(2), false);
+    // Under TLS 1.3 a client finishes its handshake before the server has checked
+    // its certificate, so the revoked member may look connected for a moment
+    // after each redial; the server's refusal then drops it.
+    await until(() => !revoked.t.connected(2), "the revoked member's connection is dropped");
+    assert.deepEqual(
+      b.got.map((m) => m.from),
+      [1],
+    );
   } finally {
     await a.t.close();
     await b.t.close();
