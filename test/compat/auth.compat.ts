@@ -174,6 +174,7 @@ test("etcdctl: users, roles, key permissions, auth enable and disable, as with e
   );
   // a watch is checked when it is created
   assert.match((await run(["--user", "alice:apw", "watch", "a"])).err, /permission denied/);
+  assert.match((await run(["--user", "alice:apw", "watch", "--prefix", "p"])).err, /permission denied/);
   assert.equal(
     await ok(["--user", "root:rootpw", "role", "revoke-permission", "r1", "foo"]),
     "Permission of key foo is revoked from role r1\n",
