@@ -171,6 +171,13 @@ export const OPTIONS = [
     description: "most concurrent HTTP/2 streams (gRPC calls) per client connection",
   },
   {
+    name: "experimental-initial-corrupt-check",
+    kind: "bool",
+    defaultValue: false,
+    description:
+      "before serving, compare the key space hash with the peers' and refuse to start on a mismatch",
+  },
+  {
     name: "strict-reconfig-check",
     kind: "bool",
     defaultValue: true,
@@ -271,6 +278,7 @@ export interface ServerConfig {
   maxTxnOps: number;
   maxConcurrentStreams: number;
   strictReconfigCheck: boolean;
+  experimentalInitialCorruptCheck: boolean;
   snapshotCount: number;
   heartbeatInterval: number;
   electionTimeout: number;

@@ -20,6 +20,7 @@ import { WalStorage } from "../wal/index.ts";
 import { selfSignedCert } from "./autotls.ts";
 import { ClusterService } from "./cluster.ts";
 import { ConfigError, parseInitialCluster, type ServerConfig } from "./config.ts";
+import { compareWithPeers, type HashAt, type PeerHash } from "./corrupt.ts";
 import { EtcdServer } from "./etcd.ts";
 import {
   BitcaskMvccStorage,
@@ -49,6 +50,8 @@ export class StartError extends Error {
 interface ClusterInfo {
   clusterId: number;
   members: MemberInfo[];
+  /** The answering member's HashKV at its current revision (for --experimental-initial-corrupt-check). */
+  hashKV?: HashAt;
 }
 
 /** Finds out which cluster the peers form and which member we are in it. */
@@ -241,13 +244,23 @@ export async function startFloeServer(
   let clusterService: ClusterService | undefined;
   let runtime: RaftRuntime<KvApplyResult> | undefined;
   let stopping = false;
+  let infoHash: HashAt | undefined;
   const transport = new PeerTransport({
     memberId: myId,
     clusterId: cid,
     ...listenAddress(cfg.listenPeerUrls[0]),
     tls: peerTls,
-    clusterInfo: () =>
-      Buffer.from(JSON.stringify({ clusterId: cid, members: sm.members().list() } satisfies ClusterInfo)),
+    clusterInfo: () => {
+      // hashed at most once per revision: anyone on the peer port may ask
+      if (infoHash?.revision !== store.revision || infoHash.compactRevision !== store.compactRevision) {
+        const h = store.hashKV(0);
+        infoHash = { hash: h.hash, revision: h.hashRevision, compactRevision: h.compactRevision };
+      }
+      const hashKV = infoHash;
+      return Buffer.from(
+        JSON.stringify({ clusterId: cid, members: sm.members().list(), hashKV } satisfies ClusterInfo),
+      );
+    },
     onMessage: (m) => runtime?.step(m),
     onSnapshot: async (m: Message, chunks) => {
       const meta = m.snapshot?.metadata;
@@ -358,6 +371,14 @@ export async function startFloeServer(
       "key index checkpoint saved",
     );
   await transport.listen();
+  if (cfg.experimentalInitialCorruptCheck) {
+    try {
+      await initialCorruptCheck(store, sm.members().list(), myId, peerTls, log);
+    } catch (e) {
+      await transport.close();
+      throw e;
+    }
+  }
   rt.start();
   etcd.start();
   // A single voter need not wait an election timeout.
@@ -532,4 +553,37 @@ function jwtTokens(spec: string): JwtTokens {
   } catch (e) {
     throw new ConfigError(`auth-token: ${(e as Error).message}`);
   }
+}
+
+/** etcd's initial corruption check (corrupt.ts): refuses to start on a HashKV mismatch with a peer. */
+async function initialCorruptCheck(
+  store: MvccStore,
+  members: readonly MemberInfo[],
+  myId: number,
+  tls: PeerTls | undefined,
+  log: Logger,
+): Promise<void> {
+  const h = store.hashKV(0);
+  const own = { hash: h.hash, revision: h.hashRevision, compactRevision: h.compactRevision };
+  const urls = members.filter((m) => m.id !== myId).flatMap((m) => m.peerUrls.slice(0, 1));
+  const peers: PeerHash[] = await Promise.all(
+    urls.map(async (url) => {
+      try {
+        const info = JSON.parse(Buffer.from(await queryPeer(url, tls)).toString("utf8")) as ClusterInfo;
+        return {
+          url,
+          hash: info.hashKV,
+          error: info.hashKV === undefined ? "no hash in its answer" : undefined,
+        };
+      } catch (e) {
+        return { url, error: (e as Error).message };
+      }
+    }),
+  );
+  const r = compareWithPeers(own, peers);
+  if (r.mismatch !== undefined) throw new StartError(r.mismatch);
+  log.info(
+    { member: myId.toString(16), ...own, matched: r.matched, skipped: r.skipped },
+    "initial corruption check done",
+  );
 }
