@@ -60,16 +60,27 @@ RESULTS="$WORK/results.txt"
 : >"$RESULTS"
 echo "etcd-e2e: running ${#ALL[@]} tests, one process each (a test that panics the suite loses only itself; log: $LOG)" >&2
 start=$SECONDS
-for t in "${ALL[@]}"; do
+run_one() { # $1: test name; prints PASS, FAIL or SKIP
+  local t="$1" out r
   out=$(cd "$SRC/tests/e2e" && FLOE_ROOT="$ROOT" timeout 600 "$BIN" -test.run "^${t}\$" -test.v \
     -bin-dir "$BINDIR" -cert-dir "$SRC/integration/fixtures" 2>&1) || true
   printf '%s\n' "$out" >>"$LOG"
-  # "--- PASS: TestX (1.2s)" -> "PASS TestX"; no line at all (a panic, a timeout) is a failure
+  # "--- PASS: TestX (1.2s)" -> PASS; no line at all (a panic, a timeout) is a failure
   r=$(printf '%s\n' "$out" | sed -nE "s/^--- (PASS|FAIL|SKIP): ${t} .*/\\1/p" | head -1)
-  echo "${r:-FAIL} $t" >>"$RESULTS"
   # the suite's members are not always stopped when a test fails
   pkill -f "$BINDIR/etcd" 2>/dev/null || true
   pkill -f "bin/floe.js start --name testname" 2>/dev/null || true
+  echo "${r:-FAIL}"
+}
+for t in "${ALL[@]}"; do
+  r=$(run_one "$t")
+  # a test expected to pass gets a second run before it counts as a regression
+  # (the suite's timing-sensitive tests share two cores with everything else)
+  if [ "$r" != PASS ] && [ "$UPDATE" = 0 ] && grep -qx "PASS $t" "$EXPECTED" 2>/dev/null; then
+    echo "etcd-e2e: $t: $r; running it again" >&2
+    r=$(run_one "$t")
+  fi
+  echo "$r $t" >>"$RESULTS"
 done
 sort -k2 -o "$RESULTS" "$RESULTS"
 
