@@ -207,25 +207,6 @@ test("floe client verbs: put, get --prefix, lease grant and del talk to the serv
   assert.equal(await client.get("cli/a").string(), null);
 });
 
-test("floe debug dump shows a stopped member's identity, hard state, decoded WAL entries and bitcask stats", async () => {
-  const { execFileSync } = await import("node:child_process");
-  await client.put("dump/key").value("v");
-  client.close();
-  assert.equal(await floe.stop("SIGTERM"), 0);
-  const out = execFileSync(
-    process.execPath,
-    ["bin/floe.js", "debug", "dump", floe.dataDir, "--entries", "1000"],
-    {
-      cwd: new URL("../../", import.meta.url),
-      encoding: "utf8",
-    },
-  );
-  assert.match(out, /== member\n\{\n {2}"name": "it"/);
-  assert.match(out, /hard state: term=\d+ vote=[0-9a-f]+ commit=\d+/);
-  assert.ok(out.includes(`"key":"${Buffer.from("dump/key").toString("base64")}"`), "the last put is decoded");
-  assert.match(out, /== bitcask\n\{"keys":\d+/);
-});
-
 test("/metrics carries etcd's metric families with the member's values", async () => {
   await client.put("metrics/k").value("v");
   await client.get("metrics/k").string();
@@ -256,4 +237,23 @@ test("/metrics carries etcd's metric families with the member's values", async (
     const t = await (await fetch(`${floe.endpoint}/metrics`)).text();
     return /^etcd_disk_backend_commit_duration_seconds_count [1-9]/m.test(t);
   });
+});
+
+test("floe debug dump shows a stopped member's identity, hard state, decoded WAL entries and bitcask stats", async () => {
+  const { execFileSync } = await import("node:child_process");
+  await client.put("dump/key").value("v");
+  client.close();
+  assert.equal(await floe.stop("SIGTERM"), 0);
+  const out = execFileSync(
+    process.execPath,
+    ["bin/floe.js", "debug", "dump", floe.dataDir, "--entries", "1000"],
+    {
+      cwd: new URL("../../", import.meta.url),
+      encoding: "utf8",
+    },
+  );
+  assert.match(out, /== member\n\{\n {2}"name": "it"/);
+  assert.match(out, /hard state: term=\d+ vote=[0-9a-f]+ commit=\d+/);
+  assert.ok(out.includes(`"key":"${Buffer.from("dump/key").toString("base64")}"`), "the last put is decoded");
+  assert.match(out, /== bitcask\n\{"keys":\d+/);
 });
