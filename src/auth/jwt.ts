@@ -114,7 +114,7 @@ export class JwtTokens {
 
   sign(username: string, revision: number): string {
     if (this.o.signKey === undefined) throw new Error("this member has no priv-key to sign tokens with");
-    return jwt.sign({ username, revision }, this.o.signKey, {
+    return jwt.sign({ username, revision, iat: Math.floor(this.now() / 1000) }, this.o.signKey, {
       algorithm: this.o.signMethod,
       expiresIn: Math.ceil(this.o.ttlSeconds),
     });
