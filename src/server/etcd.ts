@@ -44,6 +44,9 @@ const MVCC_TO_API: Record<string, Parameters<typeof FloeError.of>[0]> = {
   NoSpace: "NO_SPACE",
 };
 
+/** A permission check's range end for a single key. */
+const NO_RANGE_END = new Uint8Array(0);
+
 /** How long a follower waits for the leader's client URL before a lease call fails with "not leader". */
 const LEADER_URL_WAIT_MS = 2000;
 
@@ -305,7 +308,7 @@ export class EtcdServer implements EtcdBackend {
     if (isTxnReadOnly(t)) {
       await this.linearize();
       try {
-        return fromTxn(this.store.txnReadOnly(t, this.identify(ctx)));
+        return fromTxn(this.store.txnReadOnly(t, info));
       } catch (e) {
         throw apiError(e);
       }
@@ -404,18 +407,17 @@ export class EtcdServer implements EtcdBackend {
     req: pb.LeaseTimeToLiveRequest,
     ctx?: CallContext,
   ): Promise<pb.LeaseTimeToLiveResponse> {
-    if (this.store.auth.isEnabled) {
-      // as etcd: reading a lease's state needs read permission on every key attached to it
+    const id = num(req.ID, "ID");
+    const auth = this.store.auth;
+    // with auth on the keys are needed either way: reading a lease's state needs read permission on each (etcd)
+    const t = this.store.timeToLive(id, { keys: req.keys || auth.isEnabled });
+    if (auth.isEnabled && t !== undefined) {
       const info = this.identify(ctx);
-      const keys = this.store.timeToLive(num(req.ID, "ID"), { keys: true })?.keys ?? [];
-      for (const key of keys) {
-        guard(() => this.store.auth.checkRange(info, PermType.READ, { key, rangeEnd: new Uint8Array(0) }));
-      }
+      for (const key of t.keys)
+        guard(() => auth.checkRange(info, PermType.READ, { key, rangeEnd: NO_RANGE_END }));
     }
     const url = this.lessor.isPrimary ? undefined : await this.relayTarget();
     if (url) return this.forwarder.timeToLive(url, req, ctx?.token);
-    const id = num(req.ID, "ID");
-    const t = this.store.timeToLive(id, { keys: req.keys });
     if (!t) return create(pb.LeaseTimeToLiveResponseSchema, { ID: req.ID, TTL: -1n });
     const remainingMs = this.lessor.isPrimary ? this.lessor.remainingMs(id, Date.now()) : undefined;
     const ttl = remainingMs === undefined ? t.grantedTtl : Math.max(0, Math.ceil(remainingMs / 1000));
@@ -423,7 +425,7 @@ export class EtcdServer implements EtcdBackend {
       ID: req.ID,
       TTL: BigInt(ttl),
       grantedTTL: BigInt(t.grantedTtl),
-      keys: t.keys,
+      keys: req.keys ? t.keys : [],
     });
   }
 

@@ -249,7 +249,7 @@ function toAuthChange(req: InternalRequest): AuthChange | undefined {
 }
 
 /** Who proposed a client request (its header), or undefined for the server's own requests. */
-export function authInfoOf(req: InternalRequest): AuthInfo | undefined {
+function authInfoOf(req: InternalRequest): AuthInfo | undefined {
   const h = req.header;
   if (h === undefined) return undefined;
   return { username: h.username, revision: Number(h.authRevision) };

@@ -78,7 +78,7 @@ export class ServerMetrics {
       (v) => v.dbSizeInUseBytes(),
     );
     gauge("etcd_debugging_mvcc_keys_total", "Total number of keys.", (v) => v.keys());
-    const versionGauge = new Gauge({
+    new Gauge({
       name: "etcd_server_version",
       help: "Which version is running. 1 for 'server_version' label with current version.",
       labelNames: ["server_version"],
@@ -88,7 +88,6 @@ export class ServerMetrics {
         if (v !== undefined) this.set({ server_version: v.version }, 1);
       },
     });
-    void versionGauge;
     this.leaderChanges = new Counter({
       name: "etcd_server_leader_changes_seen_total",
       help: "The number of leader changes seen.",
