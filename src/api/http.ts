@@ -8,7 +8,7 @@ import { STATUS_CODES } from "node:http";
 import type { Registry } from "prom-client";
 import type { CallContext } from "./backend.ts";
 import { type CallRunner, toFloeError } from "./calls.ts";
-import { type FloeError, GrpcCode, httpStatusOf } from "./errors.ts";
+import { FloeError, GrpcCode, httpStatusOf } from "./errors.ts";
 import type { GatewayRoute } from "./gateway-routes.ts";
 import { jsonValues, parseJsonBody, readBody } from "./json-stream.ts";
 import type { Operations } from "./operations.ts";
@@ -84,16 +84,72 @@ export interface HttpDeps {
   readonly shutdown: AbortSignal;
 }
 
+/**
+ * etcd's JSON gateway is a gRPC client of its own member over one loopback
+ * connection, so at most --max-concurrent-streams gateway calls (unary or
+ * streaming) run at once and the rest wait for a stream to finish. floe
+ * serves the gateway in-process and keeps the same limit with these slots.
+ */
+export class GatewaySlots {
+  private inUse = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(readonly capacity: number) {}
+
+  get active(): number {
+    return this.inUse;
+  }
+
+  /** Resolves when a slot is held; rejects if `signal` aborts first (the client left). */
+  acquire(signal: AbortSignal): Promise<void> {
+    if (this.inUse < this.capacity) {
+      this.inUse++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      const grant = () => {
+        signal.removeEventListener("abort", onAbort);
+        this.inUse++;
+        resolve();
+      };
+      const onAbort = () => {
+        const i = this.waiting.indexOf(grant);
+        if (i >= 0) this.waiting.splice(i, 1);
+        reject(FloeError.of("CANCELLED"));
+      };
+      this.waiting.push(grant);
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  release(): void {
+    this.inUse--;
+    this.waiting.shift()?.();
+  }
+}
+
 export function createHttpListener(deps: HttpDeps): HttpListener {
   const { ops, runner, routes, registry, shutdown } = deps;
   const maxBody = ops.limits.maxGatewayBodyBytes;
+  const slots = new GatewaySlots(ops.limits.maxConcurrentStreams);
+
+  async function gated(ctx: CallContext, call: () => Promise<void>): Promise<void> {
+    await slots.acquire(ctx.signal);
+    try {
+      await call();
+    } finally {
+      slots.release();
+    }
+  }
 
   async function unary(route: GatewayRoute & { kind: "unary" }, req: HttpRequestLike, res: HttpResponseLike) {
     const ctx = contextOf(res, shutdown, req);
-    const body = await runner.unary("gateway", route.method, ctx, async () =>
-      route.run(parseJsonBody(await readBody(req, maxBody)), ctx),
-    );
-    sendJson(res, 200, body);
+    await gated(ctx, async () => {
+      const body = await runner.unary("gateway", route.method, ctx, async () =>
+        route.run(parseJsonBody(await readBody(req, maxBody)), ctx),
+      );
+      sendJson(res, 200, body);
+    });
   }
 
   async function stream(
@@ -102,26 +158,32 @@ export function createHttpListener(deps: HttpDeps): HttpListener {
     res: HttpResponseLike,
   ) {
     const ctx = contextOf(res, shutdown, req);
-    const jsonIn = route.clientStreams
-      ? jsonValues(req, maxBody)
-      : (async function* () {
-          yield parseJsonBody(await readBody(req, maxBody));
-        })();
-    res.writeHead(200, JSON_TYPE);
-    try {
-      for await (const json of runner.stream("gateway", route.method, ctx, route.run(jsonIn, ctx))) {
-        if (res.writableEnded || ctx.signal.aborted) break;
-        if (!res.write(`${JSON.stringify({ result: json })}\n`)) await drained(res);
+    await gated(ctx, async () => {
+      const jsonIn = route.clientStreams
+        ? jsonValues(req, maxBody)
+        : (async function* () {
+            yield parseJsonBody(await readBody(req, maxBody));
+          })();
+      res.writeHead(200, JSON_TYPE);
+      try {
+        for await (const json of runner.stream("gateway", route.method, ctx, route.run(jsonIn, ctx))) {
+          if (res.writableEnded || ctx.signal.aborted) break;
+          if (!res.write(`${JSON.stringify({ result: json })}\n`)) await drained(res);
+        }
+      } catch (e) {
+        if (!res.writableEnded) res.write(streamErrorLine(e as FloeError));
       }
-    } catch (e) {
-      if (!res.writableEnded) res.write(streamErrorLine(e as FloeError));
-    }
-    if (!res.writableEnded) res.end();
+      if (!res.writableEnded) res.end();
+    });
   }
 
   async function health(res: HttpResponseLike) {
     const report = await ops.health(contextOf(res, shutdown));
-    sendJson(res, report.healthy ? 200 : 503, { health: String(report.healthy), reason: report.reason });
+    // etcd 3.4's body is {"health":"true"|"false"} and nothing else; why a
+    // member is unhealthy goes in a header of its own.
+    const headers = report.reason ? { ...JSON_TYPE, "x-floe-health-reason": report.reason } : JSON_TYPE;
+    res.writeHead(report.healthy ? 200 : 503, headers);
+    res.end(JSON.stringify({ health: String(report.healthy) }));
   }
 
   async function metrics(res: HttpResponseLike) {

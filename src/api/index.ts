@@ -31,6 +31,7 @@ export { defaultRegistry } from "./metrics.ts";
 export {
   type ApiLimits,
   type ApiServerOptions,
+  defaultEtcdClusterVersion,
   defaultEtcdVersion,
   defaultLimits,
   type TlsOptions,

@@ -74,7 +74,11 @@ export interface ApiServerOptions {
    * default process metrics. Register backend metrics on it (see ApiServer.metrics).
    */
   metrics?: Registry;
-  /** The etcd version floe claims at /version and in Status; default 3.5.0 for both. */
+  /**
+   * The etcd version floe reports at /version, in Status and in metrics:
+   * default the release whose v3 API surface floe implements (3.4) and
+   * whose own end-to-end suite it is checked against.
+   */
   etcdVersion?: { server?: string; cluster?: string };
 }
 
@@ -83,7 +87,9 @@ export interface EtcdVersions {
   readonly cluster: string;
 }
 
-export const defaultEtcdVersion = "3.5.0";
+/** The etcd release floe implements: server version (3.4.23) and cluster version (3.4.0). */
+export const defaultEtcdVersion = "3.4.23";
+export const defaultEtcdClusterVersion = "3.4.0";
 
 export function resolveLimits(partial: Partial<ApiLimits> | undefined): ApiLimits {
   const limits = { ...defaultLimits, ...partial };

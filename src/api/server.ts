@@ -20,7 +20,7 @@ import { createHttpListener, type HttpRequestLike, type HttpResponseLike } from 
 import { methodTable } from "./methods.ts";
 import { createApiMetrics, defaultRegistry } from "./metrics.ts";
 import { Operations } from "./operations.ts";
-import { type ApiServerOptions, defaultEtcdVersion, type EtcdVersions, resolveLimits } from "./options.ts";
+import { type ApiServerOptions, defaultEtcdClusterVersion, defaultEtcdVersion, type EtcdVersions, resolveLimits } from "./options.ts";
 import { createGrpcWire, isGrpcRequest } from "./wire.ts";
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
@@ -85,7 +85,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const metrics = createApiMetrics(registry);
   const versions: EtcdVersions = {
     server: options.etcdVersion?.server ?? defaultEtcdVersion,
-    cluster: options.etcdVersion?.cluster ?? defaultEtcdVersion,
+    cluster: options.etcdVersion?.cluster ?? defaultEtcdClusterVersion,
   };
   const ops = new Operations(options.backend, limits, versions);
   const shutdown = new AbortController();

@@ -9,6 +9,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import type { CallContext, EtcdBackend } from "../api/backend.ts";
 import { FloeError } from "../api/errors.ts";
+import { defaultEtcdVersion } from "../api/options.ts";
 import * as pb from "../api/gen/etcdserverpb/rpc_pb.ts";
 import {
   type InternalRequest,
@@ -471,7 +472,7 @@ export class EtcdServer implements EtcdBackend {
     const st = this.runtime.rn.status();
     const stats = this.db.stats();
     return create(pb.StatusResponseSchema, {
-      version: "3.5.0",
+      version: defaultEtcdVersion,
       dbSize: BigInt(stats.liveBytes + stats.deadBytes),
       dbSizeInUse: BigInt(stats.liveBytes),
       leader: BigInt(st.softState.lead),
@@ -479,7 +480,6 @@ export class EtcdServer implements EtcdBackend {
       raftIndex: BigInt(st.lastIndex),
       raftTerm: BigInt(st.hardState.term),
       raftAppliedIndex: BigInt(this.runtime.appliedIndex()),
-      storageVersion: "3.5.0",
       // as etcd: each active alarm, in etcdserverpb.AlarmMember's text form
       errors: this.store
         .alarms()

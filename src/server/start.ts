@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type IntervalHistogram, monitorEventLoopDelay } from "node:perf_hooks";
 import { type Logger, pino } from "pino";
-import { type ApiServer, defaultRegistry, startApiServer } from "../api/index.ts";
+import { type ApiServer, defaultEtcdVersion, defaultRegistry, startApiServer } from "../api/index.ts";
 import { JwtTokens, parseJwtSpec } from "../auth/index.ts";
 import { Bitcask, BitcaskError } from "../bitcask/index.ts";
 import { opensslCiphers } from "../common/ciphers.ts";
@@ -325,7 +325,7 @@ export async function startFloeServer(
   });
   runtime = rt;
   memberView = {
-    version: "3.5.0",
+    version: defaultEtcdVersion,
     memberId: myId,
     leader: () => rt.leader(),
     committedIndex: () => rt.rn.status().hardState.commit,

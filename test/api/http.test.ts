@@ -45,19 +45,22 @@ const post = async (path: string, body: unknown) => {
 test("/health reports etcd's JSON and turns 503 on an alarm", async () => {
   const ok = await request("/health", undefined, "GET");
   assert.equal(ok.status, 200);
-  assert.deepEqual(JSON.parse(ok.text), { health: "true", reason: "" });
+  assert.deepEqual(JSON.parse(ok.text), { health: "true" });
+  assert.equal(ok.headers["content-type"], "application/json");
+  assert.equal(ok.headers["x-floe-health-reason"], undefined);
   await h.backend.alarm(
     create(AlarmRequestSchema, { action: AlarmRequest_AlarmAction.ACTIVATE, alarm: AlarmType.NOSPACE }),
   );
   const bad = await request("/health", undefined, "GET");
   assert.equal(bad.status, 503);
-  assert.deepEqual(JSON.parse(bad.text), { health: "false", reason: "ALARM NOSPACE" });
+  assert.deepEqual(JSON.parse(bad.text), { health: "false" });
+  assert.equal(bad.headers["x-floe-health-reason"], "ALARM NOSPACE");
   await h.backend.alarm(create(AlarmRequestSchema, { action: AlarmRequest_AlarmAction.DEACTIVATE }));
 });
 
-test("/version claims an etcd 3.5 server and cluster", async () => {
+test("/version claims an etcd 3.4 server and cluster", async () => {
   const r = await request("/version", undefined, "GET");
-  assert.deepEqual(JSON.parse(r.text), { etcdserver: "3.5.0", etcdcluster: "3.5.0" });
+  assert.deepEqual(JSON.parse(r.text), { etcdserver: "3.4.23", etcdcluster: "3.4.0" });
 });
 
 test("/metrics serves Prometheus text with process_resident_memory_bytes and floe's request counters", async () => {
@@ -107,7 +110,7 @@ test("gateway txn, deleterange, lease routes and aliases, member list and status
   const members = await post("/v3/cluster/member/list", {});
   assert.equal((members.json.members as Array<Record<string, unknown>>)[0]?.name, "fake");
   const status = await post("/v3/maintenance/status", {});
-  assert.equal(status.json.version, "3.5.0");
+  assert.equal(status.json.version, "3.4.23");
 });
 
 test("gateway errors carry etcd's JSON shape and the HTTP status grpc-gateway uses", async () => {

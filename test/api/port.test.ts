@@ -105,7 +105,7 @@ test("plain HTTP over HTTP/2 (no gRPC content type) reaches the HTTP endpoints",
       stream.on("end", () => resolve(text));
       stream.on("error", reject);
     });
-    assert.deepEqual(JSON.parse(body), { etcdserver: "3.5.0", etcdcluster: "3.5.0" });
+    assert.deepEqual(JSON.parse(body), { etcdserver: "3.4.23", etcdcluster: "3.4.0" });
   } finally {
     session.close();
   }
@@ -275,7 +275,7 @@ test("HTTP/1.1 and gRPC clients share the port at the same time", async () => {
         body: JSON.stringify({ key: "c2hhcmVk" }),
       }).then((r) => r.json()),
     ]);
-    assert.deepEqual(results[1], { etcdserver: "3.5.0", etcdcluster: "3.5.0" });
+    assert.deepEqual(results[1], { etcdserver: "3.4.23", etcdcluster: "3.4.0" });
   } finally {
     client.close();
   }
@@ -375,7 +375,7 @@ test("with TLS, ALPN routes h2 to gRPC and http/1.1 to the HTTP endpoints", asyn
           })
           .on("error", reject);
       });
-      assert.deepEqual(JSON.parse(health), { health: "true", reason: "" });
+      assert.deepEqual(JSON.parse(health), { health: "true" });
     }
   } finally {
     await server.close({ graceMs: 100 });

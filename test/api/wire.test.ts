@@ -202,7 +202,7 @@ test("EnvelopeReader: messages across chunks, several per chunk, and the size li
 
 test("the method table covers every method of the six services, and the gateway serves every one", () => {
   const table = methodTable(
-    new Operations(new FakeBackend(), { ...defaultLimits }, { server: "3.5.0", cluster: "3.5.0" }),
+    new Operations(new FakeBackend(), { ...defaultLimits }, { server: "3.4.23", cluster: "3.4.0" }),
   );
   const services = [pb.KV, pb.Watch, pb.Lease, pb.Cluster, pb.Maintenance, pb.Auth];
   const expected = services.flatMap((s) => s.methods.map((m) => `/${s.typeName}/${m.name}`));
