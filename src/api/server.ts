@@ -20,7 +20,13 @@ import { createHttpListener, type HttpRequestLike, type HttpResponseLike } from 
 import { methodTable } from "./methods.ts";
 import { createApiMetrics, defaultRegistry } from "./metrics.ts";
 import { Operations } from "./operations.ts";
-import { type ApiServerOptions, defaultEtcdClusterVersion, defaultEtcdVersion, type EtcdVersions, resolveLimits } from "./options.ts";
+import {
+  type ApiServerOptions,
+  defaultEtcdClusterVersion,
+  defaultEtcdVersion,
+  type EtcdVersions,
+  resolveLimits,
+} from "./options.ts";
 import { createGrpcWire, isGrpcRequest } from "./wire.ts";
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
