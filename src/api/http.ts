@@ -1,7 +1,8 @@
 // Plain HTTP on the client port (HTTP/1.1, and HTTP/2 requests that are not
 // gRPC): /health, /version, /metrics and the JSON gateway under /v3/. Errors
 // use grpc-gateway's shapes, which etcd's gateway returns:
-//   unary:  HTTP status from the gRPC code, body {"error": msg, "code": n, "message": msg}
+//   unary:  HTTP status from the gRPC code, body {"error": msg, "message": msg, "code": n}
+//           (grpc-gateway's field order, which etcd's own tests compare as text)
 //   stream: a last line {"error": {"grpc_code": n, "http_code": s, "message": msg, "http_status": text}}
 
 import { STATUS_CODES } from "node:http";
@@ -48,7 +49,7 @@ function sendError(res: HttpResponseLike, err: FloeError): void {
     res.end();
     return;
   }
-  sendJson(res, httpStatusOf(err.grpcCode), { error: err.message, code: err.grpcCode, message: err.message });
+  sendJson(res, httpStatusOf(err.grpcCode), { error: err.message, message: err.message, code: err.grpcCode });
 }
 
 function streamErrorLine(err: FloeError): string {
@@ -202,11 +203,11 @@ export function createHttpListener(deps: HttpDeps): HttpListener {
     if (path === "/metrics") return metrics(res);
     const route = routes.get(path);
     if (route === undefined) {
-      return sendJson(res, 404, { error: "Not Found", code: GrpcCode.NOT_FOUND, message: "Not Found" });
+      return sendJson(res, 404, { error: "Not Found", message: "Not Found", code: GrpcCode.NOT_FOUND });
     }
     if (method !== "POST") {
       const msg = "Method Not Allowed";
-      return sendJson(res, 405, { error: msg, code: GrpcCode.UNIMPLEMENTED, message: msg });
+      return sendJson(res, 405, { error: msg, message: msg, code: GrpcCode.UNIMPLEMENTED });
     }
     return route.kind === "unary" ? unary(route, req, res) : stream(route, req, res);
   }
