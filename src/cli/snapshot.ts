@@ -150,7 +150,7 @@ export async function restoreSnapshot(opts: {
   peerUrls: string[];
   clientUrls: string[];
   token: string;
-}): Promise<{ memberId: number; clusterId: number; index: number; revision: number }> {
+}): Promise<{ memberId: bigint; clusterId: bigint; index: number; revision: number }> {
   if (existsSync(opts.dataDir) && readdirSync(opts.dataDir).length > 0) {
     throw new SnapshotFileError(`${opts.dataDir} is not empty; restore into a new data directory`);
   }

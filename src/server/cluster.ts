@@ -10,8 +10,8 @@ import * as pb from "../api/gen/etcdserverpb/rpc_pb.ts";
 import { InternalRequestSchema } from "../api/gen/floe/raft_internal_pb.ts";
 import { type ConfChange, ConfChangeType, ProgressState, StateRole } from "../raft/index.ts";
 import type { KvApplyResult, MvccStateMachine } from "./kvstore.ts";
-import { memberId } from "./member.ts";
-import type { ConfChangeContext, MemberInfo, MemberTable } from "./members.ts";
+import { hexId, memberId64, raftIdOf } from "./member.ts";
+import { type ConfChangeContext, externalIdOf, type MemberInfo, type MemberTable } from "./members.ts";
 import { type RaftRuntime, RuntimeError } from "./runtime.ts";
 
 export interface ClusterServiceOptions {
@@ -31,7 +31,7 @@ interface Pending {
 
 export function toPbMember(m: MemberInfo): pb.Member {
   return create(pb.MemberSchema, {
-    ID: BigInt(m.id),
+    ID: externalIdOf(m),
     name: m.name,
     peerURLs: m.peerUrls,
     clientURLs: m.clientUrls,
@@ -83,6 +83,16 @@ export class ClusterService {
     return this.sm.members().list();
   }
 
+  /** The 64-bit id clients know the member with this raft id by. */
+  externalId(id: number): bigint {
+    return this.sm.members().externalId(id);
+  }
+
+  /** The raft id of the member a client names by its 64-bit id (undefined: no such member). */
+  private raftIdFor(id64: bigint): number | undefined {
+    return this.sm.members().byExternalId(id64)?.id;
+  }
+
   private async changeConf(changes: ConfChange["changes"], member?: MemberInfo): Promise<void> {
     const requestId = randomBytes(8).toString("hex");
     const ctx: ConfChangeContext = { requestId, member };
@@ -109,7 +119,7 @@ export class ClusterService {
 
   private header(): pb.ResponseHeader {
     return create(pb.ResponseHeaderSchema, {
-      memberId: BigInt(this.o.selfId),
+      memberId: this.externalId(this.o.selfId),
       raftTerm: BigInt(this.runtime.rn.raft.term),
     });
   }
@@ -134,10 +144,18 @@ export class ClusterService {
     const table = this.sm.members();
     if (table.byPeerUrl(urls)) throw FloeError.of("PEER_URL_EXIST");
     // etcd mixes the current time in, so a re-added member with the same URLs gets a new id.
-    const id = memberId(urls, `${this.o.clusterToken}/${Date.now()}`);
+    const id64 = memberId64(urls, this.o.clusterToken, Math.floor(Date.now() / 1000));
+    const id = raftIdOf(id64);
     if (table.get(id) || table.isRemoved(id)) throw FloeError.of("MEMBER_EXIST");
     if (!req.isLearner) this.checkQuorumAfterAdd();
-    const member: MemberInfo = { id, name: "", peerUrls: urls, clientUrls: [], isLearner: req.isLearner };
+    const member: MemberInfo = {
+      id,
+      xid: hexId(id64),
+      name: "",
+      peerUrls: urls,
+      clientUrls: [],
+      isLearner: req.isLearner,
+    };
     await this.changeConf(
       [{ type: req.isLearner ? ConfChangeType.AddLearner : ConfChangeType.AddNode, nodeId: id }],
       member,
@@ -169,10 +187,8 @@ export class ClusterService {
   }
 
   async memberRemove(req: pb.MemberRemoveRequest): Promise<pb.MemberRemoveResponse> {
-    const id = Number(req.ID);
-    const table = this.sm.members();
-    if (table.isRemoved(id)) throw FloeError.of("MEMBER_NOT_FOUND");
-    if (!table.get(id)) throw FloeError.of("MEMBER_NOT_FOUND");
+    const id = this.raftIdFor(req.ID);
+    if (id === undefined) throw FloeError.of("MEMBER_NOT_FOUND");
     await this.changeConf([{ type: ConfChangeType.RemoveNode, nodeId: id }]);
     return create(pb.MemberRemoveResponseSchema, {
       header: this.header(),
@@ -181,8 +197,8 @@ export class ClusterService {
   }
 
   async memberPromote(req: pb.MemberPromoteRequest): Promise<pb.MemberPromoteResponse> {
-    const id = Number(req.ID);
-    const m = this.sm.members().get(id);
+    const m = this.sm.members().byExternalId(req.ID);
+    const id = m?.id ?? 0;
     if (!m) throw FloeError.of("MEMBER_NOT_FOUND");
     if (!m.isLearner) throw FloeError.of("MEMBER_NOT_LEARNER");
     const st = this.runtime.rn.status();
@@ -202,11 +218,11 @@ export class ClusterService {
   }
 
   async memberUpdate(req: pb.MemberUpdateRequest): Promise<pb.MemberUpdateResponse> {
-    const id = Number(req.ID);
     const urls = [...req.peerURLs];
     if (!validUrls(urls)) throw FloeError.of("MEMBER_BAD_URLS");
     const table = this.sm.members();
-    if (!table.get(id)) throw FloeError.of("MEMBER_NOT_FOUND");
+    const id = this.raftIdFor(req.ID);
+    if (id === undefined) throw FloeError.of("MEMBER_NOT_FOUND");
     const other = table.byPeerUrl(urls);
     if (other && other.id !== id) throw FloeError.of("PEER_URL_EXIST");
     await this.proposeAttributes({ id, name: "", peerUrls: urls, clientUrls: [] });
@@ -238,7 +254,7 @@ export class ClusterService {
 
   /** Transfers leadership to `target` and resolves once it leads (or fails with etcd's errors). */
   async moveLeader(req: pb.MoveLeaderRequest): Promise<pb.MoveLeaderResponse> {
-    const target = Number(req.targetID);
+    const target = this.raftIdFor(req.targetID) ?? 0;
     const done = () => create(pb.MoveLeaderResponseSchema, { header: this.header() });
     if (!this.runtime.isLeader()) throw FloeError.of("NOT_LEADER");
     if (target === this.o.selfId) return done();

@@ -71,8 +71,12 @@ export function apiError(e: unknown): Error {
 
 export interface EtcdServerInfo {
   name: string;
+  /** Raft id (53 bits) and the peers' cluster id. */
   memberId: number;
   clusterId: number;
+  /** The 64-bit ids clients see (member.ts). */
+  memberId64: bigint;
+  clusterId64: bigint;
   peerUrls: string[];
   clientUrls: string[];
   electionTimeoutMs: number;
@@ -218,8 +222,8 @@ export class EtcdServer implements EtcdBackend {
 
   header(): pb.ResponseHeader {
     return create(pb.ResponseHeaderSchema, {
-      clusterId: BigInt(this.info.clusterId),
-      memberId: BigInt(this.info.memberId),
+      clusterId: this.info.clusterId64,
+      memberId: this.info.memberId64,
       revision: BigInt(this.store.revision),
       raftTerm: BigInt(this.runtime.rn.raft.term),
     });
@@ -365,6 +369,12 @@ export class EtcdServer implements EtcdBackend {
     return create(pb.LeaseRevokeResponseSchema, { header: { revision: BigInt(r.header.revision) } });
   }
 
+  /** The 64-bit id clients know the member with this raft id by. */
+  externalId(id: number): bigint {
+    if (id === this.info.memberId) return this.info.memberId64;
+    return this.cluster?.externalId(id) ?? BigInt(id);
+  }
+
   /** The leader's client URL, when another member leads and has published one. */
   private leaderUrl(): string | undefined {
     const lead = this.runtime.leader();
@@ -475,7 +485,7 @@ export class EtcdServer implements EtcdBackend {
       version: defaultEtcdVersion,
       dbSize: BigInt(stats.liveBytes + stats.deadBytes),
       dbSizeInUse: BigInt(stats.liveBytes),
-      leader: BigInt(st.softState.lead),
+      leader: st.softState.lead === 0 ? 0n : this.externalId(st.softState.lead),
       isLearner: this.runtime.confStateNow().learners.includes(this.info.memberId),
       raftIndex: BigInt(st.lastIndex),
       raftTerm: BigInt(st.hardState.term),
@@ -483,7 +493,7 @@ export class EtcdServer implements EtcdBackend {
       // as etcd: each active alarm, in etcdserverpb.AlarmMember's text form
       errors: this.store
         .alarms()
-        .map((a) => `memberID:${a.memberId} alarm:${pb.AlarmType[a.alarm] ?? a.alarm} `),
+        .map((a) => `memberID:${this.externalId(a.memberId)} alarm:${pb.AlarmType[a.alarm] ?? a.alarm} `),
     });
   }
 
@@ -588,7 +598,7 @@ export class EtcdServer implements EtcdBackend {
     }
     return create(pb.AlarmResponseSchema, {
       alarms: alarms.map((a) =>
-        create(pb.AlarmMemberSchema, { memberID: BigInt(a.memberId), alarm: a.alarm }),
+        create(pb.AlarmMemberSchema, { memberID: this.externalId(a.memberId), alarm: a.alarm }),
       ),
     });
   }
@@ -605,7 +615,7 @@ export class EtcdServer implements EtcdBackend {
     if (!raised) {
       const activate = create(pb.AlarmRequestSchema, {
         action: pb.AlarmRequest_AlarmAction.ACTIVATE,
-        memberID: BigInt(this.info.memberId),
+        memberID: this.info.memberId64,
         alarm: pb.AlarmType.NOSPACE,
       });
       await this.propose({ case: "alarm", value: activate }).catch(() => {

@@ -27,6 +27,7 @@ import type { ConfChange, ConfState, SnapshotMetadata } from "../raft/index.ts";
 import type { WalStorage } from "../wal/index.ts";
 import { num, toDeleteRange, toPut, toTxn } from "./convert.ts";
 import { removeFileDurably, writeFileAtomic } from "./fsutil.ts";
+import { raftIdOf } from "./member.ts";
 import { decodeConfContext, type MemberInfo, MemberTable } from "./members.ts";
 import type { LogStore, SaveRequest, SnapshotImage, StateMachine } from "./runtime.ts";
 
@@ -191,7 +192,8 @@ export function toCommand(req: InternalRequest): MvccCommand {
         type: "alarm",
         request: {
           action: r.value.action === AlarmRequest_AlarmAction.ACTIVATE ? "activate" : "deactivate",
-          memberId: num(r.value.memberID, "memberID"),
+          // a client names the member by its 64-bit id; the alarm table keeps raft ids
+          memberId: r.value.memberID === 0n ? 0 : raftIdOf(r.value.memberID),
           alarm: r.value.alarm,
         },
       };

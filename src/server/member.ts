@@ -1,8 +1,18 @@
-// Member and cluster identity, derived deterministically as etcd does (a
-// SHA-1 of the peer URLs and the cluster token for a member; of the sorted
-// member ids for the cluster), and recorded once in <data-dir>/member.json.
-// Ids are kept to 53 bits so they are exact JavaScript numbers everywhere
-// (Raft node ids are numbers); on the wire they are uint64.
+// Member and cluster identity, derived exactly as etcd derives them, and
+// recorded once in <data-dir>/member.json.
+//
+// A member's id is the first 8 bytes (big-endian) of the SHA-1 of its sorted
+// peer URLs joined, the cluster token, and for a member added at run time the
+// Unix time in seconds; the cluster's id is the same over its initial
+// members' ids as 8-byte big-endian values, sorted. The same flags give the
+// same 64-bit ids as etcd, and these are what clients see (response headers,
+// member list/add/remove, Status, alarms).
+//
+// Inside the member, Raft and the peer transport name a member by a 53-bit
+// number, its *raft id*: the low 53 bits of the 64-bit id, so it is an exact
+// JavaScript number and follows from the 64-bit id without a table. Data
+// directories written before 64-bit ids existed carry only the raft ids; for
+// them the 64-bit id is the raft id itself.
 
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
@@ -11,34 +21,71 @@ import { writeFileAtomic } from "./fsutil.ts";
 
 const MASK_53 = (1n << 53n) - 1n;
 
-function idFrom(bytes: Buffer): number {
-  const v = Number(bytes.readBigUInt64BE(0) & MASK_53);
+/** The 53-bit id Raft and the peer transport use for a member with this 64-bit id. */
+export function raftIdOf(id64: bigint): number {
+  const v = Number(BigInt.asUintN(64, id64) & MASK_53);
   return v === 0 ? 1 : v;
 }
 
-/** A member's id from its peer URLs (order-insensitive) and the cluster token. */
-export function memberId(peerUrls: readonly string[], clusterToken: string): number {
+/** A 64-bit id as etcd prints it (lower-case hex, no padding). */
+export function hexId(id64: bigint): string {
+  return BigInt.asUintN(64, id64).toString(16);
+}
+
+function first64(h: ReturnType<typeof createHash>): bigint {
+  return h.digest().readBigUInt64BE(0);
+}
+
+/**
+ * etcd's member id: peer URLs (order-insensitive) and the cluster token, plus
+ * the Unix time in seconds for a member added at run time (so a member
+ * re-added with the same URLs gets a new id).
+ */
+export function memberId64(peerUrls: readonly string[], clusterToken: string, unixSeconds?: number): bigint {
   const h = createHash("sha1");
   h.update([...peerUrls].sort().join(""));
   h.update(clusterToken);
-  return idFrom(h.digest());
+  if (unixSeconds !== undefined) h.update(String(unixSeconds));
+  return first64(h);
 }
 
-/** The cluster's id from its initial members' ids. */
-export function clusterId(memberIds: readonly number[]): number {
+/** A member's raft id from its peer URLs and the cluster token (see memberId64). */
+export function memberId(peerUrls: readonly string[], clusterToken: string): number {
+  return raftIdOf(memberId64(peerUrls, clusterToken));
+}
+
+function idOfSorted(ids: readonly bigint[]): bigint {
   const h = createHash("sha1");
-  for (const id of [...memberIds].sort((a, b) => a - b)) {
+  for (const id of [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
     const b = Buffer.alloc(8);
-    b.writeBigUInt64BE(BigInt(id));
+    b.writeBigUInt64BE(BigInt.asUintN(64, id));
     h.update(b);
   }
-  return idFrom(h.digest());
+  return first64(h);
+}
+
+/** etcd's cluster id from its initial members' 64-bit ids. */
+export function clusterId64(memberIds: readonly bigint[]): bigint {
+  return idOfSorted(memberIds);
+}
+
+/**
+ * The 53-bit cluster id peers check in their hello, from the initial members'
+ * raft ids (as before 64-bit ids, so existing data directories still match).
+ */
+export function clusterId(memberIds: readonly number[]): number {
+  return raftIdOf(idOfSorted(memberIds.map(BigInt)));
 }
 
 export interface MemberRecord {
   name: string;
+  /** Raft id (53 bits). */
   memberId: number;
+  /** The peers' 53-bit cluster id. */
   clusterId: number;
+  /** The 64-bit ids clients see, in hex; absent in data directories from before them. */
+  memberIdHex?: string;
+  clusterIdHex?: string;
   peerUrls: string[];
   clientUrls: string[];
 }
@@ -75,4 +122,12 @@ export async function loadOrCreateIdentity(dataDir: string, want: MemberRecord):
     );
   }
   return have;
+}
+
+/** The 64-bit member and cluster ids of a record (its raft ids where it has none). */
+export function externalIds(r: MemberRecord): { memberId64: bigint; clusterId64: bigint } {
+  return {
+    memberId64: r.memberIdHex ? BigInt(`0x${r.memberIdHex}`) : BigInt(r.memberId),
+    clusterId64: r.clusterIdHex ? BigInt(`0x${r.clusterIdHex}`) : BigInt(r.clusterId),
+  };
 }

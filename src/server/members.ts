@@ -9,7 +9,10 @@ import type { ConfChange, ConfState } from "../raft/index.ts";
 import { ConfChangeType } from "../raft/index.ts";
 
 export interface MemberInfo {
+  /** Raft id: the low 53 bits of the 64-bit id (see member.ts). */
   id: number;
+  /** The 64-bit id clients see, in hex; absent for members recorded before 64-bit ids (then it is `id`). */
+  xid?: string;
   name: string;
   peerUrls: string[];
   clientUrls: string[];
@@ -22,6 +25,11 @@ export interface ConfChangeContext {
   requestId: string;
   /** For adds: the new member. */
   member?: MemberInfo;
+}
+
+/** A member's 64-bit id, as clients see it. */
+export function externalIdOf(m: Pick<MemberInfo, "id" | "xid">): bigint {
+  return m.xid ? BigInt(`0x${m.xid}`) : BigInt(m.id);
 }
 
 interface TableImage {
@@ -65,6 +73,18 @@ export class MemberTable {
   get(id: number): MemberInfo | undefined {
     const m = this.members.get(id);
     return m && { ...m };
+  }
+
+  /** The member with this 64-bit id (as a client names it), if any. */
+  byExternalId(id64: bigint): MemberInfo | undefined {
+    for (const m of this.members.values()) if (externalIdOf(m) === BigInt.asUintN(64, id64)) return { ...m };
+    return undefined;
+  }
+
+  /** The 64-bit id of the member with this raft id; the raft id itself for an unknown member. */
+  externalId(id: number): bigint {
+    const m = this.members.get(id);
+    return m ? externalIdOf(m) : BigInt(id);
   }
 
   isRemoved(id: number): boolean {

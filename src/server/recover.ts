@@ -10,7 +10,7 @@ import { MvccStore } from "../mvcc/index.ts";
 import { EMPTY_CONF_STATE, EntryType } from "../raft/index.ts";
 import { WalStorage } from "../wal/index.ts";
 import { BitcaskMvccStorage, MVCC_BITCASK_LIMITS, MvccStateMachine } from "./kvstore.ts";
-import { clusterId, loadOrCreateIdentity, memberId } from "./member.ts";
+import { clusterId, clusterId64, hexId, loadOrCreateIdentity, memberId64, raftIdOf } from "./member.ts";
 import { MemberTable } from "./members.ts";
 import { collectImage } from "./runtime.ts";
 
@@ -77,17 +77,21 @@ export interface NewClusterOptions {
  */
 export async function buildNewCluster(
   o: NewClusterOptions,
-): Promise<{ memberId: number; clusterId: number; index: number; revision: number }> {
+): Promise<{ memberId: bigint; clusterId: bigint; index: number; revision: number }> {
   if (existsSync(o.dataDir) && readdirSync(o.dataDir).length > 0) {
     throw new RecoveryError(`${o.dataDir} is not empty; restore into a new data directory`);
   }
   mkdirSync(o.dataDir, { recursive: true });
-  const mid = memberId(o.peerUrls, o.token);
+  const mid64 = memberId64(o.peerUrls, o.token);
+  const cid64 = clusterId64([mid64]);
+  const mid = raftIdOf(mid64);
   const cid = clusterId([mid]);
   await loadOrCreateIdentity(o.dataDir, {
     name: o.name,
     memberId: mid,
     clusterId: cid,
+    memberIdHex: hexId(mid64),
+    clusterIdHex: hexId(cid64),
     peerUrls: o.peerUrls,
     clientUrls: o.clientUrls,
   });
@@ -99,7 +103,14 @@ export async function buildNewCluster(
     await store.restore([o.image]);
     // The old cluster's members are gone: the table is this member alone.
     const table = new MemberTable();
-    table.set({ id: mid, name: o.name, peerUrls: o.peerUrls, clientUrls: o.clientUrls, isLearner: false });
+    table.set({
+      id: mid,
+      xid: hexId(mid64),
+      name: o.name,
+      peerUrls: o.peerUrls,
+      clientUrls: o.clientUrls,
+      isLearner: false,
+    });
     const index = store.appliedIndex + 1;
     store.apply(index, { type: "cluster", request: { value: table.encode() } });
     const term = Math.max(1, store.appliedTerm);
@@ -112,7 +123,7 @@ export async function buildNewCluster(
       s.close();
     }
     await wal.save({ snapshot: metadata, hardState: { term, vote: 0, commit: index }, entries: [] });
-    return { memberId: mid, clusterId: cid, index, revision: store.revision };
+    return { memberId: mid64, clusterId: cid64, index, revision: store.revision };
   } finally {
     await db.close();
     await wal.close();

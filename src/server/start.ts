@@ -30,8 +30,17 @@ import {
   MvccStateMachine,
   walLogStore,
 } from "./kvstore.ts";
-import { clusterId, loadOrCreateIdentity, type MemberRecord, memberId } from "./member.ts";
-import type { MemberInfo, MemberTable } from "./members.ts";
+import {
+  clusterId,
+  clusterId64,
+  externalIds,
+  hexId,
+  loadOrCreateIdentity,
+  type MemberRecord,
+  memberId64,
+  raftIdOf,
+} from "./member.ts";
+import { externalIdOf, type MemberInfo, type MemberTable } from "./members.ts";
 import { type MemberView, ServerMetrics } from "./metrics.ts";
 import { RaftRuntime, ReadyLoopError } from "./runtime.ts";
 
@@ -49,6 +58,8 @@ export class StartError extends Error {
 
 interface ClusterInfo {
   clusterId: number;
+  /** The 64-bit cluster id in hex (absent from members older than 64-bit ids). */
+  clusterIdHex?: string;
   members: MemberInfo[];
   /** The answering member's HashKV at its current revision (for --experimental-initial-corrupt-check). */
   hashKV?: HashAt;
@@ -60,7 +71,13 @@ async function joinExisting(
   peers: string[],
   tls: PeerTls | undefined,
   log: Logger,
-): Promise<{ clusterId: number; memberId: number; members: MemberInfo[] }> {
+): Promise<{
+  clusterId: number;
+  clusterIdHex?: string;
+  memberId: number;
+  memberIdHex?: string;
+  members: MemberInfo[];
+}> {
   const mine = cfg.initialAdvertisePeerUrls;
   const reasons: string[] = [];
   for (let attempt = 0; attempt < 10; attempt++) {
@@ -70,11 +87,17 @@ async function joinExisting(
         const me = info.members.find((m) => m.peerUrls.some((u) => mine.includes(u)));
         if (!me) {
           throw new StartError(
-            `cluster ${info.clusterId.toString(16)} (asked at ${url}) has no member with peer URLs ${mine.join(",")}: ` +
+            `cluster ${info.clusterIdHex ?? info.clusterId.toString(16)} (asked at ${url}) has no member with peer URLs ${mine.join(",")}: ` +
               `add it first with \`etcdctl member add ${cfg.name} --peer-urls=${mine.join(",")}\``,
           );
         }
-        return { clusterId: info.clusterId, memberId: me.id, members: info.members };
+        return {
+          clusterId: info.clusterId,
+          memberId: me.id,
+          members: info.members,
+          ...(info.clusterIdHex ? { clusterIdHex: info.clusterIdHex } : {}),
+          ...(me.xid ? { memberIdHex: me.xid } : {}),
+        };
       } catch (e) {
         if (e instanceof StartError) throw e;
         reasons.push(`${url}: ${(e as Error).message}`);
@@ -139,13 +162,11 @@ export async function startFloeServer(
     );
   }
   const identityFile = join(cfg.dataDir, "member.json");
-  const initialMembers: MemberInfo[] = [...cluster].map(([name, urls]) => ({
-    id: memberId(urls, cfg.initialClusterToken),
-    name,
-    peerUrls: urls,
-    clientUrls: [], // published by each member through the log (startPublishing)
-    isLearner: false,
-  }));
+  const initialMembers: MemberInfo[] = [...cluster].map(([name, urls]) => {
+    const id64 = memberId64(urls, cfg.initialClusterToken);
+    // client URLs are published by each member through the log (startPublishing)
+    return { id: raftIdOf(id64), xid: hexId(id64), name, peerUrls: urls, clientUrls: [], isLearner: false };
+  });
   let identity: MemberRecord;
   let knownMembers: MemberInfo[] = initialMembers;
   const joining = cfg.initialClusterState === "existing" && !existsSync(identityFile);
@@ -167,6 +188,8 @@ export async function startFloeServer(
       name: cfg.name,
       memberId: j.memberId,
       clusterId: j.clusterId,
+      ...(j.memberIdHex ? { memberIdHex: j.memberIdHex } : {}),
+      ...(j.clusterIdHex ? { clusterIdHex: j.clusterIdHex } : {}),
       peerUrls: cfg.initialAdvertisePeerUrls,
       clientUrls: cfg.advertiseClientUrls,
     });
@@ -177,13 +200,17 @@ export async function startFloeServer(
       name: cfg.name,
       memberId: me.id,
       clusterId: clusterId(initialMembers.map((m) => m.id)),
+      memberIdHex: me.xid,
+      clusterIdHex: hexId(clusterId64(initialMembers.map(externalIdOf))),
       peerUrls: me.peerUrls,
       clientUrls: cfg.advertiseClientUrls,
     });
   }
   const myId = identity.memberId;
   const cid = identity.clusterId;
-  const member = myId.toString(16);
+  const ids64 = externalIds(identity);
+  // logs name members by the 64-bit id clients see (etcdctl member list)
+  const member = hexId(ids64.memberId64);
 
   const walDir = join(cfg.dataDir, "wal");
   const fresh = !existsSync(walDir) || readdirSync(walDir).length === 0;
@@ -258,7 +285,12 @@ export async function startFloeServer(
       }
       const hashKV = infoHash;
       return Buffer.from(
-        JSON.stringify({ clusterId: cid, members: sm.members().list(), hashKV } satisfies ClusterInfo),
+        JSON.stringify({
+          clusterId: cid,
+          clusterIdHex: hexId(ids64.clusterId64),
+          members: sm.members().list(),
+          hashKV,
+        } satisfies ClusterInfo),
       );
     },
     onMessage: (m) => runtime?.step(m),
@@ -315,7 +347,8 @@ export async function startFloeServer(
     onSoftState: (s) => {
       etcd?.onRole(s.role === StateRole.Leader);
       metrics.observeLeader(s.lead);
-      log.info({ member, role: s.role, leader: s.lead.toString(16), term: runtime?.rn.raft.term }, "role");
+      const leader = hexId(sm.members().externalId(s.lead));
+      log.info({ member, role: s.role, leader, term: runtime?.rn.raft.term }, "role");
     },
     onFatal: (e) => {
       const why = describeFatal(e, cfg.dataDir);
@@ -343,6 +376,7 @@ export async function startFloeServer(
     name: cfg.name,
     memberId: myId,
     clusterId: cid,
+    ...ids64,
     peerUrls: cfg.initialAdvertisePeerUrls,
     clientUrls: cfg.advertiseClientUrls,
     electionTimeoutMs: cfg.electionTimeout,
@@ -422,7 +456,7 @@ export async function startFloeServer(
   log.info(
     {
       member,
-      cluster: cid.toString(16),
+      cluster: hexId(ids64.clusterId64),
       client: api.url,
       peer: cfg.listenPeerUrls[0],
       dataDir: cfg.dataDir,
@@ -502,7 +536,7 @@ function startPublishing(
     const done = me && me.name === cfg.name && JSON.stringify(me.clientUrls) === JSON.stringify(want);
     if (done) {
       clearInterval(timer);
-      log.info({ member: id.toString(16), clientUrls: want }, "published member attributes");
+      log.info({ member: hexId(externalIdOf(me)), clientUrls: want }, "published member attributes");
       return;
     }
     if (inFlight || !me) return;
@@ -583,7 +617,12 @@ async function initialCorruptCheck(
   const r = compareWithPeers(own, peers);
   if (r.mismatch !== undefined) throw new StartError(r.mismatch);
   log.info(
-    { member: myId.toString(16), ...own, matched: r.matched, skipped: r.skipped },
+    {
+      member: hexId(externalIdOf(members.find((m) => m.id === myId) ?? { id: myId })),
+      ...own,
+      matched: r.matched,
+      skipped: r.skipped,
+    },
     "initial corruption check done",
   );
 }

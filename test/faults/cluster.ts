@@ -6,7 +6,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { memberId } from "../../src/server/member.ts";
+import { hexId, memberId64 } from "../../src/server/member.ts";
 import { freePort } from "../integration/floe-process.ts";
 import { Member } from "./member.ts";
 import { NetnsNetwork, type NetnsSlot } from "./netns.ts";
@@ -141,7 +141,7 @@ export class FaultCluster {
       const peerUrl = advertised(s);
       const m = new Member(
         s.name,
-        memberId([peerUrl], TOKEN),
+        memberId64([peerUrl], TOKEN),
         s.clientPort,
         s.peerPort,
         s.advertisePort,
@@ -171,8 +171,8 @@ export class FaultCluster {
     });
     for (const m of this.members) {
       const listed = list.find((x) => x.peerURLs.includes(m.peerUrl));
-      if (!listed || Number(listed.ID) !== m.id) {
-        throw new Error(`member id of ${m.name} is ${listed?.ID}, the harness computed ${m.id}`);
+      if (!listed || listed.ID !== m.id64) {
+        throw new Error(`member id of ${m.name} is ${listed?.ID}, the harness computed ${m.id64}`);
       }
     }
   }
@@ -199,10 +199,6 @@ export class FaultCluster {
     return m;
   }
 
-  byId(id: number): Member | undefined {
-    return this.members.find((m) => m.id === id);
-  }
-
   /** Members that belong to the cluster (not removed), whatever their process state. */
   current(): Member[] {
     return this.members.filter((m) => m.state !== "removed");
@@ -222,7 +218,7 @@ export class FaultCluster {
       this.running().map(async (m) => {
         try {
           const st = await m.maint.status({}, { timeoutMs: 500 });
-          if (Number(st.leader) === m.id) return { member: m, term: Number(st.raftTerm) };
+          if (st.leader === m.id64) return { member: m, term: Number(st.raftTerm) };
         } catch {
           // unreachable or paused: not a leader we can use
         }
@@ -250,9 +246,9 @@ export class FaultCluster {
         const members = this.current();
         if (members.some((m) => m.state !== "running")) return undefined;
         const leaders = await Promise.all(
-          members.map((m) => m.maint.status({}, { timeoutMs: 500 }).then((st) => Number(st.leader))),
+          members.map((m) => m.maint.status({}, { timeoutMs: 500 }).then((st) => st.leader)),
         );
-        const l = this.byId(leaders[0]);
+        const l = this.members.find((m) => m.id64 === leaders[0]);
         return l && members.includes(l) && leaders.every((x) => x === leaders[0]) ? l : undefined;
       },
       100,
@@ -352,7 +348,7 @@ export class FaultCluster {
     );
     const m = new Member(
       s.name,
-      Number(added.ID),
+      added.ID,
       s.clientPort,
       s.peerPort,
       s.advertisePort,
@@ -380,7 +376,7 @@ export class FaultCluster {
       deadlineMs,
       async () => {
         const l = await this.waitForLeader(10_000);
-        await l.member.cluster.memberPromote({ ID: BigInt(m.id) }, { timeoutMs: 5000 });
+        await l.member.cluster.memberPromote({ ID: m.id64 }, { timeoutMs: 5000 });
         return true;
       },
       200,
@@ -397,7 +393,7 @@ export class FaultCluster {
         const l = await this.waitForLeader(10_000);
         const via = l.member === m ? (this.running().find((x) => x !== m) ?? l.member) : l.member;
         try {
-          await via.cluster.memberRemove({ ID: BigInt(m.id) }, { timeoutMs: 5000 });
+          await via.cluster.memberRemove({ ID: m.id64 }, { timeoutMs: 5000 });
         } catch (e) {
           // A retry after an unknown outcome finds the member already gone.
           if (!/member not found/.test((e as Error).message)) throw e;
@@ -424,7 +420,7 @@ export class FaultCluster {
       async () => {
         const l = await this.waitForLeader(10_000);
         if (l.member === target) return true;
-        await l.member.maint.moveLeader({ targetID: BigInt(target.id) }, { timeoutMs: 5000 });
+        await l.member.maint.moveLeader({ targetID: target.id64 }, { timeoutMs: 5000 });
         return true;
       },
       200,
@@ -471,7 +467,7 @@ export class FaultCluster {
     return this.members
       .map(
         (m) =>
-          `----- ${m.name} (${m.id.toString(16)}, ${m.state}) stderr, last ${lines} lines:\n${m.stderr.lines(lines).join("\n")}`,
+          `----- ${m.name} (${hexId(m.id64)}, ${m.state}) stderr, last ${lines} lines:\n${m.stderr.lines(lines).join("\n")}`,
       )
       .join("\n");
   }

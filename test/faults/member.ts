@@ -7,6 +7,7 @@ import { type Client, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Etcd3, type IOptions } from "etcd3";
 import { Cluster, Maintenance } from "../../src/api/gen/etcdserverpb/rpc_pb.ts";
+import { raftIdOf } from "../../src/server/member.ts";
 import { ROOT } from "../integration/floe-process.ts";
 import type { NetnsSlot } from "./netns.ts";
 
@@ -69,9 +70,13 @@ export class Member {
   snapshotsRestored = 0;
   private expectExit = false;
 
+  /** The raft id peers know it by (the proxy's rules use it): the low 53 bits of id64. */
+  readonly id: number;
+
   constructor(
     readonly name: string,
-    readonly id: number,
+    /** The 64-bit id clients know it by (member list, Status.leader). */
+    readonly id64: bigint,
     readonly clientPort: number,
     readonly peerPort: number,
     readonly advertisePort: number,
@@ -80,6 +85,7 @@ export class Member {
     /** Set when the member runs in its own network namespace (netns.ts) at this address. */
     readonly net?: NetnsSlot,
   ) {
+    this.id = raftIdOf(id64);
     this.client = newClient(this.endpoint);
     const transport = createGrpcTransport({ baseUrl: this.endpoint });
     this.maint = createClient(Maintenance, transport);

@@ -218,7 +218,7 @@ export async function applyFault(
     case "membership-churn": {
       // Add a learner, promote it, then remove a random voter (possibly the leader): the size is kept.
       const added = await cluster.addLearner();
-      log(`  added learner ${added.name} (${added.id.toString(16)})`);
+      log(`  added learner ${added.name} (${added.id64.toString(16)})`);
       await cluster.promote(added);
       log(`  promoted ${added.name}`);
       const victim = rng.pick(cluster.current().filter((m) => m !== added));

@@ -108,7 +108,7 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioReport> {
   try {
     await cluster.start();
     log(
-      `cluster up: ${cluster.members.map((m) => `${m.name}=${m.id.toString(16)}`).join(" ")}; data in ${cluster.baseDir}`,
+      `cluster up: ${cluster.members.map((m) => `${m.name}=${m.id64.toString(16)}`).join(" ")}; data in ${cluster.baseDir}`,
     );
     workload.start();
     await delay(o.warmupMs ?? 1500);

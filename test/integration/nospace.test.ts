@@ -68,10 +68,12 @@ test("a full backend refuses writes with NOSPACE until compact, defrag and alarm
     port: floe.port,
     peerPort: floe.peerPort,
     args: ["--quota-backend-bytes", String(QUOTA_BYTES)],
-    readyPath: "/version", // /health reports "ALARM NOSPACE", as etcd's does
+    readyPath: "/version", // /health answers 503 while the alarm stands, as etcd's does
   });
   const health = await fetch(`${floe.endpoint}/health`);
-  assert.match(await health.text(), /NOSPACE/);
+  assert.equal(health.status, 503);
+  assert.deepEqual(await health.json(), { health: "false" });
+  assert.match(health.headers.get("x-floe-health-reason") ?? "", /NOSPACE/);
   c = client(floe.endpoint);
   assert.deepEqual(await alarms(c), [`${me}:Nospace`]);
   await assert.rejects(c.put("small").value("1").exec(), NO_SPACE);
