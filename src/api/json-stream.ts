@@ -19,10 +19,52 @@ export async function readBody(body: AsyncIterable<Buffer | string>, maxBytes: n
 }
 
 /** Parses a unary request body; an empty body is the empty message, as in grpc-gateway. */
+/** A run of 16 or more digits: the only integers a JS number may not hold exactly. */
+const LONG_DIGITS = /\d{16}/;
+
+/**
+ * etcd's JSON clients (Go's encoding/json, curl in etcd's own tests) write
+ * int64 fields such as lease ids as bare numbers, which JSON.parse would round
+ * to a double. Integers outside the safe range become JSON strings, which
+ * protobuf's JSON mapping accepts for 64-bit fields, before parsing.
+ */
+export function quoteLongIntegers(text: string): string {
+  if (!LONG_DIGITS.test(text)) return text;
+  let out = "";
+  let from = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+      continue;
+    }
+    if (c === 0x22) {
+      inString = true;
+      continue;
+    }
+    if (c !== 0x2d && (c < 0x30 || c > 0x39)) continue;
+    // a number token: -?digits, maybe a fraction or exponent (those stay numbers)
+    let j = c === 0x2d ? i + 1 : i;
+    while (j < text.length && text.charCodeAt(j) >= 0x30 && text.charCodeAt(j) <= 0x39) j++;
+    const next = text[j];
+    const integer = next !== "." && next !== "e" && next !== "E";
+    const token = text.slice(i, j);
+    if (integer && j - i >= 16 && !Number.isSafeInteger(Number(token))) {
+      out += `${text.slice(from, i)}"${token}"`;
+      from = j;
+    }
+    i = j - 1;
+  }
+  return out + text.slice(from);
+}
+
 export function parseJsonBody(text: string): unknown {
   if (text.trim() === "") return {};
   try {
-    return JSON.parse(text);
+    return JSON.parse(quoteLongIntegers(text));
   } catch (e) {
     throw invalidRequest(`malformed JSON body: ${(e as Error).message}`);
   }

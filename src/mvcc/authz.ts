@@ -46,7 +46,7 @@ export function checkTxn(
   }
 }
 
-function checkLeaseKeys(auth: AuthState, info: AuthInfo | undefined, lease: number, parts: StoreParts): void {
+function checkLeaseKeys(auth: AuthState, info: AuthInfo | undefined, lease: bigint, parts: StoreParts): void {
   if (!auth.isEnabled || !parts.leases.has(lease)) return;
   for (const k of parts.leases.sortedKeys(lease)) {
     const e = parts.index.entry(k);

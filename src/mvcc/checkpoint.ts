@@ -24,7 +24,7 @@
 // never an error.
 
 import { crc32c } from "../common/crc32c.ts";
-import { putUvarint, Reader, type Revision } from "./codec.ts";
+import { putUvarint, putUvarintBig, Reader, type Revision } from "./codec.ts";
 import { MvccError } from "./errors.ts";
 import type { KeyEntry, KeyIndex } from "./key_index.ts";
 import type { MvccStorage } from "./storage.ts";
@@ -56,6 +56,10 @@ class Out {
     this.room(10);
     this.at = putUvarint(this.buf, this.at, n);
   }
+  uvarintBig(n: bigint): void {
+    this.room(10);
+    this.at = putUvarintBig(this.buf, this.at, n);
+  }
   u8(n: number): void {
     this.room(1);
     this.buf[this.at++] = n;
@@ -78,10 +82,10 @@ export function encodeCheckpoint(index: KeyIndex, revision: number, compactRevis
   for (const e of index.entries()) {
     out.uvarint(e.key.byteLength);
     out.bytes(e.key);
-    if (e.lease === 0) out.u8(0);
+    if (e.lease === 0n) out.u8(0);
     else {
-      out.u8(e.lease > 0 ? 1 : 2);
-      out.uvarint(Math.abs(e.lease));
+      out.u8(e.lease > 0n ? 1 : 2);
+      out.uvarintBig(e.lease > 0n ? e.lease : -e.lease);
     }
     out.uvarint(e.gens.length);
     let prev = 0;
@@ -152,7 +156,13 @@ function decodeStream(stream: Buffer): IndexCheckpoint {
     prevKey = name;
     const sign = r.u8();
     const lease =
-      sign === 0 ? 0 : sign === 1 ? r.uvarint() : sign === 2 ? -r.uvarint() : r.fail(`lease sign ${sign}`);
+      sign === 0
+        ? 0n
+        : sign === 1
+          ? r.uvarintBig()
+          : sign === 2
+            ? -r.uvarintBig()
+            : r.fail(`lease sign ${sign}`);
     const gens: KeyEntry["gens"] = new Array(r.uvarint());
     if (gens.length === 0) r.fail("a key without generations");
     let prev = 0;

@@ -77,7 +77,7 @@ export function encodePut(
   value: Uint8Array,
   createRevision: number,
   version: number,
-  lease: number,
+  lease: bigint,
 ): { bytes: Uint8Array; valueOffset: number } {
   const size =
     1 +
@@ -86,7 +86,7 @@ export function encodePut(
     uvarintSize(createRevision) +
     uvarintSize(version) +
     1 +
-    (lease !== 0 ? 8 : 0) +
+    (lease !== 0n ? 8 : 0) +
     value.byteLength;
   const out = new Uint8Array(size);
   let at = 0;
@@ -96,9 +96,9 @@ export function encodePut(
   at += key.byteLength;
   at = putUvarint(out, at, createRevision);
   at = putUvarint(out, at, version);
-  out[at++] = lease !== 0 ? 1 : 0;
-  if (lease !== 0) {
-    new DataView(out.buffer).setBigInt64(at, BigInt(lease));
+  out[at++] = lease !== 0n ? 1 : 0;
+  if (lease !== 0n) {
+    new DataView(out.buffer).setBigInt64(at, lease);
     at += 8;
   }
   out.set(value, at);
@@ -120,12 +120,12 @@ export function decodeRecord(rev: Revision, b: Uint8Array): RevisionRecord {
   const key = r.bytes(r.uvarint());
   if (kind === KIND_TOMBSTONE) {
     r.end();
-    const kv = { key, value: EMPTY_BYTES, createRevision: 0, modRevision: rev.main, version: 0, lease: 0 };
+    const kv = { key, value: EMPTY_BYTES, createRevision: 0, modRevision: rev.main, version: 0, lease: 0n };
     return { tombstone: true, kv };
   }
   const createRevision = r.uvarint();
   const version = r.uvarint();
-  const lease = r.u8() === 1 ? r.i64() : 0;
+  const lease = r.u8() === 1 ? r.i64() : 0n;
   const value = r.bytes(b.byteLength - r.at);
   return { tombstone: false, kv: { key, value, createRevision, modRevision: rev.main, version, lease } };
 }
@@ -176,19 +176,19 @@ export function decodeState(b: Uint8Array): MetaState {
   return s;
 }
 
-export function leaseKey(id: number): Uint8Array {
+export function leaseKey(id: bigint): Uint8Array {
   const k = new Uint8Array(9);
   k[0] = PREFIX_LEASE;
-  new DataView(k.buffer).setBigUint64(1, BigInt.asUintN(64, BigInt(id)) ^ (1n << 63n));
+  new DataView(k.buffer).setBigUint64(1, BigInt.asUintN(64, id) ^ (1n << 63n));
   return k;
 }
 
-export function parseLeaseKey(k: Uint8Array): number {
+export function parseLeaseKey(k: Uint8Array): bigint {
   if (k.byteLength !== 9 || k[0] !== PREFIX_LEASE) {
     throw new MvccError("Corrupt", `lease key must be 9 bytes starting 0x6c, got ${hex(k)}`);
   }
   const raw = new DataView(k.buffer, k.byteOffset, k.byteLength).getBigUint64(1) ^ (1n << 63n);
-  return checkedNumber(BigInt.asIntN(64, raw), "lease id");
+  return BigInt.asIntN(64, raw);
 }
 
 export function encodeLease(ttl: number): Uint8Array {
@@ -199,7 +199,7 @@ export function encodeLease(ttl: number): Uint8Array {
   return out;
 }
 
-export function decodeLease(id: number, b: Uint8Array): number {
+export function decodeLease(id: bigint, b: Uint8Array): number {
   const r = new Reader(b, `lease record ${id}`);
   if (r.u8() !== FORMAT_V1) r.fail("unknown format");
   const negative = r.u8() === 1;
@@ -218,6 +218,17 @@ export function uvarintSize(n: number): number {
 }
 
 /** Writes a non-negative safe integer as a LEB128 varint; division keeps it exact above 2^31. */
+/** Writes an unsigned varint of up to 64 bits; returns the offset after it. */
+export function putUvarintBig(out: Uint8Array, at: number, n: bigint): number {
+  let v = BigInt.asUintN(64, n);
+  while (v >= 0x80n) {
+    out[at++] = Number(v & 0x7fn) | 0x80;
+    v >>= 7n;
+  }
+  out[at++] = Number(v);
+  return at;
+}
+
 export function putUvarint(out: Uint8Array, at: number, n: number): number {
   while (n >= 0x80) {
     out[at++] = (n % 0x80) | 0x80;
@@ -283,11 +294,26 @@ export class Reader {
     return n;
   }
 
-  i64(): number {
+  /** An unsigned varint of up to 64 bits, as a bigint (lease ids). */
+  uvarintBig(): bigint {
+    let n = 0n;
+    let shift = 0n;
+    for (;;) {
+      const byte = this.u8();
+      n |= BigInt(byte & 0x7f) << shift;
+      if (byte < 0x80) break;
+      shift += 7n;
+      if (shift > 63n) this.fail("varint too long");
+    }
+    if (n >= 1n << 64n) this.fail(`varint ${n} exceeds 64 bits`);
+    return n;
+  }
+
+  i64(): bigint {
     if (this.at + 8 > this.b.byteLength) this.fail("truncated int64");
     const v = new DataView(this.b.buffer, this.b.byteOffset, this.b.byteLength).getBigInt64(this.at);
     this.at += 8;
-    return checkedNumber(v, `${this.what} int64`);
+    return v;
   }
 
   /** A view (no copy) of the next n bytes, as a plain Uint8Array. */

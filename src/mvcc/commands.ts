@@ -48,9 +48,9 @@ export function leaseGrant(
   txn: WriteTxn,
   effects: Effects,
 ): T.LeaseGrantResponse {
-  let id = r.id ?? 0;
-  assert(Number.isSafeInteger(id) && Number.isSafeInteger(r.ttl), () => `lease grant id ${id} ttl ${r.ttl}`);
-  if (id === 0) for (id = index; parts.leases.has(id); ) id++;
+  let id = r.id ?? 0n;
+  assert(Number.isSafeInteger(r.ttl), () => `lease grant id ${id} ttl ${r.ttl}`);
+  if (id === 0n) for (id = BigInt(index); parts.leases.has(id); ) id++;
   if (r.ttl > MAX_LEASE_TTL)
     throw new MvccError("LeaseTTLTooLarge", `lease TTL ${r.ttl}s, limit ${MAX_LEASE_TTL}s`);
   if (parts.leases.has(id)) throw new MvccError("LeaseExists", `grant of lease ${id}, which exists`);

@@ -28,7 +28,7 @@ export interface KeyEntry {
   /** Invariant: non-empty, ascending, all but the last closed. */
   gens: Generation[];
   /** Lease of the live version; 0 when there is none or the key is deleted. */
-  lease: number;
+  lease: bigint;
 }
 
 export class KeyIndex {
@@ -78,7 +78,7 @@ export class KeyIndex {
     if (m === undefined) return this.getOrInsert(key, keyBytes);
     let e = m.get(key);
     if (e === undefined) {
-      e = { key: copyBytes(keyBytes), gens: [], lease: 0 };
+      e = { key: copyBytes(keyBytes), gens: [], lease: 0n };
       m.set(key, e);
     }
     return e;
@@ -96,7 +96,7 @@ export class KeyIndex {
   private getOrInsert(key: string, keyBytes: Uint8Array): KeyEntry {
     let e = this.byKey.get(key);
     if (e === undefined) {
-      e = { key: copyBytes(keyBytes), gens: [], lease: 0 };
+      e = { key: copyBytes(keyBytes), gens: [], lease: 0n };
       this.byKey.set(key, e);
       this.keys.set(key, e);
     }
@@ -125,8 +125,8 @@ export class KeyIndex {
     key: string,
     keyBytes: Uint8Array,
     rev: Revision,
-    lease: number,
-  ): { entry: KeyEntry; created: number; version: number; prevLease: number } {
+    lease: bigint,
+  ): { entry: KeyEntry; created: number; version: number; prevLease: bigint } {
     const e = this.getOrInsert(key, keyBytes);
     const prevLease = e.lease;
     assertAfter(e, rev);
@@ -148,7 +148,7 @@ export class KeyIndex {
     assertAfter(e, rev);
     g.revs.push(rev);
     g.closed = true;
-    e.lease = 0;
+    e.lease = 0n;
   }
 
   /** Rebuild: a put record read from storage, carrying its own created revision and version. */
@@ -158,7 +158,7 @@ export class KeyIndex {
     rev: Revision,
     created: number,
     ver: number,
-    lease: number,
+    lease: bigint,
   ): void {
     const e = this.restoreEntry(key, keyBytes);
     assertAfter(e, rev);

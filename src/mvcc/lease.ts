@@ -14,59 +14,61 @@ import type { LeaseInfo } from "./types.ts";
 export const MAX_LEASE_TTL = 9_000_000_000;
 
 export interface Lease {
-  readonly id: number;
+  readonly id: bigint;
   readonly ttl: number;
   /** Attached keys as latin1 strings (see bytes.ts). */
   readonly keys: Set<string>;
 }
 
-export type LeaseChange = { type: "granted"; id: number; ttl: number } | { type: "revoked"; id: number };
+export type LeaseChange = { type: "granted"; id: bigint; ttl: number } | { type: "revoked"; id: bigint };
 
 export class LeaseTable {
-  private readonly byId = new Map<number, Lease>();
+  private readonly byId = new Map<bigint, Lease>();
 
   get size(): number {
     return this.byId.size;
   }
 
-  get(id: number): Lease | undefined {
+  get(id: bigint): Lease | undefined {
     return this.byId.get(id);
   }
 
-  has(id: number): boolean {
+  has(id: bigint): boolean {
     return this.byId.has(id);
   }
 
-  grant(id: number, ttl: number): Lease {
-    assert(id !== 0 && !this.byId.has(id), () => `grant of lease ${id}, which is 0 or exists`);
+  grant(id: bigint, ttl: number): Lease {
+    assert(id !== 0n && !this.byId.has(id), () => `grant of lease ${id}, which is 0 or exists`);
     const lease: Lease = { id, ttl, keys: new Set() };
     this.byId.set(id, lease);
     return lease;
   }
 
-  remove(id: number): void {
+  remove(id: bigint): void {
     this.byId.delete(id);
   }
 
-  attach(id: number, key: string): void {
+  attach(id: bigint, key: string): void {
     const lease = this.byId.get(id);
     assert(lease !== undefined, () => `attach to unknown lease ${id}`);
     lease.keys.add(key);
   }
 
-  detach(id: number, key: string): void {
+  detach(id: bigint, key: string): void {
     this.byId.get(id)?.keys.delete(key);
   }
 
   /** Attached keys in byte order, the order revoke deletes them in (as etcd sorts them). */
-  sortedKeys(id: number): string[] {
+  sortedKeys(id: bigint): string[] {
     const keys = [...(this.byId.get(id)?.keys ?? [])];
     return keys.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   }
 
   /** Every lease, ascending by id: Map order depends on history, results must not. */
   list(): LeaseInfo[] {
-    return [...this.byId.values()].map((l) => ({ id: l.id, ttl: l.ttl })).sort((a, b) => a.id - b.id);
+    return [...this.byId.values()]
+      .map((l) => ({ id: l.id, ttl: l.ttl }))
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
   clear(): void {

@@ -14,7 +14,7 @@ import type { LeaseInfo } from "./types.ts";
 
 /** What the lessor needs from the store (MvccStore implements it). */
 export interface LeaseSource {
-  leaseTtl(id: number): number | undefined;
+  leaseTtl(id: bigint): number | undefined;
   leaseList(): LeaseInfo[];
   /** Calls back after each applied grant and revoke, and with "reset" after a snapshot restore. */
   onLeaseChange(listener: (change: LeaseChange | { type: "reset" }) => void): () => void;
@@ -26,21 +26,21 @@ export interface LessorOptions {
 }
 
 interface Due {
-  id: number;
+  id: bigint;
   atMs: number;
 }
 
 export class Lessor {
   private primary = false;
   /** Absolute expiry per lease, while primary. */
-  private readonly expiry = new Map<number, number>();
+  private readonly expiry = new Map<bigint, number>();
   /** When each lease is next reported as expired; the heap holds stale entries too. */
-  private readonly due = new Map<number, number>();
+  private readonly due = new Map<bigint, number>();
   private readonly heap = new MinHeap<Due>((a, b) => a.atMs < b.atMs || (a.atMs === b.atMs && a.id < b.id));
   /** Granted while primary; their clock starts at the next call that brings a time. */
-  private readonly unscheduled = new Set<number>();
+  private readonly unscheduled = new Set<bigint>();
   /** Reported as expired: a revoke is in flight, renewals are refused. */
-  private readonly revoking = new Set<number>();
+  private readonly revoking = new Set<bigint>();
   private readonly retryMs: number;
   private readonly unsubscribe: () => void;
 
@@ -70,7 +70,7 @@ export class Lessor {
   }
 
   /** A keepalive: restarts the lease's TTL and returns it (seconds). */
-  renew(id: number, nowMs: number): number {
+  renew(id: bigint, nowMs: number): number {
     if (!this.primary) throw new MvccError("NotPrimary", `renew of lease ${id} on a follower`);
     const ttl = this.source.leaseTtl(id);
     if (ttl === undefined || this.revoking.has(id)) {
@@ -85,7 +85,7 @@ export class Lessor {
   }
 
   /** Milliseconds the lease has left (0 once expired), or undefined when unknown or not primary. */
-  remainingMs(id: number, nowMs: number): number | undefined {
+  remainingMs(id: bigint, nowMs: number): number | undefined {
     this.schedule(nowMs);
     const at = this.expiry.get(id);
     return at === undefined ? undefined : Math.max(0, at - nowMs);
@@ -96,10 +96,10 @@ export class Lessor {
    * revoke rate). Each is reported again after expiredRetryMs until its revoke
    * is applied, in case the proposal is lost.
    */
-  expiredLeases(nowMs: number, limit = Number.POSITIVE_INFINITY): number[] {
+  expiredLeases(nowMs: number, limit = Number.POSITIVE_INFINITY): bigint[] {
     if (!this.primary) return [];
     this.schedule(nowMs);
-    const out: number[] = [];
+    const out: bigint[] = [];
     while (out.length < limit) {
       const top = this.heap.peek();
       if (top === undefined || top.atMs > nowMs) break;
@@ -138,18 +138,18 @@ export class Lessor {
     this.unscheduled.clear();
   }
 
-  private setExpiry(id: number, atMs: number): void {
+  private setExpiry(id: bigint, atMs: number): void {
     this.expiry.set(id, atMs);
     this.revoking.delete(id);
     this.setDue(id, atMs);
   }
 
-  private setDue(id: number, atMs: number): void {
+  private setDue(id: bigint, atMs: number): void {
     this.due.set(id, atMs);
     this.heap.push({ id, atMs });
   }
 
-  private forget(id: number): void {
+  private forget(id: bigint): void {
     this.expiry.delete(id);
     this.due.delete(id);
     this.unscheduled.delete(id);

@@ -112,7 +112,7 @@ export function loadState(storage: MvccStorage): LoadedState {
   garbage.sort(compareRevisions);
 
   for (const e of index.entries()) {
-    if (e.lease === 0 || KeyIndex.live(e) === undefined) continue;
+    if (e.lease === 0n || KeyIndex.live(e) === undefined) continue;
     if (!leases.has(e.lease)) {
       throw new MvccError(
         "Corrupt",

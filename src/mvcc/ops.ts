@@ -20,8 +20,8 @@ export function checkPut(view: ReadView, r: PutRequest): void {
   if ((r.ignoreValue || r.ignoreLease) && currentKv(view, r.key) === undefined) {
     throw new MvccError("KeyNotFound", `put with ignore_value/ignore_lease of absent key ${toLatin1(r.key)}`);
   }
-  const lease = r.lease ?? 0;
-  if (lease !== 0 && !view.leaseExists(lease)) {
+  const lease = r.lease ?? 0n;
+  if (lease !== 0n && !view.leaseExists(lease)) {
     throw new MvccError("LeaseNotFound", `put attaching key ${toLatin1(r.key)} to unknown lease ${lease}`);
   }
 }
@@ -30,7 +30,7 @@ export function executePut(txn: WriteTxn, r: PutRequest): PutResponse {
   checkPut(txn, r);
   const prev = r.ignoreValue || r.ignoreLease || r.prevKv ? currentKv(txn, r.key) : undefined;
   const value = r.ignoreValue && prev ? prev.value : (r.value ?? EMPTY_BYTES);
-  const lease = r.ignoreLease && prev ? prev.lease : (r.lease ?? 0);
+  const lease = r.ignoreLease && prev ? prev.lease : (r.lease ?? 0n);
   const revision = txn.put(r.key, value, lease);
   const resp: PutResponse = { header: { revision } };
   if (r.prevKv && prev) resp.prevKv = prev;

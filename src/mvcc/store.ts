@@ -248,8 +248,8 @@ export class MvccStore implements LeaseSource {
     switch (c.type) {
       case "put": {
         validatePut(c.request);
-        const lease = c.request.lease ?? 0;
-        if (lease !== 0 && !this.parts.leases.has(lease)) {
+        const lease = c.request.lease ?? 0n;
+        if (lease !== 0n && !this.parts.leases.has(lease)) {
           throw new MvccError("LeaseNotFound", `put attaching a key to unknown lease ${lease}`);
         }
         return executePut(txn, c.request);
@@ -345,7 +345,7 @@ export class MvccStore implements LeaseSource {
     return this.hub.watch(request, sink);
   }
 
-  leaseTtl(id: number): number | undefined {
+  leaseTtl(id: bigint): number | undefined {
     return this.parts.leases.get(id)?.ttl;
   }
 
@@ -354,7 +354,7 @@ export class MvccStore implements LeaseSource {
   }
 
   /** Granted TTL and, when asked, attached keys; undefined for an unknown lease (etcd answers TTL -1). */
-  timeToLive(id: number, options: { keys?: boolean } = {}): T.LeaseTimeToLive | undefined {
+  timeToLive(id: bigint, options: { keys?: boolean } = {}): T.LeaseTimeToLive | undefined {
     const lease = this.parts.leases.get(id);
     if (lease === undefined) return undefined;
     const keys = options.keys

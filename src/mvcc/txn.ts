@@ -61,7 +61,7 @@ function applyCompare(view: ReadView, c: Compare): boolean {
       createRevision: 0,
       modRevision: 0,
       version: 0,
-      lease: 0,
+      lease: 0n,
     });
   }
   return found.every(([, rev]) => compareKv(c, view.readKv(rev)));
@@ -83,7 +83,10 @@ function compareKv(c: Compare, kv: KeyValue): boolean {
       result = Math.sign(kv.version - (c.version ?? 0));
       break;
     case CompareTarget.LEASE:
-      result = Math.sign(kv.lease - (c.lease ?? 0));
+      {
+        const want = c.lease ?? 0n;
+        result = kv.lease < want ? -1 : kv.lease > want ? 1 : 0;
+      }
       break;
     default:
       result = 0;

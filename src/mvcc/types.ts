@@ -1,7 +1,7 @@
 // The state machine's plain types. Requests and responses mirror etcd's
 // etcdserverpb messages field for field (camelCase; revisions, versions and
-// lease ids as `number`; the API layer converts int64 <-> bigint and rejects
-// values outside Number.MAX_SAFE_INTEGER). Enum values equal the proto numbers.
+// `number`, rejected by the API layer outside Number.MAX_SAFE_INTEGER; lease
+// ids are int64 and stay `bigint`, as clients choose them from the whole range). Enum values equal the proto numbers.
 // Optional request fields take proto3's zero value when absent. Byte arrays
 // handed out by the store are shared and must be treated as immutable.
 
@@ -14,8 +14,8 @@ export interface KeyValue {
   createRevision: number;
   modRevision: number;
   version: number;
-  /** 0 when the key is not attached to a lease. */
-  lease: number;
+  /** 0n when the key is not attached to a lease. */
+  lease: bigint;
 }
 
 export const EventType = { PUT: 0, DELETE: 1 } as const;
@@ -66,7 +66,7 @@ export interface RangeResponse {
 export interface PutRequest {
   key: Uint8Array;
   value?: Uint8Array;
-  lease?: number;
+  lease?: bigint;
   prevKv?: boolean;
   ignoreValue?: boolean;
   ignoreLease?: boolean;
@@ -105,7 +105,7 @@ export interface Compare {
   createRevision?: number;
   modRevision?: number;
   value?: Uint8Array;
-  lease?: number;
+  lease?: bigint;
 }
 
 export type RequestOp =
@@ -147,17 +147,17 @@ export interface LeaseGrantRequest {
   /** Seconds, already clamped by the server to its minimum TTL. */
   ttl: number;
   /** 0: the store picks the entry index (or the next free id above it). */
-  id?: number;
+  id?: bigint;
 }
 
 export interface LeaseGrantResponse {
   header: ResponseHeader;
-  id: number;
+  id: bigint;
   ttl: number;
 }
 
 export interface LeaseRevokeRequest {
-  id: number;
+  id: bigint;
 }
 
 export interface LeaseRevokeResponse {
@@ -165,13 +165,13 @@ export interface LeaseRevokeResponse {
 }
 
 export interface LeaseInfo {
-  id: number;
+  id: bigint;
   /** Granted TTL in seconds. */
   ttl: number;
 }
 
 export interface LeaseTimeToLive {
-  id: number;
+  id: bigint;
   grantedTtl: number;
   /** Attached keys in byte order, when asked for. */
   keys: Uint8Array[];

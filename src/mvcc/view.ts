@@ -20,7 +20,7 @@ export interface ReadView {
   readonly compactRev: number;
   readonly index: KeyIndex;
   readKv(rev: Revision): KeyValue;
-  leaseExists(id: number): boolean;
+  leaseExists(id: bigint): boolean;
 }
 
 export interface StoreParts {
@@ -55,7 +55,7 @@ export class StoreView implements ReadView {
     return readRecord(this.parts.storage, rev);
   }
 
-  leaseExists(id: number): boolean {
+  leaseExists(id: bigint): boolean {
     return this.parts.leases.has(id);
   }
 }
@@ -91,12 +91,12 @@ export class WriteTxn implements ReadView {
     return readRecord(this.parts.storage, rev);
   }
 
-  leaseExists(id: number): boolean {
+  leaseExists(id: bigint): boolean {
     return this.parts.leases.has(id);
   }
 
   /** Writes a new version of key; the caller has checked that a non-zero lease exists. */
-  put(key: Uint8Array, value: Uint8Array, lease: number): number {
+  put(key: Uint8Array, value: Uint8Array, lease: bigint): number {
     const rev = this.nextRevision();
     const k = toLatin1(key);
     const { entry, created, version, prevLease } = this.parts.index.put(k, key, rev, lease);
@@ -112,8 +112,8 @@ export class WriteTxn implements ReadView {
     this.record(rev, bytes, kv);
     this.events.push({ type: EventType.PUT, kv });
     if (prevLease !== lease) {
-      if (prevLease !== 0) this.parts.leases.detach(prevLease, k);
-      if (lease !== 0) this.parts.leases.attach(lease, k);
+      if (prevLease !== 0n) this.parts.leases.detach(prevLease, k);
+      if (lease !== 0n) this.parts.leases.attach(lease, k);
     }
     return rev.main;
   }
@@ -128,7 +128,7 @@ export class WriteTxn implements ReadView {
   deleteEntry(e: KeyEntry): void {
     assert(KeyIndex.live(e) !== undefined, "delete of a key that is not live");
     const rev = this.nextRevision();
-    if (e.lease !== 0) this.parts.leases.detach(e.lease, toLatin1(e.key));
+    if (e.lease !== 0n) this.parts.leases.detach(e.lease, toLatin1(e.key));
     this.parts.index.tombstone(e, rev);
     const kv: KeyValue = {
       key: e.key,
@@ -136,7 +136,7 @@ export class WriteTxn implements ReadView {
       createRevision: 0,
       modRevision: rev.main,
       version: 0,
-      lease: 0,
+      lease: 0n,
     };
     this.record(rev, encodeTombstone(e.key), kv);
     this.events.push({ type: EventType.DELETE, kv });

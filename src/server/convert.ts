@@ -44,7 +44,7 @@ export function toPut(r: pb.PutRequest): m.PutRequest {
   return {
     key: r.key,
     value: r.value,
-    lease: num(r.lease, "lease"),
+    lease: r.lease,
     prevKv: r.prevKv,
     ignoreValue: r.ignoreValue,
     ignoreLease: r.ignoreLease,
@@ -77,7 +77,7 @@ function toCompare(c: pb.Compare): m.Compare {
       out.value = u.value;
       break;
     case "lease":
-      out.lease = num(u.value, "compare lease");
+      out.lease = u.value;
       break;
   }
   return out;
@@ -115,7 +115,7 @@ export function fromKv(kv: m.KeyValue): PbKeyValue {
     createRevision: BigInt(kv.createRevision),
     modRevision: BigInt(kv.modRevision),
     version: BigInt(kv.version),
-    lease: BigInt(kv.lease),
+    lease: kv.lease,
   });
 }
 

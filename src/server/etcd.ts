@@ -213,7 +213,7 @@ export class EtcdServer implements EtcdBackend {
     for (const id of this.lessor.expiredLeases(Date.now(), 100)) {
       this.propose({
         case: "leaseRevoke",
-        value: create(pb.LeaseRevokeRequestSchema, { ID: BigInt(id) }),
+        value: create(pb.LeaseRevokeRequestSchema, { ID: id }),
       }).catch(() => {
         // retried: expiredLeases reports it again after its retry interval
       });
@@ -350,13 +350,13 @@ export class EtcdServer implements EtcdBackend {
     const grant = create(pb.LeaseGrantRequestSchema, { TTL: BigInt(ttl), ID: req.ID });
     const r = (await this.propose({ case: "leaseGrant", value: grant }, undefined, info)) as {
       header: { revision: number };
-      id: number;
+      id: bigint;
       ttl: number;
     };
     if (this.lessor.isPrimary) this.lessor.renew(r.id, Date.now());
     return create(pb.LeaseGrantResponseSchema, {
       header: { revision: BigInt(r.header.revision) },
-      ID: BigInt(r.id),
+      ID: r.id,
       TTL: BigInt(r.ttl),
     });
   }
@@ -407,7 +407,7 @@ export class EtcdServer implements EtcdBackend {
     }
     let ttl: number;
     try {
-      ttl = this.lessor.renew(num(req.ID, "ID"), Date.now());
+      ttl = this.lessor.renew(req.ID, Date.now());
     } catch (e) {
       throw apiError(e);
     }
@@ -418,7 +418,7 @@ export class EtcdServer implements EtcdBackend {
     req: pb.LeaseTimeToLiveRequest,
     ctx?: CallContext,
   ): Promise<pb.LeaseTimeToLiveResponse> {
-    const id = num(req.ID, "ID");
+    const id = req.ID;
     const auth = this.store.auth;
     // with auth on the keys are needed either way: reading a lease's state needs read permission on each (etcd)
     const t = this.store.timeToLive(id, { keys: req.keys || auth.isEnabled });
@@ -442,7 +442,7 @@ export class EtcdServer implements EtcdBackend {
 
   async leaseLeases(): Promise<pb.LeaseLeasesResponse> {
     return create(pb.LeaseLeasesResponseSchema, {
-      leases: this.store.leaseList().map((l) => create(pb.LeaseStatusSchema, { ID: BigInt(l.id) })),
+      leases: this.store.leaseList().map((l) => create(pb.LeaseStatusSchema, { ID: l.id })),
     });
   }
 

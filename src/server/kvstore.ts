@@ -178,9 +178,9 @@ export function toCommand(req: InternalRequest): MvccCommand {
         request: { revision: num(r.value.revision, "revision"), physical: r.value.physical },
       };
     case "leaseGrant":
-      return { type: "leaseGrant", request: { ttl: num(r.value.TTL, "TTL"), id: num(r.value.ID, "ID") } };
+      return { type: "leaseGrant", request: { ttl: num(r.value.TTL, "TTL"), id: r.value.ID } };
     case "leaseRevoke":
-      return { type: "leaseRevoke", request: { id: num(r.value.ID, "ID") } };
+      return { type: "leaseRevoke", request: { id: r.value.ID } };
     case "alarm":
       // GET is served from the applied table, never proposed; an odd action is refused as undecodable.
       if (

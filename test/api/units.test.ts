@@ -6,7 +6,7 @@ import { test } from "node:test";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { Errors, errorFromMessage, FloeError, GrpcCode, httpStatusOf } from "../../src/api/errors.ts";
 import { type RequestOp, type TxnRequest, TxnRequestSchema } from "../../src/api/gen/etcdserverpb/rpc_pb.ts";
-import { jsonValues } from "../../src/api/json-stream.ts";
+import { jsonValues, parseJsonBody, quoteLongIntegers } from "../../src/api/json-stream.ts";
 import { AsyncQueue } from "../../src/api/queue.ts";
 import { checkTxn } from "../../src/api/validate.ts";
 
@@ -112,6 +112,24 @@ test("jsonValues splits concatenated objects across arbitrary chunk boundaries",
     ),
   );
   assert.deepEqual(values, [{ a: 1 }, { b: '}{"' }, { k: "€}" }, [1, 2]]);
+});
+
+test("int64 values written as bare JSON numbers keep every digit (Go clients, curl)", async () => {
+  assert.deepEqual(parseJsonBody('{"TTL":30,"ID":7972885426054451156}'), {
+    TTL: 30,
+    ID: "7972885426054451156",
+  });
+  assert.equal(
+    quoteLongIntegers(
+      '{"s":"x\\"1234567890123456789","n":-9223372036854775808,"f":1.2345678901234567e5,"ok":9007199254740991}',
+    ),
+    '{"s":"x\\"1234567890123456789","n":"-9223372036854775808","f":1.2345678901234567e5,"ok":9007199254740991}',
+    "strings, fractions and safe integers are left alone",
+  );
+  const text = '{"a":1}';
+  assert.equal(quoteLongIntegers(text), text);
+  const [streamed] = await collect(jsonValues(chunks('{"ID":18446744073709551615}'), 1024));
+  assert.deepEqual(streamed, { ID: "18446744073709551615" });
 });
 
 test("jsonValues refuses scalars, truncated values and values over the size cap", async () => {

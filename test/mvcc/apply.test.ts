@@ -51,7 +51,7 @@ test("each apply is one storage batch holding its records and the applied index"
 
 test("a refused command consumes its index: it is not retried after a restart", () => {
   const { store, storage } = fresh();
-  const r = store.apply(1, { type: "put", request: { key: b("a"), lease: 5 } });
+  const r = store.apply(1, { type: "put", request: { key: b("a"), lease: 5n } });
   assert.ok(r.status === "failed");
   assert.ok(r.error instanceof MvccError);
   assert.equal(r.error.code, "LeaseNotFound");
@@ -67,13 +67,13 @@ test("replaying a log against a reopened store yields the same state as applying
   const log: MvccCommand[] = [
     put("a", "1"),
     { type: "leaseGrant", request: { ttl: 10 } },
-    { type: "put", request: { key: b("b"), value: b("2"), lease: 2 } },
+    { type: "put", request: { key: b("b"), value: b("2"), lease: 2n } },
     {
       type: "txn",
       request: { success: [{ requestDeleteRange: { key: b("a") } }, { requestPut: { key: b("c") } }] },
     },
     { type: "compaction", request: { revision: 2 } },
-    { type: "leaseRevoke", request: { id: 2 } },
+    { type: "leaseRevoke", request: { id: 2n } },
     put("d", "4"),
   ];
   const once = fresh();

@@ -25,11 +25,11 @@ function withoutCheckpoint(storage: MemoryMvccStorage): MemoryMvccStorage {
 }
 
 function history(store: MvccStore, from: number, n: number): void {
-  if (store.timeToLive(5) === undefined) store.leaseGrant({ id: 5, ttl: 60 });
+  if (store.timeToLive(5n) === undefined) store.leaseGrant({ id: 5n, ttl: 60 });
   for (let i = from; i < from + n; i++) {
     const k = b(`k${i % 37}`);
     if (i % 11 === 0) store.deleteRange({ key: k });
-    else if (i % 7 === 0) store.put({ key: k, value: b(`v${i}`), lease: 5 });
+    else if (i % 7 === 0) store.put({ key: k, value: b(`v${i}`), lease: 5n });
     else if (i % 13 === 0)
       store.txn({
         compare: [],
@@ -46,8 +46,13 @@ function history(store: MvccStore, from: number, n: number): void {
 test("a store reopened from a checkpoint plus later records equals one rebuilt from every record", async () => {
   const storage = new MemoryMvccStorage();
   const store = MvccStore.open(storage);
-  store.leaseGrant({ id: -9, ttl: 60 });
-  store.put({ key: b("neg"), value: b("x"), lease: -9 });
+  store.leaseGrant({ id: -9n, ttl: 60 });
+  store.put({ key: b("neg"), value: b("x"), lease: -9n });
+  // lease ids from the whole int64 range, as clients may choose them
+  store.leaseGrant({ id: 0x7fff_ffff_ffff_fff1n, ttl: 60 });
+  store.put({ key: b("big"), value: b("x"), lease: 0x7fff_ffff_ffff_fff1n });
+  store.leaseGrant({ id: -(2n ** 63n), ttl: 60 });
+  store.put({ key: b("min"), value: b("x"), lease: -(2n ** 63n) });
   history(store, 1, 300);
   assert.equal(await store.checkpointIndex(), true);
   assert.equal(store.checkpointRevision, store.revision);

@@ -21,7 +21,7 @@ export function kv(k: KeyValue): {
   create: number;
   mod: number;
   ver: number;
-  lease: number;
+  lease: bigint;
 } {
   return {
     key: str(k.key),

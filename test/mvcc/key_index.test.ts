@@ -8,10 +8,10 @@ const key = new TextEncoder().encode(K);
 /** etcd's key_index.go example: put(1.0); put(2.0); tombstone(3.0); put(4.0); tombstone(5.0). */
 function example(): KeyIndex {
   const index = new KeyIndex();
-  index.put(K, key, { main: 1, sub: 0 }, 0);
-  index.put(K, key, { main: 2, sub: 0 }, 0);
+  index.put(K, key, { main: 1, sub: 0 }, 0n);
+  index.put(K, key, { main: 2, sub: 0 }, 0n);
   index.tombstone(index.entry(K)!, { main: 3, sub: 0 });
-  index.put(K, key, { main: 4, sub: 0 }, 0);
+  index.put(K, key, { main: 4, sub: 0 }, 0n);
   index.tombstone(index.entry(K)!, { main: 5, sub: 0 });
   return index;
 }
@@ -46,10 +46,10 @@ test("a version is visible from its revision until the next one; a tombstone end
 
 test("versions count within a generation and restart at 1 after a delete", () => {
   const index = new KeyIndex();
-  const v = (main: number) => index.put(K, key, { main, sub: 0 }, 0).version;
+  const v = (main: number) => index.put(K, key, { main, sub: 0 }, 0n).version;
   assert.deepEqual([v(1), v(2), v(3)], [1, 2, 3]);
   index.tombstone(index.entry(K)!, { main: 4, sub: 0 });
-  const again = index.put(K, key, { main: 5, sub: 0 }, 0);
+  const again = index.put(K, key, { main: 5, sub: 0 }, 0n);
   assert.deepEqual([again.version, again.created], [1, 5]);
 });
 
@@ -59,5 +59,5 @@ test("only the first retained revision below the compact revision counts as reta
   assert.equal(index.isRetained(K, { main: 2, sub: 0 }), true);
   assert.equal(index.isRetained(K, { main: 1, sub: 0 }), false);
   assert.equal(index.isRetained("other", { main: 2, sub: 0 }), false);
-  assert.throws(() => index.put(K, key, { main: 5, sub: 0 }, 0), /not after/);
+  assert.throws(() => index.put(K, key, { main: 5, sub: 0 }, 0n), /not after/);
 });

@@ -16,7 +16,7 @@ test("a put takes the next revision; create, mod and version follow etcd across 
     create: 2,
     mod: 3,
     ver: 2,
-    lease: 0,
+    lease: 0n,
   });
   const del = store.deleteRange({ key: b("a") });
   assert.equal(del.deleted, 1);
@@ -29,7 +29,7 @@ test("a put takes the next revision; create, mod and version follow etcd across 
     create: 5,
     mod: 5,
     ver: 1,
-    lease: 0,
+    lease: 0n,
   });
   // History stays readable at every revision.
   assert.deepEqual(kv(store.range({ key: b("a"), revision: 2 }).kvs[0]).value, "1");
@@ -166,37 +166,37 @@ test("put prev_kv returns the previous version; absent on a create", () => {
   const { store } = fresh();
   assert.equal(store.put({ key: b("a"), value: b("1"), prevKv: true }).prevKv, undefined);
   const r = store.put({ key: b("a"), value: b("2"), prevKv: true });
-  assert.deepEqual(kv(r.prevKv!), { key: "a", value: "1", create: 2, mod: 2, ver: 1, lease: 0 });
+  assert.deepEqual(kv(r.prevKv!), { key: "a", value: "1", create: 2, mod: 2, ver: 1, lease: 0n });
 });
 
 test("ignore_value keeps the value, ignore_lease keeps the lease, with etcd's errors", () => {
   const { store } = fresh();
-  store.leaseGrant({ id: 7, ttl: 60 });
-  store.put({ key: b("a"), value: b("keep"), lease: 7 });
-  store.put({ key: b("a"), ignoreValue: true, lease: 7 });
+  store.leaseGrant({ id: 7n, ttl: 60 });
+  store.put({ key: b("a"), value: b("keep"), lease: 7n });
+  store.put({ key: b("a"), ignoreValue: true, lease: 7n });
   assert.deepEqual(kv(store.range({ key: b("a") }).kvs[0]), {
     key: "a",
     value: "keep",
     create: 2,
     mod: 3,
     ver: 2,
-    lease: 7,
+    lease: 7n,
   });
   store.put({ key: b("a"), value: b("new"), ignoreLease: true });
-  assert.deepEqual(kv(store.range({ key: b("a") }).kvs[0]).lease, 7);
+  assert.deepEqual(kv(store.range({ key: b("a") }).kvs[0]).lease, 7n);
   assert.equal(str(store.range({ key: b("a") }).kvs[0].value), "new");
   const nf = throwsCode(() => store.put({ key: b("zz"), ignoreValue: true }), "KeyNotFound");
   assert.equal(nf.message, "etcdserver: key not found");
   throwsCode(() => store.put({ key: b("zz"), ignoreLease: true }), "KeyNotFound");
   const vp = throwsCode(() => store.put({ key: b("a"), value: b("x"), ignoreValue: true }), "ValueProvided");
   assert.equal(vp.message, "etcdserver: value is provided");
-  throwsCode(() => store.put({ key: b("a"), lease: 7, ignoreLease: true }), "LeaseProvided");
+  throwsCode(() => store.put({ key: b("a"), lease: 7n, ignoreLease: true }), "LeaseProvided");
   assert.equal(store.revision, 4, "a lease grant and refused puts take no revision");
 });
 
 test("put with an unknown lease and an empty key are refused", () => {
   const { store } = fresh();
-  const e = throwsCode(() => store.put({ key: b("a"), lease: 99 }), "LeaseNotFound");
+  const e = throwsCode(() => store.put({ key: b("a"), lease: 99n }), "LeaseNotFound");
   assert.equal(e.message, "etcdserver: requested lease not found");
   assert.equal(
     throwsCode(() => store.put({ key: new Uint8Array() }), "EmptyKey").message,

@@ -6,11 +6,11 @@ import { b, fresh, keys, str, throwsCode } from "./helpers.ts";
 const ALL = { key: Uint8Array.of(0), rangeEnd: Uint8Array.of(0) };
 
 function workload(n: number, offset = 0): MvccCommand[] {
-  const log: MvccCommand[] = [{ type: "leaseGrant", request: { id: 77, ttl: 9 } }];
+  const log: MvccCommand[] = [{ type: "leaseGrant", request: { id: 77n, ttl: 9 } }];
   for (let i = offset; i < offset + n; i++) {
     log.push({
       type: "put",
-      request: { key: b(`key/${i % 13}`), value: b(`value-${i}`), lease: i % 5 === 0 ? 77 : 0 },
+      request: { key: b(`key/${i % 13}`), value: b(`value-${i}`), lease: i % 5 === 0 ? 77n : 0n },
     });
     if (i % 11 === 0) log.push({ type: "deleteRange", request: { key: b("key/1"), rangeEnd: b("key/3") } });
   }
@@ -42,7 +42,7 @@ test("snapshot then restore yields the same state: hashes, reads, leases, applie
   assert.deepEqual(target.store.range(ALL), store.range(ALL));
   assert.deepEqual(target.store.range({ ...ALL, revision: 61 }), store.range({ ...ALL, revision: 61 }));
   assert.deepEqual(target.store.leaseList(), store.leaseList());
-  assert.deepEqual(target.store.timeToLive(77, { keys: true }), store.timeToLive(77, { keys: true }));
+  assert.deepEqual(target.store.timeToLive(77n, { keys: true }), store.timeToLive(77n, { keys: true }));
   assert.deepEqual(
     [target.store.appliedIndex, target.store.revision, target.store.compactRevision],
     [store.appliedIndex, store.revision, store.compactRevision],
@@ -183,7 +183,7 @@ test("data written when revisions started at 0 opens without migration and keeps
   const written = new MemoryMvccStorage();
   written.write({
     puts: [
-      [revKey(1, 0), encodePut(b("old"), b("v"), 1, 1, 0).bytes],
+      [revKey(1, 0), encodePut(b("old"), b("v"), 1, 1, 0n).bytes],
       [STATE_KEY, encodeState({ appliedIndex: 1, appliedTerm: 1, revision: 1, compactRevision: -1 })],
     ],
     deletes: [],

@@ -27,8 +27,8 @@ const cmp = (k: string, target: CompareTarget, result: CompareResult, v: Partial
 
 test("compares on every target and result, against the state before the txn", () => {
   const { store } = fresh();
-  store.leaseGrant({ id: 5, ttl: 10 });
-  store.put({ key: b("a"), value: b("m"), lease: 5 }); // rev 2
+  store.leaseGrant({ id: 5n, ttl: 10 });
+  store.put({ key: b("a"), value: b("m"), lease: 5n }); // rev 2
   store.put({ key: b("a"), value: b("m") }); // rev 3: version 2, create 2, mod 3, lease 0
   const T = CompareTarget;
   const R = CompareResult;
@@ -41,8 +41,8 @@ test("compares on every target and result, against the state before the txn", ()
     [cmp("a", T.VERSION, R.LESS, { version: 3 }), true],
     [cmp("a", T.CREATE, R.EQUAL, { createRevision: 2 }), true],
     [cmp("a", T.MOD, R.GREATER, { modRevision: 2 }), true],
-    [cmp("a", T.LEASE, R.EQUAL, { lease: 0 }), true],
-    [cmp("a", T.LEASE, R.NOT_EQUAL, { lease: 5 }), true],
+    [cmp("a", T.LEASE, R.EQUAL, { lease: 0n }), true],
+    [cmp("a", T.LEASE, R.NOT_EQUAL, { lease: 5n }), true],
     // A missing key compares as zeros, except VALUE, which always fails.
     [cmp("nope", T.VERSION, R.EQUAL, { version: 0 }), true],
     [cmp("nope", T.CREATE, R.EQUAL), true],
@@ -152,14 +152,14 @@ test("nested txns: compares are all judged before any op runs; the nested header
 test("a refused op refuses the whole txn before anything is written", () => {
   const { store } = fresh();
   store.put({ key: b("k"), value: b("v") });
-  throwsCode(() => store.txn({ success: [put("a", "1"), put("b", "2", { lease: 42 })] }), "LeaseNotFound");
+  throwsCode(() => store.txn({ success: [put("a", "1"), put("b", "2", { lease: 42n })] }), "LeaseNotFound");
   throwsCode(
     () => store.txn({ success: [put("a", "1"), put("zz", "", { ignoreValue: true })] }),
     "KeyNotFound",
   );
   throwsCode(() => store.txn({ success: [put("a", "1"), get("k", { revision: 9 })] }), "FutureRev");
   throwsCode(
-    () => store.txn({ success: [txn({ success: [put("a", "1"), put("c", "", { lease: 1 })] })] }),
+    () => store.txn({ success: [txn({ success: [put("a", "1"), put("c", "", { lease: 1n })] })] }),
     "LeaseNotFound",
   );
   assert.equal(store.revision, 2);
@@ -167,7 +167,7 @@ test("a refused op refuses the whole txn before anything is written", () => {
   // A refused op on the branch not taken does not matter.
   const ok = store.txn({
     compare: [cmp("k", CompareTarget.VALUE, CompareResult.EQUAL, { value: b("v") })],
-    failure: [put("x", "", { lease: 42 })],
+    failure: [put("x", "", { lease: 42n })],
   });
   assert.equal(ok.succeeded, true);
 });

@@ -41,7 +41,7 @@ test("a live watcher on one key gets each of its events once, with the write's r
   const del = w.deliveries[1].events[0].kv;
   assert.deepEqual(
     [del.createRevision, del.version, del.value.length, del.lease],
-    [0, 0, 0, 0],
+    [0, 0, 0, 0n],
     "etcd's tombstone shape",
   );
 });
