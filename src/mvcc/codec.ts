@@ -251,13 +251,6 @@ function readU64(b: Uint8Array, at: number): number {
   return n;
 }
 
-function checkedNumber(n: bigint, what: string): number {
-  if (n > BigInt(Number.MAX_SAFE_INTEGER) || n < BigInt(Number.MIN_SAFE_INTEGER)) {
-    throw new MvccError("Corrupt", `${what} ${n} is outside the safe integer range`);
-  }
-  return Number(n);
-}
-
 export function hex(b: Uint8Array): string {
   const s = Buffer.from(b.buffer, b.byteOffset, Math.min(b.byteLength, 32)).toString("hex");
   return b.byteLength > 32 ? `${s}...(${b.byteLength} bytes)` : s;
