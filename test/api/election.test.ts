@@ -47,7 +47,7 @@ async function pending(p: Promise<unknown>): Promise<boolean> {
 const immediate = <T>(v: T) => new Promise<T>((r) => setTimeout(() => r(v), 50));
 
 const kv = () => createClient(pb.KV, transport);
-async function valueOf(key: Uint8Array): Promise<string | undefined> {
+async function valueAt(key: Uint8Array): Promise<string | undefined> {
   const r = await kv().range({ key });
   return r.kvs[0] === undefined ? undefined : dec(r.kvs[0].value);
 }
@@ -86,7 +86,7 @@ test("a second campaigner becomes leader only after the first resigns; Proclaim 
   assert.equal(await pending(second), true, "the second campaigner waits while the first leads");
 
   await election.proclaim({ leader: first, value: enc("a2") });
-  assert.equal(await valueOf(first.key), "a2");
+  assert.equal(await valueAt(first.key), "a2");
   assert.equal(dec((await election.leader({ name: enc("e2") })).kv?.value), "a2");
   assert.equal(await pending(second), true, "a proclamation does not end the wait");
 
@@ -96,14 +96,18 @@ test("a second campaigner becomes leader only after the first resigns; Proclaim 
   assert.ok(won !== undefined);
   assert.equal(dec(won.key), `e2/${l2.toString(16)}`);
   assert.ok(won.rev > first.rev);
-  assert.equal(await valueOf(first.key), undefined);
+  assert.equal(await valueAt(first.key), undefined);
   assert.equal(dec((await election.leader({ name: enc("e2") })).kv?.value), "b");
   await waitFor(() => h.backend.hub.size === watchersBefore, "the waiter's watch to be released");
 
   // the old LeaderKey no longer proves leadership
-  await rejectsWith(election.proclaim({ leader: first, value: enc("x") }), Code.Unknown, "election: not leader");
+  await rejectsWith(
+    election.proclaim({ leader: first, value: enc("x") }),
+    Code.Unknown,
+    "election: not leader",
+  );
   await election.resign({ leader: first }); // resigning again changes nothing and is no error
-  assert.equal(await valueOf(won.key), "b");
+  assert.equal(await valueAt(won.key), "b");
 });
 
 test("campaigning again with the same lease takes over its own key and proclaims the new value", async () => {
@@ -113,7 +117,7 @@ test("campaigning again with the same lease takes over its own key and proclaims
   const b = (await election.campaign({ name: enc("e3"), lease: l, value: enc("two") })).leader;
   assert.deepEqual(b?.key, a?.key);
   assert.equal(b?.rev, a?.rev);
-  assert.equal(await valueOf(a?.key ?? new Uint8Array()), "two");
+  assert.equal(await valueAt(a?.key ?? new Uint8Array()), "two");
 });
 
 test("Leader of an election without candidates, and member errors inside a campaign, are UNKNOWN with etcd's text", async () => {
@@ -213,15 +217,18 @@ test("a campaigner that goes away while waiting resigns: its key is deleted and 
   await election.campaign({ name: enc("e6"), lease: l1, value: enc("a") });
   const watchersBefore = h.backend.hub.size;
   const abort = new AbortController();
-  const waiting = election.campaign({ name: enc("e6"), lease: l2, value: enc("b") }, { signal: abort.signal });
+  const waiting = election.campaign(
+    { name: enc("e6"), lease: l2, value: enc("b") },
+    { signal: abort.signal },
+  );
   const key2 = enc(`e6/${l2.toString(16)}`);
   await waitFor(() => h.backend.hub.size > watchersBefore, "the second campaigner to wait");
-  assert.equal(await valueOf(key2), "b");
+  assert.equal(await valueAt(key2), "b");
   abort.abort();
   await assert.rejects(waiting);
   await waitFor(() => h.backend.hub.size === watchersBefore, "the waiter's watch to be released");
-  for (let i = 0; i < 100 && (await valueOf(key2)) !== undefined; i++) await immediate(undefined);
-  assert.equal(await valueOf(key2), undefined);
+  for (let i = 0; i < 100 && (await valueAt(key2)) !== undefined; i++) await immediate(undefined);
+  assert.equal(await valueAt(key2), undefined);
   assert.equal(dec((await election.leader({ name: enc("e6") })).kv?.value), "a");
 });
 
@@ -241,7 +248,7 @@ test("Lock is held by the oldest waiter; locking again with one lease is one acq
   const got = await next;
   assert.equal(dec(got.key), `m1/${l2.toString(16)}`);
   assert.ok((got.header?.revision ?? 0n) >= (unlocked.header?.revision ?? 0n));
-  assert.equal(await valueOf(held.key), undefined);
+  assert.equal(await valueAt(held.key), undefined);
   await lock.unlock({ key: got.key });
 });
 
@@ -275,7 +282,7 @@ test("the gateway locks and unlocks under /v3 and /v3beta", async () => {
     const unlocked = await post(`${prefix}/lock/unlock`, { key });
     assert.equal(unlocked.status, 200);
     assert.match(unlocked.text, /"revision":/);
-    assert.equal(await valueOf(Buffer.from(key, "base64")), undefined);
+    assert.equal(await valueAt(Buffer.from(key, "base64")), undefined);
   }
 });
 

@@ -113,7 +113,9 @@ export class FakeBackend implements EtcdBackend {
       .filter((kv) => req.maxCreateRevision <= 0n || kv.createRevision <= req.maxCreateRevision)
       .filter((kv) => req.minCreateRevision <= 0n || kv.createRevision >= req.minCreateRevision);
     if (req.sortTarget === pb.RangeRequest_SortTarget.CREATE) {
-      all.sort((a, b) => (a.createRevision < b.createRevision ? -1 : a.createRevision > b.createRevision ? 1 : 0));
+      all.sort((a, b) =>
+        a.createRevision < b.createRevision ? -1 : a.createRevision > b.createRevision ? 1 : 0,
+      );
     }
     if (req.sortOrder === pb.RangeRequest_SortOrder.DESCEND) all.reverse();
     return all;
