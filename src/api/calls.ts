@@ -36,6 +36,9 @@ const GO_CODE_NAMES = [
 
 export type GrpcKind = "unary" | "server_stream" | "bidi_stream";
 
+/** The proto package of each service that is not etcdserverpb's, for the grpc_service label. */
+const PACKAGE_OF_SERVICE: Readonly<Record<string, string>> = { Election: "v3electionpb", Lock: "v3lockpb" };
+
 /**
  * A FloeError for anything a call threw. Cancellation becomes CANCELLED; any
  * other unknown error is a bug: logged with its stack and answered INTERNAL,
@@ -102,9 +105,10 @@ export class CallRunner {
 
   private handled(kind: GrpcKind, method: string, code: number): void {
     const dot = method.indexOf(".");
+    const service = method.slice(0, dot);
     this.metrics.grpcHandled.inc({
       grpc_type: kind,
-      grpc_service: `etcdserverpb.${method.slice(0, dot)}`,
+      grpc_service: `${PACKAGE_OF_SERVICE[service] ?? "etcdserverpb"}.${service}`,
       grpc_method: method.slice(dot + 1),
       grpc_code: GO_CODE_NAMES[code] ?? String(code),
     });

@@ -122,6 +122,13 @@ const etcdSpecs = {
   INVALID_DOWNGRADE_TARGET_VERSION: [C.INVALID_ARGUMENT, "etcdserver: invalid downgrade target version"],
   DOWNGRADE_IN_PROCESS: [C.FAILED_PRECONDITION, "etcdserver: cluster has a downgrade job in progress"],
   NO_INFLIGHT_DOWNGRADE: [C.FAILED_PRECONDITION, "etcdserver: no inflight downgrade job"],
+
+  // etcd's v3election server and clientv3/concurrency (ErrMissingLeaderKey,
+  // ErrElectionNotLeader, ErrElectionNoLeader): plain Go errors, which gRPC
+  // sends as UNKNOWN
+  ELECTION_MISSING_LEADER_KEY: [C.UNKNOWN, '"leader" field must be provided'],
+  ELECTION_NOT_LEADER: [C.UNKNOWN, "election: not leader"],
+  ELECTION_NO_LEADER: [C.UNKNOWN, "election: no leader"],
 } as const satisfies Record<string, Spec>;
 
 // floe's own errors: a fixed prefix, optionally followed by ": <detail>".
@@ -231,4 +238,28 @@ const httpStatusByGrpcCode: Record<GrpcCode, number> = {
 /** The HTTP status grpc-gateway (and so etcd's gateway) uses for a gRPC code. */
 export function httpStatusOf(code: GrpcCode): number {
   return httpStatusByGrpcCode[code];
+}
+
+/**
+ * An error as etcd's Election and Lock services return it. They are clients of
+ * their own member (clientv3 over an in-process connection): an error the
+ * member answered reaches them as a client error value, which they return as
+ * is, and gRPC sends a value without a gRPC status as UNKNOWN with the same
+ * text. So "etcdserver: requested lease not found" from Campaign is UNKNOWN
+ * there, not NOT_FOUND.
+ */
+export function asPlainError(e: FloeError): FloeError {
+  if (e.grpcCode === C.UNKNOWN) return e;
+  const def: ErrorDef = Object.freeze({
+    name: e.def.name,
+    grpcCode: C.UNKNOWN,
+    message: e.message,
+    floeOnly: false,
+  });
+  return new FloeError(def, { cause: e });
+}
+
+/** A plain error with etcd's text and no registry entry of its own (UNKNOWN), e.g. a watch's cancel reason. */
+export function plainError(message: string): FloeError {
+  return new FloeError(Object.freeze({ name: "PLAIN", grpcCode: C.UNKNOWN, message, floeOnly: false }));
 }

@@ -1,5 +1,5 @@
 // api/ owns floe's client port: the etcd v3 gRPC services (KV, Watch, Lease,
-// Cluster, Maintenance, Auth) and the HTTP/1.1 endpoints (/health, /version,
+// Cluster, Maintenance, Auth, Election, Lock) and the HTTP/1.1 endpoints (/health, /version,
 // /metrics, and etcd's JSON gateway under /v3/) on one TCP port, in front of
 // a pluggable EtcdBackend. It promises wire compatibility with etcd 3.x
 // clients (etcd's package, service, method and message names and field
@@ -27,6 +27,8 @@ export * as authpb from "./gen/authpb/auth_pb.ts";
 export * as etcdserverpb from "./gen/etcdserverpb/rpc_pb.ts";
 export * as floepb from "./gen/floe/raft_internal_pb.ts";
 export * as mvccpb from "./gen/mvccpb/kv_pb.ts";
+export * as v3electionpb from "./gen/v3electionpb/v3election_pb.ts";
+export * as v3lockpb from "./gen/v3lockpb/v3lock_pb.ts";
 export { defaultRegistry } from "./metrics.ts";
 export {
   type ApiLimits,

@@ -10,8 +10,12 @@ import type { DescMessage, DescMethod, DescService, MessageShape } from "@bufbui
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import { authOperations } from "./auth.ts";
 import type { CallContext } from "./backend.ts";
+import { ElectionService } from "./election.ts";
 import { FloeError } from "./errors.ts";
 import { Auth, Cluster, KV, Lease, Maintenance, Watch } from "./gen/etcdserverpb/rpc_pb.ts";
+import { Election } from "./gen/v3electionpb/v3election_pb.ts";
+import { Lock } from "./gen/v3lockpb/v3lock_pb.ts";
+import { LockService } from "./lock.ts";
 import type { Operations } from "./operations.ts";
 import { keepAliveStream, snapshotStream, watchStream } from "./streams.ts";
 
@@ -58,6 +62,12 @@ export type ApiMethod = {
   readonly output: DescMessage;
   /** The JSON gateway paths that serve this method (none for some). */
   readonly gatewayPaths: readonly string[];
+  /**
+   * A unary call that may wait as long as it takes (Campaign, Lock): it is
+   * cancelled when its client goes away. Other unary calls end on their own
+   * and only their deadline cancels them.
+   */
+  readonly waits: boolean;
 } & (
   | { readonly kind: "unary"; readonly unary: Unary<DescMessage, DescMessage> }
   | { readonly kind: "server_streaming"; readonly serverStream: ServerStream<DescMessage, DescMessage> }
@@ -111,7 +121,18 @@ const GATEWAY_PATHS: Readonly<Record<string, readonly string[]>> = {
   "Auth.RoleDelete": ["/v3/auth/role/delete"],
   "Auth.RoleGrantPermission": ["/v3/auth/role/grant"],
   "Auth.RoleRevokePermission": ["/v3/auth/role/revoke"],
+  // v3election.proto and v3lock.proto
+  "Election.Campaign": ["/v3/election/campaign"],
+  "Election.Proclaim": ["/v3/election/proclaim"],
+  "Election.Leader": ["/v3/election/leader"],
+  "Election.Observe": ["/v3/election/observe"],
+  "Election.Resign": ["/v3/election/resign"],
+  "Lock.Lock": ["/v3/lock/lock"],
+  "Lock.Unlock": ["/v3/lock/unlock"],
 };
+
+/** Unary methods that wait for other clients (see ApiMethod.waits). */
+const WAITING_METHODS: ReadonlySet<string> = new Set(["Election.Campaign", "Lock.Lock"]);
 
 /** Adds one service's methods to the table, in descriptor order; a missing handler is a bug caught at start. */
 function addService<S extends GenService<GenServiceMethods>>(
@@ -130,6 +151,7 @@ function addService<S extends GenService<GenServiceMethods>>(
       input: m.input,
       output: m.output,
       gatewayPaths: GATEWAY_PATHS[name] ?? [],
+      waits: WAITING_METHODS.has(name),
     };
     table.push(entry(m, common, fn as (...args: never[]) => unknown));
   }
@@ -155,7 +177,7 @@ function entry(
   }
 }
 
-/** Every etcd v3 RPC, bound to `ops`. */
+/** Every etcd v3 RPC (etcdserverpb's, v3electionpb's and v3lockpb's), bound to `ops`. */
 export function methodTable(ops: Operations): readonly ApiMethod[] {
   const auth = authOperations(ops);
   const table: ApiMethod[] = [];
@@ -194,5 +216,15 @@ export function methodTable(ops: Operations): readonly ApiMethod[] {
     },
   });
   addService(table, Auth, auth);
+  const election = new ElectionService(ops);
+  addService(table, Election, {
+    campaign: election.campaign,
+    proclaim: election.proclaim,
+    leader: election.leader,
+    observe: election.observe,
+    resign: election.resign,
+  });
+  const lock = new LockService(ops);
+  addService(table, Lock, { lock: lock.lock, unlock: lock.unlock });
   return table;
 }

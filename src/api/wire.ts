@@ -225,6 +225,16 @@ export function createGrpcWire(deps: WireDeps): GrpcStreamHandler {
     return envelope(bytes);
   }
 
+  /** A waiting unary call's signal: aborts when the client goes away (the stream closes), at its deadline or on shutdown. */
+  function cancelledWhenGone(stream: http2.ServerHttp2Stream, timeoutMs: number | undefined): AbortSignal {
+    const gone = new AbortController();
+    if (stream.closed || stream.destroyed) gone.abort();
+    else stream.once("close", () => gone.abort());
+    const signals = [gone.signal, shutdown];
+    if (timeoutMs !== undefined) signals.push(AbortSignal.timeout(timeoutMs));
+    return AbortSignal.any(signals);
+  }
+
   const asFloe = (e: unknown, m: ApiMethod): FloeError =>
     e instanceof FloeError ? e : FloeError.of("INTERNAL", `${m.name}: ${String(e)}`);
 
@@ -272,7 +282,11 @@ export function createGrpcWire(deps: WireDeps): GrpcStreamHandler {
       const req = parse(m, bytes);
       const timeoutMs = parseTimeoutMs(headers["grpc-timeout"] as string | undefined);
       const ctx: CallContext = {
-        signal: timeoutMs === undefined ? NEVER : AbortSignal.timeout(timeoutMs),
+        signal: m.waits
+          ? cancelledWhenGone(stream, timeoutMs)
+          : timeoutMs === undefined
+            ? NEVER
+            : AbortSignal.timeout(timeoutMs),
         requestBytes: bytes,
         token: headers.token as string | undefined,
         get commonName() {

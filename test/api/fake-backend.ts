@@ -90,14 +90,7 @@ export class FakeBackend implements EtcdBackend {
   async range(req: pb.RangeRequest, _ctx?: CallContext): Promise<pb.RangeResponse> {
     this.check("range");
     const rev = this.checkRevision(req.revision);
-    const start = str(req.key);
-    const end = str(req.rangeEnd);
-    const all = [...this.history.keys()]
-      .filter((k) => inRange(k, start, end))
-      .sort()
-      .map((k) => this.valueAt(k, rev))
-      .filter((kv): kv is KeyValue => kv !== undefined);
-    if (req.sortOrder === pb.RangeRequest_SortOrder.DESCEND) all.reverse();
+    const all = this.select(req, rev);
     const limit = req.limit > 0n ? Number(req.limit) : all.length;
     const kvs = req.countOnly ? [] : all.slice(0, limit);
     return create(pb.RangeResponseSchema, {
@@ -106,6 +99,26 @@ export class FakeBackend implements EtcdBackend {
       more: !req.countOnly && all.length > limit,
       count: BigInt(all.length),
     });
+  }
+
+  /** The live kvs of a range request at `rev`: its range, create revision bounds and sort, without the limit. */
+  private select(req: pb.RangeRequest, rev: bigint): KeyValue[] {
+    const start = str(req.key);
+    const end = str(req.rangeEnd);
+    const all = [...this.history.keys()]
+      .filter((k) => inRange(k, start, end))
+      .sort()
+      .map((k) => this.valueAt(k, rev))
+      .filter((kv): kv is KeyValue => kv !== undefined)
+      .filter((kv) => req.maxCreateRevision <= 0n || kv.createRevision <= req.maxCreateRevision)
+      .filter((kv) => req.minCreateRevision <= 0n || kv.createRevision >= req.minCreateRevision);
+    if (req.sortTarget === pb.RangeRequest_SortTarget.CREATE) {
+      all.sort((a, b) =>
+        a.createRevision < b.createRevision ? -1 : a.createRevision > b.createRevision ? 1 : 0,
+      );
+    }
+    if (req.sortOrder === pb.RangeRequest_SortOrder.DESCEND) all.reverse();
+    return all;
   }
 
   /** Applies writes at one new revision; events go to watchers after `apply` returns. */
@@ -231,15 +244,10 @@ export class FakeBackend implements EtcdBackend {
         });
       }
       case "requestRange": {
-        const start = str(r.value.key);
-        const end = str(r.value.rangeEnd);
-        const kvs = [...this.history.keys()]
-          .filter((k) => inRange(k, start, end))
-          .sort()
-          .map((k) => this.valueAt(k, this.revision))
-          .filter((kv): kv is KeyValue => kv !== undefined);
+        const all = this.select(r.value, this.revision);
+        const kvs = r.value.limit > 0n ? all.slice(0, Number(r.value.limit)) : all;
         return create(pb.ResponseOpSchema, {
-          response: { case: "responseRange", value: { header, kvs, count: BigInt(kvs.length) } },
+          response: { case: "responseRange", value: { header, kvs, count: BigInt(all.length) } },
         });
       }
       default:

@@ -10,6 +10,8 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { GrpcCode } from "../../src/api/errors.ts";
 import { gatewayRoutes } from "../../src/api/gateway-routes.ts";
 import * as pb from "../../src/api/gen/etcdserverpb/rpc_pb.ts";
+import { Election } from "../../src/api/gen/v3electionpb/v3election_pb.ts";
+import { Lock } from "../../src/api/gen/v3lockpb/v3lock_pb.ts";
 import { methodTable } from "../../src/api/methods.ts";
 import { Operations } from "../../src/api/operations.ts";
 import { defaultLimits } from "../../src/api/options.ts";
@@ -200,17 +202,18 @@ test("EnvelopeReader: messages across chunks, several per chunk, and the size li
   );
 });
 
-test("the method table covers every method of the six services, and the gateway serves every one", () => {
+test("the method table covers every method of the eight services, and the gateway serves every one", () => {
   const table = methodTable(
     new Operations(new FakeBackend(), { ...defaultLimits }, { server: "3.4.23", cluster: "3.4.0" }),
   );
-  const services = [pb.KV, pb.Watch, pb.Lease, pb.Cluster, pb.Maintenance, pb.Auth];
+  const services = [pb.KV, pb.Watch, pb.Lease, pb.Cluster, pb.Maintenance, pb.Auth, Election, Lock];
   const expected = services.flatMap((s) => s.methods.map((m) => `/${s.typeName}/${m.name}`));
   assert.deepEqual(
     table.map((m) => m.path),
     expected,
   );
-  // every method has a gateway path, as in etcd's rpc.proto, and the gateway serves each of them
+  // every method has a gateway path, as in etcd's rpc.proto, v3election.proto and v3lock.proto,
+  // and the gateway serves each of them
   const routes = gatewayRoutes(table);
   for (const m of table) {
     assert.ok(m.gatewayPaths.length > 0, `${m.name} has a gateway path`);
