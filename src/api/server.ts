@@ -13,6 +13,7 @@ import net from "node:net";
 import tls from "node:tls";
 import { pino } from "pino";
 import type { Registry } from "prom-client";
+import { RevocationList } from "../common/crl.ts";
 import { CallRunner } from "./calls.ts";
 import { gatewayRoutes } from "./gateway-routes.ts";
 import { routeHttp2 } from "./h2-authority.ts";
@@ -155,7 +156,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     socket.once("close", () => sockets.delete(socket));
     // a reset or a TLS failure on any connection must never reach the process
     socket.on("error", (err) => log.debug({ err }, "client connection error"));
-    if (shutdown.signal.aborted) return void socket.destroy();
+    if (shutdown.signal.aborted || socket.destroyed) return void socket.destroy();
     const alpn = (socket as tls.TLSSocket).alpnProtocol;
     if (alpn === "h2" || alpn === "http/1.1") return handOff(socket, alpn === "h2" ? "h2" : "http1");
     metrics.connections.inc({ kind: "pending" });
@@ -171,6 +172,20 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   };
 
   const tcp = options.tls === undefined ? net.createServer() : createTlsServer(options.tls);
+  if (options.tls?.crlFile !== undefined) {
+    // etcd's check: a client certificate the CRL lists is refused after the handshake
+    const crl = RevocationList.load(options.tls.crlFile);
+    tcp.prependListener("secureConnection", (socket: tls.TLSSocket) => {
+      const serial = crl.revokedIn(socket);
+      if (serial === undefined) return;
+      metrics.rejectedConnections.inc({ reason: "revoked-certificate" });
+      log.warn(
+        { serial, remote: socket.remoteAddress, crl: crl.file },
+        "refused a client with a revoked certificate",
+      );
+      socket.destroy();
+    });
+  }
   tcp.maxConnections = limits.maxConnections;
   tcp.on("drop", () => metrics.rejectedConnections.inc({ reason: "max-connections" }));
   tcp.on(options.tls === undefined ? "connection" : "secureConnection", onConnection);
@@ -219,7 +234,6 @@ function createTlsServer(opts: NonNullable<ApiServerOptions["tls"]>): tls.Server
     key: readFileSync(opts.keyFile),
     ...(ca === undefined ? {} : { ca }),
     ...(verifyClients ? { requestCert: true, rejectUnauthorized: true } : {}),
-    ...(opts.crlFile === undefined ? {} : { crl: readFileSync(opts.crlFile) }),
     ...(opts.ciphers === undefined ? {} : { ciphers: opts.ciphers }),
     ALPNProtocols: ["h2", "http/1.1"],
   });

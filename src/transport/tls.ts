@@ -1,9 +1,13 @@
 // Mutual TLS for the peer port: both sides present a certificate signed by the
-// cluster's CA and both verify the other's (and refuse one the CRL lists).
+// cluster's CA and both verify the other's, and a certificate the CRL lists
+// is refused after the handshake (common/crl.ts: etcd's check, which an
+// expired CRL does not turn into a refusal of everyone).
 // Without a CA (--peer-auto-tls, self-signed certificates) the port is
 // encrypted but neither side can verify the other.
 
 import { readFileSync } from "node:fs";
+import type { TLSSocket } from "node:tls";
+import { RevocationList } from "../common/crl.ts";
 
 export interface PeerTlsFiles {
   certFile: string;
@@ -20,9 +24,17 @@ export interface PeerTls {
   cert: Buffer;
   key: Buffer;
   ca?: Buffer;
-  crl?: Buffer;
   ciphers?: string;
   rejectUnauthorized: boolean;
+}
+
+/** What a peer CRL file lists; kept beside the TLS options, which go to Node as they are. */
+const revocations = new WeakMap<PeerTls, RevocationList>();
+
+/** The serial of a revoked certificate the TLS peer presented, per the peer CRL (undefined: none or no CRL). */
+export function revokedPeer(t: PeerTls | undefined, socket: TLSSocket): string | undefined {
+  const crl = t === undefined ? undefined : revocations.get(t);
+  return crl?.revokedIn(socket);
 }
 
 export function loadPeerTls(files: PeerTlsFiles): PeerTls {
@@ -33,12 +45,13 @@ export function loadPeerTls(files: PeerTlsFiles): PeerTls {
       throw new Error(`cannot read peer TLS ${what} ${file}: ${(e as Error).message}`);
     }
   };
-  return {
+  const t: PeerTls = {
     cert: read("certificate", files.certFile),
     key: read("key", files.keyFile),
     ...(files.caFile ? { ca: read("CA", files.caFile) } : {}),
-    ...(files.crlFile ? { crl: read("CRL", files.crlFile) } : {}),
     ...(files.ciphers ? { ciphers: files.ciphers } : {}),
     rejectUnauthorized: files.caFile !== undefined && files.caFile !== "",
   };
+  if (files.crlFile) revocations.set(t, RevocationList.load(files.crlFile));
+  return t;
 }

@@ -18,7 +18,7 @@ import {
   PURPOSE_SNAPSHOT,
 } from "./codec.ts";
 import { encodeFrame, type Frame, FrameDecoder, FrameError, FrameType } from "./frame.ts";
-import type { PeerTls } from "./tls.ts";
+import { type PeerTls, revokedPeer } from "./tls.ts";
 
 export type TransportLogger = (
   level: "info" | "warn",
@@ -223,17 +223,35 @@ export class PeerTransport {
     if (addr.secure || this.o.tls) {
       if (!this.o.tls)
         throw new Error(`peer ${addr.host}:${addr.port} uses https but no peer TLS files are set`);
-      return tls.connect({
-        host: addr.host,
-        port: addr.port,
-        ...this.o.tls,
-        servername: net.isIP(addr.host) ? undefined : addr.host,
-      });
+      return refuseRevoked(
+        tls.connect({
+          host: addr.host,
+          port: addr.port,
+          ...this.o.tls,
+          servername: net.isIP(addr.host) ? undefined : addr.host,
+        }),
+        this.o.tls,
+        (serial) =>
+          this.log("warn", "peer-tls-refused", {
+            addr: `${addr.host}:${addr.port}`,
+            reason: `revoked certificate ${serial}`,
+          }),
+      );
     }
     return net.connect({ host: addr.host, port: addr.port });
   }
 
   private accept(socket: net.Socket): void {
+    const serial = socket instanceof tls.TLSSocket ? revokedPeer(this.o.tls, socket) : undefined;
+    if (serial !== undefined) {
+      this.stats.rejectedConnections++;
+      this.log("warn", "peer-tls-refused", {
+        remote: `${socket.remoteAddress}:${socket.remotePort}`,
+        reason: `revoked certificate ${serial}`,
+      });
+      socket.destroy();
+      return;
+    }
     if (this.closed || this.pendingInbound >= this.o.maxPendingConnections) {
       if (!this.closed) {
         this.stats.rejectedConnections++;
@@ -350,16 +368,34 @@ export class PeerTransport {
  * Asks the member at a peer URL for its cluster info (used by a member that
  * joins an existing cluster and does not know the cluster id yet).
  */
+/** Closes a dialled connection whose server presents a certificate the peer CRL lists. */
+function refuseRevoked(
+  s: tls.TLSSocket,
+  t: PeerTls | undefined,
+  onRefused?: (serial: string) => void,
+): tls.TLSSocket {
+  s.prependOnceListener("secureConnect", () => {
+    const serial = revokedPeer(t, s);
+    if (serial === undefined) return;
+    onRefused?.(serial);
+    s.destroy(new Error(`the peer's certificate ${serial} is revoked by the peer CRL`));
+  });
+  return s;
+}
+
 export async function queryPeer(url: string, tlsFiles?: PeerTls, timeoutMs = 2000): Promise<Uint8Array> {
   const addr = parsePeerUrl(url);
   const s =
     addr.secure || tlsFiles
-      ? tls.connect({
-          host: addr.host,
-          port: addr.port,
-          ...tlsFiles,
-          servername: net.isIP(addr.host) ? undefined : addr.host,
-        })
+      ? refuseRevoked(
+          tls.connect({
+            host: addr.host,
+            port: addr.port,
+            ...tlsFiles,
+            servername: net.isIP(addr.host) ? undefined : addr.host,
+          }),
+          tlsFiles,
+        )
       : net.connect({ host: addr.host, port: addr.port });
   const decoder = new FrameDecoder(16 * 1024 * 1024);
   try {
@@ -584,6 +620,7 @@ class Peer {
     this.socket = s;
     s.setNoDelay(true);
     const onUp = () => {
+      if (s.destroyed) return; // refused after the handshake (a revoked certificate)
       this.up = true;
       this.backoffMs = this.t.options.minBackoffMs;
       s.write(

@@ -61,7 +61,12 @@ export function makeCerts(dir: string, names: string[]): void {
 }
 
 /** Revokes <name>.crt and writes the CA's revocation list to ca.crl (PEM); returns its path. */
-export function revokeCert(dir: string, name: string): string {
+/**
+ * Revokes `name`'s certificate and writes the CA's CRL: PEM by default, DER
+ * with `der`, and with `expired` one whose next update is already past (as
+ * etcd's own fixture revoke.crl is).
+ */
+export function revokeCert(dir: string, name: string, o: { der?: boolean; expired?: boolean } = {}): string {
   writeFileSync(
     join(dir, "ca.cnf"),
     "[ca]\ndefault_ca = floe\n[floe]\ndatabase = index.txt\ncrlnumber = crlnumber\ndefault_md = sha256\ndefault_crl_days = 2\n",
@@ -70,6 +75,17 @@ export function revokeCert(dir: string, name: string): string {
   writeFileSync(join(dir, "crlnumber"), "01\n");
   const ca = ["-config", "ca.cnf", "-keyfile", "ca.key", "-cert", "ca.crt"];
   openssl(dir, "ca", ...ca, "-revoke", `${name}.crt`);
-  openssl(dir, "ca", ...ca, "-gencrl", "-out", "ca.crl");
-  return join(dir, "ca.crl");
+  openssl(
+    dir,
+    "ca",
+    ...ca,
+    "-gencrl",
+    ...(o.expired ? ["-crlsec", "1"] : []),
+    "-out",
+    "ca.crl",
+  );
+  if (o.expired) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500); // past its next update
+  if (!o.der) return join(dir, "ca.crl");
+  openssl(dir, "crl", "-in", "ca.crl", "-outform", "DER", "-out", "ca.crl.der");
+  return join(dir, "ca.crl.der");
 }
