@@ -23,7 +23,7 @@ export function validatePut(r: PutRequest): void {
   if (r.ignoreValue && (r.value?.byteLength ?? 0) !== 0) {
     throw new MvccError("ValueProvided", `put with ignore_value and a ${r.value?.byteLength}-byte value`);
   }
-  if (r.ignoreLease && (r.lease ?? 0) !== 0) {
+  if (r.ignoreLease && (r.lease ?? 0n) !== 0n) {
     throw new MvccError("LeaseProvided", `put with ignore_lease and lease ${r.lease}`);
   }
 }
