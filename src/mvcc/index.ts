@@ -27,9 +27,10 @@ export {
   MvccError,
   type MvccErrorCode,
 } from "./errors.ts";
+export { type EtcdBucket, etcdBuckets, recordsFromEtcdBuckets } from "./etcd-backend.ts";
 export { type LeaseChange, MAX_LEASE_TTL } from "./lease.ts";
 export { type LeaseSource, Lessor, type LessorOptions } from "./lessor.ts";
-export { SnapshotStream } from "./snapshot.ts";
+export { encodeSnapshot, type RecordPair, SnapshotStream } from "./snapshot.ts";
 export { MemoryMvccStorage, type MvccStorage, type WriteBatch } from "./storage.ts";
 export { MvccStore, type MvccStoreOptions } from "./store.ts";
 export * from "./types.ts";

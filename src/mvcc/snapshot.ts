@@ -195,20 +195,20 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
  * closed, or a restore invalidates it: a consumer that stops early must call
  * close() (a for-of loop that breaks does so itself).
  */
-export class SnapshotStream implements IterableIterator<Uint8Array> {
+export class SnapshotStream<T = Uint8Array> implements IterableIterator<T> {
   private open = true;
 
   constructor(
-    private readonly frames: Iterator<Uint8Array>,
+    private readonly frames: Iterator<T>,
     private readonly stillValid: () => boolean,
     private readonly release: () => void,
   ) {}
 
-  [Symbol.iterator](): IterableIterator<Uint8Array> {
+  [Symbol.iterator](): IterableIterator<T> {
     return this;
   }
 
-  next(): IteratorResult<Uint8Array> {
+  next(): IteratorResult<T> {
     if (!this.open) return { done: true, value: undefined };
     if (!this.stillValid()) {
       this.close();
@@ -219,7 +219,7 @@ export class SnapshotStream implements IterableIterator<Uint8Array> {
     return r;
   }
 
-  return(): IteratorResult<Uint8Array> {
+  return(): IteratorResult<T> {
     this.close();
     return { done: true, value: undefined };
   }

@@ -28,7 +28,7 @@ import { type LoadedState, loadState } from "./load.ts";
 import { executeDeleteRange, executePut } from "./ops.ts";
 import { executeRange } from "./range.ts";
 import { restoreStorage } from "./restore.ts";
-import { encodeSnapshot, SnapshotStream } from "./snapshot.ts";
+import { encodeSnapshot, type RecordPair, SnapshotStream } from "./snapshot.ts";
 import type { MvccStorage } from "./storage.ts";
 import { runTxn } from "./txn.ts";
 import type * as T from "./types.ts";
@@ -394,6 +394,19 @@ export class MvccStore implements LeaseSource {
    * (snapshot.ts). Captured now; reading it later still yields this state.
    */
   snapshot(): SnapshotStream {
+    return this.openSnapshot((records) => encodeSnapshot(records, this.chunkBytes));
+  }
+
+  /**
+   * The same state as snapshot(), as records in storage key order (leases,
+   * meta records, revisions) rather than framed chunks: for exports in
+   * another layout (etcd-backend.ts). Pins compaction the same way.
+   */
+  snapshotRecords(): SnapshotStream<RecordPair> {
+    return this.openSnapshot((records) => records);
+  }
+
+  private openSnapshot<T>(wrap: (records: Generator<RecordPair>) => Iterator<T>): SnapshotStream<T> {
     this.assertUsable();
     if (this.snapshotPins === 0) while (this.compactSome(64 * 1024) > 0);
     // Garbage left (another stream pins it) is excluded by name.
@@ -410,7 +423,7 @@ export class MvccStore implements LeaseSource {
     const epoch = this.epoch;
     this.snapshotPins++;
     return new SnapshotStream(
-      encodeSnapshot(records, this.chunkBytes),
+      wrap(records),
       () => this.epoch === epoch,
       () => {
         if (this.epoch === epoch) this.snapshotPins--;
