@@ -1,8 +1,14 @@
 // `floe snapshot save|status|restore`: download a member's snapshot over the
-// Maintenance API (as `etcdctl snapshot save` does), inspect a saved file (the
-// state-machine image, zero padding to whole 512-byte pages, then the SHA-256
-// of both), and build a fresh one-member data directory from it: the
-// disaster-recovery path when a cluster is lost.
+// Maintenance API (as `etcdctl snapshot save` does), inspect a saved file, and
+// build a fresh one-member data directory from it: the disaster-recovery path
+// when a cluster is lost.
+//
+// A snapshot file is what etcd's is: a bbolt database in etcd's backend
+// layout (mvcc/etcd-backend.ts) followed by the SHA-256 of it, so etcdctl
+// reads floe's and floe reads etcd's (a bare bbolt file, such as an etcd
+// member's member/snap/db, is read too). Files from floe before that (a
+// "FLOEMVC1" image, zero padding to 512-byte pages, then the SHA-256) are
+// still read.
 
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
@@ -12,7 +18,7 @@ import { createClient } from "@connectrpc/connect";
 import { Presets, SingleBar } from "cli-progress";
 import { Command } from "commander";
 import { Maintenance } from "../api/gen/etcdserverpb/rpc_pb.ts";
-import { buildNewCluster, imageFromDataDir } from "../server/recover.ts";
+import { buildNewCluster, imageFromBolt, imageFromDataDir } from "../server/recover.ts";
 import { transport } from "./client.ts";
 
 export class SnapshotFileError extends Error {
@@ -23,9 +29,30 @@ const MAGIC = "FLOEMVC1";
 const FRAME_HEADER = 9;
 const FRAME_END = 2;
 
-/** Verifies the digest and returns the image without padding, and the number of frames in it. */
-export function readSnapshotFile(file: string): { image: Uint8Array; frames: number; bytes: number } {
+export interface SnapshotFileInfo {
+  /** The state-machine image (mvcc/snapshot.ts framing), what a restore installs. */
+  image: Uint8Array;
+  /** Frames of a floe image; buckets of a bbolt file. */
+  frames: number;
+  bytes: number;
+  format: "bbolt" | "floe";
+  /** For bbolt files: the last revision and the number of keys in all buckets (etcdctl's totalKey). */
+  revision?: number;
+  totalKeys?: number;
+  /** Whether a SHA-256 trailer was present and verified (a bare database file has none). */
+  hashChecked: boolean;
+}
+
+const BOLT_MAGIC = 0xed0cdaed;
+
+function isBolt(b: Buffer): boolean {
+  return b.length >= 32 && b.readUInt32LE(16) === BOLT_MAGIC;
+}
+
+/** Verifies the digest and returns the image to restore (see the top of this file for the formats). */
+export function readSnapshotFile(file: string): SnapshotFileInfo {
   const buf = readFileSync(file);
+  if (isBolt(buf)) return readBoltSnapshot(file, buf);
   if (buf.length < MAGIC.length + 32)
     throw new SnapshotFileError(`${file}: ${buf.length} bytes is too short for a snapshot`);
   const body = buf.subarray(0, buf.length - 32);
@@ -52,7 +79,31 @@ export function readSnapshotFile(file: string): { image: Uint8Array; frames: num
   }
   if (body.subarray(at).some((b) => b !== 0))
     throw new SnapshotFileError(`${file}: non-zero bytes after the last frame at ${at}`);
-  return { image: body.subarray(0, at), frames, bytes: buf.length };
+  return { image: body.subarray(0, at), frames, bytes: buf.length, format: "floe", hashChecked: true };
+}
+
+/** An etcd-layout bbolt snapshot: etcd's rule for the trailer (size % 512 == 32), then its buckets. */
+function readBoltSnapshot(file: string, buf: Buffer): SnapshotFileInfo {
+  const hasHash = buf.length % 512 === SHA256_BYTES;
+  const db = hasHash ? buf.subarray(0, buf.length - SHA256_BYTES) : buf;
+  if (hasHash && !createHash("sha256").update(db).digest().equals(buf.subarray(db.length))) {
+    throw new SnapshotFileError(`${file}: SHA-256 mismatch (the file is damaged)`);
+  }
+  let img: ReturnType<typeof imageFromBolt>;
+  try {
+    img = imageFromBolt(db);
+  } catch (e) {
+    throw new SnapshotFileError(`${file}: not a usable etcd snapshot: ${(e as Error).message}`);
+  }
+  return {
+    image: img.image,
+    frames: img.buckets,
+    bytes: buf.length,
+    format: "bbolt",
+    revision: img.revision,
+    totalKeys: img.totalKeys,
+    hashChecked: hasHash,
+  };
 }
 
 const SHA256_BYTES = 32;
@@ -176,11 +227,14 @@ export async function runSnapshot(argv: string[]): Promise<void> {
     });
   program
     .command("status <file>")
-    .description("verify a snapshot file and print its size")
+    .description("verify a snapshot file and print what it holds")
     .action((file: string) => {
       const s = readSnapshotFile(file);
+      const hash = s.hashChecked ? "SHA-256 verified" : "no SHA-256 trailer (a bare database file)";
       console.log(
-        `${file}: ok, ${s.bytes} bytes, image ${s.image.length} bytes in ${s.frames} frames, SHA-256 verified`,
+        s.format === "bbolt"
+          ? `${file}: ok, ${s.bytes} bytes, etcd backend layout (bbolt), revision ${s.revision}, ${s.totalKeys} keys in ${s.frames} buckets, ${hash}`
+          : `${file}: ok, ${s.bytes} bytes, floe image ${s.image.length} bytes in ${s.frames} frames, ${hash}`,
       );
     });
   program

@@ -17,8 +17,16 @@ import {
 } from "../api/gen/floe/raft_internal_pb.ts";
 import { defaultEtcdVersion } from "../api/options.ts";
 import { AuthError, type AuthInfo, type JwtTokens, PermType } from "../auth/index.ts";
+import { writeBolt } from "../bbolt/index.ts";
 import type { Bitcask } from "../bitcask/index.ts";
-import { isTxnReadOnly, Lessor, type MvccError, type MvccStore } from "../mvcc/index.ts";
+import {
+  etcdBuckets,
+  isTxnReadOnly,
+  Lessor,
+  type MvccError,
+  type MvccStore,
+  type RecordPair,
+} from "../mvcc/index.ts";
 import { AuthService, guard } from "./auth.ts";
 import type { ClusterService } from "./cluster.ts";
 import { fromDeleteRange, fromPut, fromRange, fromTxn, num, toRange, toTxn } from "./convert.ts";
@@ -518,41 +526,40 @@ export class EtcdServer implements EtcdBackend {
   }
 
   /**
-   * The state-machine image, zero-padded to a multiple of 512 bytes and
-   * followed by its SHA-256, the layout `etcdctl snapshot save` verifies (it
-   * expects a bbolt file of whole pages plus a digest).
+   * A snapshot as etcd sends one: a bbolt database in etcd's backend layout
+   * (mvcc/etcd-backend.ts, bbolt/), then its SHA-256, so `etcdctl snapshot
+   * status|restore` read it and `floe snapshot restore` reads etcd's.
    *
-   * Streamed so memory stays bounded by one store chunk whatever the data
-   * size: the padding and digest are computed on the fly. The exact size is
-   * known only at the end (the image is encoded as it is read), so
-   * remaining_bytes counts down from an estimate (bitcask's live bytes) and
-   * reaches 0 only on the digest. etcdctl 3.4 and 3.5 just concatenate the
-   * blobs; they never read remaining_bytes.
+   * The records are gathered under a compaction pin with a pause every few
+   * thousand, so a large store does not hold the event loop; the database
+   * file is then built in memory (about its size again) and sent in 32 KiB
+   * messages with the exact remaining_bytes.
    */
   async *snapshot(_req?: pb.SnapshotRequest, ctx?: CallContext): AsyncIterable<pb.SnapshotResponse> {
     this.auth.requireAdmin(ctx);
-    const s = this.store.snapshot();
-    const sha = createHash("sha256");
-    const estimateBytes = this.db.stats().liveBytes;
-    let sentBytes = 0;
-    const message = (blob: Uint8Array, remainingBytes: number): pb.SnapshotResponse => {
-      sha.update(blob);
-      sentBytes += blob.length;
-      return create(pb.SnapshotResponseSchema, { blob, remainingBytes: BigInt(remainingBytes) });
-    };
+    const s = this.store.snapshotRecords();
+    const records: RecordPair[] = [];
     try {
-      for (const chunk of s) {
-        for (let at = 0; at < chunk.length; at += SNAPSHOT_MESSAGE_BYTES) {
-          const blob = chunk.subarray(at, at + SNAPSHOT_MESSAGE_BYTES);
-          yield message(blob, Math.max(estimateBytes - sentBytes - blob.length, 1) + SHA256_BYTES);
-        }
+      for (const r of s) {
+        records.push(r);
+        if (records.length % 4096 === 0) await new Promise((resolve) => setImmediate(resolve));
       }
-      const pad = (512 - (sentBytes % 512)) % 512;
-      if (pad > 0) yield message(new Uint8Array(pad), SHA256_BYTES);
-      yield create(pb.SnapshotResponseSchema, { blob: sha.digest(), remainingBytes: 0n });
     } finally {
       s.close();
     }
+    const file = writeBolt(etcdBuckets(records));
+    records.length = 0;
+    const sha = createHash("sha256");
+    let remaining = file.reduce((n, c) => n + c.length, 0) + SHA256_BYTES;
+    for (const chunk of file) {
+      for (let at = 0; at < chunk.length; at += SNAPSHOT_MESSAGE_BYTES) {
+        const blob = chunk.subarray(at, at + SNAPSHOT_MESSAGE_BYTES);
+        sha.update(blob);
+        remaining -= blob.length;
+        yield create(pb.SnapshotResponseSchema, { blob, remainingBytes: BigInt(remaining) });
+      }
+    }
+    yield create(pb.SnapshotResponseSchema, { blob: sha.digest(), remainingBytes: 0n });
   }
 
   /**

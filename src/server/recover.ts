@@ -5,8 +5,9 @@
 
 import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { readBolt } from "../bbolt/index.ts";
 import { Bitcask } from "../bitcask/index.ts";
-import { MvccStore } from "../mvcc/index.ts";
+import { encodeSnapshot, MvccStore, recordsFromEtcdBuckets } from "../mvcc/index.ts";
 import { EMPTY_CONF_STATE, EntryType } from "../raft/index.ts";
 import { WalStorage } from "../wal/index.ts";
 import { BitcaskMvccStorage, MVCC_BITCASK_LIMITS, MvccStateMachine } from "./kvstore.ts";
@@ -60,6 +61,27 @@ export async function imageFromDataDir(dir: string): Promise<Uint8Array> {
   }
 }
 
+/**
+ * The state-machine image of a bbolt database in etcd's backend layout (a
+ * floe or etcd snapshot without its trailer, or an etcd member's
+ * member/snap/db), with what `snapshot status` reports about it.
+ */
+export function imageFromBolt(db: Uint8Array): {
+  image: Uint8Array;
+  revision: number;
+  totalKeys: number;
+  buckets: number;
+} {
+  const buckets = readBolt(db);
+  const image = Buffer.concat([...encodeSnapshot(recordsFromEtcdBuckets(buckets), 1 << 20)]);
+  let totalKeys = 0;
+  for (const entries of buckets.values()) totalKeys += entries.length;
+  const keys = buckets.get("key") ?? [];
+  const last = keys[keys.length - 1];
+  const revision = last === undefined ? 0 : Number(Buffer.from(last[0]).readBigUInt64BE(0));
+  return { image, revision, totalKeys, buckets: buckets.size };
+}
+
 export interface NewClusterOptions {
   image: Uint8Array;
   dataDir: string;
@@ -67,6 +89,13 @@ export interface NewClusterOptions {
   peerUrls: string[];
   clientUrls: string[];
   token: string;
+  /**
+   * Every member of the new cluster (from --initial-cluster), each restored
+   * from the same image as etcd's restore does; default this member alone.
+   */
+  members?: ReadonlyArray<{ name: string; peerUrls: string[] }>;
+  /** The data directory may hold other files (an etcd member's member/ being imported). */
+  allowNonEmpty?: boolean;
 }
 
 /**
@@ -78,14 +107,23 @@ export interface NewClusterOptions {
 export async function buildNewCluster(
   o: NewClusterOptions,
 ): Promise<{ memberId: bigint; clusterId: bigint; index: number; revision: number }> {
-  if (existsSync(o.dataDir) && readdirSync(o.dataDir).length > 0) {
+  if (!o.allowNonEmpty && existsSync(o.dataDir) && readdirSync(o.dataDir).length > 0) {
     throw new RecoveryError(`${o.dataDir} is not empty; restore into a new data directory`);
   }
   mkdirSync(o.dataDir, { recursive: true });
+  const members = (o.members ?? [{ name: o.name, peerUrls: o.peerUrls }]).map((m) => {
+    const id64 = memberId64(m.peerUrls, o.token);
+    return { ...m, id64, id: raftIdOf(id64) };
+  });
   const mid64 = memberId64(o.peerUrls, o.token);
-  const cid64 = clusterId64([mid64]);
   const mid = raftIdOf(mid64);
-  const cid = clusterId([mid]);
+  if (!members.some((m) => m.id === mid)) {
+    throw new RecoveryError(
+      `member ${o.name} (${o.peerUrls.join(",")}) is not among the new cluster's members`,
+    );
+  }
+  const cid64 = clusterId64(members.map((m) => m.id64));
+  const cid = clusterId(members.map((m) => m.id));
   await loadOrCreateIdentity(o.dataDir, {
     name: o.name,
     memberId: mid,
@@ -101,21 +139,24 @@ export async function buildNewCluster(
     const storage = new BitcaskMvccStorage(db);
     const store = MvccStore.open(storage);
     await store.restore([o.image]);
-    // The old cluster's members are gone: the table is this member alone.
+    // The old cluster's members are gone: the table is the new cluster's.
     const table = new MemberTable();
-    table.set({
-      id: mid,
-      xid: hexId(mid64),
-      name: o.name,
-      peerUrls: o.peerUrls,
-      clientUrls: o.clientUrls,
-      isLearner: false,
-    });
+    for (const m of members) {
+      const self = m.id === mid;
+      table.set({
+        id: m.id,
+        xid: hexId(m.id64),
+        name: m.name,
+        peerUrls: self ? o.peerUrls : m.peerUrls,
+        clientUrls: self ? o.clientUrls : [],
+        isLearner: false,
+      });
+    }
     const index = store.appliedIndex + 1;
     store.apply(index, { type: "cluster", request: { value: table.encode() } });
     const term = Math.max(1, store.appliedTerm);
     await storage.flush();
-    const metadata = { index, term, confState: { ...EMPTY_CONF_STATE, voters: [mid] } };
+    const metadata = { index, term, confState: { ...EMPTY_CONF_STATE, voters: members.map((m) => m.id) } };
     const s = store.snapshot();
     try {
       await wal.writeSnapshot(metadata, s);

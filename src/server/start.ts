@@ -42,6 +42,7 @@ import {
 } from "./member.ts";
 import { externalIdOf, type MemberInfo, type MemberTable } from "./members.ts";
 import { type MemberView, ServerMetrics } from "./metrics.ts";
+import { buildNewCluster, imageFromBolt } from "./recover.ts";
 import { RaftRuntime, ReadyLoopError } from "./runtime.ts";
 
 export interface FloeServer {
@@ -167,6 +168,40 @@ export async function startFloeServer(
     // client URLs are published by each member through the log (startPublishing)
     return { id: raftIdOf(id64), xid: hexId(id64), name, peerUrls: urls, clientUrls: [], isLearner: false };
   });
+  // An etcd member's data directory (e.g. written by `etcdctl snapshot
+  // restore`): its backend database becomes this member's state, and the
+  // cluster is the one --initial-cluster names, as etcd would start it.
+  const etcdDb = join(cfg.dataDir, "member", "snap", "db");
+  if (!existsSync(identityFile) && existsSync(etcdDb)) {
+    const me = initialMembers.find((m) => m.name === cfg.name);
+    if (!me) throw new StartError(`--name ${cfg.name} is not in --initial-cluster ${cfg.initialCluster}`);
+    let image: Uint8Array;
+    try {
+      image = imageFromBolt(readFileSync(etcdDb)).image;
+    } catch (e) {
+      throw new StartError(`${etcdDb} is not a usable etcd backend database: ${(e as Error).message}`);
+    }
+    const r = await buildNewCluster({
+      image,
+      dataDir: cfg.dataDir,
+      name: cfg.name,
+      peerUrls: me.peerUrls,
+      clientUrls: cfg.advertiseClientUrls,
+      token: cfg.initialClusterToken,
+      members: initialMembers,
+      allowNonEmpty: true,
+    });
+    log.info(
+      {
+        member: hexId(r.memberId),
+        cluster: hexId(r.clusterId),
+        revision: r.revision,
+        index: r.index,
+        from: etcdDb,
+      },
+      "imported an etcd data directory",
+    );
+  }
   let identity: MemberRecord;
   let knownMembers: MemberInfo[] = initialMembers;
   const joining = cfg.initialClusterState === "existing" && !existsSync(identityFile);
