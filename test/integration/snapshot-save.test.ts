@@ -4,7 +4,15 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, statSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -33,8 +41,11 @@ test("floe snapshot save downloads a verified multi-chunk snapshot that status a
   }
   assert.deepEqual(readdirSync(dir), ["backup.db"], "no .part file is left behind");
   assert.ok(statSync(file).size > 40 * 64 * 1024);
-  assert.equal((statSync(file).size - 32) % 512, 0, "image padded to whole pages, then the digest");
-  assert.match(floeCli("snapshot", "status", file), /ok, \d+ bytes, .* SHA-256 verified/);
+  assert.equal((statSync(file).size - 32) % 4096, 0, "a bbolt database of whole pages, then the digest");
+  assert.match(
+    floeCli("snapshot", "status", file),
+    /ok, \d+ bytes, etcd backend layout \(bbolt\), revision 41, \d+ keys in 11 buckets, SHA-256 verified/,
+  );
 
   const peerPort = await freePort();
   const dataDir = join(dir, "restored");
@@ -48,6 +59,24 @@ test("floe snapshot save downloads a verified multi-chunk snapshot that status a
     c.close();
   } finally {
     await second.stop();
+  }
+
+  // The same database as an etcd member's data directory (what `etcdctl
+  // snapshot restore` writes): floe start imports it.
+  const etcdDir = join(dir, "etcd-member");
+  mkdirSync(join(etcdDir, "member", "snap"), { recursive: true });
+  const db = readFileSync(file);
+  writeFileSync(join(etcdDir, "member", "snap", "db"), db.subarray(0, db.length - 32));
+  const third = await startFloe({ dataDir: etcdDir });
+  try {
+    const c = new Etcd3({ hosts: third.endpoint });
+    const r = await c.get("save/39").exec();
+    assert.equal(r.kvs[0]?.value.toString(), value(39));
+    assert.equal(Number(r.kvs[0]?.mod_revision), 41, "revisions are kept");
+    assert.ok(existsSync(join(etcdDir, "member.json")), "the member now has floe's own files beside member/");
+    c.close();
+  } finally {
+    await third.stop();
   }
 });
 
