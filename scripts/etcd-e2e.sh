@@ -11,21 +11,29 @@
 # list). Installs its Debian packages when missing (as root).
 #
 # Usage: scripts/etcd-e2e.sh [--update] [--run REGEX]   (npm run test:etcd-e2e)
+#        scripts/etcd-e2e.sh --against-etcd [--run REGEX]
+#   --against-etcd runs the same selection against Debian's etcd 3.4.23
+#   (etcd-server) instead, for the side-by-side table; nothing is compared.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
 UPDATE=0
 RUN_ONLY=""
+AGAINST=floe
 while [ $# -gt 0 ]; do
   case "$1" in
     --update) UPDATE=1; shift ;;
     --run) RUN_ONLY="$2"; shift 2 ;;
+    --against-etcd) AGAINST=etcd; shift ;;
     *) echo "etcd-e2e: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 EXPECTED="$ROOT/test/etcd-e2e/expected.txt"
 SRC=/usr/share/gocode/src/go.etcd.io/etcd
-WORK="${FLOE_E2E_DIR:-/tmp/floe-etcd-e2e}"
+BASE="${FLOE_E2E_DIR:-/tmp/floe-etcd-e2e}"
+# the test binary is built once in BASE; each target has its own bin dir and logs
+WORK="$BASE"
+[ "$AGAINST" = floe ] || WORK="$BASE/against-etcd"
 mkdir -p "$WORK"
 
 need=()
@@ -33,6 +41,7 @@ command -v go >/dev/null 2>&1 || need+=(golang-go)
 [ -d "$SRC/tests/e2e" ] || need+=(golang-etcd-server-dev)
 command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+if [ "$AGAINST" = etcd ]; then command -v etcd >/dev/null 2>&1 || need+=(etcd-server); fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "etcd-e2e: installing ${need[*]}" >&2
   [ "$(id -u)" = 0 ] || { echo "etcd-e2e: run as root to install ${need[*]}" >&2; exit 1; }
@@ -40,16 +49,21 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y "${need[@]}" >/dev/null
 fi
 
-BIN="$WORK/e2e.test"
+BIN="$BASE/e2e.test"
 if [ ! -x "$BIN" ] || [ -n "$(find "$SRC/tests/e2e" -newer "$BIN" -name '*.go' | head -1)" ]; then
   echo "etcd-e2e: building etcd's e2e tests into $BIN" >&2
-  (cd "$WORK" && GOPATH=/usr/share/gocode GO111MODULE=off GOFLAGS= GOCACHE="$WORK/gocache" go test -c -o "$BIN" go.etcd.io/etcd/tests/e2e)
+  (cd "$BASE" && GOPATH=/usr/share/gocode GO111MODULE=off GOFLAGS= GOCACHE="$BASE/gocache" go test -c -o "$BIN" go.etcd.io/etcd/tests/e2e)
 fi
 [ -f "$ROOT/dist/bundle/floe.mjs" ] || npm run build >/dev/null
 
 BINDIR="$WORK/bin"
 mkdir -p "$BINDIR"
-cp "$ROOT/scripts/etcd-e2e/etcd" "$BINDIR/etcd"
+if [ "$AGAINST" = etcd ]; then
+  rm -f "$BINDIR/etcd"
+  ln -s "$(command -v etcd)" "$BINDIR/etcd"
+else
+  cp "$ROOT/scripts/etcd-e2e/etcd" "$BINDIR/etcd"
+fi
 ln -sf "$(command -v etcdctl)" "$BINDIR/etcdctl"
 
 mapfile -t ALL < <("$BIN" -test.list '^(TestCtlV3|TestV3Curl|TestIssue6361)' | grep -v -E 'Migrate|MakeMirror')
@@ -76,7 +90,7 @@ for t in "${ALL[@]}"; do
   r=$(run_one "$t")
   # a test expected to pass gets a second run before it counts as a regression
   # (the suite's timing-sensitive tests share two cores with everything else)
-  if [ "$r" != PASS ] && [ "$UPDATE" = 0 ] && grep -qx "PASS $t" "$EXPECTED" 2>/dev/null; then
+  if [ "$r" != PASS ] && { [ "$AGAINST" = etcd ] || { [ "$UPDATE" = 0 ] && grep -qx "PASS $t" "$EXPECTED" 2>/dev/null; }; }; then
     echo "etcd-e2e: $t: $r; running it again" >&2
     r=$(run_one "$t")
   fi
@@ -85,7 +99,11 @@ done
 sort -k2 -o "$RESULTS" "$RESULTS"
 
 echo
-echo "etcd's e2e suite against floe ($(date -u +'%Y-%m-%d %H:%M') UTC, $((SECONDS - start)) s, floe $(git rev-parse --short HEAD))"
+if [ "$AGAINST" = etcd ]; then
+  echo "etcd's e2e suite against etcd $(etcd --version | sed -n 's/^etcd Version: //p') ($(date -u +'%Y-%m-%d %H:%M') UTC, $((SECONDS - start)) s)"
+else
+  echo "etcd's e2e suite against floe ($(date -u +'%Y-%m-%d %H:%M') UTC, $((SECONDS - start)) s, floe $(git rev-parse --short HEAD))"
+fi
 echo
 echo "| group | pass | fail | skip |"
 echo "|---|---:|---:|---:|"
@@ -111,6 +129,7 @@ node -e '
 ' "$RESULTS"
 echo
 
+[ "$AGAINST" = floe ] || exit 0
 if [ "$UPDATE" = 1 ]; then
   mkdir -p "$(dirname "$EXPECTED")"
   { echo "# etcd e2e results expected of floe (scripts/etcd-e2e.sh --update rewrites this)"; cat "$RESULTS"; } >"$EXPECTED"
