@@ -1,9 +1,12 @@
 // Password hashes: scrypt from node:crypto (salted, memory-hard, slow by
 // design), computed in the thread pool so a login does not block the member.
 // A hash is "scrypt$N$r$p$salt$key" (base64), so the cost can change without
-// invalidating stored hashes.
+// invalidating stored hashes. bcrypt hashes ("$2a$...", what etcd stores) are
+// checked too, so users restored from an etcd snapshot can still log in;
+// floe itself only writes scrypt.
 
 import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
+import bcrypt from "bcryptjs";
 
 const N = 1 << 14;
 const R = 8;
@@ -26,6 +29,13 @@ export async function hashPassword(password: string): Promise<string> {
 
 /** Whether `password` matches `hash`; false (never a throw) for a malformed or empty hash. */
 export async function verifyPassword(password: string, hash: string): Promise<boolean> {
+  if (/^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/.test(hash)) {
+    try {
+      return await bcrypt.compare(password, hash);
+    } catch {
+      return false;
+    }
+  }
   const parts = hash.split("$");
   if (parts.length !== 6 || parts[0] !== "scrypt") return false;
   const [n, r, p] = parts.slice(1, 4).map(Number);

@@ -17,9 +17,8 @@
 //            loses nothing. etcd ignores a bucket it does not know.
 //
 // Reading a file etcd wrote, the "floe" bucket is absent: the key space,
-// leases, compaction point and applied index come from etcd's buckets; users
-// and roles too, but etcd's bcrypt password hashes cannot be checked by floe
-// (users keep their roles and must be given a new password by root).
+// leases, compaction point and applied index come from etcd's buckets, and
+// users and roles too (floe checks etcd's bcrypt password hashes as they are).
 
 import { AuthState } from "../auth/state.ts";
 import {

@@ -25,6 +25,15 @@ test("passwords are stored as salted scrypt hashes and only the right password v
   assert.equal(await verifyPassword("s3cret", "scrypt$1$1$1$x$y"), false);
 });
 
+test("bcrypt hashes (what etcd stores, e.g. in a restored etcd snapshot) verify too", async () => {
+  // a published bcrypt test vector (OpenBSD's): password "U*U", cost 5
+  const h = "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW";
+  assert.equal(await verifyPassword("U*U", h), true);
+  assert.equal(await verifyPassword("U*V", h), false);
+  assert.equal(await verifyPassword("U*U", `${h.slice(0, -1)}X`), false);
+  assert.equal(await verifyPassword("U*U", "$2a$05$short"), false, "a malformed bcrypt hash never verifies");
+});
+
 test("a simple token lives while it is used within its TTL, and dies with its user or with auth", () => {
   let now = 1000;
   const t = new SimpleTokens(300_000, () => now);
