@@ -98,6 +98,22 @@ export async function sessionLease(ops: Operations, lease: bigint, ctx: CallCont
   return granted.ID;
 }
 
+/**
+ * What a campaign and a lock both begin with: the inner context, the
+ * session lease (the caller's, or a new one), the name's prefix and the
+ * caller's key under it.
+ */
+export async function waiterOf(
+  ops: Operations,
+  req: { name: Uint8Array; lease: bigint },
+  ctx: CallContext,
+): Promise<{ inner: CallContext; lease: bigint; prefix: Uint8Array; key: Uint8Array }> {
+  const inner = innerContext(ctx);
+  const lease = await sessionLease(ops, req.lease, inner);
+  const prefix = prefixOf(req.name);
+  return { inner, lease, prefix, key: waiterKey(prefix, lease) };
+}
+
 /** The oldest key under `prefix` (clientv3's WithFirstCreate): prefix, create revision ascending, limit 1. */
 export const firstCreated = (prefix: Uint8Array): MessageInitShape<typeof RangeRequestSchema> => ({
   key: prefix,

@@ -24,7 +24,7 @@ import {
   rangeResponseAt,
   sessionLease,
   waitDeletes,
-  waiterKey,
+  waiterOf,
   watchEvents,
 } from "./concurrency.ts";
 import { FloeError } from "./errors.ts";
@@ -100,10 +100,7 @@ export class ElectionService {
   campaign = (req: CampaignRequest, ctx: CallContext): Promise<CampaignResponse> =>
     asEtcdService(ctx, async () => {
       const { ops } = this;
-      const inner = innerContext(ctx);
-      const lease = await sessionLease(ops, req.lease, inner);
-      const prefix = prefixOf(req.name);
-      const key = waiterKey(prefix, lease);
+      const { inner, lease, prefix, key } = await waiterOf(ops, req, ctx);
       const made = await ops.txn(
         create(TxnRequestSchema, {
           compare: [createRevisionIs(key, 0n)],

@@ -11,13 +11,11 @@ import {
   createRevisionIs,
   firstCreated,
   innerContext,
-  prefixOf,
   putOp,
   rangeOp,
   rangeResponseAt,
-  sessionLease,
   waitDeletes,
-  waiterKey,
+  waiterOf,
 } from "./concurrency.ts";
 import {
   DeleteRangeRequestSchema,
@@ -47,10 +45,7 @@ export class LockService {
   lock = (req: LockRequest, ctx: CallContext): Promise<LockResponse> =>
     asEtcdService(ctx, async () => {
       const { ops } = this;
-      const inner = innerContext(ctx);
-      const lease = await sessionLease(ops, req.lease, inner);
-      const prefix = prefixOf(req.name);
-      const key = waiterKey(prefix, lease);
+      const { inner, lease, prefix, key } = await waiterOf(ops, req, ctx);
       const owner = rangeOp(firstCreated(prefix));
       const made = await ops.txn(
         create(TxnRequestSchema, {
