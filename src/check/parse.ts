@@ -28,7 +28,9 @@ export function parseHistory(text: string, file = "<input>", opts: JepsenOptions
   if (text.includes("jepsen.util")) return { format: "jepsen-etcd", ops: parseJepsenLog(text, file, opts) };
   const lines = text.split("\n");
   const first = lines.findIndex((l) => l.trim() !== "");
-  if (first >= 0 && lines[first].trimStart().startsWith("{")) {
+  // an empty history is trivially linearizable: a verdict, not an input error
+  if (first < 0) return { format: "kv-edn", ops: [] };
+  if (lines[first].trimStart().startsWith("{")) {
     return { format: "kv-edn", ops: parseKvEdn(text, file) };
   }
   throw new ParseError(
@@ -142,12 +144,11 @@ export function parseJepsenLog(
     };
     const dash = lines[i].indexOf(" - ", at);
     if (dash < 0) fail("expected `jepsen.util - PROCESS\\tTYPE\\tF\\tVALUE`");
-    const fields = lines[i]
-      .slice(dash + 3)
-      .trim()
-      .split("\t");
-    if (fields.length !== 4) fail(`expected 4 tab-separated fields after "- ", found ${fields.length}`);
-    const [procText, typeText, fText, valueText] = fields;
+    // Jepsen writes tabs; logs that went through other tools may have spaces
+    // (Porcupine accepts any whitespace). The value may hold spaces ([1 2]).
+    const m = /^(\S+)\s+(\S+)\s+(\S+)\s+(\S.*)$/.exec(lines[i].slice(dash + 3).trim());
+    if (m === null) fail('expected 4 whitespace-separated fields after "- ": PROCESS TYPE F VALUE');
+    const [, procText, typeText, fText, valueText] = m;
     const process = parseInteger(procText) ?? fail(`bad process number ${JSON.stringify(procText)}`);
     const type =
       typeText.startsWith(":") && TYPES.has(typeText.slice(1))

@@ -35,6 +35,29 @@ test("the CLI exits 0 and prints one line per file when every history is lineari
   assert.match(lines[1], /c10-ok\.txt: 337 ops, \d+ ms: linearizable$/);
 });
 
+test("the CLI gives verdicts for space-separated Jepsen logs and empty histories", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "floe-check-"));
+  const { readFileSync } = await import("node:fs");
+  const spaced = join(dir, "etcd_005-spaces.log");
+  writeFileSync(
+    spaced,
+    readFileSync(join(ROOT, `${DATA}jepsen-etcd/etcd_005.log`), "utf8").replace(/\t/g, " "),
+  );
+  const empty = join(dir, "empty.log");
+  writeFileSync(empty, "");
+  const r = await cli(spaced, empty);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split("\n");
+  assert.match(lines[0], /etcd_005-spaces\.log: \d+ ops, \d+ ms: linearizable$/);
+  assert.match(lines[1], /empty\.log: 0 ops, \d+ ms: linearizable$/);
+  const tabs = await cli(`${DATA}jepsen-etcd/etcd_005.log`);
+  assert.equal(
+    /: (\d+) ops/.exec(tabs.stdout)?.[1],
+    /: (\d+) ops/.exec(lines[0])?.[1],
+    "the same operations",
+  );
+});
+
 test("the CLI exits 1 when some history is not linearizable, and explains it with --explain", async () => {
   const plain = await cli(`${DATA}kv/c01-ok.txt`, `${DATA}kv/c01-bad.txt`);
   assert.equal(plain.code, 1);

@@ -77,6 +77,23 @@ test("EDN strings may contain escaped quotes, commas and braces", () => {
   assert.deepEqual(ops[0].input, { f: "put", key: 'a"b', value: "{x, y}" });
 });
 
+test("Jepsen fields may be separated by spaces instead of tabs, as Porcupine accepts", () => {
+  const tabs = jepsen("0 :invoke :write 3", "1 :invoke :cas [3 4]", "0 :ok :write 3", "1 :ok :cas [3 4]");
+  const spaces = tabs.replace(/\t/g, " ");
+  const mixed = tabs.replace(/\t/g, (_, at: number) => (at % 2 === 0 ? "  " : " \t"));
+  assert.ok(!spaces.includes("\t"));
+  assert.deepEqual(parseJepsenLog(spaces), parseJepsenLog(tabs));
+  assert.deepEqual(parseJepsenLog(mixed), parseJepsenLog(tabs));
+});
+
+test("an empty history is trivially linearizable, not an input error", () => {
+  for (const text of ["", "\n\n", "  \n\t\n"]) {
+    const h = parseHistory(text, "empty.log");
+    assert.equal(h.ops.length, 0);
+    assert.equal(checkHistory(h).verdict, "linearizable");
+  }
+});
+
 test("the format is detected by content", () => {
   assert.equal(parseHistory(jepsen("0 :invoke :read nil")).format, "jepsen-etcd");
   assert.equal(parseHistory('\n{:process 0, :type :invoke, :f :get, :key "k", :value nil}').format, "kv-edn");
@@ -96,7 +113,7 @@ test("parse errors name the file and the line", () => {
     ],
     [jepsen("0 :invoke :cas 1"), /^h\.log:1: expected \[FROM TO\]/],
     [jepsen("0 :invoke :frob nil"), /^h\.log:1: bad function :frob/],
-    ["INFO  jepsen.util - 0\t:invoke", /^h\.log:1: expected 4 tab-separated fields/],
+    ["INFO  jepsen.util - 0\t:invoke", /^h\.log:1: expected 4 whitespace-separated fields/],
     [
       '{:process 0, :type :invoke, :f :get, :key "k", :value nil}\n{:process 0, :type :ok, :f :get, :key k}',
       /^h\.log:2: unsupported EDN value k/,
