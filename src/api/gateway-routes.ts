@@ -76,10 +76,26 @@ function routeOf(m: ApiMethod): GatewayRoute {
   }
 }
 
-/** Every gateway path of the method table, mapped to its route. */
-export function gatewayRoutes(methods: readonly ApiMethod[]): ReadonlyMap<string, GatewayRoute> {
+/** Methods etcd added in 3.5: its 3.4 gateway has no route for them (gRPC serves them either way). */
+const SINCE_3_5: ReadonlySet<string> = new Set(["Auth.AuthStatus", "Maintenance.Downgrade"]);
+
+function atLeast35(version: string): boolean {
+  const [major, minor] = version.split(".").map(Number);
+  return major > 3 || (major === 3 && minor >= 5);
+}
+
+/**
+ * Every gateway path of the method table, mapped to its route; the paths of
+ * the etcd release `serverVersion` claims (a 3.4 gateway has no
+ * /v3/auth/status).
+ */
+export function gatewayRoutes(
+  methods: readonly ApiMethod[],
+  serverVersion = "3.5.0",
+): ReadonlyMap<string, GatewayRoute> {
   const routes = new Map<string, GatewayRoute>();
   for (const m of methods) {
+    if (SINCE_3_5.has(m.name) && !atLeast35(serverVersion)) continue;
     const route = routeOf(m);
     for (const path of m.gatewayPaths) {
       routes.set(path, route);

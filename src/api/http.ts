@@ -9,7 +9,7 @@ import { STATUS_CODES } from "node:http";
 import type { Registry } from "prom-client";
 import type { CallContext } from "./backend.ts";
 import { type CallRunner, toFloeError } from "./calls.ts";
-import { FloeError, GrpcCode, httpStatusOf } from "./errors.ts";
+import { FloeError, httpStatusOf } from "./errors.ts";
 import type { GatewayRoute } from "./gateway-routes.ts";
 import { jsonValues, parseJsonBody, readBody } from "./json-stream.ts";
 import type { Operations } from "./operations.ts";
@@ -42,6 +42,12 @@ const JSON_TYPE = { "content-type": "application/json" };
 function sendJson(res: HttpResponseLike, status: number, body: unknown): void {
   res.writeHead(status, JSON_TYPE);
   res.end(JSON.stringify(body));
+}
+
+/** Go's http.Error: the text and a newline, as text/plain, not to be sniffed. */
+function sendPlain(res: HttpResponseLike, status: number, text: string): void {
+  res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff" });
+  res.end(`${text}\n`);
 }
 
 function sendError(res: HttpResponseLike, err: FloeError): void {
@@ -180,9 +186,10 @@ export function createHttpListener(deps: HttpDeps): HttpListener {
 
   async function health(res: HttpResponseLike) {
     const report = await ops.health(contextOf(res, shutdown));
-    // etcd 3.4's body is {"health":"true"|"false"} and nothing else; why a
-    // member is unhealthy goes in a header of its own.
-    const headers = report.reason ? { ...JSON_TYPE, "x-floe-health-reason": report.reason } : JSON_TYPE;
+    // etcd 3.4's answer: {"health":"true"|"false"} and nothing else, sent as
+    // text/plain; why a member is unhealthy goes in a header of its own.
+    const type = { "content-type": "text/plain; charset=utf-8" };
+    const headers = report.reason ? { ...type, "x-floe-health-reason": report.reason } : type;
     res.writeHead(report.healthy ? 200 : 503, headers);
     res.end(JSON.stringify({ health: String(report.healthy) }));
   }
@@ -202,13 +209,9 @@ export function createHttpListener(deps: HttpDeps): HttpListener {
     }
     if (path === "/metrics") return metrics(res);
     const route = routes.get(path);
-    if (route === undefined) {
-      return sendJson(res, 404, { error: "Not Found", message: "Not Found", code: GrpcCode.NOT_FOUND });
-    }
-    if (method !== "POST") {
-      const msg = "Method Not Allowed";
-      return sendJson(res, 405, { error: msg, message: msg, code: GrpcCode.UNIMPLEMENTED });
-    }
+    // etcd's gateway answers these as Go's http.Error does: plain text
+    if (route === undefined) return sendPlain(res, 404, "Not Found");
+    if (method !== "POST") return sendPlain(res, 405, "Method Not Allowed");
     return route.kind === "unary" ? unary(route, req, res) : stream(route, req, res);
   }
 

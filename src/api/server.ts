@@ -102,7 +102,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const httpListener = createHttpListener({
     ops,
     runner,
-    routes: gatewayRoutes(methods),
+    routes: gatewayRoutes(methods, versions.server),
     registry,
     shutdown: shutdown.signal,
   });

@@ -46,7 +46,7 @@ test("/health reports etcd's JSON and turns 503 on an alarm", async () => {
   const ok = await request("/health", undefined, "GET");
   assert.equal(ok.status, 200);
   assert.deepEqual(JSON.parse(ok.text), { health: "true" });
-  assert.equal(ok.headers["content-type"], "application/json");
+  assert.equal(ok.headers["content-type"], "text/plain; charset=utf-8", "as etcd 3.4 sends it");
   assert.equal(ok.headers["x-floe-health-reason"], undefined);
   await h.backend.alarm(
     create(AlarmRequestSchema, { action: AlarmRequest_AlarmAction.ACTIVATE, alarm: AlarmType.NOSPACE }),
@@ -150,8 +150,21 @@ test("gateway refuses malformed JSON, wrong types, oversize bodies, unknown path
     value: Buffer.alloc(300 * 1024).toString("base64"),
   });
   assert.equal(huge.json.message, "etcdserver: request is too large");
-  assert.equal((await request("/v3/nope", "{}")).status, 404);
-  assert.equal((await request("/v3/kv/range", undefined, "GET")).status, 405);
+});
+
+test("gateway 404 and 405 are etcd's plain-text answers; a 3.4 gateway has no /v3/auth/status", async () => {
+  const nope = await request("/v3/nope", "{}");
+  assert.equal(nope.status, 404);
+  assert.equal(nope.text, "Not Found\n");
+  assert.equal(nope.headers["content-type"], "text/plain; charset=utf-8");
+  const get = await request("/v3/kv/range", undefined, "GET");
+  assert.equal(get.status, 405);
+  assert.equal(get.text, "Method Not Allowed\n");
+  assert.equal(get.headers["content-type"], "text/plain; charset=utf-8");
+  // AuthStatus came with etcd 3.5; the harness claims 3.4.23 as floe does
+  assert.equal((await request("/v3/auth/status", "{}")).status, 404);
+  assert.equal((await request("/v3beta/auth/status", "{}")).status, 404);
+  assert.notEqual((await request("/v3/auth/user/list", "{}")).status, 404, "3.4's auth routes stay");
 });
 
 test("gateway /v3/watch streams newline-delimited results until the client disconnects", async () => {
