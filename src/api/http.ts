@@ -101,7 +101,11 @@ export class GatewaySlots {
   private inUse = 0;
   private readonly waiting: Array<() => void> = [];
 
-  constructor(readonly capacity: number) {}
+  constructor(
+    readonly capacity: number,
+    /** Told the number of waiting calls whenever it changes (a metric). */
+    private readonly onWaiting: (n: number) => void = () => {},
+  ) {}
 
   get active(): number {
     return this.inUse;
@@ -122,23 +126,30 @@ export class GatewaySlots {
       const onAbort = () => {
         const i = this.waiting.indexOf(grant);
         if (i >= 0) this.waiting.splice(i, 1);
+        this.onWaiting(this.waiting.length);
         reject(FloeError.of("CANCELLED"));
       };
       this.waiting.push(grant);
+      this.onWaiting(this.waiting.length);
       signal.addEventListener("abort", onAbort, { once: true });
     });
   }
 
   release(): void {
     this.inUse--;
-    this.waiting.shift()?.();
+    const next = this.waiting.shift();
+    if (next === undefined) return;
+    this.onWaiting(this.waiting.length);
+    next();
   }
 }
 
 export function createHttpListener(deps: HttpDeps): HttpListener {
   const { ops, runner, routes, registry, shutdown } = deps;
   const maxBody = ops.limits.maxGatewayBodyBytes;
-  const slots = new GatewaySlots(ops.limits.maxConcurrentStreams);
+  const slots = new GatewaySlots(ops.limits.maxConcurrentStreams, (n) =>
+    runner.metrics.gatewayWaiting.set(n),
+  );
 
   async function gated(ctx: CallContext, call: () => Promise<void>): Promise<void> {
     await slots.acquire(ctx.signal);

@@ -15,6 +15,8 @@ export interface ApiMetrics {
   readonly connections: Gauge<"kind">;
   /** Open streaming calls (watch, keepalive, snapshot). */
   readonly streams: Gauge<"method">;
+  /** JSON gateway calls waiting for a free stream (--max-concurrent-streams, see http.ts). */
+  readonly gatewayWaiting: Gauge;
   /** Connections closed before they could be served (garbage, timeout, connection limit). */
   readonly rejectedConnections: Counter<"reason">;
   /** HTTP/2 connections served through the :authority filter (see h2-authority.ts). */
@@ -56,6 +58,11 @@ export function createApiMetrics(registry: Registry): ApiMetrics {
       name: "floe_api_open_streams",
       help: "Open streaming calls by method.",
       labelNames: ["method"] as const,
+      registers: [registry],
+    }),
+    gatewayWaiting: new Gauge({
+      name: "floe_api_gateway_waiting_calls",
+      help: "JSON gateway calls waiting for one of the --max-concurrent-streams slots.",
       registers: [registry],
     }),
     rejectedConnections: new Counter({

@@ -68,3 +68,11 @@ export function writeU64(buf: Buffer, off: number, value: number): void {
   buf.writeUInt32LE((value % TWO_32) >>> 0, off);
   buf.writeUInt32LE(Math.floor(value / TWO_32) >>> 0, off + 4);
 }
+
+/** Whether `file` starts like a bbolt database: page 0's meta carries the magic (a cheap sniff, not a check). */
+export function looksLikeBolt(file: Uint8Array): boolean {
+  if (file.length < PAGE_HEADER_SIZE + 4) return false;
+  return (
+    new DataView(file.buffer, file.byteOffset, file.byteLength).getUint32(PAGE_HEADER_SIZE, true) === MAGIC
+  );
+}

@@ -26,6 +26,6 @@
 // ascend. It reads inline buckets and overflow pages, ignores free pages and bucket sequences, and rejects
 // nested buckets. Like bbolt, a meta whose checksum field is 0 is not checksummed.
 
-export { BoltError } from "./format.ts";
+export { BoltError, looksLikeBolt } from "./format.ts";
 export { readBolt } from "./reader.ts";
 export { type BoltBucket, type WriteBoltOptions, writeBolt } from "./writer.ts";

@@ -18,6 +18,7 @@ import { createClient } from "@connectrpc/connect";
 import { Presets, SingleBar } from "cli-progress";
 import { Command } from "commander";
 import { Maintenance } from "../api/gen/etcdserverpb/rpc_pb.ts";
+import { looksLikeBolt } from "../bbolt/index.ts";
 import { buildNewCluster, imageFromBolt, imageFromDataDir } from "../server/recover.ts";
 import { transport } from "./client.ts";
 
@@ -43,16 +44,10 @@ export interface SnapshotFileInfo {
   hashChecked: boolean;
 }
 
-const BOLT_MAGIC = 0xed0cdaed;
-
-function isBolt(b: Buffer): boolean {
-  return b.length >= 32 && b.readUInt32LE(16) === BOLT_MAGIC;
-}
-
 /** Verifies the digest and returns the image to restore (see the top of this file for the formats). */
 export function readSnapshotFile(file: string): SnapshotFileInfo {
   const buf = readFileSync(file);
-  if (isBolt(buf)) return readBoltSnapshot(file, buf);
+  if (looksLikeBolt(buf)) return readBoltSnapshot(file, buf);
   if (buf.length < MAGIC.length + 32)
     throw new SnapshotFileError(`${file}: ${buf.length} bytes is too short for a snapshot`);
   const body = buf.subarray(0, buf.length - 32);

@@ -20,6 +20,7 @@
 // leases, compaction point and applied index come from etcd's buckets, and
 // users and roles too (floe checks etcd's bcrypt password hashes as they are).
 
+import { BinaryReader, BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { AuthState } from "../auth/state.ts";
 import {
   AUTH_KEY,
@@ -51,67 +52,52 @@ export interface EtcdBucket {
 const enc = (s: string) => new TextEncoder().encode(s);
 const FLOE_BUCKET = "floe";
 
-// ---- a few protobuf messages, by hand (field numbers from etcd's .proto files)
+// ---- a few protobuf messages at the wire level (field numbers from etcd's
+// .proto files; MVCC does not depend on the API's generated code)
 
+/** A message writer that leaves out zero and empty fields, as proto3 does. */
 class PbWriter {
-  private readonly parts: number[] = [];
-  private varint(v: bigint): void {
-    let n = BigInt.asUintN(64, v);
-    while (n >= 0x80n) {
-      this.parts.push(Number(n & 0x7fn) | 0x80);
-      n >>= 7n;
-    }
-    this.parts.push(Number(n));
-  }
+  private readonly w = new BinaryWriter();
   int(field: number, v: bigint | number | boolean): this {
     const n = typeof v === "boolean" ? (v ? 1n : 0n) : BigInt(v);
-    if (n === 0n) return this;
-    this.varint(BigInt((field << 3) | 0));
-    this.varint(n);
+    if (n !== 0n) this.w.tag(field, WireType.Varint).int64(n);
     return this;
   }
+  /** `always`: write it even when empty (an element of a repeated field, a present sub-message). */
   bytes(field: number, b: Uint8Array, always = false): this {
-    if (b.length === 0 && !always) return this;
-    this.varint(BigInt((field << 3) | 2));
-    this.varint(BigInt(b.length));
-    for (const x of b) this.parts.push(x);
+    if (b.length > 0 || always) this.w.tag(field, WireType.LengthDelimited).bytes(b);
     return this;
   }
   finish(): Uint8Array {
-    return Uint8Array.from(this.parts);
+    return this.w.finish();
   }
 }
 
 type PbField = { field: number; int?: bigint; bytes?: Uint8Array };
 
+/** The varint and length-delimited fields of a message (others skipped); damage is MvccError("Corrupt"). */
 function* pbFields(b: Uint8Array, what: string): Generator<PbField> {
-  let at = 0;
-  const varint = (): bigint => {
-    let n = 0n;
-    let shift = 0n;
-    for (;;) {
-      if (at >= b.length) throw new MvccError("Corrupt", `${what}: truncated varint`);
-      const x = b[at++];
-      n |= BigInt(x & 0x7f) << shift;
-      if (x < 0x80) return n;
-      shift += 7n;
-      if (shift > 63n) throw new MvccError("Corrupt", `${what}: varint too long`);
+  const r = new BinaryReader(b);
+  while (r.pos < r.len) {
+    let f: PbField;
+    try {
+      const [field, wire] = r.tag();
+      if (wire === WireType.Varint) f = { field, int: BigInt(r.int64()) };
+      else if (wire === WireType.LengthDelimited) f = { field, bytes: r.bytes() };
+      else {
+        r.skip(wire, field);
+        continue;
+      }
+    } catch (e) {
+      throw new MvccError("Corrupt", `${what}: ${(e as Error).message} at offset ${r.pos}`);
     }
-  };
-  while (at < b.length) {
-    const tag = Number(varint());
-    const field = tag >>> 3;
-    const wire = tag & 7;
-    if (wire === 0) yield { field, int: BigInt.asIntN(64, varint()) };
-    else if (wire === 2) {
-      const len = Number(varint());
-      if (at + len > b.length) throw new MvccError("Corrupt", `${what}: field ${field} runs past the end`);
-      yield { field, bytes: b.subarray(at, at + len) };
-      at += len;
-    } else if (wire === 1) at += 8;
-    else if (wire === 5) at += 4;
-    else throw new MvccError("Corrupt", `${what}: wire type ${wire}`);
+    yield f;
   }
+}
+
+/** An 8-byte big-endian value (etcd's meta and auth counters), or undefined if it is not 8 bytes. */
+function u64Of(b: Uint8Array | undefined): number | undefined {
+  return b?.length === 8 ? Number(new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0)) : undefined;
 }
 
 // ---- revisions as etcd writes them
@@ -275,7 +261,7 @@ export function recordsFromEtcdBuckets(buckets: Buckets): RecordPair[] {
     const compacted = meta.get("finishedCompactRev");
     state = {
       ...INITIAL_STATE,
-      appliedIndex: ci?.length === 8 ? Number(new DataView(ci.buffer, ci.byteOffset, 8).getBigUint64(0)) : 0,
+      appliedIndex: u64Of(ci) ?? 0,
       revision,
       compactRevision:
         compacted === undefined ? INITIAL_STATE.compactRevision : parseEtcdRevKey(compacted).main,
@@ -304,10 +290,7 @@ function authFromEtcd(buckets: Buckets): AuthState | undefined {
   const doc = {
     v: 1,
     enabled: flags.get("authEnabled")?.[0] === 1,
-    revision:
-      revBytes?.length === 8
-        ? Number(new DataView(revBytes.buffer, revBytes.byteOffset, 8).getBigUint64(0))
-        : 1,
+    revision: u64Of(revBytes) ?? 1,
     users: users.map(([, v]) => {
       let name = "";
       let hash = "";

@@ -49,11 +49,6 @@ export function memberId64(peerUrls: readonly string[], clusterToken: string, un
   return first64(h);
 }
 
-/** A member's raft id from its peer URLs and the cluster token (see memberId64). */
-export function memberId(peerUrls: readonly string[], clusterToken: string): number {
-  return raftIdOf(memberId64(peerUrls, clusterToken));
-}
-
 function idOfSorted(ids: readonly bigint[]): bigint {
   const h = createHash("sha1");
   for (const id of [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {

@@ -57,11 +57,21 @@ test("a gateway call waits while --max-concurrent-streams watches are open, and 
       answered = true;
       return { status: r.status, body: (await r.json()) as Record<string, unknown> };
     });
-    await new Promise((r) => setTimeout(r, 300));
+    // the range is queued behind the two watches (the member counts it)...
+    const waiting = async () =>
+      /^floe_api_gateway_waiting_calls (\d+)$/m.exec(
+        await (await fetch(`${h.server.url}/metrics`)).text(),
+      )?.[1];
+    const deadline = Date.now() + 5000;
+    while ((await waiting()) !== "1") {
+      assert.ok(Date.now() < deadline, "the range never queued for a stream");
+      await new Promise((r) => setTimeout(r, 10));
+    }
     assert.equal(answered, false, "the range must wait for a free stream");
     w1.close();
     const r = await range;
     assert.equal(r.status, 200);
+    assert.equal(await waiting(), "0");
     assert.ok(r.body.header, "the range is answered once a watch ended");
     w2.close();
     await waitFor(() => h.backend.hub.size === 0, "both watchers released");

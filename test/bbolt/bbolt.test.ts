@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import { fnv64a } from "../../src/bbolt/format.ts";
-import { type BoltBucket, BoltError, readBolt, writeBolt } from "../../src/bbolt/index.ts";
+import { type BoltBucket, BoltError, looksLikeBolt, readBolt, writeBolt } from "../../src/bbolt/index.ts";
 import { assertSameBuckets, randomBytes, rng, sequentialEntries, sortEntries, text } from "./helpers.ts";
 
 const file = (buckets: readonly BoltBucket[], options?: { pageSize?: number; txid?: number }): Buffer =>
@@ -410,4 +410,12 @@ test("random corruption: readBolt returns or throws BoltError, never anything el
       if (!(e instanceof BoltError)) throw e;
     }
   }
+});
+
+test("looksLikeBolt tells a bbolt file from a floe image or junk by page 0's magic", () => {
+  const file = Buffer.concat(writeBolt([{ name: text("b"), entries: [[text("k"), text("v")]] }]));
+  assert.equal(looksLikeBolt(file), true);
+  assert.equal(looksLikeBolt(file.subarray(0, 19)), false, "too short to hold the magic");
+  assert.equal(looksLikeBolt(Buffer.from("FLOEMVC1".padEnd(64, "\0"))), false);
+  assert.equal(looksLikeBolt(new Uint8Array(4096)), false);
 });

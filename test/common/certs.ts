@@ -75,8 +75,9 @@ export function revokeCert(dir: string, name: string, o: { der?: boolean; expire
   writeFileSync(join(dir, "crlnumber"), "01\n");
   const ca = ["-config", "ca.cnf", "-keyfile", "ca.key", "-cert", "ca.crt"];
   openssl(dir, "ca", ...ca, "-revoke", `${name}.crt`);
-  openssl(dir, "ca", ...ca, "-gencrl", ...(o.expired ? ["-crlsec", "1"] : []), "-out", "ca.crl");
-  if (o.expired) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500); // past its next update
+  // an expired list: issued and due for renewal years ago (as etcd's fixture revoke.crl)
+  const dates = o.expired ? ["-crl_lastupdate", "20200101000000Z", "-crl_nextupdate", "20200108000000Z"] : [];
+  openssl(dir, "ca", ...ca, "-gencrl", ...dates, "-out", "ca.crl");
   if (!o.der) return join(dir, "ca.crl");
   openssl(dir, "crl", "-in", "ca.crl", "-outform", "DER", "-out", "ca.crl.der");
   return join(dir, "ca.crl.der");

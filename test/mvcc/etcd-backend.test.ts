@@ -10,6 +10,7 @@ import {
   encodeSnapshot,
   etcdBuckets,
   MemoryMvccStorage,
+  MvccError,
   MvccStore,
   recordsFromEtcdBuckets,
 } from "../../src/mvcc/index.ts";
@@ -75,7 +76,9 @@ test("etcd's buckets: revisions as mvccpb records under 17/18-byte revision keys
     "meta",
   ]);
   const keyBucket = buckets.get("key")?.entries ?? [];
-  for (const e of keyBucket.slice(1)) assert.ok(Buffer.compare(keyBucket[0][0], e[0]) < 0, "sorted");
+  for (let i = 1; i < keyBucket.length; i++) {
+    assert.ok(Buffer.compare(keyBucket[i - 1][0], keyBucket[i][0]) < 0, `key ${i} sorts after key ${i - 1}`);
+  }
   const tombstones = keyBucket.filter(([k]) => k.length === 18 && k[17] === 0x74);
   assert.equal(tombstones.length, 1, "the delete of k3 is a tombstone key ending in 't'");
   assert.deepEqual(
@@ -122,5 +125,19 @@ test("users and roles come back from etcd's auth buckets when floe's bucket is a
       .role("reader")
       ?.perms.map((p) => [p.type, Buffer.from(p.key).toString(), Buffer.from(p.rangeEnd).toString()]),
     [[PermType.READ, "a", "c"]],
+  );
+});
+
+test("a damaged record in etcd's buckets is a Corrupt error naming it, not a wrong value", () => {
+  const buckets = new Map(
+    etcdBuckets(sample().snapshotRecords()).map((bk) => [Buffer.from(bk.name).toString(), bk.entries]),
+  );
+  const keys = buckets.get("key") ?? [];
+  const [k, v] = keys[0];
+  keys[0] = [k, v.subarray(0, v.length - 3)]; // the value field cut short
+  assert.throws(
+    () => recordsFromEtcdBuckets(buckets),
+    (e: unknown) =>
+      e instanceof MvccError && e.code === "Corrupt" && /^revision \d+\.0: /.test(e.detail ?? ""),
   );
 });
