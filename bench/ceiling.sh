@@ -5,15 +5,14 @@
 # etcdctl's verdict and the CPU time the servers and etcdctl itself used.
 # That bounds what any Node.js server can do under the same client.
 #
-# Usage: bench/ceiling.sh [LOAD=l] [raw|wrap] [DELAY_MS=0]
-#   raw   the socket goes straight to Node's HTTP/2 server
-#   wrap  through floe's :authority fixer (src/api/h2-authority.ts), as floe
-#         did for every connection before 2026-12-01
+# Usage: bench/ceiling.sh [LOAD=l] [node|floe] [DELAY_MS=0]
+#   node  Node's http2 module (nghttp2), floe's client port until 2026-12-03
+#   floe  floe's own HTTP/2 layer (src/api/h2/), the client port's now
 #   DELAY_MS  each answer leaves that much later (latency without CPU)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LOAD=${1:-l}
-MODE=${2:-raw}
+MODE=${2:-node}
 DELAY_MS=${3:-0}
 PORTS=(21101 21102 21103)
 pids=()

@@ -19,8 +19,6 @@ export interface ApiMetrics {
   readonly gatewayWaiting: Gauge;
   /** Connections closed before they could be served (garbage, timeout, connection limit). */
   readonly rejectedConnections: Counter<"reason">;
-  /** HTTP/2 connections served through the :authority filter (see h2-authority.ts). */
-  readonly authorityFiltered: Counter;
   /** gRPC calls completed, labelled as go-grpc-prometheus labels them (etcd's grpc_server_handled_total). */
   readonly grpcHandled: Counter<"grpc_type" | "grpc_service" | "grpc_method" | "grpc_code">;
 }
@@ -75,11 +73,6 @@ export function createApiMetrics(registry: Registry): ApiMetrics {
       name: "grpc_server_handled_total",
       help: "Total number of RPCs completed on the server, regardless of success or failure.",
       labelNames: ["grpc_type", "grpc_service", "grpc_method", "grpc_code"] as const,
-      registers: [registry],
-    }),
-    authorityFiltered: new Counter({
-      name: "floe_api_authority_filtered_connections_total",
-      help: "HTTP/2 connections served through the :authority filter (a URL as :authority, or no request within 1 s).",
       registers: [registry],
     }),
   };

@@ -1,6 +1,6 @@
 // One TCP port for gRPC and HTTP/1.1, as etcd's client port. Cleartext
 // connections are told apart by their first bytes: the HTTP/2 connection
-// preface goes to the HTTP/2 server (gRPC, plus plain HTTP over h2), anything
+// preface goes to floe's own HTTP/2 server (h2/: gRPC, plus plain HTTP over h2), anything
 // else to the HTTP/1.1 server, which answers garbage with 400 and hangs up.
 // With TLS, ALPN decides, and the preface check covers clients without ALPN.
 // Bytes read while deciding are pushed back (socket.unshift) before the
@@ -8,7 +8,6 @@
 
 import { readFileSync } from "node:fs";
 import http from "node:http";
-import http2 from "node:http2";
 import net from "node:net";
 import tls from "node:tls";
 import { pino } from "pino";
@@ -16,7 +15,7 @@ import type { Registry } from "prom-client";
 import { RevocationList } from "../common/crl.ts";
 import { CallRunner } from "./calls.ts";
 import { gatewayRoutes } from "./gateway-routes.ts";
-import { routeHttp2 } from "./h2-authority.ts";
+import { H2Connection, H2HttpRequest, H2HttpResponse, PREFACE } from "./h2/index.ts";
 import { createHttpListener, type HttpRequestLike, type HttpResponseLike } from "./http.ts";
 import { methodTable } from "./methods.ts";
 import { createApiMetrics, defaultRegistry } from "./metrics.ts";
@@ -29,8 +28,6 @@ import {
   resolveLimits,
 } from "./options.ts";
 import { createGrpcWire, isGrpcRequest } from "./wire.ts";
-
-const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 
 type Kind = "h2" | "http1";
 
@@ -65,9 +62,6 @@ function sniff(socket: net.Socket, timeoutMs: number): Promise<Kind | undefined>
     socket.once("close", onGone);
   });
 }
-
-/** How long an HTTP/2 connection's first request is waited for before it is filtered anyway. */
-const FIRST_REQUEST_WAIT_MS = 1000;
 
 export interface ApiServer {
   /** The bound port (useful with port 0). */
@@ -110,26 +104,21 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const asHttp = (req: unknown, res: unknown) =>
     httpListener(req as HttpRequestLike, res as HttpResponseLike);
 
-  const h2 = http2.createServer({ settings: { maxConcurrentStreams: limits.maxConcurrentStreams } });
-  // gRPC is served on the core stream API (wire.ts); plain HTTP over HTTP/2
-  // gets the compat request/response pair the HTTP listener expects, built as
-  // Node's own compat layer builds it (no 'request' listener is registered,
-  // so Node does not build a second pair).
-  h2.on(
-    "stream",
-    (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, raw: string[]) => {
-      if (isGrpcRequest(headers)) return grpc(stream, headers);
-      const req = new http2.Http2ServerRequest(stream, headers, {}, raw);
-      const res = new http2.Http2ServerResponse(stream);
-      asHttp(req, res);
-    },
-  );
-  h2.on("sessionError", (err) => log.debug({ err }, "http2 session error"));
-  const sessions = new Set<http2.ServerHttp2Session>();
-  h2.on("session", (session) => {
-    sessions.add(session);
-    session.once("close", () => sessions.delete(session));
-  });
+  const h2Connections = new Set<H2Connection>();
+  const serveHttp2 = (socket: net.Socket) => {
+    const conn = new H2Connection(socket, {
+      maxConcurrentStreams: limits.maxConcurrentStreams,
+      onStream: (stream) => {
+        if (isGrpcRequest(stream.headers)) return grpc(stream);
+        asHttp(new H2HttpRequest(stream), new H2HttpResponse(stream));
+      },
+      onClose: (err) => {
+        h2Connections.delete(conn);
+        if (err) log.debug({ err }, "http2 connection error");
+      },
+    });
+    h2Connections.add(conn);
+  };
   // watch streams over HTTP/1.1 keep their request open: no whole-request timeout
   const h1 = http.createServer({ requestTimeout: 0 }, asHttp);
   h1.on("clientError", (err, socket) => {
@@ -143,13 +132,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     metrics.connections.inc({ kind });
     socket.once("close", () => metrics.connections.dec({ kind }));
     if (kind !== "h2") return void h1.emit("connection", socket);
-    // etcdctl 3.4 can send an :authority nghttp2 refuses ("http://host:port"):
-    // such connections go through a filter that fixes it, see h2-authority.ts
-    void routeHttp2(socket, FIRST_REQUEST_WAIT_MS).then((to) => {
-      if (to === undefined || socket.destroyed) return void socket.destroy();
-      if (to !== socket) metrics.authorityFiltered.inc();
-      h2.emit("connection", to);
-    });
+    serveHttp2(socket);
   };
   const onConnection = (socket: net.Socket) => {
     sockets.add(socket);
@@ -213,7 +196,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       if (shutdown.signal.aborted) return;
       shutdown.abort();
       const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
-      for (const session of sessions) session.close();
+      for (const conn of h2Connections) conn.close();
       h1.closeIdleConnections();
       const allGone = Promise.all([...sockets].map((s) => new Promise((r) => s.once("close", r))));
       let timer: NodeJS.Timeout | undefined;

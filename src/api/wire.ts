@@ -18,7 +18,6 @@
 // at once with RESOURCE_EXHAUSTED (as grpc-go does for etcd), before its body
 // arrives; nothing is buffered beyond one message.
 
-import http2 from "node:http2";
 import { TLSSocket } from "node:tls";
 import { promisify } from "node:util";
 import { gunzip } from "node:zlib";
@@ -26,9 +25,10 @@ import { type DescMessage, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { CallContext } from "./backend.ts";
 import type { CallRunner } from "./calls.ts";
 import { FloeError } from "./errors.ts";
+import { encodeHeaderBlock, type H2Stream, HpackEncoder } from "./h2/index.ts";
 import type { ApiMethod } from "./methods.ts";
 import type { ApiLimits } from "./options.ts";
-import { AsyncQueue, drained } from "./queue.ts";
+import { AsyncQueue } from "./queue.ts";
 
 const gunzipAsync = promisify(gunzip);
 
@@ -122,9 +122,13 @@ function envelope(msg: Uint8Array): Buffer {
   return out;
 }
 
-const RESPONSE_HEADERS = { ":status": 200, "content-type": "application/grpc" } as const;
-const OK_TRAILERS = { "grpc-status": "0" } as const;
 const ACCEPT_ENCODING = "identity,gzip";
+const RESPONSE_HEADERS = encodeHeaderBlock([
+  [":status", "200"],
+  ["content-type", "application/grpc"],
+]);
+const OK_TRAILERS = encodeHeaderBlock([["grpc-status", "0"]]);
+const hpack = new HpackEncoder();
 
 /**
  * The CN of the certificate a TLS client presented and the trusted CA
@@ -140,41 +144,50 @@ export function clientCommonName(socket: unknown): string | undefined {
 /** A signal for calls without a deadline or a stream to cancel: nothing aborts it. */
 const NEVER: AbortSignal = new AbortController().signal;
 
-/** Answers a call that failed before any message with one HEADERS frame, then closes the stream. */
-function trailersOnly(stream: http2.ServerHttp2Stream, e: FloeError): void {
-  if (stream.destroyed || stream.closed) return;
+/** Answers a call that failed before any message with one HEADERS frame ("trailers-only"). */
+function trailersOnly(stream: H2Stream, e: FloeError): void {
+  if (stream.closed) return;
   if (stream.headersSent) {
     endWith(stream, e);
     return;
   }
+  // a client still sending (an oversized message) is then told to stop (RST_STREAM NO_ERROR)
   stream.respond(
-    {
-      ...RESPONSE_HEADERS,
-      "grpc-accept-encoding": ACCEPT_ENCODING,
-      "grpc-status": String(e.grpcCode),
-      "grpc-message": grpcMessageEncode(e.message),
-    },
-    { endStream: true },
+    hpack.encode([
+      [":status", "200"],
+      ["content-type", "application/grpc"],
+      ["grpc-accept-encoding", ACCEPT_ENCODING],
+      ["grpc-status", String(e.grpcCode)],
+      ["grpc-message", grpcMessageEncode(e.message)],
+    ]),
+    true,
   );
-  // the client may still be sending (an oversized message): stop it
-  if (!stream.readableEnded) stream.close(http2.constants.NGHTTP2_NO_ERROR);
 }
 
-/** Ends a stream whose headers went out (with waitForTrailers) with the given status. */
-function endWith(stream: http2.ServerHttp2Stream, e: FloeError | undefined): void {
-  if (stream.destroyed || stream.closed || stream.writableEnded) return;
+/** Ends a stream whose headers went out with the given status in the trailers. */
+function endWith(stream: H2Stream, e: FloeError | undefined): void {
+  if (stream.closed || stream.writableEnded) return;
   const trailers =
     e === undefined
       ? OK_TRAILERS
-      : { "grpc-status": String(e.grpcCode), "grpc-message": grpcMessageEncode(e.message) };
-  stream.once("wantTrailers", () => {
-    stream.sendTrailers(trailers);
-    // a client still sending (a bidi stream the server ended) is told to stop, as gRPC servers
-    // do; on the next turn, once the session has written the trailers (an RST_STREAM queued
-    // with them would overtake them)
-    if (!stream.readableEnded) setImmediate(() => stream.close(http2.constants.NGHTTP2_NO_ERROR));
+      : hpack.encode([
+          ["grpc-status", String(e.grpcCode)],
+          ["grpc-message", grpcMessageEncode(e.message)],
+        ]);
+  stream.end(undefined, trailers);
+}
+
+/** Resolves once `stream` can take more output, or is gone. */
+function drained(stream: H2Stream): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.onDrain = undefined;
+      stream.offClose(done);
+      resolve();
+    };
+    stream.onDrain = done;
+    stream.onClose(done);
   });
-  stream.end();
 }
 
 export interface WireDeps {
@@ -186,9 +199,11 @@ export interface WireDeps {
 }
 
 /** Serves one HTTP/2 stream that carries a gRPC call. */
-export type GrpcStreamHandler = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void;
+export type GrpcStreamHandler = (stream: H2Stream) => void;
 
-export const isGrpcRequest = (headers: http2.IncomingHttpHeaders): boolean =>
+type Headers = Readonly<Record<string, string>>;
+
+export const isGrpcRequest = (headers: Headers): boolean =>
   (headers["content-type"] ?? "").startsWith("application/grpc");
 
 export function createGrpcWire(deps: WireDeps): GrpcStreamHandler {
@@ -226,10 +241,10 @@ export function createGrpcWire(deps: WireDeps): GrpcStreamHandler {
   }
 
   /** A waiting unary call's signal: aborts when the client goes away (the stream closes), at its deadline or on shutdown. */
-  function cancelledWhenGone(stream: http2.ServerHttp2Stream, timeoutMs: number | undefined): AbortSignal {
+  function cancelledWhenGone(stream: H2Stream, timeoutMs: number | undefined): AbortSignal {
     const gone = new AbortController();
-    if (stream.closed || stream.destroyed) gone.abort();
-    else stream.once("close", () => gone.abort());
+    if (stream.closed) gone.abort();
+    else stream.onClose(() => gone.abort());
     const signals = [gone.signal, shutdown];
     if (timeoutMs !== undefined) signals.push(AbortSignal.timeout(timeoutMs));
     return AbortSignal.any(signals);
@@ -240,8 +255,8 @@ export function createGrpcWire(deps: WireDeps): GrpcStreamHandler {
 
   /** Unary: one message in, one out. The request's bytes ride along for proposals. */
   function serveUnary(
-    stream: http2.ServerHttp2Stream,
-    headers: http2.IncomingHttpHeaders,
+    stream: H2Stream,
+    headers: Headers,
     m: ApiMethod & { kind: "unary" },
     gzip: boolean,
   ): void {
@@ -257,15 +272,15 @@ export function createGrpcWire(deps: WireDeps): GrpcStreamHandler {
       if (message !== undefined) throw FloeError.of("INVALID_REQUEST", `${m.name} takes one message`);
       message = { compressed, data };
     };
-    stream.on("data", (chunk: Buffer) => {
+    stream.onData = (chunk: Buffer) => {
       if (failed) return;
       try {
         reader.push(chunk, onMessage);
       } catch (e) {
         fail(e);
       }
-    });
-    stream.once("end", () => {
+    };
+    stream.onEnd = () => {
       if (failed) return;
       if (message === undefined || reader.pending > 0) {
         return fail(FloeError.of("INVALID_REQUEST", `${m.name} takes one whole message`));
@@ -277,7 +292,7 @@ export function createGrpcWire(deps: WireDeps): GrpcStreamHandler {
       } catch (e) {
         fail(e);
       }
-    });
+    };
     const run = (bytes: Buffer) => {
       const req = parse(m, bytes);
       const timeoutMs = parseTimeoutMs(headers["grpc-timeout"] as string | undefined);
@@ -288,19 +303,18 @@ export function createGrpcWire(deps: WireDeps): GrpcStreamHandler {
             ? NEVER
             : AbortSignal.timeout(timeoutMs),
         requestBytes: bytes,
-        token: headers.token as string | undefined,
+        token: headers.token,
         get commonName() {
-          return clientCommonName(stream.session?.socket);
+          return clientCommonName(stream.socket);
         },
       };
       runner
         .unary("grpc", m.name, ctx, () => m.unary(req as never, ctx))
         .then((resp) => {
-          if (stream.destroyed || stream.closed) return;
+          if (stream.closed) return;
           const out = encode(m.output, resp);
-          stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
-          stream.once("wantTrailers", () => stream.sendTrailers(OK_TRAILERS));
-          stream.end(out);
+          stream.respond(RESPONSE_HEADERS);
+          stream.end(out, OK_TRAILERS);
         })
         .catch(fail);
     };
@@ -308,8 +322,8 @@ export function createGrpcWire(deps: WireDeps): GrpcStreamHandler {
 
   /** Server and bidi streams: requests as an AsyncIterable, responses written at the client's pace. */
   function serveStream(
-    stream: http2.ServerHttp2Stream,
-    headers: http2.IncomingHttpHeaders,
+    stream: H2Stream,
+    headers: Headers,
     m: ApiMethod & { kind: "server_streaming" | "bidi_streaming" },
     gzip: boolean,
   ): void {
@@ -319,9 +333,9 @@ export function createGrpcWire(deps: WireDeps): GrpcStreamHandler {
     if (timeoutMs !== undefined) signals.push(AbortSignal.timeout(timeoutMs));
     const ctx: CallContext = {
       signal: AbortSignal.any(signals),
-      token: headers.token as string | undefined,
+      token: headers.token,
       get commonName() {
-        return clientCommonName(stream.session?.socket);
+        return clientCommonName(stream.socket);
       },
     };
     const requests = new AsyncQueue<unknown>(limits.streamBufferMessages);
@@ -337,22 +351,22 @@ export function createGrpcWire(deps: WireDeps): GrpcStreamHandler {
       });
       chain.catch((e: unknown) => requests.fail(asFloe(e, m)));
     };
-    stream.on("data", (chunk: Buffer) => {
+    stream.onData = (chunk: Buffer) => {
       try {
         reader.push(chunk, onMessage);
       } catch (e) {
         requests.fail(e);
         stream.pause();
       }
-    });
-    stream.once("end", () => {
+    };
+    stream.onEnd = () => {
       chain = chain.then(() => {
         if (reader.pending > 0) throw FloeError.of("INVALID_REQUEST", "request stream ends inside a message");
         requests.end();
       });
       chain.catch((e: unknown) => requests.fail(asFloe(e, m)));
-    });
-    stream.once("close", () => {
+    };
+    stream.onClose(() => {
       controller.abort();
       requests.end();
     });
@@ -361,7 +375,7 @@ export function createGrpcWire(deps: WireDeps): GrpcStreamHandler {
     if (m.kind === "bidi_streaming") {
       source = m.bidi(requests as AsyncIterable<never>, ctx);
       // watch and keepalive clients may wait for the response headers before their first message
-      stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+      stream.respond(RESPONSE_HEADERS);
     } else {
       source = (async function* () {
         let req: unknown;
@@ -383,9 +397,9 @@ export function createGrpcWire(deps: WireDeps): GrpcStreamHandler {
         source,
         m.kind === "server_streaming" ? "server_stream" : "bidi_stream",
       )) {
-        if (stream.destroyed || stream.closed) break;
+        if (stream.closed) break;
         const out = encode(m.output, resp);
-        if (!stream.headersSent) stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+        if (!stream.headersSent) stream.respond(RESPONSE_HEADERS);
         if (!stream.write(out)) await drained(stream);
       }
       if (stream.headersSent) endWith(stream, undefined);
@@ -398,8 +412,8 @@ export function createGrpcWire(deps: WireDeps): GrpcStreamHandler {
     });
   }
 
-  return (stream, headers) => {
-    stream.on("error", (err) => runner.log.debug({ err }, "gRPC stream error"));
+  return (stream) => {
+    const headers = stream.headers;
     const path = headers[":path"] ?? "";
     const m = byPath.get(path);
     if (m === undefined || headers[":method"] !== "POST") {

@@ -128,7 +128,7 @@ test("etcdctl: http:// endpoints work as host:port ones do", async () => {
   const url = `http://127.0.0.1:${floe.port}`;
   assert.equal((await ok(["put", "u", "1"], undefined, url)).trim(), "OK");
   assert.equal(await ok(["get", "u", "--print-value-only"], undefined, url), "1\n");
-  // endpoint-level commands dial each endpoint with the URL as the HTTP/2 :authority (h2-authority.ts)
+  // endpoint-level commands dial each endpoint with the URL as the HTTP/2 :authority (nghttp2 refused it)
   const both = `${url},${endpoint}`;
   const table = await ok(["endpoint", "status", "-w", "table"], undefined, both);
   assert.match(table, new RegExp(`\\| +${url} \\|.*3\\.4\\.23`));
