@@ -3,41 +3,8 @@
 
 import type { Logger } from "pino";
 import type { CallContext } from "./backend.ts";
-import { Errors, FloeError, GrpcCode } from "./errors.ts";
-import type { ApiMetrics } from "./metrics.ts";
-
-export type Protocol = "grpc" | "gateway";
-
-const codeNames = new Map<number, string>(Object.entries(GrpcCode).map(([name, code]) => [code, name]));
-
-/** The name of a gRPC code for metric labels, e.g. "OUT_OF_RANGE". */
-export const grpcCodeName = (code: number): string => codeNames.get(code) ?? String(code);
-
-/** gRPC code names as grpc-go prints them (the grpc_code label etcd's dashboards match on). */
-const GO_CODE_NAMES = [
-  "OK",
-  "Canceled",
-  "Unknown",
-  "InvalidArgument",
-  "DeadlineExceeded",
-  "NotFound",
-  "AlreadyExists",
-  "PermissionDenied",
-  "ResourceExhausted",
-  "FailedPrecondition",
-  "Aborted",
-  "OutOfRange",
-  "Unimplemented",
-  "Internal",
-  "Unavailable",
-  "DataLoss",
-  "Unauthenticated",
-];
-
-export type GrpcKind = "unary" | "server_stream" | "bidi_stream";
-
-/** The proto package of each service that is not etcdserverpb's, for the grpc_service label. */
-const PACKAGE_OF_SERVICE: Readonly<Record<string, string>> = { Election: "v3electionpb", Lock: "v3lockpb" };
+import { Errors, FloeError } from "./errors.ts";
+import type { ApiMetrics, GrpcKind, Protocol } from "./metrics.ts";
 
 /**
  * A FloeError for anything a call threw. Cancellation becomes CANCELLED; any
@@ -67,13 +34,11 @@ export class CallRunner {
     const stopTimer = this.metrics.requestSeconds.startTimer({ protocol, method });
     try {
       const resp = await fn();
-      this.metrics.requests.inc({ protocol, method, code: "OK" });
-      if (protocol === "grpc") this.handled("unary", method, 0);
+      this.metrics.calls.add(protocol, "unary", method, 0);
       return resp;
     } catch (e) {
       const err = toFloeError(e, this.log, method, ctx);
-      this.metrics.requests.inc({ protocol, method, code: grpcCodeName(err.grpcCode) });
-      if (protocol === "grpc") this.handled("unary", method, err.grpcCode);
+      this.metrics.calls.add(protocol, "unary", method, err.grpcCode);
       throw err;
     } finally {
       stopTimer();
@@ -98,19 +63,7 @@ export class CallRunner {
       throw err;
     } finally {
       this.metrics.streams.dec({ method });
-      this.metrics.requests.inc({ protocol, method, code: grpcCodeName(code) });
-      if (protocol === "grpc") this.handled(kind, method, code);
+      this.metrics.calls.add(protocol, kind, method, code);
     }
-  }
-
-  private handled(kind: GrpcKind, method: string, code: number): void {
-    const dot = method.indexOf(".");
-    const service = method.slice(0, dot);
-    this.metrics.grpcHandled.inc({
-      grpc_type: kind,
-      grpc_service: `${PACKAGE_OF_SERVICE[service] ?? "etcdserverpb"}.${service}`,
-      grpc_method: method.slice(dot + 1),
-      grpc_code: GO_CODE_NAMES[code] ?? String(code),
-    });
   }
 }

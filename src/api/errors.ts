@@ -263,3 +263,8 @@ export function asPlainError(e: FloeError): FloeError {
 export function plainError(message: string): FloeError {
   return new FloeError(Object.freeze({ name: "PLAIN", grpcCode: C.UNKNOWN, message, floeOnly: false }));
 }
+
+const codeNames = new Map<number, string>(Object.entries(GrpcCode).map(([name, code]) => [code, name]));
+
+/** The name of a gRPC code for metric labels, e.g. "OUT_OF_RANGE". */
+export const grpcCodeName = (code: number): string => codeNames.get(code) ?? String(code);

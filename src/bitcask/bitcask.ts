@@ -241,6 +241,13 @@ export class Bitcask {
     return this.keydir.count(start, end);
   }
 
+  /** Bytes of every data file together (stats().totalBytes without building the stats; checked per write by the quota). */
+  totalBytes(): number {
+    let n = 0;
+    for (const f of this.files.values()) n += f.size;
+    return n;
+  }
+
   stats(): BitcaskStats {
     const dataFiles = [...this.files.values()].map((f) => ({
       id: f.id,

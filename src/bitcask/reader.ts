@@ -34,6 +34,11 @@ export class ChunkReader {
     return this.finish(pos, len, n);
   }
 
+  /** Index in `buf` of [pos, pos + len) if the window already holds it (or -1 past the end), without reading. */
+  peek(pos: number, len: number): number | undefined {
+    return this.prepare(pos, len, pos);
+  }
+
   async load(pos: number, len: number, keepFrom = pos): Promise<number> {
     const at = this.prepare(pos, len, keepFrom);
     if (at !== undefined) return at;

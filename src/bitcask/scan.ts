@@ -222,12 +222,13 @@ export async function scanSealed(
       sinceYield = 0;
       if (!(await pause())) return false;
     }
-    let idx = await r.load(pos, RECORD_HEADER_BYTES);
+    // a record inside the window costs no promise: only reads past it wait
+    let idx = r.peek(pos, RECORD_HEADER_BYTES) ?? (await r.load(pos, RECORD_HEADER_BYTES));
     if (idx < 0) throw new BitcaskCorruptionError(src.path, pos, "record header cut short");
     const bad = decodeRecordHeader(r.buf, idx, h);
     if (bad !== undefined) throw new BitcaskCorruptionError(src.path, pos, bad);
     const total = recordBytes(h.keySize, h.valueSize);
-    idx = await r.load(pos, total);
+    idx = r.peek(pos, total) ?? (await r.load(pos, total));
     if (idx < 0)
       throw new BitcaskCorruptionError(src.path, pos, `record of ${total} bytes runs past the end`);
     const why = checkRecordBody(r.buf, idx, h);

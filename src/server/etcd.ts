@@ -130,10 +130,7 @@ export class EtcdServer implements EtcdBackend {
       () => this.linearize(),
       { tokenTtlSeconds: info.authTokenTtlSeconds ?? 300, jwt: info.jwt },
     );
-    this.quota = new BackendQuota(info.quotaBackendBytes, () => {
-      const st = db.stats();
-      return st.liveBytes + st.deadBytes;
-    });
+    this.quota = new BackendQuota(info.quotaBackendBytes, () => db.totalBytes());
   }
 
   /** Starts the background duties: watch catch-up, physical compaction, lease expiry. */

@@ -140,6 +140,18 @@ interface Waiter<R> {
   timer: NodeJS.Timeout;
 }
 
+/**
+ * A proposal waiting to apply. It has a deadline rather than a timer of its
+ * own: proposals are made in deadline order, so the tick sweeps the oldest
+ * until one is still in time (a timer per proposal cost an allocation and a
+ * timer-list insert and removal on every write).
+ */
+interface ProposalWaiter<R> {
+  resolve: (r: R) => void;
+  reject: (e: Error) => void;
+  deadlineMs: number;
+}
+
 /** One ReadIndex round: the reads it covers and every context it was requested under (retries add one). */
 interface ReadRound {
   contexts: string[];
@@ -160,7 +172,8 @@ const ID_BYTES = 8;
 
 export class RaftRuntime<R> {
   readonly rn: RawNode;
-  private readonly waiters = new Map<string, Waiter<R>>();
+  /** Proposals of this process by their sequence number (the low half of their id), oldest first. */
+  private readonly waiters = new Map<number, ProposalWaiter<R>>();
   /**
    * Linearizable reads share ReadIndex rounds, as etcd's read loop does: one
    * round is in flight at a time and covers the reads that arrived before it
@@ -219,6 +232,7 @@ export class RaftRuntime<R> {
     this.running = true;
     this.timer = setInterval(() => {
       this.rn.tick();
+      this.expireProposals();
       this.pump();
     }, this.opts.tickMs);
     this.pump();
@@ -229,7 +243,7 @@ export class RaftRuntime<R> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     const err = new RuntimeError("Stopped", "the node is stopping");
-    for (const w of this.waiters.values()) this.settle(w, err);
+    for (const w of this.waiters.values()) w.reject(err);
     this.waiters.clear();
     if (this.readRound) clearTimeout(this.readRound.retry);
     const reads = [
@@ -272,15 +286,9 @@ export class RaftRuntime<R> {
     framed.writeUInt32BE(this.idPrefix, 0);
     framed.writeUInt32BE(this.idSeq, 4);
     framed.set(data, ID_BYTES);
-    const key = framed.toString("hex", 0, ID_BYTES);
+    const seq = this.idSeq;
     return new Promise<R>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (this.waiters.delete(key)) {
-          this.proposalsFailed++;
-          reject(new RuntimeError("Timeout", "request timed out"));
-        }
-      }, this.opts.requestTimeoutMs);
-      this.waiters.set(key, { resolve, reject, timer });
+      this.waiters.set(seq, { resolve, reject, deadlineMs: performance.now() + this.opts.requestTimeoutMs });
       this.batch.push(framed);
       if (!this.batchScheduled) {
         this.batchScheduled = true;
@@ -302,12 +310,12 @@ export class RaftRuntime<R> {
     const err = this.rn.proposeBatch(batch);
     if (err) {
       for (const framed of batch) {
-        const key = Buffer.from(framed.subarray(0, ID_BYTES)).toString("hex");
-        const w = this.waiters.get(key);
+        const seq = ((framed[4] << 24) | (framed[5] << 16) | (framed[6] << 8) | framed[7]) >>> 0;
+        const w = this.waiters.get(seq);
         if (w) {
-          this.waiters.delete(key);
+          this.waiters.delete(seq);
           this.proposalsFailed++;
-          this.settle(w, new RuntimeError("ProposalDropped", err.message));
+          w.reject(new RuntimeError("ProposalDropped", err.message));
         }
       }
     }
@@ -486,14 +494,27 @@ export class RaftRuntime<R> {
       this.applied = e.index; // the leader's empty entry
       return;
     }
-    const key = Buffer.from(e.data.subarray(0, ID_BYTES)).toString("hex");
     const result = await this.sm.apply(e.index, e.data.subarray(ID_BYTES));
     this.applied = e.index;
-    const w = this.waiters.get(key);
+    const d = e.data;
+    // another process's proposal (or one from before a restart) has another prefix
+    if (((d[0] << 24) | (d[1] << 16) | (d[2] << 8) | d[3]) >>> 0 !== this.idPrefix) return;
+    const seq = ((d[4] << 24) | (d[5] << 16) | (d[6] << 8) | d[7]) >>> 0;
+    const w = this.waiters.get(seq);
     if (w) {
-      this.waiters.delete(key);
-      clearTimeout(w.timer);
+      this.waiters.delete(seq);
       w.resolve(result);
+    }
+  }
+
+  /** Fails the proposals whose deadline passed (the oldest first; they were made in deadline order). */
+  private expireProposals(): void {
+    const now = performance.now();
+    for (const [seq, w] of this.waiters) {
+      if (w.deadlineMs > now) return;
+      this.waiters.delete(seq);
+      this.proposalsFailed++;
+      w.reject(new RuntimeError("Timeout", "request timed out"));
     }
   }
 

@@ -240,7 +240,12 @@ function rawSession(bytes: Buffer[], until?: (frames: RawFrame[]) => boolean): P
       buf = Buffer.concat([buf, d]);
       while (buf.length >= 9 && buf.length >= 9 + buf.readUIntBE(0, 3)) {
         const length = buf.readUIntBE(0, 3);
-        frames.push({ type: buf[3], flags: buf[4], stream: buf.readUInt32BE(5), payload: buf.subarray(9, 9 + length) });
+        frames.push({
+          type: buf[3],
+          flags: buf[4],
+          stream: buf.readUInt32BE(5),
+          payload: buf.subarray(9, 9 + length),
+        });
         buf = buf.subarray(9 + length);
       }
       if (until?.(frames)) done();
@@ -316,7 +321,9 @@ test("close() sends GOAWAY, lets an open stream finish, then ends the connection
     open?.end(Buffer.from("finished"));
     await ended;
     assert.equal(Buffer.concat(parts).toString(), "finished");
-    await new Promise<void>((resolve) => (session.closed ? resolve() : session.once("close", () => resolve())));
+    await new Promise<void>((resolve) =>
+      session.closed ? resolve() : session.once("close", () => resolve()),
+    );
   } finally {
     session.destroy();
   }
