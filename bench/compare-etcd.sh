@@ -11,6 +11,10 @@
 # Usage: bench/compare-etcd.sh [--seconds 20] [--keys 100000] [--perf "l"] [--only floe|etcd]
 #          [--rows "put-1 get-s-200"] [--floe-commit REV] [--no-write] [--profile] [--out DIR]
 #   --seconds   length of each kvbench run's timed phase (default 20)
+#   --warmup    run each put row's kvbench command this many seconds first,
+#               unmeasured, on the same cluster (default 0: measured cold;
+#               Node compiles its hot code in the first seconds, Go does not;
+#               the get rows are warmed by their preload anyway)
 #   --keys      kvbench -keys, the key space (default 100000). The get rows
 #               preload every key with sequential single puts before timing
 #               (kvbench does that itself and it cannot be turned off), which
@@ -65,6 +69,7 @@ SCRIPT=compare-etcd.sh
 ORIG_ARGS="$(printf "%q " "$@")"
 ORIG_ARGS="${ORIG_ARGS% }"
 DUR=20
+WARMUP=0
 KEYS=100000
 PERF_LOADS="l"
 ONLY=""
@@ -76,6 +81,7 @@ OUT=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) DUR="$2"; shift 2 ;;
+    --warmup) WARMUP="$2"; shift 2 ;;
     --keys) KEYS="$2"; shift 2 ;;
     --perf) PERF_LOADS="$2"; shift 2 ;;
     --only) ONLY="$2"; shift 2 ;;
@@ -89,6 +95,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [[ "$DUR" =~ ^[1-9][0-9]*$ ]] || { echo "$SCRIPT: --seconds takes a whole number of seconds" >&2; exit 2; }
+[[ "$WARMUP" =~ ^[0-9]+$ ]] || { echo "$SCRIPT: --warmup takes a whole number of seconds" >&2; exit 2; }
 case "$ONLY" in ""|floe|etcd) ;; *) echo "$SCRIPT: --only floe|etcd" >&2; exit 2 ;; esac
 [ -n "$OUT" ] || OUT="$(mktemp -d /tmp/floe-compare-XXXXXX)"
 mkdir -p "$OUT"
@@ -160,6 +167,12 @@ run_row() { # $1: system, $2: row name, $3: kvbench arguments (endpoints etc. ar
   start_cluster "$sys" "$sys-$name"
   sleep 2 # let the first election settle
   if [ "$sys" = floe ]; then echo "$FLOE_COMMIT" >"$d/$name.version"; else etcd --version | awk 'NR == 1' >"$d/$name.version"; fi
+  if [ "$WARMUP" -gt 0 ] && [[ "$args" != *"-op get"* ]]; then
+    log "$sys $name: warm-up, $WARMUP s (not measured)"
+    # shellcheck disable=SC2086
+    timeout $((WARMUP + 60)) "$KVBENCH" ${args} ${COMMON/-seconds $DUR/-seconds $WARMUP} >"$d/$name.warmup" 2>&1 || true
+    echo "$WARMUP" >"$d/$name.warmup-seconds"
+  fi
   cpu_sampler "$d/$name.cpu-samples" "${MEMBER_PIDS[@]}" &
   BG_PIDS+=($!)
   # shellcheck disable=SC2086
@@ -297,6 +310,8 @@ const loads = (sys, suffix) => {
 };
 L.push(`Load average (1 min) on the ${process.env.NCPU} cores just before each cluster started (other people's work, plus the tail of our previous run): etcd ${loads("etcd", ".uptime-before")}, floe ${loads("floe", ".uptime-before")}; at the end of each run: etcd ${loads("etcd", ".uptime-after")}, floe ${loads("floe", ".uptime-after")}.`);
 if (ROWS.some(([row]) => kv("etcd", row) || kv("floe", row))) {
+const warmups = [...new Set(["etcd", "floe"].flatMap((sys) => { try { return fs.readdirSync(`${out}/${sys}`).filter((n) => n.endsWith(".warmup-seconds")).map((n) => `${read(`${sys}/${n}`)} s`); } catch { return []; } }))];
+if (warmups.length) L.push("", `Warm-up: before its timed run, each put row ran the same kvbench command for ${warmups.join(" / ")} on the same cluster, unmeasured (both systems).`);
 L.push("", "Each row ran against a fresh 3-member cluster, etcd then floe; kvbench, the three members (and etcdctl) share the same cores. req/s and latencies as kvbench printed them (ms). CPU/op: CPU time of the three members together (utime + stime from /proc) over kvbench's timed phase, divided by the requests it completed, in µs; it includes whatever else the members do in that window (heartbeats, timers, compaction), and for the get rows it leaves out kvbench's preload (see the top of bench/compare-etcd.sh for how).", "");
 L.push("| workload | etcd req/s | etcd p50 | etcd p99 | etcd CPU/op | floe req/s | floe p50 | floe p99 | floe CPU/op | floe/etcd req/s | errors etcd / floe |");
 L.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");

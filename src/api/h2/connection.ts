@@ -57,6 +57,12 @@ export interface H2ConnectionOptions {
 
 /** Unsent bytes in the socket above which DATA waits for 'drain'. */
 const SOCKET_HIGH_WATER_BYTES = 1 << 20;
+/**
+ * Unsent bytes above which a client that keeps sending is cut off: frames
+ * we must answer (PING, SETTINGS) from a peer that reads nothing would
+ * otherwise queue without bound.
+ */
+const SOCKET_UNREAD_LIMIT_BYTES = 16 << 20;
 /** Pending-frame bytes below which they are joined into one buffer for the socket. */
 const COALESCE_BYTES = 64 * 1024;
 /** A CONTINUATION sequence may not grow a header block beyond this multiple of the header list limit. */
@@ -142,6 +148,11 @@ export class H2Connection {
 
   private onBytes(chunk: Buffer): void {
     if (this.ended) return;
+    if (this.socket.writableLength > SOCKET_UNREAD_LIMIT_BYTES) {
+      this.fail(new H2ConnectionError(H2Code.EnhanceYourCalm, "the client does not read what it asks for"));
+      this.socket.destroy();
+      return;
+    }
     const buf = this.buf === undefined ? chunk : Buffer.concat([this.buf, chunk]);
     this.buf = undefined;
     try {

@@ -328,3 +328,35 @@ test("close() sends GOAWAY, lets an open stream finish, then ends the connection
     session.destroy();
   }
 });
+
+test("a client that sends PINGs but reads nothing is cut off once 16 MiB of answers wait", async () => {
+  handler = () => undefined;
+  const socket = net.connect(port, "127.0.0.1");
+  socket.pause(); // never read
+  const ping = rawFrame(6, 0, 0, Buffer.alloc(8));
+  const chunk = Buffer.concat([...Array(4096)].map(() => ping)); // 68 KiB of PINGs
+  const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+  socket.on("error", () => undefined);
+  await new Promise<void>((resolve) =>
+    socket.write(Buffer.concat([PREFACE, rawFrame(4, 0, 0)]), () => resolve()),
+  );
+  let sentBytes = 0;
+  // keep writing (at most 256 MiB) until the server hangs up
+  let open = true;
+  void closed.then(() => (open = false));
+  while (open && sentBytes < 256 << 20) {
+    const ok = socket.write(chunk);
+    sentBytes += chunk.length;
+    if (!ok)
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 50);
+        socket.once("drain", () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+  }
+  await closed;
+  assert.ok(sentBytes < 256 << 20, `the server kept the connection after ${sentBytes} bytes of PINGs`);
+  assert.ok(sentBytes > 16 << 20, `cut off after only ${sentBytes} bytes`);
+});
