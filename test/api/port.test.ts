@@ -25,6 +25,7 @@ import { opensslCiphers } from "../../src/common/ciphers.ts";
 import { selfSignedCert } from "../../src/server/autotls.ts";
 import { makeCerts, revokeCert } from "../common/certs.ts";
 import { FakeBackend } from "./fake-backend.ts";
+import { rawFrame } from "./h2/raw-frames.ts";
 import { type Harness, startHarness, waitFor } from "./helpers.ts";
 
 const PREFACE = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -171,14 +172,6 @@ test("an :authority given as a URL (etcdctl 3.4's endpoint commands send one) is
 function waitingClientGet(authority: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(h.server.port, "127.0.0.1");
-    const frame = (type: number, flags: number, stream: number, payload: Buffer) => {
-      const head = Buffer.alloc(9);
-      head.writeUIntBE(payload.length, 0, 3);
-      head[3] = type;
-      head[4] = flags;
-      head.writeUInt32BE(stream, 5);
-      return Buffer.concat([head, payload]);
-    };
     const literal = (nameIndex: number, value: string) =>
       Buffer.concat([Buffer.from([nameIndex, value.length]), Buffer.from(value)]);
     // :method GET, :scheme http (static 2 and 6), :path and :authority as literals without indexing
@@ -196,8 +189,8 @@ function waitingClientGet(authority: string): Promise<string> {
         const payload = buf.subarray(9, 9 + length);
         buf = buf.subarray(9 + length);
         if (type === 4 && !(flags & 1)) {
-          socket.write(frame(4, 1, 0, Buffer.alloc(0))); // ACK every SETTINGS
-          if (!sent) socket.write(frame(1, 0x5, 1, block)); // END_HEADERS | END_STREAM
+          socket.write(rawFrame(4, 1, 0)); // ACK every SETTINGS
+          if (!sent) socket.write(rawFrame(1, 0x5, 1, block)); // END_HEADERS | END_STREAM
           sent = true;
         } else if (type === 0 && payload.length > 0) body += payload.toString();
         if (type === 7 || type === 3) reject(new Error(`frame type ${type}: ${payload.toString("hex")}`));
@@ -208,7 +201,7 @@ function waitingClientGet(authority: string): Promise<string> {
         }
       }
     });
-    socket.write(Buffer.concat([Buffer.from(PREFACE), frame(4, 0, 0, Buffer.alloc(0))]));
+    socket.write(Buffer.concat([Buffer.from(PREFACE), rawFrame(4, 0, 0)]));
   });
 }
 

@@ -6,6 +6,7 @@ import http2 from "node:http2";
 import net from "node:net";
 import { after, before, test } from "node:test";
 import { encodeHeaderBlock, H2Connection, type H2Stream } from "../../../src/api/h2/index.ts";
+import { PREFACE, rawFrame } from "./raw-frames.ts";
 
 type Handler = (stream: H2Stream) => void;
 let handler: Handler = () => undefined;
@@ -207,15 +208,6 @@ test("a 20 KB header value arrives through CONTINUATION frames", async () => {
 
 // ---- raw frames ----
 
-const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-function rawFrame(type: number, flags: number, stream: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const head = Buffer.alloc(9);
-  head.writeUIntBE(payload.length, 0, 3);
-  head[3] = type;
-  head[4] = flags;
-  head.writeUInt32BE(stream, 5);
-  return Buffer.concat([head, payload]);
-}
 /** :method POST, :scheme http, :path /, without the dynamic table. */
 const HEADERS_BLOCK = Buffer.from([0x83, 0x86, 0x84]);
 

@@ -3,6 +3,7 @@ import http2 from "node:http2";
 import net from "node:net";
 import { describe, test } from "node:test";
 import { encodeHeaderBlock, HpackDecoder, HpackEncoder, HpackError } from "../../../src/api/h2/hpack.ts";
+import { rawFrame } from "./raw-frames.ts";
 
 function hex(text: string): Buffer {
   return Buffer.from(text.replace(/\s+/g, ""), "hex");
@@ -361,20 +362,6 @@ interface Frame {
   payload: Buffer;
 }
 
-function frameBytes(
-  type: number,
-  flags: number,
-  streamId: number,
-  payload: Buffer = Buffer.alloc(0),
-): Buffer {
-  const head = Buffer.alloc(9);
-  head.writeUIntBE(payload.length, 0, 3);
-  head[3] = type;
-  head[4] = flags;
-  head.writeUInt32BE(streamId, 5);
-  return Buffer.concat([head, payload]);
-}
-
 /** Serves raw HTTP/2: expects the client preface, answers SETTINGS, hands every other frame to onFrame. */
 async function rawH2Server(
   onFrame: (socket: net.Socket, frame: Frame) => void,
@@ -385,7 +372,7 @@ async function rawH2Server(
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => {});
-    socket.write(frameBytes(SETTINGS, 0, 0));
+    socket.write(rawFrame(SETTINGS, 0, 0));
     let pending = Buffer.alloc(0);
     let sawPreface = false;
     socket.on("data", (chunk: Buffer) => {
@@ -407,8 +394,7 @@ async function rawH2Server(
             payload: pending.subarray(9, 9 + length),
           };
           pending = pending.subarray(9 + length);
-          if (frame.type === SETTINGS && (frame.flags & ACK) === 0)
-            socket.write(frameBytes(SETTINGS, ACK, 0));
+          if (frame.type === SETTINGS && (frame.flags & ACK) === 0) socket.write(rawFrame(SETTINGS, ACK, 0));
           else onFrame(socket, frame);
         }
       } catch (e) {
@@ -629,7 +615,7 @@ describe("HPACK encoder interop with Node's HTTP/2 client", () => {
     const server = await rawH2Server(
       (socket, frame) => {
         if (frame.type === HEADERS)
-          socket.write(frameBytes(HEADERS, END_STREAM | END_HEADERS, frame.streamId, block));
+          socket.write(rawFrame(HEADERS, END_STREAM | END_HEADERS, frame.streamId, block));
       },
       (e) => errors.push(e),
     );
