@@ -48,12 +48,28 @@ interface MethodCounts {
 export class CallCounts {
   private readonly grpc = new Map<string, MethodCounts>();
   private readonly gateway = new Map<string, MethodCounts>();
+  private readonly requests: Counter<"protocol" | "method" | "code">;
+  /** grpc_server_handled_total, labelled as go-grpc-prometheus labels it (etcd's). */
+  private readonly handled: Counter<"grpc_type" | "grpc_service" | "grpc_method" | "grpc_code">;
 
-  constructor(
-    private readonly codeName: (code: number) => string,
-    private readonly requests: Counter<"protocol" | "method" | "code">,
-    private readonly handled: Counter<"grpc_type" | "grpc_service" | "grpc_method" | "grpc_code">,
-  ) {}
+  constructor(registry: Registry) {
+    // either counter, when read, takes the pending counts of both
+    const collect = () => this.flush();
+    this.requests = new Counter({
+      name: "floe_api_requests_total",
+      help: "Client API calls completed, by protocol, method and status code.",
+      labelNames: ["protocol", "method", "code"] as const,
+      registers: [registry],
+      collect,
+    });
+    this.handled = new Counter({
+      name: "grpc_server_handled_total",
+      help: "Total number of RPCs completed on the server, regardless of success or failure.",
+      labelNames: ["grpc_type", "grpc_service", "grpc_method", "grpc_code"] as const,
+      registers: [registry],
+      collect,
+    });
+  }
 
   /** One call of `method` ("Service.Method") ended with gRPC `code`. */
   add(protocol: Protocol, kind: GrpcKind, method: string, code: number): void {
@@ -77,7 +93,7 @@ export class CallCounts {
           const n = m.byCode[code];
           if (n === 0) continue;
           m.byCode[code] = 0;
-          this.requests.inc({ protocol, method, code: this.codeName(code) }, n);
+          this.requests.inc({ protocol, method, code: grpcCodeName(code) }, n);
           if (protocol !== "grpc") continue;
           const dot = method.indexOf(".");
           const service = method.slice(0, dot);
@@ -98,10 +114,8 @@ export class CallCounts {
 
 export interface ApiMetrics {
   readonly registry: Registry;
-  /** Where calls are counted (into `requests` and `grpcHandled`, see CallCounts). */
+  /** Completed calls (floe_api_requests_total and grpc_server_handled_total, see CallCounts). */
   readonly calls: CallCounts;
-  /** Completed calls, by protocol ("grpc" | "gateway"), full method name and status code name. */
-  readonly requests: Counter<"protocol" | "method" | "code">;
   /** Latency of unary calls in seconds. */
   readonly requestSeconds: Histogram<"protocol" | "method">;
   /** Open client connections, by kind ("h2" | "http1" | "pending"). */
@@ -112,8 +126,6 @@ export interface ApiMetrics {
   readonly gatewayWaiting: Gauge;
   /** Connections closed before they could be served (garbage, timeout, connection limit). */
   readonly rejectedConnections: Counter<"reason">;
-  /** gRPC calls completed, labelled as go-grpc-prometheus labels them (etcd's grpc_server_handled_total). */
-  readonly grpcHandled: Counter<"grpc_type" | "grpc_service" | "grpc_method" | "grpc_code">;
 }
 
 /** A registry with default metrics, for when the caller supplies none. */
@@ -124,29 +136,9 @@ export function defaultRegistry(): Registry {
 }
 
 export function createApiMetrics(registry: Registry): ApiMetrics {
-  // both counters take the pending counts when either is read
-  let calls: CallCounts | undefined;
-  const flush = () => calls?.flush();
-  const requests = new Counter({
-    name: "floe_api_requests_total",
-    help: "Client API calls completed, by protocol, method and status code.",
-    labelNames: ["protocol", "method", "code"] as const,
-    registers: [registry],
-    collect: flush,
-  });
-  const grpcHandled = new Counter({
-    name: "grpc_server_handled_total",
-    help: "Total number of RPCs completed on the server, regardless of success or failure.",
-    labelNames: ["grpc_type", "grpc_service", "grpc_method", "grpc_code"] as const,
-    registers: [registry],
-    collect: flush,
-  });
-  calls = new CallCounts(grpcCodeName, requests, grpcHandled);
   return {
     registry,
-    calls,
-    requests,
-    grpcHandled,
+    calls: new CallCounts(registry),
     requestSeconds: new Histogram({
       name: "floe_api_request_duration_seconds",
       help: "Latency of unary client API calls.",

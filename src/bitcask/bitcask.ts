@@ -258,7 +258,7 @@ export class Bitcask {
       sealed: f.sealed,
       hasHint: f.hasHint,
     }));
-    const totalBytes = dataFiles.reduce((n, f) => n + f.bytes, 0);
+    const totalBytes = this.totalBytes();
     const liveBytes = dataFiles.reduce((n, f) => n + f.liveBytes, 0);
     return {
       keys: this.keydir.size,

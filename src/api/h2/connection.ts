@@ -128,11 +128,6 @@ export class H2Connection {
     socket.on("error", (err: Error) => this.teardown(err));
   }
 
-  /** Streams open now. */
-  get openStreams(): number {
-    return this.streams.size;
-  }
-
   /** Graceful close: no new streams; the socket ends once the open ones finish. */
   close(): void {
     if (this.ended) return;
@@ -169,6 +164,7 @@ export class H2Connection {
         this.prefaceSeen = true;
         at = PREFACE.length;
       }
+      // we announce no SETTINGS_MAX_FRAME_SIZE, so the default bounds what the client sends
       const maxFrame = DEFAULT_MAX_FRAME_BYTES;
       while (buf.length - at >= FRAME_HEADER_BYTES && !this.ended) {
         const length = (buf[at] << 16) | (buf[at + 1] << 8) | buf[at + 2];
@@ -274,7 +270,7 @@ export class H2Connection {
     // padding is consumed at once; the data when the consumer takes it
     if (data.length < payload.length) this.consumed(s, payload.length - data.length);
     if (data.length > 0) s.deliver(data);
-    if (flags & Flag.EndStream) this.endInput(s);
+    if (flags & Flag.EndStream) s.endInput();
   }
 
   private onHeaders(flags: number, streamId: number, payload: Buffer): void {
@@ -319,7 +315,7 @@ export class H2Connection {
         this.resetStream(existing, H2Code.ProtocolError);
         return;
       }
-      this.endInput(existing);
+      existing.endInput();
       return;
     }
     if (streamId <= this.lastStreamId) {
@@ -339,7 +335,7 @@ export class H2Connection {
     const s = new H2Stream(streamId, headers, this, this.streamWindow, this.peerInitialWindow);
     this.streams.set(streamId, s);
     this.opts.onStream(s);
-    if (flags & Flag.EndStream) this.endInput(s);
+    if (flags & Flag.EndStream) s.endInput();
   }
 
   private onRst(streamId: number, payload: Buffer): void {
@@ -434,11 +430,6 @@ export class H2Connection {
     this.scheduleFlush();
   }
 
-  private endInput(s: H2Stream): void {
-    s.endInput();
-    if (s.outputDone) this.closeStream(s);
-  }
-
   // ---- output ----
 
   /** A stream has queued output. */
@@ -522,8 +513,8 @@ export class H2Connection {
         if (last) s.out.shift();
         else item.data = data.subarray(n);
       }
+      // the response is complete: the stream closes here, whatever its input's state
       if (s.out.length === 0 && s.writableEnded) {
-        s.outputDone = true;
         // a complete response while the client still sends: ask it to stop, without error (RFC 9113 §8.1)
         if (!s.inputEnded) this.queue(rstStreamFrame(s.id, H2Code.NoError));
         this.closeStream(s);

@@ -68,7 +68,7 @@ type Event = "close" | "drain";
 
 /** The response side, as much of Node's response object as the HTTP listener uses. */
 export class H2HttpResponse {
-  private readonly listeners: Record<Event, (() => void)[]> = { close: [], drain: [] };
+  private listeners: Record<Event, (() => void)[]> = { close: [], drain: [] };
 
   constructor(private readonly stream: H2Stream) {
     stream.onDrain = () => this.fire("drain");
@@ -105,24 +105,23 @@ export class H2HttpResponse {
     return this;
   }
 
+  /** The listener runs once, when `event` next fires (the listener only ever uses once). */
   once(event: Event, listener: () => void): this {
-    const wrapped = () => {
-      this.removeListener(event, wrapped);
-      listener();
-    };
-    (wrapped as { inner?: () => void }).inner = listener;
-    this.listeners[event].push(wrapped);
+    this.listeners[event].push(listener);
     return this;
   }
 
   removeListener(event: Event, listener: () => void): this {
     const list = this.listeners[event];
-    const i = list.findIndex((l) => l === listener || (l as { inner?: () => void }).inner === listener);
+    const i = list.indexOf(listener);
     if (i >= 0) list.splice(i, 1);
     return this;
   }
 
+  /** Every listener registered is a once-listener: firing takes them all. */
   private fire(event: Event): void {
-    for (const l of [...this.listeners[event]]) l();
+    const list = this.listeners[event];
+    this.listeners[event] = [];
+    for (const l of list) l();
   }
 }

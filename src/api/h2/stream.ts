@@ -43,8 +43,6 @@ export class H2Stream {
   headersSent = false;
   /** The last item (END_STREAM) has been queued. */
   writableEnded = false;
-  /** END_STREAM has left (or the stream was reset). */
-  outputDone = false;
   closed = false;
   paused = false;
   /** Data that arrived while paused, delivered on resume. */
