@@ -1,6 +1,6 @@
 // Starts a real `floe start` process on a free port for integration tests.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,21 +8,46 @@ import { fileURLToPath } from "node:url";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
+/** Linux's range for outgoing connections' source ports (32768-60999 by default). */
+function ephemeralRange(): [number, number] {
+  try {
+    const [lo, hi] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8")
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    if (lo > 0 && hi >= lo) return [lo, hi];
+  } catch {
+    // not Linux
+  }
+  return [32768, 60999];
+}
+
+/** Ports this process handed out: two calls in a row must not return the same unbound port. */
+const handedOut = new Set<number>();
+
 /**
- * A port that is free now, below Linux's ephemeral range (32768-60999): a port
- * the kernel hands out for listen(0) is also one it can hand to an outgoing
+ * A port that is free now, outside the kernel's ephemeral range: a port the
+ * kernel hands out for listen(0) is also one it can hand to an outgoing
  * connection's source port before the member binds it (a member then fails
  * with EADDRINUSE; seen as a member that never came up in a loaded run).
+ * Another test file may still bind it first; startFloe retries on that.
  */
 export async function freePort(): Promise<number> {
+  const [lo, hi] = ephemeralRange();
+  // the wider of the spaces below and above the ephemeral range
+  const [from, to] = lo - 10_000 >= 65_535 - hi ? [10_000, lo - 1] : [hi + 1, 65_535];
   for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const port = from + Math.floor(Math.random() * (to - from + 1));
+    if (handedOut.has(port)) continue;
     const free = await new Promise<boolean>((resolve) => {
       const s = createServer();
       s.once("error", () => resolve(false));
       s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
     });
-    if (free) return port;
+    if (free) {
+      handedOut.add(port);
+      return port;
+    }
   }
 }
 
@@ -46,9 +71,27 @@ export async function startFloe(
     readyPath?: string;
   } = {},
 ): Promise<FloeProcess> {
-  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "floe-it-"));
-  const port = opts.port ?? (await freePort());
-  const peerPort = opts.peerPort ?? (await freePort());
+  // freePort() finds a port that was free a moment ago; another test file
+  // running in parallel can bind it first. Ports chosen here are chosen again.
+  for (let attempt = 1; ; attempt++) {
+    const port = opts.port ?? (await freePort());
+    const peerPort = opts.peerPort ?? (await freePort());
+    const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "floe-it-"));
+    try {
+      return await spawnFloe(opts, dataDir, port, peerPort);
+    } catch (e) {
+      const ours = opts.port === undefined && opts.peerPort === undefined;
+      if (!ours || attempt >= 3 || !/EADDRINUSE/.test(String(e))) throw e;
+    }
+  }
+}
+
+async function spawnFloe(
+  opts: { args?: string[]; readyPath?: string },
+  dataDir: string,
+  port: number,
+  peerPort: number,
+): Promise<FloeProcess> {
   const proc = spawn(
     process.execPath,
     [
