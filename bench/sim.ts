@@ -17,7 +17,7 @@ for (const nodes of [3, 5]) {
   let virtualMs = 0;
   const t0 = performance.now();
   for (let seed = 1; seed <= seeds; seed++) {
-    const o = runSeed({ seed, nodes });
+    const o = await runSeed({ seed, nodes });
     if (failed(o)) bad++;
     ops += o.ops;
     virtualMs += o.stats.virtualMs ?? 0;

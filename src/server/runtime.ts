@@ -116,8 +116,44 @@ export class RuntimeError extends Error {
   }
 }
 
+/** A timer of a RuntimeClock (opaque: a Node timer, or a simulator event). */
+export type ClockTimer = unknown;
+
+/**
+ * Time and timers, injected: the process's own by default (realClock), a
+ * virtual clock in the deterministic simulator. Times are milliseconds on a
+ * monotonic clock.
+ */
+export interface RuntimeClock {
+  now(): number;
+  /** Calls `fn` once after `ms`; a `weak` timer does not keep the process alive. */
+  setTimeout(fn: () => void, ms: number, weak?: boolean): ClockTimer;
+  /** Calls `fn` every `ms` until cleared. */
+  setInterval(fn: () => void, ms: number): ClockTimer;
+  clear(timer: ClockTimer | undefined): void;
+}
+
+/** The process's monotonic clock and Node's timers. */
+export const realClock: RuntimeClock = {
+  now: () => performance.now(),
+  setTimeout(fn, ms, weak) {
+    const t = setTimeout(fn, ms);
+    if (weak) t.unref();
+    return t;
+  },
+  setInterval: (fn, ms) => setInterval(fn, ms),
+  clear: (t) => clearTimeout(t as NodeJS.Timeout | undefined),
+};
+
+/** 32 random bits from the operating system. */
+export const realRandomUint32 = (): number => randomBytes(4).readUInt32LE(0);
+
 export interface RuntimeOptions {
   id: NodeId;
+  /** Time and timers (default: realClock). */
+  clock?: RuntimeClock;
+  /** Randomness: seeds the election timer jitter and the proposal id prefix (default: the OS's). */
+  randomUint32?: () => number;
   log: LogStore;
   transport: Transport;
   tickMs: number;
@@ -132,12 +168,16 @@ export interface RuntimeOptions {
   onConfState?: (cs: ConfState) => void;
   /** The Ready loop failed (e.g. an fsync error or a full disk): the member must stop. */
   onFatal?: (e: Error) => void;
+  /** Each committed entry as it is applied here (not those a restart skips as already applied). */
+  onApplied?: (e: Entry) => void;
+  /** A Ready cycle ended (persisted, sent, applied, advanced). */
+  onReadyDone?: () => void;
 }
 
 interface Waiter<R> {
   resolve: (r: R) => void;
   reject: (e: Error) => void;
-  timer: NodeJS.Timeout;
+  timer: ClockTimer;
 }
 
 /**
@@ -156,7 +196,7 @@ interface ProposalWaiter<R> {
 interface ReadRound {
   contexts: string[];
   waiters: Waiter<void>[];
-  retry: NodeJS.Timeout | undefined;
+  retry: ClockTimer | undefined;
 }
 
 /** A ReadIndex round with no answer after this long is requested again. */
@@ -188,7 +228,8 @@ export class RaftRuntime<R> {
   private running = false;
   private pumping = false;
   private stopped = false;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: ClockTimer | undefined;
+  private readonly clock: RuntimeClock;
   private applied: number;
   private snapIndex: number;
   private confState: ConfState;
@@ -196,7 +237,7 @@ export class RaftRuntime<R> {
   private snapshotWriting = false;
   /** Work that must run inside the Ready loop, between Ready cycles (snapshot commits). */
   private readonly pendingCommits: (() => Promise<void>)[] = [];
-  private readonly idPrefix = randomBytes(4).readUInt32BE(0);
+  private readonly idPrefix: number;
   private idSeq = 0;
   private fatal: Error | undefined;
   /** Proposals that ended without applying (dropped, timed out, or failed with the node): etcd's proposals_failed. */
@@ -208,6 +249,9 @@ export class RaftRuntime<R> {
     private readonly sm: StateMachine<R>,
     private readonly opts: RuntimeOptions,
   ) {
+    this.clock = opts.clock ?? realClock;
+    const random = opts.randomUint32 ?? realRandomUint32;
+    this.idPrefix = random() >>> 0;
     this.applied = sm.appliedIndex();
     const snap = opts.log.snapshot();
     this.snapIndex = snap?.metadata.index ?? 0;
@@ -216,7 +260,7 @@ export class RaftRuntime<R> {
       ...opts.raft,
       id: opts.id,
       storage: opts.log,
-      rand: seededRand(randomBytes(4).readUInt32LE(0)),
+      rand: seededRand(random()),
       electionTicks: opts.electionTicks,
       heartbeatTicks: 1,
       // Raft re-delivers everything after the snapshot: configuration changes
@@ -230,7 +274,7 @@ export class RaftRuntime<R> {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.timer = setInterval(() => {
+    this.timer = this.clock.setInterval(() => {
       this.rn.tick();
       this.expireProposals();
       this.pump();
@@ -241,11 +285,11 @@ export class RaftRuntime<R> {
   /** Stops ticking and fails every waiter; in-flight persistence finishes. */
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
+    this.clock.clear(this.timer);
     const err = new RuntimeError("Stopped", "the node is stopping");
     for (const w of this.waiters.values()) w.reject(err);
     this.waiters.clear();
-    if (this.readRound) clearTimeout(this.readRound.retry);
+    if (this.readRound) this.clock.clear(this.readRound.retry);
     const reads = [
       ...this.readQueue,
       ...(this.readRound?.waiters ?? []),
@@ -288,7 +332,7 @@ export class RaftRuntime<R> {
     framed.set(data, ID_BYTES);
     const seq = this.idSeq;
     return new Promise<R>((resolve, reject) => {
-      this.waiters.set(seq, { resolve, reject, deadlineMs: performance.now() + this.opts.requestTimeoutMs });
+      this.waiters.set(seq, { resolve, reject, deadlineMs: this.clock.now() + this.opts.requestTimeoutMs });
       this.batch.push(framed);
       if (!this.batchScheduled) {
         this.batchScheduled = true;
@@ -329,7 +373,7 @@ export class RaftRuntime<R> {
       const w: Waiter<void> = {
         resolve,
         reject,
-        timer: setTimeout(() => this.readTimedOut(w), this.opts.requestTimeoutMs),
+        timer: this.clock.setTimeout(() => this.readTimedOut(w), this.opts.requestTimeoutMs),
       };
       this.readQueue.push(w);
       if (!this.readRound) this.startReadRound();
@@ -356,11 +400,14 @@ export class RaftRuntime<R> {
       return;
     }
     round.contexts.push(ctx);
-    clearTimeout(round.retry);
-    round.retry = setTimeout(() => {
-      if (this.readRound === round && !this.stopped) this.requestReadIndex(round);
-    }, READ_RETRY_MS);
-    round.retry.unref();
+    this.clock.clear(round.retry);
+    round.retry = this.clock.setTimeout(
+      () => {
+        if (this.readRound === round && !this.stopped) this.requestReadIndex(round);
+      },
+      READ_RETRY_MS,
+      true,
+    );
     this.pump();
   }
 
@@ -368,7 +415,7 @@ export class RaftRuntime<R> {
   private onReadState(context: string, index: number): void {
     const round = this.readRound;
     if (!round?.contexts.includes(context)) return;
-    clearTimeout(round.retry);
+    this.clock.clear(round.retry);
     this.readRound = undefined;
     for (const w of round.waiters) this.readsAwaitingApply.push({ index, waiter: w });
     this.startReadRound();
@@ -388,7 +435,7 @@ export class RaftRuntime<R> {
   }
 
   private settle<T>(w: Waiter<T>, e: Error): void {
-    clearTimeout(w.timer);
+    this.clock.clear(w.timer);
     w.reject(e);
   }
 
@@ -423,7 +470,7 @@ export class RaftRuntime<R> {
   }
 
   private async handleReady(rd: Ready): Promise<void> {
-    const t0 = performance.now();
+    const t0 = this.clock.now();
     this.stage = "persist";
     if (rd.softState) this.opts.onSoftState?.(rd.softState);
     // A leader's appends go out while its own copy is written (its entries
@@ -435,7 +482,7 @@ export class RaftRuntime<R> {
       snapshot: rd.snapshot,
       sync: rd.mustSync,
     });
-    const t1 = performance.now();
+    const t1 = this.clock.now();
     if (!rd.sendBeforePersist) this.send(rd.messages);
     this.stage = "apply";
     if (rd.snapshot) {
@@ -451,15 +498,24 @@ export class RaftRuntime<R> {
       this.confState = rd.snapshot.metadata.confState;
       this.opts.onConfState?.(this.confState);
     }
-    for (const e of rd.committedEntries) await this.applyEntry(e);
-    if (rd.committedEntries.length > 0) await this.sm.afterApply?.();
+    // Synchronous state machines (the etcd store) apply without a promise
+    // per entry; only what returns one is awaited.
+    for (const e of rd.committedEntries) {
+      const pending = this.applyEntry(e);
+      if (pending) await pending;
+    }
+    if (rd.committedEntries.length > 0) {
+      const pending = this.sm.afterApply?.();
+      if (pending) await pending;
+    }
     for (const rs of rd.readStates) this.onReadState(rs.context, rs.index);
     this.rn.advance(rd);
+    this.opts.onReadyDone?.();
     this.releaseReads();
-    const t2 = performance.now();
+    const t2 = this.clock.now();
     this.stage = "snapshot";
-    await this.maybeSnapshot();
-    const t3 = performance.now();
+    if (this.snapshotDue()) await this.takeSnapshot();
+    const t3 = this.clock.now();
     // A Ready that holds the loop for a large part of an election timeout
     // delays heartbeats: say where the time went (etcd's "took too long").
     if (t3 - t0 > (this.opts.tickMs * this.opts.electionTicks) / 2) {
@@ -479,22 +535,36 @@ export class RaftRuntime<R> {
     this.opts.transport.send(coalesceMessages(messages, this.rn.raft.cfg.maxSizePerMsgBytes));
   }
 
-  private async applyEntry(e: Entry): Promise<void> {
+  /** Applies one committed entry; returns a promise only when the state machine did. */
+  private applyEntry(e: Entry): Promise<void> | undefined {
     if (e.type === EntryType.ConfChange) {
       const cc = decodeConfChange(e.data);
       this.confState = this.rn.applyConfChange(cc);
       this.opts.onConfState?.(this.confState);
       if (e.index <= this.applied) return; // replayed after a restart
-      await this.sm.applyConfChange?.(e.index, cc, this.confState);
+      this.opts.onApplied?.(e);
+      const pending = this.sm.applyConfChange?.(e.index, cc, this.confState);
+      if (pending) {
+        return pending.then(() => {
+          this.applied = e.index;
+        });
+      }
       this.applied = e.index;
       return;
     }
     if (e.index <= this.applied) return; // already reflected in the state machine (restart)
+    this.opts.onApplied?.(e);
     if (e.data.length < ID_BYTES) {
       this.applied = e.index; // the leader's empty entry
       return;
     }
-    const result = await this.sm.apply(e.index, e.data.subarray(ID_BYTES));
+    const result = this.sm.apply(e.index, e.data.subarray(ID_BYTES));
+    if (result instanceof Promise) return result.then((r: R) => this.settleApplied(e, r));
+    this.settleApplied(e, result as R);
+  }
+
+  /** The state machine applied `e` with `result`: its proposer, if it is waiting here, gets it. */
+  private settleApplied(e: Entry, result: R): void {
     this.applied = e.index;
     const d = e.data;
     // another process's proposal (or one from before a restart) has another prefix
@@ -509,7 +579,7 @@ export class RaftRuntime<R> {
 
   /** Fails the proposals whose deadline passed (the oldest first; they were made in deadline order). */
   private expireProposals(): void {
-    const now = performance.now();
+    const now = this.clock.now();
     for (const [seq, w] of this.waiters) {
       if (w.deadlineMs > now) return;
       this.waiters.delete(seq);
@@ -523,13 +593,16 @@ export class RaftRuntime<R> {
       const r = this.readsAwaitingApply[i];
       if (r.index > this.applied) continue;
       this.readsAwaitingApply.splice(i, 1);
-      clearTimeout(r.waiter.timer);
+      this.clock.clear(r.waiter.timer);
       r.waiter.resolve();
     }
   }
 
-  private async maybeSnapshot(): Promise<void> {
-    if (this.applied - this.snapIndex < this.opts.snapshotCount || this.snapshotWriting) return;
+  private snapshotDue(): boolean {
+    return this.applied - this.snapIndex >= this.opts.snapshotCount && !this.snapshotWriting;
+  }
+
+  private async takeSnapshot(): Promise<void> {
     const at = this.applied;
     const cs = this.confState;
     // The image is a consistent view as of `at`, taken here while nothing applies.
@@ -545,7 +618,7 @@ export class RaftRuntime<R> {
     // the loop keeps persisting, sending (heartbeats!) and applying; only the
     // short commit (WAL marker and compaction) runs inside the loop.
     this.snapshotWriting = true;
-    const started = performance.now();
+    const started = this.clock.now();
     const commit = log.commitLocalSnapshot.bind(log);
     log
       .writeLocalSnapshot(at, cs, image)
@@ -553,7 +626,7 @@ export class RaftRuntime<R> {
         this.pendingCommits.push(async () => {
           await commit(meta);
           this.snapIndex = Math.max(this.snapIndex, at);
-          this.opts.logger?.("snapshot", { index: at, writeMs: Math.round(performance.now() - started) });
+          this.opts.logger?.("snapshot", { index: at, writeMs: Math.round(this.clock.now() - started) });
         });
         this.pump();
       })
@@ -601,13 +674,16 @@ export class RaftRuntime<R> {
     const rank = others.indexOf(this.opts.id);
     if (rank < 0) return; // a learner does not campaign
     const delayMs = FAST_CAMPAIGN_BASE_MS + rank * FAST_CAMPAIGN_STEP_TICKS * this.opts.tickMs;
-    const timer = setTimeout(() => {
-      if (this.stopped || this.rn.raft.lead !== 0 || this.isLeader()) return;
-      this.opts.logger?.("fast-campaign", { lostLeader: id, rank });
-      this.rn.campaign();
-      this.pump();
-    }, delayMs);
-    timer.unref();
+    this.clock.setTimeout(
+      () => {
+        if (this.stopped || this.rn.raft.lead !== 0 || this.isLeader()) return;
+        this.opts.logger?.("fast-campaign", { lostLeader: id, rank });
+        this.rn.campaign();
+        this.pump();
+      },
+      delayMs,
+      true,
+    );
     this.pump();
   }
 

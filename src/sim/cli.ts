@@ -15,7 +15,7 @@ const MUTATIONS: Record<string, RaftMutations> = {
   "count-unpersisted-own-entries": { countUnpersistedOwnEntries: true },
 };
 
-function main(): number {
+async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       seed: { type: "string" },
@@ -44,7 +44,7 @@ function main(): number {
   const mut = values.mutation ? ` --mutation ${values.mutation}` : "";
   if (values.seed !== undefined) {
     const seed = Number(values.seed);
-    const o = runSeed({
+    const o = await runSeed({
       seed,
       nodes,
       mutations,
@@ -69,7 +69,7 @@ function main(): number {
   let ops = 0;
   const t0 = performance.now();
   for (let seed = start; seed < start + count; seed++) {
-    const o = runSeed({ seed, nodes, mutations, faultPhaseMs });
+    const o = await runSeed({ seed, nodes, mutations, faultPhaseMs });
     ops += o.ops;
     if (o.violations.length > 0) violations++;
     if (o.verdict === "not-linearizable") nonlin++;
@@ -87,4 +87,4 @@ function main(): number {
   return violations > 0 || nonlin > 0 ? 1 : 0;
 }
 
-process.exitCode = main();
+process.exitCode = await main();

@@ -1,9 +1,10 @@
-// sim/: a deterministic cluster simulator. It runs N members of the real Raft
-// core with an in-memory disk that honours the Ready contract, on virtual
-// time, under a faulty network, crashes, membership changes and leader
-// transfers, checks Raft's safety invariants after every event and the client
-// history for linearizability. One seed determines everything: a failing seed
-// replays exactly. Never imported by production code.
+// sim/: a deterministic cluster simulator. Each member is the member's own
+// runtime (server/runtime.ts) around the real Raft core, on a virtual clock
+// and an in-memory disk that honours the Ready contract, with a small kv state
+// machine; the cluster runs under a faulty network, crashes, membership
+// changes and leader transfers. Raft's safety invariants are checked as it
+// runs and the client history for linearizability. One seed determines
+// everything: a failing seed replays exactly. Never imported by production code.
 
 export type { HistoryEntry } from "./client.ts";
 export { checkHistory } from "./history.ts";

@@ -1,27 +1,41 @@
-// One simulated member: the real Raft core and the kv state machine over a
-// simulated disk. The disk honours the Ready contract: a Ready's writes become
-// durable only at its fsync, a crash before that loses them, and messages are
-// sent only after the fsync — a leader's (sendBeforePersist) as the write starts.
+// One simulated member: the member's own runtime (server/runtime.ts: Ready
+// loop, proposal batching and waiters, ReadIndex rounds, snapshots) around the
+// real Raft core, with the kv state machine, a simulated disk, the
+// simulator's network, and a virtual clock. The disk honours the Ready
+// contract: a Ready's writes become durable only at its fsync, a crash before
+// that loses them, and the runtime sends a Ready's messages only after it (a
+// leader's appends as the write starts).
 
 import {
   type ConfState,
-  coalesceMessages,
-  decodeConfChange,
   type Entry,
-  EntryType,
   type MemoryStorage,
   type NodeId,
   type RaftConfig,
-  RawNode,
-  type Ready,
+  type RawNode,
   StateRole,
   seededRand,
 } from "../raft/index.ts";
-import { decodeCommand, type KvResult, KvStateMachine } from "./kv.ts";
+import {
+  type ClockTimer,
+  collectImage,
+  type LogStore,
+  RaftRuntime,
+  type RuntimeClock,
+  RuntimeError,
+  type SaveRequest,
+  type SnapshotImage,
+  type StateMachine,
+} from "../server/runtime.ts";
+import { decodeCommand, encodeCommand, type KvResult, KvStateMachine } from "./kv.ts";
 import type { ClientRequest, NodeEnv } from "./types.ts";
 
 export interface SimNodeOptions {
-  raft: Omit<RaftConfig, "id" | "storage" | "rand" | "applied">;
+  raft: Omit<RaftConfig, "id" | "storage" | "rand" | "applied" | "electionTicks" | "heartbeatTicks"> & {
+    electionTicks: number;
+    heartbeatTicks: number;
+  };
+  tickMs: number;
   /** Take a state-machine snapshot every this many applied entries. */
   snapshotEvery: number;
   /** Entries kept in the log behind a snapshot (so slow followers need not always get a snapshot). */
@@ -29,214 +43,280 @@ export interface SimNodeOptions {
   seed: number;
 }
 
-interface PendingRead {
-  client: number;
-  request: ClientRequest;
-  index: number;
+/** The runtime's proposals and reads outlive the simulated client's 1 s timeout: the client decides. */
+const RUNTIME_REQUEST_TIMEOUT_MS = 5_000;
+
+/** The kv machine as the runtime's StateMachine. */
+class KvMachine implements StateMachine<KvResult> {
+  kv = new KvStateMachine();
+  private applied: number;
+
+  constructor(image: Uint8Array, index: number) {
+    this.kv = KvStateMachine.restore(image);
+    this.applied = index;
+  }
+
+  apply(index: number, data: Uint8Array): KvResult {
+    this.applied = index;
+    return this.kv.apply(decodeCommand(data));
+  }
+
+  appliedIndex(): number {
+    return this.applied;
+  }
+
+  async snapshot(): Promise<SnapshotImage> {
+    return this.kv.snapshot();
+  }
+
+  async restore(image: SnapshotImage, index: number): Promise<void> {
+    this.kv = KvStateMachine.restore(await collectImage(image));
+    this.applied = index;
+  }
+}
+
+/** One incarnation of a member: its timers and disk writes die with it. */
+class Incarnation {
+  alive = true;
+
+  constructor(
+    private readonly env: NodeEnv,
+    private readonly phaseMs: number,
+  ) {}
+
+  /** The virtual clock: timers fire as simulator events, never after a crash. */
+  clock(): RuntimeClock {
+    type T = { cancelled: boolean };
+    const env = this.env;
+    const fire = (t: T, fn: () => void) => () => {
+      if (!t.cancelled && this.alive) fn();
+    };
+    return {
+      now: () => env.now(),
+      setTimeout: (fn, ms) => {
+        const t: T = { cancelled: false };
+        env.later(ms, fire(t, fn));
+        return t;
+      },
+      setInterval: (fn, ms) => {
+        const t: T = { cancelled: false };
+        const every = (): void => {
+          fn();
+          env.later(ms, fire(t, every));
+        };
+        // The first tick at a random phase, so members do not tick in lockstep.
+        env.later(this.phaseMs + 1, fire(t, every));
+        return t;
+      },
+      clear: (t: ClockTimer | undefined) => {
+        if (t) (t as T).cancelled = true;
+      },
+    };
+  }
+}
+
+/** The simulated disk as the runtime's LogStore: writes become durable after a simulated fsync. */
+class SimLog implements LogStore {
+  constructor(
+    private readonly id: NodeId,
+    private readonly disk: MemoryStorage,
+    private readonly env: NodeEnv,
+    private readonly inc: Incarnation,
+    private readonly keep: number,
+    private readonly crash: () => void,
+  ) {}
+
+  initialState() {
+    return this.disk.initialState();
+  }
+  entries(lo: number, hi: number, maxSizeBytes: number): Entry[] {
+    return this.disk.entries(lo, hi, maxSizeBytes);
+  }
+  term(i: number): number | undefined {
+    return this.disk.term(i);
+  }
+  firstIndex(): number {
+    return this.disk.firstIndex();
+  }
+  lastIndex(): number {
+    return this.disk.lastIndex();
+  }
+  snapshot() {
+    return this.disk.snapshot();
+  }
+
+  save(rd: SaveRequest): Promise<void> {
+    const needsDisk = rd.entries.length > 0 || rd.hardState !== undefined || rd.snapshot !== undefined;
+    if (!needsDisk) return Promise.resolve();
+    // A save that the crash interrupts never completes: the runtime of a dead
+    // incarnation waits forever and sends nothing more.
+    return new Promise((resolve) => {
+      this.env.later(this.env.diskLatencyMs(), () => {
+        if (!this.inc.alive) return;
+        if (rd.snapshot) this.disk.applySnapshot(rd.snapshot);
+        this.disk.append(rd.entries);
+        if (rd.hardState) this.disk.setHardState(rd.hardState);
+        this.env.observer.persisted(this.id, rd.hardState, rd.entries, rd.snapshot);
+        if (rd.hardState && this.env.crashPoint(this.id)) {
+          this.crash();
+          return;
+        }
+        resolve();
+      });
+    });
+  }
+
+  async saveLocalSnapshot(index: number, cs: ConfState, image: SnapshotImage): Promise<void> {
+    if (!this.inc.alive) return;
+    this.disk.createSnapshot(index, cs, await collectImage(image), this.keep);
+  }
 }
 
 export class SimNode {
   readonly disk: MemoryStorage;
-  rn!: RawNode;
-  sm = new KvStateMachine();
-  confState!: ConfState;
-  alive = false;
+  runtime!: RaftRuntime<KvResult>;
+  private machine!: KvMachine;
+  private inc: Incarnation | undefined;
   incarnation = 0;
-  private inflight: Ready | undefined;
-  /** Client waiting for the command (client:req) to apply here. */
-  private waiting = new Map<string, number>();
-  private readsByContext = new Map<string, { client: number; request: ClientRequest }>();
-  private readsWaitingApply: PendingRead[] = [];
-  private applied = 0;
-  private snapIndex = 0;
 
   constructor(
     readonly id: NodeId,
     private readonly env: NodeEnv,
     private readonly opts: SimNodeOptions,
     disk: MemoryStorage,
+    private readonly onFatal: (e: Error) => void,
   ) {
     this.disk = disk;
   }
 
-  start(): void {
+  get alive(): boolean {
+    return this.inc?.alive ?? false;
+  }
+
+  /** The Raft core inside the runtime (for the simulator's checks and operator). */
+  get rn(): RawNode {
+    return this.runtime.rn;
+  }
+
+  get confState(): ConfState {
+    return this.runtime.confStateNow();
+  }
+
+  /** `phaseMs`: when in the tick period this incarnation's first tick falls. */
+  start(phaseMs: number): void {
     this.incarnation++;
-    this.alive = true;
+    const inc = new Incarnation(this.env, phaseMs);
+    this.inc = inc;
     const snap = this.disk.snapshot();
-    this.sm = KvStateMachine.restore(snap?.data ?? new Uint8Array());
-    this.confState = this.disk.confState();
-    this.applied = snap?.metadata.index ?? 0;
-    this.snapIndex = this.applied;
-    this.rn = new RawNode({
-      ...this.opts.raft,
+    this.machine = new KvMachine(snap?.data ?? new Uint8Array(), snap?.metadata.index ?? 0);
+    const { electionTicks, heartbeatTicks, ...raft } = this.opts.raft;
+    const rand = seededRand(this.opts.seed * 1_000_003 + this.id * 101 + this.incarnation);
+    const log = new SimLog(this.id, this.disk, this.env, inc, this.opts.snapshotKeep, () => this.crash());
+    this.runtime = new RaftRuntime(this.machine, {
       id: this.id,
-      storage: this.disk,
-      rand: seededRand(this.opts.seed * 1_000_003 + this.id * 101 + this.incarnation),
-      applied: this.applied,
+      clock: inc.clock(),
+      randomUint32: () => Math.floor(rand.float() * 2 ** 32),
+      log,
+      transport: {
+        send: (messages) => {
+          if (!inc.alive) return;
+          for (const m of messages) this.env.send(this.id, m.to, { kind: "raft", msg: m });
+        },
+      },
+      tickMs: this.opts.tickMs,
+      electionTicks,
+      snapshotCount: this.opts.snapshotEvery,
+      requestTimeoutMs: RUNTIME_REQUEST_TIMEOUT_MS,
+      raft: { ...raft, heartbeatTicks },
+      onSoftState: (s) => {
+        if (s.role !== StateRole.Leader || !inc.alive) return;
+        const l = this.rn.raft.raftLog;
+        this.env.observer.leader(this.id, this.rn.raft.term, (i) => l.term(i), l.firstIndex());
+      },
+      onApplied: (e) => {
+        if (inc.alive) this.env.observer.applied(this.id, e);
+      },
+      onReadyDone: () => {
+        if (inc.alive) this.observeCommit();
+      },
+      onFatal: (e) => {
+        if (inc.alive) this.onFatal(e);
+      },
     });
-    this.inflight = undefined;
-    this.waiting.clear();
-    this.readsByContext.clear();
-    this.readsWaitingApply = [];
+    this.runtime.start();
   }
 
   crash(): void {
-    this.alive = false;
-    this.inflight = undefined; // unsynced writes are lost with it
+    const inc = this.inc;
+    if (!inc?.alive) return;
+    inc.alive = false; // timers, disk writes and replies of this incarnation are dropped
+    this.runtime.stop();
   }
 
   isLeader(): boolean {
-    return this.alive && this.rn.raft.role === StateRole.Leader;
+    return this.alive && this.runtime.isLeader();
   }
 
-  tick(): void {
-    if (!this.alive) return;
-    this.rn.tick();
-    this.pump();
+  private observeCommit(): void {
+    const log = this.rn.raft.raftLog;
+    this.env.observer.committed(this.id, log.committed, (i) => log.term(i), log.firstIndex());
   }
 
   stepPeer(msg: Parameters<RawNode["step"]>[0]): void {
     if (!this.alive) return;
     const log = this.rn.raft.raftLog;
     const before = log.committed;
-    this.rn.step(msg);
+    this.runtime.step(msg);
     // Report a commit the moment it happens (not at the next fsync), so a
     // commit that counted a copy still being written is seen as such.
-    if (log.committed > before)
-      this.env.observer.committed(this.id, log.committed, (i) => log.term(i), log.firstIndex());
-    this.pump();
+    if (log.committed > before) this.observeCommit();
   }
 
   handleRequest(client: number, request: ClientRequest): void {
-    if (!this.alive) return;
-    const r = this.rn.raft;
-    const fail = (reason: string): void =>
-      this.env.send(this.id, client, {
-        kind: "reply",
-        reply: { req: request.req, ok: false, reason, leaderHint: r.lead },
-      });
-    if (r.lead === 0) {
-      fail("no leader known");
+    const inc = this.inc;
+    if (!inc?.alive) return;
+    const reply = (r: { ok: true; result: KvResult } | { ok: false; reason: string }): void => {
+      if (!inc.alive) return; // a dead member answers nothing
+      const body = r.ok
+        ? { req: request.req, ok: true as const, result: r.result }
+        : { req: request.req, ok: false as const, reason: r.reason, leaderHint: this.runtime.leader() };
+      this.env.send(this.id, client, { kind: "reply", reply: body });
+    };
+    if (this.runtime.leader() === 0) {
+      reply({ ok: false, reason: "no leader known" });
       return;
     }
     if (request.op === "read" && request.readMode === "readindex") {
-      const context = `${client}:${request.req}:${this.incarnation}`;
-      const err = this.rn.readIndex(context);
-      if (err) fail(err.message);
-      else this.readsByContext.set(context, { client, request });
-    } else {
-      const { readMode: _, ...cmd } = request;
-      const err = this.rn.propose(new TextEncoder().encode(JSON.stringify(cmd)));
-      if (err) fail(err.message);
-      else this.waiting.set(`${request.client}:${request.req}`, client);
+      // A read that fails had no effect: any failure may be reported as one.
+      this.runtime.readBarrier().then(
+        () => reply({ ok: true, result: { type: "read_ok", value: this.machine.kv.read(request.key) } }),
+        (e: Error) => reply({ ok: false, reason: e.message }),
+      );
+      return;
     }
-    this.pump();
+    const { readMode: _, ...cmd } = request;
+    this.runtime.propose(encodeCommand(cmd)).then(
+      (result) => reply({ ok: true, result }),
+      (e: Error) => {
+        // Only a proposal the core refused is a definite failure; one that
+        // timed out or outlived its member may still commit.
+        if (e instanceof RuntimeError && e.code === "ProposalDropped")
+          reply({ ok: false, reason: e.message });
+      },
+    );
   }
 
-  /** Proposes a configuration change or a leadership transfer (the simulated operator). */
-  operator(fn: (rn: RawNode) => void): void {
+  /** The simulated operator: a refused request (not leader, change pending) is no failure of the member. */
+  operator(fn: (rt: RaftRuntime<KvResult>) => void): void {
     if (!this.alive) return;
-    fn(this.rn);
-    this.pump();
-  }
-
-  private pump(): void {
-    if (!this.alive || this.inflight || !this.rn.hasReady()) return;
-    const rd = this.rn.ready();
-    this.inflight = rd;
-    if (rd.softState?.role === StateRole.Leader) {
-      const log = this.rn.raft.raftLog;
-      this.env.observer.leader(this.id, this.rn.raft.term, (i) => log.term(i), log.firstIndex());
+    try {
+      fn(this.runtime);
+    } catch (e) {
+      if (!(e instanceof RuntimeError)) throw e;
     }
-    if (rd.sendBeforePersist) this.sendMessages(rd);
-    const inc = this.incarnation;
-    const needsDisk = rd.entries.length > 0 || rd.hardState !== undefined || rd.snapshot !== undefined;
-    if (needsDisk) this.env.later(this.env.diskLatencyMs(), () => this.onFsync(inc, rd));
-    else this.onFsync(inc, rd);
-  }
-
-  private onFsync(inc: number, rd: Ready): void {
-    if (!this.alive || inc !== this.incarnation || this.inflight !== rd) return;
-    if (rd.snapshot) this.disk.applySnapshot(rd.snapshot);
-    this.disk.append(rd.entries);
-    if (rd.hardState) this.disk.setHardState(rd.hardState);
-    this.env.observer.persisted(this.id, rd.hardState, rd.entries, rd.snapshot);
-    if (rd.hardState && this.env.crashPoint(this.id)) {
-      this.crash();
-      return;
-    }
-    if (!rd.sendBeforePersist) this.sendMessages(rd);
-    if (rd.snapshot) {
-      this.sm = KvStateMachine.restore(rd.snapshot.data);
-      this.confState = rd.snapshot.metadata.confState;
-      this.applied = rd.snapshot.metadata.index;
-      this.snapIndex = this.applied;
-    }
-    for (const e of rd.committedEntries) this.applyEntry(e);
-    const log = this.rn.raft.raftLog;
-    this.env.observer.committed(this.id, log.committed, (i) => log.term(i), log.firstIndex());
-    for (const rs of rd.readStates) {
-      const pending = this.readsByContext.get(rs.context);
-      if (!pending) continue;
-      this.readsByContext.delete(rs.context);
-      this.readsWaitingApply.push({ ...pending, index: rs.index });
-    }
-    this.rn.advance(rd);
-    this.inflight = undefined;
-    this.serveReads();
-    this.maybeSnapshot();
-    this.pump();
-  }
-
-  private sendMessages(rd: Ready): void {
-    for (const m of coalesceMessages(rd.messages, this.rn.raft.cfg.maxSizePerMsgBytes))
-      this.env.send(this.id, m.to, { kind: "raft", msg: m });
-  }
-
-  private applyEntry(e: Entry): void {
-    this.env.observer.applied(this.id, e);
-    this.applied = e.index;
-    if (e.type === EntryType.ConfChange) {
-      this.confState = this.rn.applyConfChange(decodeConfChange(e.data));
-      return;
-    }
-    if (e.data.length === 0) return;
-    const cmd = decodeCommand(e.data);
-    const result: KvResult = this.sm.apply(cmd);
-    const key = `${cmd.client}:${cmd.req}`;
-    const client = this.waiting.get(key);
-    if (client !== undefined) {
-      this.waiting.delete(key);
-      this.env.send(this.id, client, { kind: "reply", reply: { req: cmd.req, ok: true, result } });
-    }
-  }
-
-  private serveReads(): void {
-    const still: PendingRead[] = [];
-    for (const r of this.readsWaitingApply) {
-      if (r.index > this.applied) {
-        still.push(r);
-        continue;
-      }
-      const result: KvResult = { type: "read_ok", value: this.sm.read(r.request.key) };
-      this.env.send(this.id, r.client, { kind: "reply", reply: { req: r.request.req, ok: true, result } });
-    }
-    this.readsWaitingApply = still;
-  }
-
-  private maybeSnapshot(): void {
-    if (this.applied - this.snapIndex < this.opts.snapshotEvery) return;
-    const at = this.applied;
-    const data = this.sm.snapshot();
-    this.disk.createSnapshot(at, this.confState, data, this.opts.snapshotKeep);
-    this.snapIndex = at;
-  }
-
-  hasPendingWork(): boolean {
-    return this.inflight !== undefined;
   }
 
   appliedIndex(): number {
-    return this.applied;
+    return this.runtime.appliedIndex();
   }
 }

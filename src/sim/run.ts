@@ -16,8 +16,8 @@ export interface SeedOutcome {
   recoveredAfterMs: number | undefined;
 }
 
-export function runSeed(opts: SimOptions): SeedOutcome {
-  const res = new Simulation(opts).run();
+export async function runSeed(opts: SimOptions): Promise<SeedOutcome> {
+  const res = await new Simulation(opts).run();
   const violations = [...res.violations];
   if (res.crashed) violations.push(`assertion: ${res.crashed}`);
   if (!res.liveness.ok) violations.push(`liveness: ${res.liveness.reason}`);

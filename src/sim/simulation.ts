@@ -1,4 +1,4 @@
-// One deterministic simulation run: N members of the real Raft core on a
+// One deterministic simulation run: N members (each the real runtime and Raft core) on a
 // virtual clock, a faulty network and disks, concurrent clients, and an
 // operator changing membership and moving leadership. A safety phase injects
 // faults; a liveness phase heals everything and requires progress. Everything
@@ -56,6 +56,9 @@ interface Event {
 
 const TICK_MS = 10;
 
+/** Resolves after every microtask queued so far, and every one those queue, has run. */
+const drainMicrotasks = (): Promise<void> => new Promise((resolve) => process.nextTick(resolve));
+
 export class Simulation {
   readonly rand: Rand;
   private now = 0;
@@ -105,7 +108,13 @@ export class Simulation {
             opts.trace?.(`t=${this.now} ${event} ${JSON.stringify(f)}`)
         : undefined,
     };
-    this.nodeOpts = { raft, snapshotEvery: 5 + r.int(40), snapshotKeep: r.int(5), seed: opts.seed };
+    this.nodeOpts = {
+      raft,
+      tickMs: TICK_MS,
+      snapshotEvery: 5 + r.int(40),
+      snapshotKeep: r.int(5),
+      seed: opts.seed,
+    };
     this.diskMaxMs = r.int(4);
     this.leaderChurnRate = r.float() < 0.3 ? 0 : 0.2 + r.float() * 0.8;
     this.crashPointRate = r.float() < 0.5 ? 0 : r.float() * 0.1;
@@ -246,15 +255,11 @@ export class Simulation {
   }
 
   private createNode(id: NodeId, disk: MemoryStorage): SimNode {
-    const node = new SimNode(id, this.env(), this.nodeOpts, disk);
+    const node = new SimNode(id, this.env(), this.nodeOpts, disk, (e) => {
+      this.crashedWith ??= `${e.name}: ${e.message}`;
+    });
     this.nodes.set(id, node);
-    node.start();
-    const phase = this.rand.int(TICK_MS);
-    const tick = (): void => {
-      this.guard(node, () => node.tick());
-      this.at(this.now + TICK_MS, tick);
-    };
-    this.at(this.now + phase + 1, tick);
+    node.start(this.rand.int(TICK_MS));
     return node;
   }
 
@@ -291,7 +296,7 @@ export class Simulation {
       const ok = delays.length > 0;
       this.at(this.now + (ok ? Math.min(...delays) : 50), () => {
         if (sender?.alive && sender.incarnation === inc)
-          this.guard(sender, () => sender.operator((rn) => rn.reportSnapshot(to, ok)));
+          this.guard(sender, () => sender.operator((rt) => rt.reportSnapshot(to, ok)));
       });
     }
   }
@@ -406,14 +411,14 @@ export class Simulation {
       if (voters.length > 0) {
         this.stats.transfers++;
         const target = voters[r.int(voters.length)];
-        this.guard(lead, () => lead.operator((rn) => rn.transferLeader(target)));
+        this.guard(lead, () => lead.operator((rt) => rt.transferLeader(target)));
       }
     }
   }
 
   private restart(node: SimNode): void {
     if (node.alive) return;
-    node.start();
+    node.start(this.rand.int(TICK_MS));
     const hs = node.disk.hardState();
     this.checker.restarted(node.id, hs.commit, node.appliedIndex());
   }
@@ -448,12 +453,18 @@ export class Simulation {
     }
     if (changes.length === 0) return;
     this.stats.confChanges++;
-    this.guard(lead, () => lead.operator((rn) => rn.proposeConfChange({ transition: "auto", changes })));
+    this.guard(lead, () => lead.operator((rt) => rt.proposeConfChange({ transition: "auto", changes })));
   }
 
   // ---- run -----------------------------------------------------------------------
 
-  private runUntil(time: number, stop?: () => boolean): void {
+  /**
+   * Runs events in time order up to `time`. After each event the members'
+   * promise continuations (the runtime's Ready loop awaits its disk and its
+   * state machine) run to completion before the next event: a macrotask
+   * boundary drains them, in the same order every time.
+   */
+  private async runUntil(time: number, stop?: () => boolean): Promise<void> {
     for (;;) {
       const ev = this.events.pop();
       if (!ev) return;
@@ -465,11 +476,12 @@ export class Simulation {
       this.now = ev.at;
       this.stats.events++;
       ev.run();
+      await drainMicrotasks();
       if (this.crashedWith || stop?.()) return;
     }
   }
 
-  run(): SimResult {
+  async run(): Promise<SimResult> {
     const faultPhase = this.opts.faultPhaseMs ?? 3000;
     const budget = this.opts.livenessBudgetMs ?? 8000;
     for (const c of this.clients) this.scheduleNextOp(c, 50 + this.rand.int(50));
@@ -481,7 +493,7 @@ export class Simulation {
       };
       this.at(100 + this.rand.int(200), scheduleFault);
     }
-    this.runUntil(faultPhase);
+    await this.runUntil(faultPhase);
     // Liveness phase: heal, restart, stop new work; then every client must complete one operation.
     this.clientsIssuing = false;
     this.net.heal();
@@ -489,13 +501,13 @@ export class Simulation {
     for (const n of this.nodes.values()) if (!n.alive) this.restart(n);
     const healedAt = this.now;
     const deadline = healedAt + budget;
-    this.runUntil(healedAt + 1100); // outstanding operations complete or time out
+    await this.runUntil(healedAt + 1100); // outstanding operations complete or time out
     this.clientsIssuing = true;
     const done = new Set<number>();
     const before = this.history.length;
     for (const c of this.clients) this.scheduleNextOp(c, 0);
     let recoveredAt: number | undefined;
-    this.runUntil(deadline, () => {
+    await this.runUntil(deadline, () => {
       for (let i = before; i < this.history.length; i++) {
         const h = this.history[i];
         if (h.ret !== Number.POSITIVE_INFINITY) done.add(h.client);
@@ -508,7 +520,7 @@ export class Simulation {
     });
     this.clientsIssuing = false;
     // Let in-flight operations finish so the history has no artificial "unknown" tails.
-    this.runUntil(this.now + 1100);
+    await this.runUntil(this.now + 1100);
     const ok = recoveredAt !== undefined;
     return {
       seed: this.opts.seed,
