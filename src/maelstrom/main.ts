@@ -25,6 +25,7 @@ export function runMaelstromNode(argv: string[]): void {
     send: (e) => process.stdout.write(`${JSON.stringify(e)}\n`),
     log: (event, fields) => logger.info({ ...fields }, event),
     unsafeLocalReads: values["unsafe-local-reads"],
+    tickMs,
   });
   const rl = createInterface({ input: process.stdin });
   rl.on("line", (line) => {
@@ -48,9 +49,8 @@ export function runMaelstromNode(argv: string[]): void {
     }
     node.handle(e);
   });
-  const timer = setInterval(() => node.tick(), tickMs);
   rl.on("close", () => {
-    clearInterval(timer);
+    node.stop();
     logger.flush();
   });
 }

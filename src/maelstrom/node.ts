@@ -1,23 +1,23 @@
-// A Maelstrom lin-kv node on floe's Raft core. Peers talk through Maelstrom's
-// network (JSON bodies of type "raft"); clients send read / write / cas.
-// Writes and cas go through the log; reads use ReadIndex (linearizable) and
-// wait until the read index is applied locally. A definite error (11) is sent
-// only when nothing was proposed; otherwise the client gets the applied result
-// or, if the entry never commits, no answer (Maelstrom records a timeout).
+// A Maelstrom lin-kv node on floe's runtime (server/runtime.ts: the Ready
+// loop, proposal waiters and ReadIndex rounds every floe member runs) with an
+// in-memory log. Peers talk through Maelstrom's network (JSON bodies of type
+// "raft"); clients send read / write / cas. Writes and cas go through the log;
+// reads wait on a ReadIndex barrier (linearizable). A definite error (11) is
+// sent only when nothing was proposed; otherwise the client gets the applied
+// result or, when the entry does not apply in time, an indefinite error (0).
 
-import { randomInt } from "node:crypto";
+import type { NodeId, RaftLogger } from "../raft/index.ts";
+import { MemoryLogStore } from "../server/memlog.ts";
 import {
-  coalesceMessages,
-  decodeConfChange,
-  type Entry,
-  EntryType,
-  MemoryStorage,
-  type NodeId,
-  type RaftLogger,
-  RawNode,
-  type Ready,
-  seededRand,
-} from "../raft/index.ts";
+  collectImage,
+  RaftRuntime,
+  type RuntimeClock,
+  RuntimeError,
+  realClock,
+  realRandomUint32,
+  type SnapshotImage,
+  type StateMachine,
+} from "../server/runtime.ts";
 import { decodeMessage, encodeMessage } from "./codec.ts";
 import { type Json, type KvOp, type KvReply, LinKvMap } from "./kv.ts";
 
@@ -37,44 +37,61 @@ export interface NodeOptions {
   snapshotEvery?: number;
   /** Give up on a client request after this long (answers with indefinite error 0). */
   requestTimeoutMs?: number;
+  /** Raft tick period (default 25 ms). */
+  tickMs?: number;
+  /** Time and timers (default: the process's). */
+  clock?: RuntimeClock;
+  /** Seeds the election jitter and proposal ids (default: the OS's randomness). */
   seed?: number;
-}
-
-interface Waiting {
-  client: string;
-  msgId: number;
-  since: number;
-}
-
-interface PendingRead extends Waiting {
-  key: Json;
-  index: number;
-}
-
-/** A command as stored in the log: who asked, and what. */
-interface Command {
-  c: string;
-  m: number;
-  op: KvOp;
 }
 
 const ERR_TEMPORARILY_UNAVAILABLE = 11;
 const ERR_TIMEOUT = 0;
 const ERR_MALFORMED = 12;
 
+/** The lin-kv map as the runtime's state machine; a command is one client operation. */
+class LinKvMachine implements StateMachine<KvReply> {
+  kv = new LinKvMap();
+  private applied = 0;
+
+  apply(index: number, data: Uint8Array): KvReply {
+    this.applied = index;
+    return this.kv.apply(JSON.parse(new TextDecoder().decode(data)) as KvOp);
+  }
+
+  appliedIndex(): number {
+    return this.applied;
+  }
+
+  async snapshot(): Promise<SnapshotImage> {
+    return this.kv.snapshot();
+  }
+
+  async restore(image: SnapshotImage, index: number): Promise<void> {
+    this.kv = LinKvMap.restore(await collectImage(image));
+    this.applied = index;
+  }
+}
+
+/** A sequence of 32-bit numbers from a seed (xorshift32): the same seed, the same run. */
+function seededUint32(seed: number): () => number {
+  let x = seed >>> 0 || 0x9e3779b9;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
+}
+
 export class MaelstromNode {
   private id = "";
   private ids: string[] = [];
-  private rn: RawNode | undefined;
-  private storage: MemoryStorage | undefined;
-  private kv = new LinKvMap();
+  private runtime: RaftRuntime<KvReply> | undefined;
+  private readonly machine = new LinKvMachine();
   private nextMsgId = 1;
-  private applied = 0;
-  private snapIndex = 0;
-  private readonly writes = new Map<string, Waiting>();
-  private readonly readsByContext = new Map<string, Waiting & { key: Json }>();
-  private readsWaitingApply: PendingRead[] = [];
-  private readSeq = 0;
 
   constructor(private readonly opts: NodeOptions) {}
 
@@ -106,23 +123,22 @@ export class MaelstromNode {
       this.init(e, msgId);
       return;
     }
-    if (!this.rn) {
+    if (!this.runtime) {
       if (msgId >= 0) this.error(e.src, msgId, ERR_TEMPORARILY_UNAVAILABLE, "node not initialized yet");
       return;
     }
     switch (body.type) {
       case "raft":
-        this.onPeer(e);
+        this.onPeer(this.runtime, e);
         break;
       case "read":
       case "write":
       case "cas":
-        this.onClient(e, msgId);
+        this.onClient(this.runtime, e, msgId);
         break;
       default:
         if (msgId >= 0) this.error(e.src, msgId, 10, `unsupported message type ${JSON.stringify(body.type)}`);
     }
-    this.drive();
   }
 
   private init(e: Envelope, msgId: number): void {
@@ -131,40 +147,68 @@ export class MaelstromNode {
       this.error(e.src, msgId, ERR_MALFORMED, "init needs node_id and node_ids containing it");
       return;
     }
+    if (this.runtime) {
+      this.error(e.src, msgId, ERR_MALFORMED, "already initialized");
+      return;
+    }
     this.id = node_id;
     this.ids = node_ids.map(String);
     const voters = this.ids.map((_, i) => i + 1);
-    this.storage = MemoryStorage.bootstrap(voters);
     const logger: RaftLogger = (event, fields) => this.opts.log(event, fields);
-    this.rn = new RawNode({
+    const runtime = new RaftRuntime(this.machine, {
       id: this.raftId(node_id),
-      storage: this.storage,
-      rand: seededRand(this.opts.seed ?? randomInt(2 ** 31)),
+      clock: this.opts.clock ?? realClock,
+      randomUint32: this.opts.seed !== undefined ? seededUint32(this.opts.seed) : realRandomUint32,
+      log: MemoryLogStore.bootstrapped(voters, 100),
+      transport: {
+        send: (messages) => {
+          for (const m of messages)
+            this.opts.send({
+              src: this.id,
+              dest: this.name(m.to),
+              body: { type: "raft", msg: encodeMessage(m) },
+            });
+        },
+      },
+      tickMs: this.opts.tickMs ?? 25,
       electionTicks: 10,
-      heartbeatTicks: 1,
-      checkQuorum: true,
-      preVote: true,
-      maxSizePerMsgBytes: 256 * 1024,
+      snapshotCount: this.opts.snapshotEvery ?? 1000,
+      requestTimeoutMs: this.opts.requestTimeoutMs ?? 5000,
+      raft: { checkQuorum: true, preVote: true, maxSizePerMsgBytes: 256 * 1024 },
       logger,
+      onFatal: (err) => this.opts.log("stopped", { error: err.message }),
     });
+    this.runtime = runtime;
+    runtime.start();
     // A single-member cluster need not wait an election timeout.
-    if (voters.length === 1) this.rn.campaign();
+    if (voters.length === 1) runtime.campaign();
     this.reply(e.src, msgId, { type: "init_ok" });
     this.opts.log("initialized", { node: node_id, nodes: this.ids });
   }
 
-  private onPeer(e: Envelope): void {
+  /** Stops the runtime's timers (the end of input). */
+  stop(): void {
+    this.runtime?.stop();
+  }
+
+  private onPeer(runtime: RaftRuntime<KvReply>, e: Envelope): void {
     const m = decodeMessage(e.body.msg);
     if (typeof m === "string") {
       this.opts.log("bad-peer-message", { from: e.src, reason: m });
       return;
     }
-    const err = this.rn?.step(m);
-    if (err) this.opts.log("step-refused", { from: e.src, reason: err.message });
+    runtime.step(m);
   }
 
-  private onClient(e: Envelope, msgId: number): void {
-    const rn = this.rn as RawNode;
+  /** A request that failed: definite (11) when nothing was proposed, indefinite (0) otherwise. */
+  private failed(client: string, msgId: number, e: unknown, what: string): void {
+    if (!(e instanceof RuntimeError)) throw e;
+    if (e.code === "ProposalDropped") this.error(client, msgId, ERR_TEMPORARILY_UNAVAILABLE, e.message);
+    else if (e.code === "Timeout") this.error(client, msgId, ERR_TIMEOUT, `timed out waiting for ${what}`);
+    // Stopped: the node is going away and answers nothing.
+  }
+
+  private onClient(runtime: RaftRuntime<KvReply>, e: Envelope, msgId: number): void {
     const b = e.body as Record<string, unknown>;
     if (!("key" in b)) {
       this.error(e.src, msgId, ERR_MALFORMED, `${b.type} without a key`);
@@ -173,13 +217,13 @@ export class MaelstromNode {
     const key = b.key as Json;
     if (b.type === "read") {
       if (this.opts.unsafeLocalReads) {
-        this.reply(e.src, msgId, this.kv.read(key));
+        this.reply(e.src, msgId, this.machine.kv.read(key));
         return;
       }
-      const context = `${this.id}:${++this.readSeq}`;
-      const err = rn.readIndex(context);
-      if (err) this.error(e.src, msgId, ERR_TEMPORARILY_UNAVAILABLE, err.message);
-      else this.readsByContext.set(context, { client: e.src, msgId, since: Date.now(), key });
+      runtime.readBarrier().then(
+        () => this.reply(e.src, msgId, this.machine.kv.read(key)),
+        (err: unknown) => this.failed(e.src, msgId, err, "a read index"),
+      );
       return;
     }
     let op: KvOp;
@@ -196,100 +240,9 @@ export class MaelstromNode {
       }
       op = { type: "cas", key, from: b.from as Json, to: b.to as Json };
     }
-    const cmd: Command = { c: e.src, m: msgId, op };
-    const err = rn.propose(new TextEncoder().encode(JSON.stringify(cmd)));
-    // Nothing was appended or forwarded: the operation certainly will not happen.
-    if (err) this.error(e.src, msgId, ERR_TEMPORARILY_UNAVAILABLE, err.message);
-    else this.writes.set(`${e.src}:${msgId}`, { client: e.src, msgId, since: Date.now() });
-  }
-
-  tick(): void {
-    if (!this.rn) return;
-    this.rn.tick();
-    this.expire();
-    this.drive();
-  }
-
-  /** Answers requests that waited too long with an indefinite error, keeping memory bounded. */
-  private expire(): void {
-    const limit = this.opts.requestTimeoutMs ?? 5000;
-    const now = Date.now();
-    for (const [k, w] of this.writes) {
-      if (now - w.since < limit) continue;
-      this.writes.delete(k);
-      this.error(
-        w.client,
-        w.msgId,
-        ERR_TIMEOUT,
-        "timed out waiting for the entry to commit; it may still commit",
-      );
-    }
-    for (const [k, r] of this.readsByContext) {
-      if (now - r.since < limit) continue;
-      this.readsByContext.delete(k);
-      this.error(r.client, r.msgId, ERR_TIMEOUT, "timed out waiting for a read index");
-    }
-  }
-
-  private drive(): void {
-    const rn = this.rn;
-    const storage = this.storage;
-    if (!rn || !storage) return;
-    for (let guard = 0; guard < 1000 && rn.hasReady(); guard++) this.handleReady(rn, storage, rn.ready());
-  }
-
-  private handleReady(rn: RawNode, storage: MemoryStorage, rd: Ready): void {
-    // In-memory "persistence": Maelstrom nodes keep no disk state.
-    if (rd.snapshot) storage.applySnapshot(rd.snapshot);
-    storage.append(rd.entries);
-    if (rd.hardState) storage.setHardState(rd.hardState);
-    for (const m of coalesceMessages(rd.messages, rn.raft.cfg.maxSizePerMsgBytes)) {
-      this.opts.send({ src: this.id, dest: this.name(m.to), body: { type: "raft", msg: encodeMessage(m) } });
-    }
-    if (rd.snapshot) {
-      this.kv = LinKvMap.restore(rd.snapshot.data);
-      this.applied = rd.snapshot.metadata.index;
-      this.snapIndex = this.applied;
-    }
-    for (const e of rd.committedEntries) this.apply(rn, e);
-    for (const rs of rd.readStates) {
-      const r = this.readsByContext.get(rs.context);
-      if (!r) continue;
-      this.readsByContext.delete(rs.context);
-      this.readsWaitingApply.push({ ...r, index: rs.index });
-    }
-    rn.advance(rd);
-    this.serveReads();
-    this.maybeSnapshot(rn, storage);
-  }
-
-  private apply(rn: RawNode, e: Entry): void {
-    this.applied = e.index;
-    if (e.type === EntryType.ConfChange) {
-      rn.applyConfChange(decodeConfChange(e.data));
-      return;
-    }
-    if (e.data.length === 0) return;
-    const cmd = JSON.parse(new TextDecoder().decode(e.data)) as Command;
-    const result: KvReply = this.kv.apply(cmd.op);
-    const k = `${cmd.c}:${cmd.m}`;
-    if (this.writes.delete(k)) this.reply(cmd.c, cmd.m, result);
-  }
-
-  private serveReads(): void {
-    if (this.readsWaitingApply.length === 0) return;
-    const still: PendingRead[] = [];
-    for (const r of this.readsWaitingApply) {
-      if (r.index > this.applied) still.push(r);
-      else this.reply(r.client, r.msgId, this.kv.read(r.key));
-    }
-    this.readsWaitingApply = still;
-  }
-
-  private maybeSnapshot(rn: RawNode, storage: MemoryStorage): void {
-    const every = this.opts.snapshotEvery ?? 1000;
-    if (this.applied - this.snapIndex < every) return;
-    storage.createSnapshot(this.applied, rn.raft.trk.confState(), this.kv.snapshot(), 100);
-    this.snapIndex = this.applied;
+    runtime.propose(new TextEncoder().encode(JSON.stringify(op))).then(
+      (result) => this.reply(e.src, msgId, result),
+      (err: unknown) => this.failed(e.src, msgId, err, "the entry to commit; it may still commit"),
+    );
   }
 }

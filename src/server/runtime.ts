@@ -687,6 +687,13 @@ export class RaftRuntime<R> {
     this.pump();
   }
 
+  /** Starts an election now (a single-member cluster need not wait for its timeout). */
+  campaign(): void {
+    if (this.stopped) return;
+    this.rn.campaign();
+    this.pump();
+  }
+
   reportSnapshot(id: NodeId, ok: boolean): void {
     if (this.stopped) return;
     this.rn.reportSnapshot(id, ok);

@@ -7,6 +7,7 @@
 // everything: a failing seed replays exactly. Never imported by production code.
 
 export type { HistoryEntry } from "./client.ts";
+export { drainMicrotasks, ManualClock } from "./clock.ts";
 export { checkHistory } from "./history.ts";
 export { failed, reproduceHint, runSeed, type SeedOutcome } from "./run.ts";
 export { type SimOptions, type SimResult, Simulation } from "./simulation.ts";

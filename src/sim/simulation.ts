@@ -15,6 +15,7 @@ import {
   seededRand,
 } from "../raft/index.ts";
 import { type HistoryEntry, SimClient } from "./client.ts";
+import { drainMicrotasks } from "./clock.ts";
 import { EventHeap } from "./heap.ts";
 import { InvariantChecker } from "./invariants.ts";
 import { SimNetwork } from "./network.ts";
@@ -55,9 +56,6 @@ interface Event {
 }
 
 const TICK_MS = 10;
-
-/** Resolves after every microtask queued so far, and every one those queue, has run. */
-const drainMicrotasks = (): Promise<void> => new Promise((resolve) => process.nextTick(resolve));
 
 export class Simulation {
   readonly rand: Rand;
