@@ -230,6 +230,8 @@ export class RaftRuntime<R> {
   private stopped = false;
   private timer: ClockTimer | undefined;
   private readonly clock: RuntimeClock;
+  /** When the core was last ticked up to (a multiple of tickMs after start). */
+  private lastTickAt = 0;
   private applied: number;
   private snapIndex: number;
   private confState: ConfState;
@@ -274,12 +276,31 @@ export class RaftRuntime<R> {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.lastTickAt = this.clock.now();
     this.timer = this.clock.setInterval(() => {
-      this.rn.tick();
+      this.catchUpTicks();
       this.expireProposals();
       this.pump();
     }, this.opts.tickMs);
     this.pump();
+  }
+
+  /**
+   * Ticks the core once per tick period elapsed on the monotonic clock since
+   * the last tick, not once per timer callback: a process that was paused
+   * (a long GC, SIGSTOP, a stalled VM) gets every tick it missed at once, so
+   * its election timer, check-quorum and leader lease have expired before it
+   * acts on anything it reads after the pause. Capped: past twice the
+   * election timeout, more ticks change nothing.
+   */
+  private catchUpTicks(): void {
+    if (!this.running || this.stopped) return;
+    const tickMs = this.opts.tickMs;
+    const due = Math.floor((this.clock.now() - this.lastTickAt) / tickMs);
+    if (due <= 0) return;
+    this.lastTickAt += due * tickMs;
+    const n = Math.min(due, 2 * this.opts.electionTicks + 1);
+    for (let i = 0; i < n; i++) this.rn.tick();
   }
 
   /** Stops ticking and fails every waiter; in-flight persistence finishes. */
@@ -369,6 +390,8 @@ export class RaftRuntime<R> {
   /** Resolves once this member has applied everything committed when the call was made (linearizable). */
   readBarrier(): Promise<void> {
     if (this.stopped) return Promise.reject(new RuntimeError("Stopped", "the node is stopping"));
+    // A lease read must see the lease as of now, not as of the last timer callback.
+    this.catchUpTicks();
     return new Promise<void>((resolve, reject) => {
       const w: Waiter<void> = {
         resolve,

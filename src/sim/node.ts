@@ -75,37 +75,74 @@ class KvMachine implements StateMachine<KvResult> {
   }
 }
 
-/** One incarnation of a member: its timers and disk writes die with it. */
+/** How a member's clock relates to simulated time: its rate, and how far it has jumped ahead. */
+export interface ClockDrift {
+  /** Member milliseconds per simulated millisecond (1 = exact). */
+  rate: number;
+  /** Milliseconds the member's clock has jumped forward so far. */
+  jumpedMs: number;
+}
+
+/**
+ * One incarnation of a member: its timers and disk writes die with it, and
+ * stand still while it is paused. Its clock runs at the member's rate.
+ */
 class Incarnation {
   alive = true;
+  /** While paused: callbacks that came due, run in order at resume (before any queued message). */
+  private overdue: (() => void)[] | undefined;
 
   constructor(
     private readonly env: NodeEnv,
     private readonly phaseMs: number,
+    private readonly drift: ClockDrift,
   ) {}
 
-  /** The virtual clock: timers fire as simulator events, never after a crash. */
+  get paused(): boolean {
+    return this.overdue !== undefined;
+  }
+
+  pause(): void {
+    this.overdue ??= [];
+  }
+
+  /** Ends the pause; returns what came due meanwhile, in order, for the caller to run. */
+  resume(): (() => void)[] {
+    const due = this.overdue ?? [];
+    this.overdue = undefined;
+    return due;
+  }
+
+  /** Runs `fn` after `ms` of this member's time, unless it crashed; late if it is paused then. */
+  later(ms: number, fn: () => void): void {
+    this.env.later(Math.max(0, Math.ceil(ms / this.drift.rate)), () => {
+      if (!this.alive) return;
+      if (this.overdue) this.overdue.push(fn);
+      else fn();
+    });
+  }
+
+  /** The member's clock: virtual time at its rate, plus its jumps; timers fire as simulator events. */
   clock(): RuntimeClock {
     type T = { cancelled: boolean };
-    const env = this.env;
     const fire = (t: T, fn: () => void) => () => {
-      if (!t.cancelled && this.alive) fn();
+      if (!t.cancelled) fn();
     };
     return {
-      now: () => env.now(),
+      now: () => this.env.now() * this.drift.rate + this.drift.jumpedMs,
       setTimeout: (fn, ms) => {
         const t: T = { cancelled: false };
-        env.later(ms, fire(t, fn));
+        this.later(ms, fire(t, fn));
         return t;
       },
       setInterval: (fn, ms) => {
         const t: T = { cancelled: false };
         const every = (): void => {
           fn();
-          env.later(ms, fire(t, every));
+          this.later(ms, fire(t, every));
         };
         // The first tick at a random phase, so members do not tick in lockstep.
-        env.later(this.phaseMs + 1, fire(t, every));
+        this.later(this.phaseMs + 1, fire(t, every));
         return t;
       },
       clear: (t: ClockTimer | undefined) => {
@@ -151,8 +188,7 @@ class SimLog implements LogStore {
     // A save that the crash interrupts never completes: the runtime of a dead
     // incarnation waits forever and sends nothing more.
     return new Promise((resolve) => {
-      this.env.later(this.env.diskLatencyMs(), () => {
-        if (!this.inc.alive) return;
+      this.inc.later(this.env.diskLatencyMs(), () => {
         if (rd.snapshot) this.disk.applySnapshot(rd.snapshot);
         this.disk.append(rd.entries);
         if (rd.hardState) this.disk.setHardState(rd.hardState);
@@ -178,6 +214,9 @@ export class SimNode {
   private machine!: KvMachine;
   private inc: Incarnation | undefined;
   incarnation = 0;
+  /** Messages that arrived while paused, in arrival order. */
+  private inbox: { from: number; run: () => void }[] = [];
+  readonly drift: ClockDrift = { rate: 1, jumpedMs: 0 };
 
   constructor(
     readonly id: NodeId,
@@ -205,7 +244,8 @@ export class SimNode {
   /** `phaseMs`: when in the tick period this incarnation's first tick falls. */
   start(phaseMs: number): void {
     this.incarnation++;
-    const inc = new Incarnation(this.env, phaseMs);
+    const inc = new Incarnation(this.env, phaseMs, this.drift);
+    this.inbox = [];
     this.inc = inc;
     const snap = this.disk.snapshot();
     this.machine = new KvMachine(snap?.data ?? new Uint8Array(), snap?.metadata.index ?? 0);
@@ -251,6 +291,52 @@ export class SimNode {
     if (!inc?.alive) return;
     inc.alive = false; // timers, disk writes and replies of this incarnation are dropped
     this.runtime.stop();
+  }
+
+  get paused(): boolean {
+    return this.inc?.paused ?? false;
+  }
+
+  /** The process stops: no timer fires, no message is read, no write completes until resume(). */
+  pause(): void {
+    if (this.alive) this.inc?.pause();
+  }
+
+  /**
+   * The process continues. Returns, for the caller to run one at a time, the
+   * timers that came due (first, as Node's event loop runs timers before
+   * I/O), then the messages that arrived: each sender's in order, the senders
+   * interleaved as `pick` chooses (the order in which a process finds its
+   * sockets readable is arbitrary).
+   */
+  resume(pick: (n: number) => number): (() => void)[] {
+    const inc = this.inc;
+    if (!inc?.paused) return [];
+    const out = inc.resume();
+    const bySender = new Map<number, (() => void)[]>();
+    for (const m of this.inbox) {
+      const q = bySender.get(m.from);
+      if (q) q.push(m.run);
+      else bySender.set(m.from, [m.run]);
+    }
+    this.inbox = [];
+    const queues = [...bySender.values()];
+    while (queues.length > 0) {
+      const i = pick(queues.length);
+      const run = queues[i].shift();
+      if (queues[i].length === 0) queues.splice(i, 1);
+      if (run) out.push(run);
+    }
+    return out.map((run) => () => {
+      if (inc.alive) run();
+    });
+  }
+
+  /** Delivers a message now, or queues it while the process is paused. */
+  receive(from: number, run: () => void): void {
+    if (!this.alive) return;
+    if (this.paused) this.inbox.push({ from, run });
+    else run();
   }
 
   isLeader(): boolean {

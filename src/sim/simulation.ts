@@ -77,6 +77,7 @@ export class Simulation {
     messages: 0,
     crashes: 0,
     partitions: 0,
+    pauses: 0,
     confChanges: 0,
     transfers: 0,
     snapshotsSent: 0,
@@ -85,12 +86,23 @@ export class Simulation {
   private diskMaxMs: number;
   private readonly leaderChurnRate: number;
   private readonly crashPointRate: number;
+  private readonly maxSkew: number;
+  /** How likely a fault draw that could pause a member does so (0: this run pauses no one). */
+  private readonly pauseRate: number;
 
   constructor(readonly opts: SimOptions) {
     this.rand = seededRand(opts.seed);
     const r = this.rand;
     const readOnlyOption: ReadOnlyOption = r.float() < 0.3 ? "lease-based" : "safe";
     const preVote = process.env.NOPV ? false : r.float() < 0.8;
+    // Members' clocks run at rates within ±maxSkew of true time. A lease
+    // (electionTicks - margin of the leader's ticks from a heartbeat's send)
+    // must end before a follower that acknowledged it can vote again
+    // (electionTicks - 1 of its ticks from the receipt): with 10 ticks a
+    // margin of 2 allows rates within ±4% and a jump of up to 3 ms
+    // (9·0.96/1.04 = 8.31 ticks ≥ 8); a margin of 1 allows no skew.
+    this.maxSkew = r.float() < 0.5 ? 0 : 0.04;
+    this.pauseRate = r.float() < 0.5 ? 0 : 0.5 + r.float() * 0.5;
     const raft = {
       electionTicks: 10,
       heartbeatTicks: 1 + r.int(3),
@@ -100,6 +112,7 @@ export class Simulation {
       maxSizePerMsgBytes: r.float() < 0.5 ? 1 : 64 * 1024,
       maxInflightMsgs: r.float() < 0.5 ? 1 + r.int(4) : 256,
       maxUncommittedEntriesBytes: 1 << 20,
+      leaseSafetyMarginTicks: this.maxSkew > 0 ? 2 : 1,
       mutations: opts.mutations,
       logger: opts.trace
         ? (event: string, f: Record<string, unknown>) =>
@@ -129,6 +142,8 @@ export class Simulation {
       mutations: undefined,
       ...this.net.profile,
       snapshotEvery: this.nodeOpts.snapshotEvery,
+      maxSkew: this.maxSkew,
+      pauseRate: this.pauseRate,
     });
     this.checker = new InvariantChecker(() => `t=${this.now}ms seed=${opts.seed}`);
     const ids = Array.from({ length: opts.nodes }, (_, i) => i + 1);
@@ -257,6 +272,7 @@ export class Simulation {
       this.crashedWith ??= `${e.name}: ${e.message}`;
     });
     this.nodes.set(id, node);
+    node.drift.rate = 1 + (this.rand.float() * 2 - 1) * this.maxSkew;
     node.start(this.rand.int(TICK_MS));
     return node;
   }
@@ -294,7 +310,9 @@ export class Simulation {
       const ok = delays.length > 0;
       this.at(this.now + (ok ? Math.min(...delays) : 50), () => {
         if (sender?.alive && sender.incarnation === inc)
-          this.guard(sender, () => sender.operator((rt) => rt.reportSnapshot(to, ok)));
+          sender.receive(to, () =>
+            this.guard(sender, () => sender.operator((rt) => rt.reportSnapshot(to, ok))),
+          );
       });
     }
   }
@@ -312,8 +330,9 @@ export class Simulation {
     }
     const node = this.nodes.get(to);
     if (!node) return;
-    if (body.kind === "raft") this.guard(node, () => node.stepPeer(body.msg));
-    else if (body.kind === "request") this.guard(node, () => node.handleRequest(from, body.request));
+    if (body.kind === "raft") node.receive(from, () => this.guard(node, () => node.stepPeer(body.msg)));
+    else if (body.kind === "request")
+      node.receive(from, () => this.guard(node, () => node.handleRequest(from, body.request)));
   }
 
   private retarget(client: SimClient, hint: number): void {
@@ -331,7 +350,13 @@ export class Simulation {
   private issue(client: SimClient): void {
     if (client.current) return;
     const request: ClientRequest = client.nextRequest(this.now);
-    this.send(-client.id, client.target, { kind: "request", request });
+    // Reads go to any member now and then, as etcd clients spread requests
+    // over their endpoints: a member with a stale view (paused, cut off) gets
+    // reads invoked after writes it has not seen.
+    const ids = [...this.nodes.keys()];
+    const to =
+      request.op === "read" && this.rand.float() < 0.3 ? ids[this.rand.int(ids.length)] : client.target;
+    this.send(-client.id, to, { kind: "request", request });
     this.at(this.now + 1000, () => {
       const h = client.onTimeout(request.req);
       if (h === "stale") return;
@@ -404,6 +429,26 @@ export class Simulation {
       const others = ids.filter((i) => i !== lead.id);
       this.net.split([lead.id], others);
       this.at(this.now + 5 + r.int(100), () => this.net.heal());
+    } else if (roll >= 85 && roll < 95 && this.pauseRate > 0 && r.float() < this.pauseRate) {
+      // A process pause (a long GC, SIGSTOP, a stalled VM), most often the
+      // leader's: it resumes with its old view and a backlog of messages.
+      // One at a time: the rest can then elect a leader and go on meanwhile.
+      if ([...this.nodes.values()].some((n) => n.paused)) return;
+      const live = this.liveIds();
+      if (live.length === 0) return;
+      const victim = lead && r.float() < 0.7 ? lead.id : live[r.int(live.length)];
+      const node = victim !== undefined ? this.nodes.get(victim) : undefined;
+      if (node?.alive) {
+        this.stats.pauses++;
+        node.pause();
+        this.at(this.now + 100 + r.int(r.float() < 0.3 ? 400 : 2000), () => this.resume(node));
+      }
+    } else if (roll >= 95 && this.maxSkew > 0) {
+      // A small forward jump of one member's clock (within the lease's slack).
+      const live = this.liveIds();
+      if (live.length === 0) return;
+      const node = this.nodes.get(live[r.int(live.length)]);
+      if (node) node.drift.jumpedMs += r.int(4);
     } else if (roll < 85 && lead) {
       const voters = lead.rn.raft.trk.voterIds().filter((i) => i !== lead.id);
       if (voters.length > 0) {
@@ -412,6 +457,11 @@ export class Simulation {
         this.guard(lead, () => lead.operator((rt) => rt.transferLeader(target)));
       }
     }
+  }
+
+  /** Ends a pause: what came due and what arrived meanwhile run as events now, one at a time. */
+  private resume(node: SimNode): void {
+    for (const run of node.resume((n) => this.rand.int(n))) this.at(this.now, () => this.guard(node, run));
   }
 
   private restart(node: SimNode): void {
@@ -496,7 +546,10 @@ export class Simulation {
     this.clientsIssuing = false;
     this.net.heal();
     this.net.healthy = true;
-    for (const n of this.nodes.values()) if (!n.alive) this.restart(n);
+    for (const n of this.nodes.values()) {
+      if (n.paused) this.resume(n);
+      if (!n.alive) this.restart(n);
+    }
     const healedAt = this.now;
     const deadline = healedAt + budget;
     await this.runUntil(healedAt + 1100); // outstanding operations complete or time out
