@@ -24,6 +24,14 @@ export interface RaftMutations {
   applyBeforeCommit?: boolean;
   /** A leader counts its own entries toward commit before they are durable (while it sends them early). */
   countUnpersistedOwnEntries?: boolean;
+  /** A leader answers a ReadIndex at once, without a quorum confirming it still leads (breaks §6.4). */
+  readIndexWithoutQuorum?: boolean;
+  /** In a joint configuration, commit what a majority of the incoming voters hold alone (breaks §4.3). */
+  jointCommitByIncomingOnly?: boolean;
+  /** The leader lease runs from when a heartbeat's answer arrived, not from when the heartbeat was sent. */
+  leaseFromReceipt?: boolean;
+  /** A follower grants pre-votes while it still hears from a leader (a rejoining member can depose a healthy leader). */
+  preVoteIgnoresLeader?: boolean;
 }
 
 export type RaftLogger = (event: string, fields: Record<string, unknown>) => void;

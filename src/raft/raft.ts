@@ -81,6 +81,7 @@ export class Raft {
       this.cfg.mutations.applyBeforeCommit,
     );
     this.trk = new ProgressTracker(this.cfg.maxInflightMsgs, this.cfg.maxInflightBytes);
+    this.trk.commitByIncomingOnly = this.cfg.mutations.jointCommitByIncomingOnly === true;
     this.readOnly = new ReadOnly(this.cfg.maxPendingReadIndex);
     const { hardState, confState } = this.cfg.storage.initialState();
     this.applyConfigResult(restoreConfig(this.trk, confState, this.raftLog.lastIndex()));
@@ -363,7 +364,8 @@ export class Raft {
           (this.lead !== NONE || justStarted) &&
           this.electionElapsed < this.cfg.electionTicks;
         // We heard from a leader recently: a vote request is from a disruptive node; ignore it.
-        if (!force && inLease) return undefined;
+        const broken = m.type === MessageType.PreVote && this.cfg.mutations.preVoteIgnoresLeader;
+        if (!force && inLease && !broken) return undefined;
       }
       if (m.type === MessageType.PreVote || (m.type === MessageType.PreVoteResp && !m.reject)) {
         // Pre-votes never change our term; a granted pre-vote is answered in the term the candidate will use.
@@ -607,6 +609,10 @@ export class Raft {
   }
 
   private sendReadIndexResponse(m: Message): RaftError | undefined {
+    if (this.cfg.mutations.readIndexWithoutQuorum) {
+      this.respondToReadIndex(m, this.raftLog.committed); // BROKEN on purpose: no leadership check
+      return undefined;
+    }
     if (this.cfg.readOnlyOption === "lease-based" && this.leaseValid()) {
       this.respondToReadIndex(m, this.raftLog.committed);
       return undefined;
@@ -705,7 +711,8 @@ export class Raft {
     if (!pr) return;
     pr.recentActive = true;
     pr.probeSent = false;
-    pr.leaseAckTick = Math.max(pr.leaseAckTick, m.index);
+    // m.index echoes the tick the heartbeat was sent at: the lease runs from then.
+    pr.leaseAckTick = this.cfg.mutations.leaseFromReceipt ? this.ticks : Math.max(pr.leaseAckTick, m.index);
     if (pr.state === ProgressState.Replicate && pr.inflights.full()) pr.inflights.freeFirstOne();
     if (pr.match < this.raftLog.lastIndex()) this.sendAppend(m.from);
     if (m.context === "") return;

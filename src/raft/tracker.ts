@@ -71,6 +71,8 @@ export class ProgressTracker {
   config: TrackerConfig = emptyConfig();
   progress = new Map<NodeId, Progress>();
   votes = new Map<NodeId, boolean>();
+  /** Mutation (simulator only): a joint configuration commits by its incoming majority alone. */
+  commitByIncomingOnly = false;
 
   constructor(
     readonly maxInflightMsgs: number,
@@ -106,6 +108,7 @@ export class ProgressTracker {
   /** The index committed by the configuration's quorum(s). */
   committed(): number {
     const matchOf = (id: NodeId): number => this.progress.get(id)?.match ?? 0;
+    if (this.commitByIncomingOnly) return majorityCommitted(this.config.incoming, matchOf);
     return Math.min(
       majorityCommitted(this.config.incoming, matchOf),
       majorityCommitted(this.config.outgoing, matchOf),

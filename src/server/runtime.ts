@@ -172,6 +172,13 @@ export interface RuntimeOptions {
   onApplied?: (e: Entry) => void;
   /** A Ready cycle ended (persisted, sent, applied, advanced). */
   onReadyDone?: () => void;
+  /** Deliberately broken behaviours, for proving the simulator catches them. Never set in production. */
+  mutations?: RuntimeMutations;
+}
+
+export interface RuntimeMutations {
+  /** Tick the core once per timer callback, however long the process was paused (stale leases). */
+  tickOncePerCallback?: boolean;
 }
 
 interface Waiter<R> {
@@ -299,7 +306,7 @@ export class RaftRuntime<R> {
     const due = Math.floor((this.clock.now() - this.lastTickAt) / tickMs);
     if (due <= 0) return;
     this.lastTickAt += due * tickMs;
-    const n = Math.min(due, 2 * this.opts.electionTicks + 1);
+    const n = this.opts.mutations?.tickOncePerCallback ? 1 : Math.min(due, 2 * this.opts.electionTicks + 1);
     for (let i = 0; i < n; i++) this.rn.tick();
   }
 

@@ -4,16 +4,8 @@
 //   npm run sim -- --seeds 10000 [--nodes 5] [--seed-start S] [--mutation NAME]
 
 import { parseArgs } from "node:util";
-import type { RaftMutations } from "../raft/index.ts";
+import { MUTATIONS, type Mutation } from "./mutations.ts";
 import { failed, reproduceHint, runSeed } from "./run.ts";
-
-const MUTATIONS: Record<string, RaftMutations> = {
-  "commit-previous-term": { commitPreviousTermByCount: true },
-  "vote-without-log-check": { voteWithoutLogCheck: true },
-  "leader-ignores-higher-term": { leaderIgnoresHigherTerm: true },
-  "apply-before-commit": { applyBeforeCommit: true },
-  "count-unpersisted-own-entries": { countUnpersistedOwnEntries: true },
-};
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -32,7 +24,7 @@ async function main(): Promise<number> {
     console.error(`--nodes must be an integer in [1, 9], got ${values.nodes}`);
     return 2;
   }
-  let mutations: RaftMutations | undefined;
+  let mutations: Mutation | undefined;
   if (values.mutation !== undefined) {
     mutations = MUTATIONS[values.mutation];
     if (!mutations) {
@@ -47,7 +39,7 @@ async function main(): Promise<number> {
     const o = await runSeed({
       seed,
       nodes,
-      mutations,
+      ...mutations,
       faultPhaseMs,
       trace: values.trace ? (line) => console.log(line) : undefined,
     });
@@ -69,7 +61,7 @@ async function main(): Promise<number> {
   let ops = 0;
   const t0 = performance.now();
   for (let seed = start; seed < start + count; seed++) {
-    const o = await runSeed({ seed, nodes, mutations, faultPhaseMs });
+    const o = await runSeed({ seed, nodes, ...mutations, faultPhaseMs });
     ops += o.ops;
     if (o.violations.length > 0) violations++;
     if (o.verdict === "not-linearizable") nonlin++;

@@ -9,5 +9,6 @@
 export type { HistoryEntry } from "./client.ts";
 export { drainMicrotasks, ManualClock } from "./clock.ts";
 export { checkHistory } from "./history.ts";
+export { MUTATIONS, type Mutation } from "./mutations.ts";
 export { failed, reproduceHint, runSeed, type SeedOutcome } from "./run.ts";
 export { type SimOptions, type SimResult, Simulation } from "./simulation.ts";

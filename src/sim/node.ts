@@ -23,6 +23,7 @@ import {
   RaftRuntime,
   type RuntimeClock,
   RuntimeError,
+  type RuntimeMutations,
   type SaveRequest,
   type SnapshotImage,
   type StateMachine,
@@ -41,6 +42,7 @@ export interface SimNodeOptions {
   /** Entries kept in the log behind a snapshot (so slow followers need not always get a snapshot). */
   snapshotKeep: number;
   seed: number;
+  runtimeMutations?: RuntimeMutations;
 }
 
 /** The runtime's proposals and reads outlive the simulated client's 1 s timeout: the client decides. */
@@ -282,6 +284,7 @@ export class SimNode {
       onFatal: (e) => {
         if (inc.alive) this.onFatal(e);
       },
+      mutations: this.opts.runtimeMutations,
     });
     this.runtime.start();
   }

@@ -14,6 +14,7 @@ import {
   type ReadOnlyOption,
   seededRand,
 } from "../raft/index.ts";
+import type { RuntimeMutations } from "../server/runtime.ts";
 import { type HistoryEntry, SimClient } from "./client.ts";
 import { drainMicrotasks } from "./clock.ts";
 import { EventHeap } from "./heap.ts";
@@ -33,6 +34,8 @@ export interface SimOptions {
   keys?: number;
   faults?: boolean;
   mutations?: RaftMutations;
+  /** Broken runtime behaviours (see RuntimeMutations). */
+  runtimeMutations?: RuntimeMutations;
   /** Receives one line per Raft event (for replaying a failing seed). */
   trace?: (line: string) => void;
 }
@@ -87,6 +90,7 @@ export class Simulation {
   private readonly leaderChurnRate: number;
   private readonly crashPointRate: number;
   private readonly maxSkew: number;
+  private readonly preVote: boolean;
   /** How likely a fault draw that could pause a member does so (0: this run pauses no one). */
   private readonly pauseRate: number;
 
@@ -95,6 +99,7 @@ export class Simulation {
     const r = this.rand;
     const readOnlyOption: ReadOnlyOption = r.float() < 0.3 ? "lease-based" : "safe";
     const preVote = process.env.NOPV ? false : r.float() < 0.8;
+    this.preVote = preVote;
     // Members' clocks run at rates within ±maxSkew of true time. A lease
     // (electionTicks - margin of the leader's ticks from a heartbeat's send)
     // must end before a follower that acknowledged it can vote again
@@ -125,6 +130,7 @@ export class Simulation {
       snapshotEvery: 5 + r.int(40),
       snapshotKeep: r.int(5),
       seed: opts.seed,
+      runtimeMutations: opts.runtimeMutations,
     };
     this.diskMaxMs = r.int(4);
     this.leaderChurnRate = r.float() < 0.3 ? 0 : 0.2 + r.float() * 0.8;
@@ -341,6 +347,8 @@ export class Simulation {
   }
 
   private clientsIssuing = true;
+  /** A leader cut off from its peers on purpose: until `until`, reads go to it and writes to the others. */
+  private staleLeader: { id: NodeId; until: number } | undefined;
 
   private scheduleNextOp(client: SimClient, delayMs: number): void {
     if (!this.clientsIssuing) return;
@@ -354,8 +362,13 @@ export class Simulation {
     // over their endpoints: a member with a stale view (paused, cut off) gets
     // reads invoked after writes it has not seen.
     const ids = [...this.nodes.keys()];
-    const to =
+    let to =
       request.op === "read" && this.rand.float() < 0.3 ? ids[this.rand.int(ids.length)] : client.target;
+    const stale = this.staleLeader;
+    if (stale && this.now < stale.until) {
+      const rest = ids.filter((i) => i !== stale.id);
+      to = request.op === "read" ? stale.id : rest[this.rand.int(rest.length)];
+    }
     this.send(-client.id, to, { kind: "request", request });
     this.at(this.now + 1000, () => {
       const h = client.onTimeout(request.req);
@@ -425,10 +438,18 @@ export class Simulation {
     } else if (roll < 65) {
       this.changeMembership();
     } else if (roll < 75 && lead) {
-      // Isolate the leader briefly right after it accepted writes: its tail stays unreplicated.
+      // Cut the leader off from its peers (clients still reach it). Briefly,
+      // right after it accepted writes: its tail stays unreplicated. Or for
+      // longer than an election: until check-quorum deposes it, it still
+      // believes it leads while the others elect a leader and commit writes,
+      // and it must not answer reads from that stale view.
       const others = ids.filter((i) => i !== lead.id);
       this.net.split([lead.id], others);
-      this.at(this.now + 5 + r.int(100), () => this.net.heal());
+      const long = r.float() < 0.5;
+      const ms = long ? 150 + r.int(300) : 5 + r.int(100);
+      // Meanwhile clients write through the others and read from the old leader.
+      if (long) this.staleLeader = { id: lead.id, until: this.now + ms };
+      this.at(this.now + ms, () => this.net.heal());
     } else if (roll >= 85 && roll < 95 && this.pauseRate > 0 && r.float() < this.pauseRate) {
       // A process pause (a long GC, SIGSTOP, a stalled VM), most often the
       // leader's: it resumes with its old view and a backlog of messages.
@@ -494,10 +515,24 @@ export class Simulation {
     } else if (choice === 3 && learners.length > 0) {
       // Replace a voter with a learner in one joint change.
       const out = voters[r.int(voters.length)];
+      const added = learners[r.int(learners.length)];
       changes = [
-        { type: ConfChangeType.AddNode, nodeId: learners[r.int(learners.length)] },
+        { type: ConfChangeType.AddNode, nodeId: added },
         { type: ConfChangeType.RemoveNode, nodeId: out },
       ];
+      // Aimed at the joint configuration: soon after, the leader and the new
+      // voter are cut off from the rest, so a majority of the new voters
+      // holds what the old voters' majority does not.
+      if (r.float() < 0.5) {
+        const side = [lead.id, added];
+        const rest = [...this.nodes.keys()].filter((i) => !side.includes(i));
+        this.at(this.now + 1 + r.int(30), () => {
+          this.stats.partitions++;
+          this.net.heal();
+          this.net.split(side, rest);
+          this.at(this.now + 50 + r.int(300), () => this.net.heal());
+        });
+      }
     }
     if (changes.length === 0) return;
     this.stats.confChanges++;
@@ -527,6 +562,30 @@ export class Simulation {
       await drainMicrotasks();
       if (this.crashedWith || stop?.()) return;
     }
+  }
+
+  /**
+   * Liveness with pre-vote and check-quorum: a member cut off from a
+   * healthy, connected leader and then let back must not raise the leader's
+   * term (its pre-votes fail while the others still hear from the leader).
+   */
+  private async probeDisruption(): Promise<void> {
+    const lead = this.leader();
+    if (!lead || [...this.nodes.values()].some((n) => !n.alive || n.paused)) return;
+    const voters = lead.rn.raft.trk.voterIds().filter((i) => i !== lead.id);
+    if (voters.length < 2) return;
+    const term = lead.rn.raft.term;
+    const away = voters[this.rand.int(voters.length)];
+    const others = [...this.nodes.keys()].filter((i) => i !== away);
+    this.net.split([away], others);
+    await this.runUntil(this.now + 300 + this.rand.int(300));
+    this.net.heal();
+    await this.runUntil(this.now + 500);
+    const nowTerm = lead.rn.raft.term;
+    if (!lead.isLeader() || nowTerm !== term)
+      this.checker.violation(
+        `disruption: member ${away}, cut off and let back, deposed healthy leader ${lead.id} (term ${term} -> ${nowTerm})`,
+      );
   }
 
   async run(): Promise<SimResult> {
@@ -573,6 +632,7 @@ export class Simulation {
     // Let in-flight operations finish so the history has no artificial "unknown" tails.
     await this.runUntil(this.now + 1100);
     const ok = recoveredAt !== undefined;
+    if (ok && this.faultsOn && this.preVote) await this.probeDisruption();
     return {
       seed: this.opts.seed,
       nodes: this.opts.nodes,

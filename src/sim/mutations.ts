@@ -1,0 +1,20 @@
+// The simulator's catalogue of deliberately broken behaviours: each breaks
+// one rule of Raft or of the runtime, and the simulator must catch each
+// (test/sim/sim.test.ts asserts how soon). `npm run sim -- --mutation NAME`.
+
+import type { SimOptions } from "./simulation.ts";
+
+export type Mutation = Pick<SimOptions, "mutations" | "runtimeMutations">;
+
+export const MUTATIONS: Record<string, Mutation> = {
+  "commit-previous-term": { mutations: { commitPreviousTermByCount: true } },
+  "vote-without-log-check": { mutations: { voteWithoutLogCheck: true } },
+  "leader-ignores-higher-term": { mutations: { leaderIgnoresHigherTerm: true } },
+  "apply-before-commit": { mutations: { applyBeforeCommit: true } },
+  "count-unpersisted-own-entries": { mutations: { countUnpersistedOwnEntries: true } },
+  "read-index-without-quorum": { mutations: { readIndexWithoutQuorum: true } },
+  "joint-commit-by-incoming-only": { mutations: { jointCommitByIncomingOnly: true } },
+  "lease-from-receipt": { mutations: { leaseFromReceipt: true } },
+  "pre-vote-ignores-leader": { mutations: { preVoteIgnoresLeader: true } },
+  "runtime-tick-once-per-callback": { runtimeMutations: { tickOncePerCallback: true } },
+};
