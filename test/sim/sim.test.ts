@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { RaftMutations } from "../../src/raft/index.ts";
-import { failed, runSeed, Simulation } from "../../src/sim/index.ts";
+import { failed, MUTATIONS, type Mutation, runSeed, Simulation } from "../../src/sim/index.ts";
 
 // A soak of a few hundred seeds; `npm run sim -- --seeds 10000` runs the long one.
 const SOAK_3 = 2000;
@@ -49,32 +48,37 @@ test("simulator: runs exercise crashes, partitions, membership changes, transfer
 });
 
 /** Runs seeds until the simulator reports a failure; returns the first failing seed. */
-async function firstCaught(
-  mutations: RaftMutations,
-  maxSeeds: number,
-  nodes = 3,
-): Promise<number | undefined> {
+async function firstCaught(mutation: Mutation, maxSeeds: number, nodes = 3): Promise<number | undefined> {
   for (let seed = 1; seed <= maxSeeds; seed++) {
-    if (failed(await runSeed({ seed, nodes, mutations }))) return seed;
+    if (failed(await runSeed({ seed, nodes, ...mutation }))) return seed;
   }
   return undefined;
 }
 
-const broken: [string, RaftMutations, number][] = [
-  ["committing an entry of a previous term by counting replicas", { commitPreviousTermByCount: true }, 3000],
-  ["granting a vote without the up-to-date log check", { voteWithoutLogCheck: true }, 300],
-  ["a leader not stepping down on a higher term", { leaderIgnoresHigherTerm: true }, 300],
-  ["applying an entry before it is committed", { applyBeforeCommit: true }, 300],
-  [
-    "a leader counting its own entries toward commit before they are durable",
-    { countUnpersistedOwnEntries: true },
-    300,
-  ],
+/**
+ * Each mutation of src/sim/mutations.ts and how many seeds may pass before
+ * it is caught (the first catches, at this commit, are in bench/RESULTS.md;
+ * a run replays exactly, so a budget is missed only when the simulator or
+ * the code under it changes). `lease-from-receipt` is not listed: no fault
+ * schedule catches it yet.
+ */
+const budgets: [string, number][] = [
+  ["commit-previous-term", 1500],
+  ["vote-without-log-check", 300],
+  ["leader-ignores-higher-term", 300],
+  ["apply-before-commit", 300],
+  ["count-unpersisted-own-entries", 300],
+  ["read-index-without-quorum", 1500],
+  ["joint-commit-by-incoming-only", 1000],
+  ["pre-vote-ignores-leader", 1000],
+  ["runtime-tick-once-per-callback", 1000],
 ];
 
-for (const [name, mutations, budget] of broken) {
-  test(`simulator catches a broken core: ${name}`, async () => {
-    const seed = await firstCaught(mutations, budget);
+for (const [name, budget] of budgets) {
+  test(`simulator catches the mutation ${name} within ${budget} seeds`, async () => {
+    const mutation = MUTATIONS[name];
+    assert.ok(mutation, `unknown mutation ${name}`);
+    const seed = await firstCaught(mutation, budget);
     assert.ok(seed !== undefined, `not caught within ${budget} seeds`);
   });
 }
