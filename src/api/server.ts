@@ -12,7 +12,7 @@ import net from "node:net";
 import tls from "node:tls";
 import { pino } from "pino";
 import type { Registry } from "prom-client";
-import { RevocationList } from "../common/crl.ts";
+import { RevocationList } from "../common/index.ts";
 import { CallRunner } from "./calls.ts";
 import { gatewayRoutes } from "./gateway-routes.ts";
 import { H2Connection, H2HttpRequest, H2HttpResponse, PREFACE } from "./h2/index.ts";

@@ -4,7 +4,7 @@
 // (slicing by 8) in JS is faster below a few hundred bytes. Larger inputs go
 // to the native hardware-accelerated one. Both compute the same function.
 
-import { crc32c as nativeCrc32c } from "../common/crc32c.ts";
+import { crc32c as nativeCrc32c } from "../common/index.ts";
 
 /** Inputs up to this many bytes use the JS loop. */
 const SMALL_BYTES = 256;

@@ -19,7 +19,7 @@
 //        u8 type (1 put, 2 tombstone) | u32 key size | u32 value size |
 //        u32 record offset in the data file | u64 seq | key
 
-import { crc32c } from "../common/crc32c.ts";
+import { crc32c } from "../common/index.ts";
 import {
   FILE_HEADER_BYTES,
   MAX_KEY_BYTES_LIMIT,

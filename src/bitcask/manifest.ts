@@ -16,7 +16,7 @@
 
 import fs from "node:fs";
 import path from "node:path";
-import { crc32c } from "../common/crc32c.ts";
+import { crc32c } from "../common/index.ts";
 import { BitcaskCorruptionError } from "./errors.ts";
 import {
   dataName,

@@ -36,7 +36,7 @@ if (["get", "put", "del", "txn", "watch", "lease"].includes(cmd)) {
   const { runBench } = await import("./bench.ts");
   await runBench(rest);
 } else if (cmd === "maelstrom") {
-  const { runMaelstromNode } = await import("../maelstrom/main.ts");
+  const { runMaelstromNode } = await import("../maelstrom/index.ts");
   runMaelstromNode(rest);
 } else if (cmd === "help" || cmd === "--help" || cmd === "-h") {
   console.log(usage);

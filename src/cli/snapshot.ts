@@ -19,7 +19,7 @@ import { Presets, SingleBar } from "cli-progress";
 import { Command } from "commander";
 import { Maintenance } from "../api/gen/etcdserverpb/rpc_pb.ts";
 import { looksLikeBolt } from "../bbolt/index.ts";
-import { buildNewCluster, imageFromBolt, imageFromDataDir } from "../server/recover.ts";
+import { buildNewCluster, imageFromBolt, imageFromDataDir } from "../server/index.ts";
 import { transport } from "./client.ts";
 
 export class SnapshotFileError extends Error {

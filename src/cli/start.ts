@@ -1,7 +1,7 @@
 // `floe start`: run one member with options from --config, FLOE_* and flags.
 
 import { Command } from "commander";
-import { ConfigError, describeOptions, loadConfig, OPTIONS } from "../server/config.ts";
+import { ConfigError, describeOptions, loadConfig, OPTIONS } from "../server/index.ts";
 
 export async function runStart(argv: string[]): Promise<void> {
   const cmd = new Command("floe start")
@@ -27,7 +27,7 @@ export async function runStart(argv: string[]): Promise<void> {
     }
     throw e;
   }
-  const { startFloeServer } = await import("../server/start.ts");
+  const { startFloeServer } = await import("../server/index.ts");
   let server: Awaited<ReturnType<typeof startFloeServer>>;
   try {
     server = await startFloeServer(cfg, undefined, (e) => {

@@ -7,9 +7,9 @@
 // result or, when the entry does not apply in time, an indefinite error (0).
 
 import type { NodeId, RaftLogger } from "../raft/index.ts";
-import { MemoryLogStore } from "../server/memlog.ts";
 import {
   collectImage,
+  MemoryLogStore,
   RaftRuntime,
   type RuntimeClock,
   RuntimeError,
@@ -17,7 +17,7 @@ import {
   realRandomUint32,
   type SnapshotImage,
   type StateMachine,
-} from "../server/runtime.ts";
+} from "../server/index.ts";
 import { decodeMessage, encodeMessage } from "./codec.ts";
 import { type Json, type KvOp, type KvReply, LinKvMap } from "./kv.ts";
 

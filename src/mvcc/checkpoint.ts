@@ -23,7 +23,7 @@
 // restore begins is discarded. It is a cache: any doubt means a full rebuild,
 // never an error.
 
-import { crc32c } from "../common/crc32c.ts";
+import { crc32c } from "../common/index.ts";
 import { putUvarint, putUvarintBig, Reader, type Revision } from "./codec.ts";
 import { MvccError } from "./errors.ts";
 import type { KeyEntry, KeyIndex } from "./key_index.ts";

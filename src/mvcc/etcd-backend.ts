@@ -21,7 +21,7 @@
 // users and roles too (floe checks etcd's bcrypt password hashes as they are).
 
 import { BinaryReader, BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
-import { AuthState } from "../auth/state.ts";
+import { AuthState } from "../auth/index.ts";
 import {
   AUTH_KEY,
   decodeLease,

@@ -4,7 +4,7 @@
 // deletion progress. The hash algorithms are floe's own (CRC-32C over
 // floe's record bytes): members compare them with each other, never with etcd.
 
-import { crc32c } from "../common/crc32c.ts";
+import { crc32c } from "../common/index.ts";
 import { toLatin1 } from "./bytes.ts";
 import {
   decodeRecord,

@@ -12,7 +12,7 @@
 // index from them, exactly as opening the store does. Chunks may be split or
 // joined in transit; the reader only sees a byte stream.
 
-import { crc32c } from "../common/crc32c.ts";
+import { crc32c } from "../common/index.ts";
 import { bytesEqual } from "./bytes.ts";
 import { MVCC_PREFIXES, putUvarint, RESTORING_KEY, uvarintSize } from "./codec.ts";
 import { MvccError } from "./errors.ts";

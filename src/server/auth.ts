@@ -9,11 +9,11 @@
 // after a ReadIndex barrier, like a linearizable range.
 
 import { create } from "@bufbuild/protobuf";
-import type { CallContext } from "../api/backend.ts";
-import { FloeError } from "../api/errors.ts";
 import * as apb from "../api/gen/authpb/auth_pb.ts";
 import * as pb from "../api/gen/etcdserverpb/rpc_pb.ts";
 import { InternalAuthenticateRequestSchema, type InternalRequest } from "../api/gen/floe/raft_internal_pb.ts";
+import type { CallContext } from "../api/index.ts";
+import { FloeError } from "../api/index.ts";
 import {
   type AuthChange,
   AuthError,

@@ -5,9 +5,9 @@
 
 import { randomBytes } from "node:crypto";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { FloeError } from "../api/errors.ts";
 import * as pb from "../api/gen/etcdserverpb/rpc_pb.ts";
 import { InternalRequestSchema } from "../api/gen/floe/raft_internal_pb.ts";
+import { FloeError } from "../api/index.ts";
 import { type ConfChange, ConfChangeType, ProgressState, StateRole } from "../raft/index.ts";
 import type { KvApplyResult, MvccStateMachine } from "./kvstore.ts";
 import { hexId, memberId64, raftIdOf } from "./member.ts";

@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { parseJwtSpec } from "../auth/index.ts";
-import { opensslCiphers } from "../common/ciphers.ts";
+import { opensslCiphers } from "../common/index.ts";
 
 type Kind = "string" | "int" | "bool" | "list";
 

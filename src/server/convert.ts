@@ -3,7 +3,6 @@
 // clear error rather than silently rounded.
 
 import { create } from "@bufbuild/protobuf";
-import { invalidRequest } from "../api/errors.ts";
 import * as pb from "../api/gen/etcdserverpb/rpc_pb.ts";
 import {
   EventSchema,
@@ -11,6 +10,7 @@ import {
   type Event as PbEvent,
   type KeyValue as PbKeyValue,
 } from "../api/gen/mvccpb/kv_pb.ts";
+import { invalidRequest } from "../api/index.ts";
 import type * as m from "../mvcc/index.ts";
 
 export function num(v: bigint, field: string): number {

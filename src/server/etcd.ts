@@ -7,15 +7,14 @@
 import { createHash } from "node:crypto";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
-import type { CallContext, EtcdBackend } from "../api/backend.ts";
-import { FloeError } from "../api/errors.ts";
 import * as pb from "../api/gen/etcdserverpb/rpc_pb.ts";
 import {
   type InternalRequest,
   InternalRequestSchema,
   RequestHeaderSchema,
 } from "../api/gen/floe/raft_internal_pb.ts";
-import { defaultEtcdVersion } from "../api/options.ts";
+import type { CallContext, EtcdBackend } from "../api/index.ts";
+import { defaultEtcdVersion, FloeError } from "../api/index.ts";
 import { AuthError, type AuthInfo, type JwtTokens, PermType } from "../auth/index.ts";
 import { writeBolt } from "../bbolt/index.ts";
 import type { Bitcask } from "../bitcask/index.ts";

@@ -4,8 +4,8 @@
 // member. Connections are cached per leader URL.
 
 import type { Client } from "@connectrpc/connect";
-import { errorFromMessage, FloeError } from "../api/errors.ts";
 import * as pb from "../api/gen/etcdserverpb/rpc_pb.ts";
+import { errorFromMessage, FloeError } from "../api/index.ts";
 
 // The gRPC client library is loaded on the first forward, not at start-up:
 // a member that is leader, or whose clients talk to the leader, never needs it.

@@ -9,20 +9,20 @@
 
 import { readFileSync } from "node:fs";
 import { fromBinary } from "@bufbuild/protobuf";
-import { FloeError, invalidRequest } from "../api/errors.ts";
 import { AlarmRequest_AlarmAction } from "../api/gen/etcdserverpb/rpc_pb.ts";
 import { type InternalRequest, InternalRequestSchema } from "../api/gen/floe/raft_internal_pb.ts";
+import { FloeError, invalidRequest } from "../api/index.ts";
 import type { AuthChange, AuthInfo, PermType } from "../auth/index.ts";
 import type { BatchOp, Bitcask, BitcaskOptions } from "../bitcask/index.ts";
 import {
   type ApplyResult,
+  encodeSnapshot,
   type MvccCommand,
   MvccError,
   type MvccStorage,
   type MvccStore,
   type WriteBatch,
 } from "../mvcc/index.ts";
-import { encodeSnapshot } from "../mvcc/snapshot.ts";
 import type { ConfChange, ConfState, SnapshotMetadata } from "../raft/index.ts";
 import type { WalStorage } from "../wal/index.ts";
 import { num, toDeleteRange, toPut, toTxn } from "./convert.ts";

@@ -12,7 +12,7 @@ import { type Logger, pino } from "pino";
 import { type ApiServer, defaultEtcdVersion, defaultRegistry, startApiServer } from "../api/index.ts";
 import { JwtTokens, parseJwtSpec } from "../auth/index.ts";
 import { Bitcask, BitcaskError } from "../bitcask/index.ts";
-import { opensslCiphers } from "../common/ciphers.ts";
+import { opensslCiphers } from "../common/index.ts";
 import { MvccStore } from "../mvcc/index.ts";
 import { type Message, StateRole } from "../raft/index.ts";
 import { loadPeerTls, type PeerTls, PeerTransport, queryPeer } from "../transport/index.ts";

@@ -16,13 +16,13 @@
 // travels whole. Without fragment a large batch is sent whole.
 
 import { create, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
-import type { CallContext } from "../api/backend.ts";
 import {
   type WatchRequest,
   type WatchResponse,
   WatchResponseSchema,
 } from "../api/gen/etcdserverpb/rpc_pb.ts";
 import { EventSchema, type Event as PbEvent } from "../api/gen/mvccpb/kv_pb.ts";
+import type { CallContext } from "../api/index.ts";
 import type { MvccStore, Watcher, WatchFilter } from "../mvcc/index.ts";
 import { fromEvent, num } from "./convert.ts";
 

@@ -2,7 +2,7 @@
 // advance() is called; timers then fire in time order, and the promise
 // continuations each one starts run to completion before the next fires.
 
-import type { ClockTimer, RuntimeClock } from "../server/runtime.ts";
+import type { ClockTimer, RuntimeClock } from "../server/index.ts";
 
 interface Timer {
   at: number;

@@ -27,7 +27,7 @@ import {
   type SaveRequest,
   type SnapshotImage,
   type StateMachine,
-} from "../server/runtime.ts";
+} from "../server/index.ts";
 import { decodeCommand, encodeCommand, type KvResult, KvStateMachine } from "./kv.ts";
 import type { ClientRequest, NodeEnv } from "./types.ts";
 

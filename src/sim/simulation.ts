@@ -14,7 +14,7 @@ import {
   type ReadOnlyOption,
   seededRand,
 } from "../raft/index.ts";
-import type { RuntimeMutations } from "../server/runtime.ts";
+import type { RuntimeMutations } from "../server/index.ts";
 import { type HistoryEntry, SimClient } from "./client.ts";
 import { drainMicrotasks } from "./clock.ts";
 import { EventHeap } from "./heap.ts";

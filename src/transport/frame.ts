@@ -7,7 +7,7 @@
 // value, and the connection that carried it must be closed; nothing is
 // guessed or skipped.
 
-import { crc32c } from "../common/crc32c.ts";
+import { crc32c } from "../common/index.ts";
 
 export const FRAME_HEADER_BYTES = 9;
 

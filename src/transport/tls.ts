@@ -7,7 +7,7 @@
 
 import { readFileSync } from "node:fs";
 import type { TLSSocket } from "node:tls";
-import { RevocationList } from "../common/crl.ts";
+import { RevocationList } from "../common/index.ts";
 
 export interface PeerTlsFiles {
   certFile: string;

@@ -2,7 +2,7 @@
 // (to replicate what it just appended), so the tail is served from memory and
 // anything older is read back from the segment files.
 
-import { type Entry, entrySize } from "../raft/types.ts";
+import { type Entry, entrySize } from "../raft/index.ts";
 
 /** Invariant: the cached entries are a suffix of the log; when empty, `firstIndex` is lastIndex + 1. */
 export class EntryCache {

@@ -4,7 +4,7 @@
 // because bytes can rot on disk long after recovery verified them.
 
 import * as fs from "node:fs";
-import type { Entry, EntryType } from "../raft/types.ts";
+import type { Entry, EntryType } from "../raft/index.ts";
 import { WalCorruptionError } from "./errors.ts";
 import { readExactSync } from "./fsutil.ts";
 import type { EntryLocations } from "./locations.ts";

@@ -6,8 +6,8 @@
 // Integers are little-endian; u64 fields carry Raft numbers, which must stay
 // below 2^53 so they round-trip through a JS number exactly.
 
-import { crc32c } from "../common/crc32c.ts";
-import type { ConfState, Entry, EntryType, HardState, SnapshotMetadata } from "../raft/types.ts";
+import { crc32c } from "../common/index.ts";
+import type { ConfState, Entry, EntryType, HardState, SnapshotMetadata } from "../raft/index.ts";
 
 export const FRAME_HEADER_BYTES = 9;
 /** Default bound on one record's payload; checked before anything is allocated or read. */

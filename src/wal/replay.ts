@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
-import type { Entry, EntryType } from "../raft/types.ts";
+import type { Entry, EntryType } from "../raft/index.ts";
 import { WalCorruptionError, type WalLogger } from "./errors.ts";
 import { type SyncHook, syncDir } from "./fsutil.ts";
 import { type CompactRecord, RecordType, type SnapshotRecord } from "./record.ts";

@@ -2,7 +2,7 @@
 // the file layout): the SnapMeta header and the SnapEnd trailer. Both use the
 // WAL's framing (record.ts), so one frame checker serves every file.
 
-import type { SnapshotMetadata } from "../raft/types.ts";
+import type { SnapshotMetadata } from "../raft/index.ts";
 import {
   FORMAT_VERSION,
   FRAME_HEADER_BYTES,

@@ -11,8 +11,8 @@
 import type { FileHandle } from "node:fs/promises";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
-import { crc32c } from "../common/crc32c.ts";
-import type { SnapshotMetadata } from "../raft/types.ts";
+import { crc32c } from "../common/index.ts";
+import type { SnapshotMetadata } from "../raft/index.ts";
 import { stderrLogger, WalCorruptionError, WalError, type WalLogger } from "./errors.ts";
 import { noSyncHook, readAt, type SyncHook, syncDir, writeAll } from "./fsutil.ts";
 import { decodeFrame, FRAME_HEADER_BYTES, frameHeaderFor, RecordType } from "./record.ts";

@@ -6,8 +6,7 @@
 // and replay reports it as corruption, so nothing the WAL writes can later be
 // refused by its own recovery.
 
-import { EMPTY_CONF_STATE } from "../raft/storage.ts";
-import { EMPTY_HARD_STATE, type HardState, type SnapshotMetadata } from "../raft/types.ts";
+import { EMPTY_CONF_STATE, EMPTY_HARD_STATE, type HardState, type SnapshotMetadata } from "../raft/index.ts";
 import { EntryLocations } from "./locations.ts";
 
 /** A term that exists but is not known: the entry lies in a compacted-away segment not yet covered by a compaction record. */

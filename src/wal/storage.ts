@@ -7,9 +7,8 @@
 // `snap/` and is streamed with `openSnapshot(index)`, never held in memory.
 
 import * as path from "node:path";
-import { assert } from "../raft/errors.ts";
-import { EMPTY_CONF_STATE, type Storage } from "../raft/storage.ts";
-import type { ConfState, Entry, HardState, Snapshot, SnapshotMetadata } from "../raft/types.ts";
+import type { ConfState, Entry, HardState, Snapshot, SnapshotMetadata } from "../raft/index.ts";
+import { assert, EMPTY_CONF_STATE, type Storage } from "../raft/index.ts";
 import { stderrLogger, WalCorruptionError, WalError, type WalLogger } from "./errors.ts";
 import {
   type OpenedSnapshot,

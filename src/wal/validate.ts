@@ -2,7 +2,7 @@
 // it into records. A save that would break an invariant is refused whole, so
 // the log never holds a record its own recovery would call corrupt.
 
-import type { Entry, HardState, SnapshotMetadata } from "../raft/types.ts";
+import type { Entry, HardState, SnapshotMetadata } from "../raft/index.ts";
 import { WalError } from "./errors.ts";
 import { isRaftNumber, payloadBytes, RecordType, type WalRecord } from "./record.ts";
 import { type LogState, sameHardState } from "./state.ts";

@@ -10,7 +10,7 @@
 
 import type { FileHandle } from "node:fs/promises";
 import * as fsp from "node:fs/promises";
-import type { Entry, HardState, SnapshotMetadata } from "../raft/types.ts";
+import type { Entry, HardState, SnapshotMetadata } from "../raft/index.ts";
 import { EntryCache } from "./cache.ts";
 import { stderrLogger, WalError, type WalLogger } from "./errors.ts";
 import { noSyncHook, type SyncHook, syncDir, writeAllSync } from "./fsutil.ts";
