@@ -10,6 +10,7 @@ export {
   parseInitialCluster,
   type ServerConfig,
 } from "./config.ts";
+export { type ApplyBatching, type KvApplyResult, MvccStateMachine, noBatching } from "./kvstore.ts";
 export { MemoryLogStore } from "./memlog.ts";
 export {
   buildNewCluster,

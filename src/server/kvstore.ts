@@ -260,13 +260,29 @@ function authInfoOf(req: InternalRequest): AuthInfo | undefined {
 /** Told when the member table changed (after the entry applied); requestId of a conf change, if any. */
 export type MembersListener = (table: MemberTable, requestId?: string) => void;
 
+/** How the state machine batches a Ready's writes: BitcaskMvccStorage, or none (in memory). */
+export interface ApplyBatching {
+  /** While true, the store's writes are kept for one write at afterApply(). */
+  coalescing: boolean;
+  writePending(): void;
+  /** Everything written so far is in the storage (before a snapshot image is taken). */
+  flush(): Promise<void>;
+}
+
+/** For storage that needs no batching (MemoryMvccStorage). */
+export const noBatching = (): ApplyBatching => ({
+  coalescing: false,
+  writePending() {},
+  async flush() {},
+});
+
 export class MvccStateMachine implements StateMachine<KvApplyResult> {
   private table: MemberTable;
   onMembers: MembersListener | undefined;
 
   constructor(
     readonly store: MvccStore,
-    private readonly storage: BitcaskMvccStorage,
+    private readonly storage: ApplyBatching,
     private readonly onApplied: () => void,
   ) {
     this.table = MemberTable.decode(store.clusterRecord());

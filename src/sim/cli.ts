@@ -1,7 +1,7 @@
 // `npm run sim`: run one seed verbosely, or a soak over many seeds.
 //
 //   npm run sim -- --seed 1234 [--nodes 5] [--trace]
-//   npm run sim -- --seeds 10000 [--nodes 5] [--seed-start S] [--mutation NAME]
+//   npm run sim -- --seeds 10000 [--nodes 5] [--seed-start S] [--mutation NAME] [--machine kv|mvcc]
 
 import { parseArgs } from "node:util";
 import { MUTATIONS, type Mutation } from "./mutations.ts";
@@ -17,6 +17,7 @@ async function main(): Promise<number> {
       mutation: { type: "string" },
       trace: { type: "boolean", default: false },
       "fault-ms": { type: "string", default: "3000" },
+      machine: { type: "string", default: "kv" },
     },
   });
   const nodes = Number(values.nodes);
@@ -33,13 +34,20 @@ async function main(): Promise<number> {
     }
   }
   const faultPhaseMs = Number(values["fault-ms"]);
-  const mut = values.mutation ? ` --mutation ${values.mutation}` : "";
+  const machine = values.machine;
+  if (machine !== "kv" && machine !== "mvcc") {
+    console.error(`--machine must be kv or mvcc, got ${machine}`);
+    return 2;
+  }
+  const mut =
+    (values.mutation ? ` --mutation ${values.mutation}` : "") + (machine === "mvcc" ? " --machine mvcc" : "");
   if (values.seed !== undefined) {
     const seed = Number(values.seed);
     const o = await runSeed({
       seed,
       nodes,
       ...mutations,
+      machine,
       faultPhaseMs,
       trace: values.trace ? (line) => console.log(line) : undefined,
     });
@@ -61,7 +69,7 @@ async function main(): Promise<number> {
   let ops = 0;
   const t0 = performance.now();
   for (let seed = start; seed < start + count; seed++) {
-    const o = await runSeed({ seed, nodes, ...mutations, faultPhaseMs });
+    const o = await runSeed({ seed, nodes, ...mutations, machine, faultPhaseMs });
     ops += o.ops;
     if (o.violations.length > 0) violations++;
     if (o.verdict === "not-linearizable") nonlin++;

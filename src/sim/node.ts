@@ -26,9 +26,10 @@ import {
   type RuntimeMutations,
   type SaveRequest,
   type SnapshotImage,
-  type StateMachine,
 } from "../server/index.ts";
-import { decodeCommand, encodeCommand, type KvResult, KvStateMachine } from "./kv.ts";
+import { decodeCommand, encodeCommand, type KvCommand, type KvResult, KvStateMachine } from "./kv.ts";
+import type { SimMachine } from "./machine.ts";
+import { MvccMachine } from "./mvcc.ts";
 import type { ClientRequest, NodeEnv } from "./types.ts";
 
 export interface SimNodeOptions {
@@ -43,13 +44,17 @@ export interface SimNodeOptions {
   snapshotKeep: number;
   seed: number;
   runtimeMutations?: RuntimeMutations;
+  /** The simulator's kv map, or the member's MVCC state machine. */
+  machine: "kv" | "mvcc";
+  /** Runs `fn` as a simulator event now (work a member deferred while it was starting). */
+  schedule: (fn: () => void) => void;
 }
 
 /** The runtime's proposals and reads outlive the simulated client's 1 s timeout: the client decides. */
 const RUNTIME_REQUEST_TIMEOUT_MS = 5_000;
 
-/** The kv machine as the runtime's StateMachine. */
-class KvMachine implements StateMachine<KvResult> {
+/** The simulator's kv map as the runtime's StateMachine. */
+class KvMachine implements SimMachine {
   kv = new KvStateMachine();
   private applied: number;
 
@@ -61,6 +66,18 @@ class KvMachine implements StateMachine<KvResult> {
   apply(index: number, data: Uint8Array): KvResult {
     this.applied = index;
     return this.kv.apply(decodeCommand(data));
+  }
+
+  encode(c: KvCommand): Uint8Array {
+    return encodeCommand(c);
+  }
+
+  result(_c: KvCommand, applied: unknown): KvResult {
+    return applied as KvResult;
+  }
+
+  read(key: number): number | undefined {
+    return this.kv.read(key);
   }
 
   appliedIndex(): number {
@@ -212,8 +229,10 @@ class SimLog implements LogStore {
 
 export class SimNode {
   readonly disk: MemoryStorage;
-  runtime!: RaftRuntime<KvResult>;
-  private machine!: KvMachine;
+  runtime!: RaftRuntime<unknown>;
+  /** The incarnation the runtime belongs to (a restarted member rebuilding its store has none yet). */
+  private runtimeInc: Incarnation | undefined;
+  private machine!: SimMachine;
   private inc: Incarnation | undefined;
   incarnation = 0;
   /** Messages that arrived while paused, in arrival order. */
@@ -250,7 +269,34 @@ export class SimNode {
     this.inbox = [];
     this.inc = inc;
     const snap = this.disk.snapshot();
-    this.machine = new KvMachine(snap?.data ?? new Uint8Array(), snap?.metadata.index ?? 0);
+    const image = snap?.data ?? new Uint8Array();
+    const index = snap?.metadata.index ?? 0;
+    if (this.opts.machine === "kv") {
+      this.machine = new KvMachine(image, index);
+      this.startRuntime(inc);
+      return;
+    }
+    const machine = new MvccMachine();
+    this.machine = machine;
+    if (image.length === 0) {
+      this.startRuntime(inc);
+      return;
+    }
+    // The store is rebuilt from the snapshot image before the runtime starts;
+    // anything that arrives meanwhile waits, as for a paused process.
+    inc.pause();
+    machine.restore(image, index).then(
+      () => {
+        if (!inc.alive) return;
+        this.startRuntime(inc);
+        for (const run of this.resume(() => 0)) this.opts.schedule(run);
+      },
+      (e: Error) => this.onFatal(e),
+    );
+  }
+
+  private startRuntime(inc: Incarnation): void {
+    this.runtimeInc = inc;
     const { electionTicks, heartbeatTicks, ...raft } = this.opts.raft;
     const rand = seededRand(this.opts.seed * 1_000_003 + this.id * 101 + this.incarnation);
     const log = new SimLog(this.id, this.disk, this.env, inc, this.opts.snapshotKeep, () => this.crash());
@@ -378,14 +424,15 @@ export class SimNode {
     if (request.op === "read" && request.readMode === "readindex") {
       // A read that fails had no effect: any failure may be reported as one.
       this.runtime.readBarrier().then(
-        () => reply({ ok: true, result: { type: "read_ok", value: this.machine.kv.read(request.key) } }),
+        () => reply({ ok: true, result: { type: "read_ok", value: this.machine.read(request.key) } }),
         (e: Error) => reply({ ok: false, reason: e.message }),
       );
       return;
     }
     const { readMode: _, ...cmd } = request;
-    this.runtime.propose(encodeCommand(cmd)).then(
-      (result) => reply({ ok: true, result }),
+    const machine = this.machine;
+    this.runtime.propose(machine.encode(cmd)).then(
+      (applied) => reply({ ok: true, result: machine.result(cmd, applied) }),
       (e: Error) => {
         // Only a proposal the core refused is a definite failure; one that
         // timed out or outlived its member may still commit.
@@ -396,7 +443,7 @@ export class SimNode {
   }
 
   /** The simulated operator: a refused request (not leader, change pending) is no failure of the member. */
-  operator(fn: (rt: RaftRuntime<KvResult>) => void): void {
+  operator(fn: (rt: RaftRuntime<unknown>) => void): void {
     if (!this.alive) return;
     try {
       fn(this.runtime);
@@ -405,7 +452,8 @@ export class SimNode {
     }
   }
 
+  /** The applied index (while a restarted member rebuilds its store: the snapshot's). */
   appliedIndex(): number {
-    return this.runtime.appliedIndex();
+    return this.runtimeInc === this.inc ? this.runtime.appliedIndex() : this.machine.appliedIndex();
   }
 }
