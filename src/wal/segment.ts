@@ -7,7 +7,8 @@
 // torn tail only in the last segment and only when nothing after it shows
 // that a complete, acknowledged save followed. The bytes after the damage are
 // searched for valid frames: none, or only the remains of the same unfinished
-// save, means a torn write; a complete save after it means corruption.
+// save, means a torn write; a complete save after it means corruption. Zeros
+// after the last complete unit are preallocated space, not damage.
 
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
@@ -85,6 +86,8 @@ export function scanSegment(
   while (pos < buf.length) {
     const f = decodeFrame(buf, pos, opts.maxRecordBytes);
     if (!f.ok) {
+      // Preallocated space (wal.ts zeroAhead) that no save reached yet.
+      if (unit.length === 0 && pos > 0 && allZero(buf, pos)) break;
       if (!opts.isLast) throw corrupt(pos, `${f.reason} in a segment that is not the last`);
       const notTorn = damageIsFollowedByData(buf, pos, unit.length, opts.maxRecordBytes);
       if (notTorn !== undefined) throw corrupt(pos, `${f.reason}; ${notTorn}, so this is not a torn tail`);
@@ -124,6 +127,17 @@ export function scanSegment(
     return { cleanEnd: 0, headerEnd, torn: { offset: 0, reason: "segment is empty" } };
   }
   return { cleanEnd: pos, headerEnd };
+}
+
+const ZERO_PAGE = Buffer.alloc(64 * 1024);
+
+/** Whether every byte of `buf` from `from` on is zero. */
+export function allZero(buf: Buffer, from: number): boolean {
+  for (let p = from; p < buf.length; p += ZERO_PAGE.length) {
+    const n = Math.min(ZERO_PAGE.length, buf.length - p);
+    if (ZERO_PAGE.compare(buf, p, p + n, 0, n) !== 0) return false;
+  }
+  return true;
 }
 
 /**

@@ -1,11 +1,13 @@
 // Power-loss harness. A seeded workload runs against a real WAL; after every
 // acknowledged operation the directory's files are recorded (everything up to
-// their length is durable then). Crashes are simulated by rebuilding the
+// the log's length in each is durable then; beyond it, up to the file's
+// length, lie zeros the WAL preallocated). Crashes are simulated by rebuilding the
 // directory as it could be found after power loss, or after damage, and
 // reopening it:
 //  - a crash during operation k+1: the files as of ack k, with the file being
 //    appended cut anywhere in the unsynced bytes (optionally with holes of
-//    zeroed sectors, as when pages reach the disk out of order). The reopen must
+//    zeroed sectors, as when pages reach the disk out of order, and with or
+//    without the preallocated zeros after the cut). The reopen must
 //    yield exactly the state after k acks (or k+1 if every byte arrived).
 //  - a cut anywhere in any file: in the last segment, any prefix of the acked
 //    saves; in an older segment, a WalCorruptionError.
@@ -26,7 +28,12 @@ import { applyToWal, Workload } from "./workload.ts";
 const SCALE = Math.max(1, Number(process.env.FLOE_CRASH_SCALE ?? 1));
 const BASE_SEED = Number(process.env.FLOE_CRASH_SEED ?? 20240601);
 const OPS = 70;
-const BASE_OPTS: WalOptions = { segmentSizeBytes: 1500, cacheSizeBytes: 512, logger: () => {} };
+const BASE_OPTS: WalOptions = {
+  segmentSizeBytes: 1500,
+  cacheSizeBytes: 512,
+  preallocateBytes: 256,
+  logger: () => {},
+};
 /**
  * Odd workloads carry every entry after a compaction point over into the
  * segment a compaction cuts (wal.ts markSnapshot), so the crash points cover
@@ -35,14 +42,19 @@ const BASE_OPTS: WalOptions = { segmentSizeBytes: 1500, cacheSizeBytes: 512, log
  */
 const optsFor = (w: number): WalOptions =>
   w % 2 === 1 ? { ...BASE_OPTS, carryOverBytes: 64 * 1024 } : BASE_OPTS;
+/** Every third workload appends without preallocation. */
+const walOptsFor = (w: number): WalOptions =>
+  w % 3 === 2 ? { ...optsFor(w), preallocateBytes: 0 } : optsFor(w);
 
 type Files = Map<string, Buffer>;
 
 interface Recording {
   /** Longest content ever seen per file name (files only grow until deleted). */
   readonly content: Map<string, Buffer>;
-  /** File sizes after ack k (index 0: freshly opened, no operation yet). */
+  /** The log's length in each file after ack k (index 0: freshly opened, no operation yet). */
   readonly sizes: Map<string, number>[];
+  /** The file lengths after ack k: the log plus preallocated zeros. */
+  readonly lengths: Map<string, number>[];
   /** Digest of the model after k acks. */
   readonly digests: string[];
 }
@@ -52,16 +64,26 @@ async function record(dir: string, seed: number, opts: WalOptions): Promise<Reco
   const work = new Workload(rand);
   const content = new Map<string, Buffer>();
   const sizes: Map<string, number>[] = [];
+  const lengths: Map<string, number>[] = [];
   const digests: string[] = [];
   const wal = await Wal.open(dir, opts);
   const snap = async () => {
     const m = new Map<string, number>();
+    const l = new Map<string, number>();
+    const logBytes = new Map(wal.segments().map((s) => [path.basename(s.path), s.sizeBytes]));
     for (const name of await fs.readdir(dir)) {
       const b = await fs.readFile(path.join(dir, name));
-      m.set(name, b.length);
+      const log = logBytes.get(name) ?? b.length;
+      assert.ok(
+        b.subarray(log).every((x) => x === 0),
+        `seed ${seed}: ${name} holds data past the log's end`,
+      );
+      m.set(name, log);
+      l.set(name, b.length);
       if ((content.get(name)?.length ?? -1) <= b.length) content.set(name, b);
     }
     sizes.push(m);
+    lengths.push(l);
     digests.push(digest(work.model));
   };
   await snap();
@@ -77,16 +99,22 @@ async function record(dir: string, seed: number, opts: WalOptions): Promise<Reco
     await snap();
   }
   await wal.close();
-  return { content, sizes, digests };
+  return { content, sizes, lengths, digests };
 }
 
 function sameFiles(a: Map<string, number>, b: Map<string, number>): boolean {
   return a.size === b.size && [...a].every(([name, size]) => b.get(name) === size);
 }
 
+/** The first `size` bytes of a file's longest content, then zeros to `length`. */
+function bytesOf(rec: Recording, name: string, size: number, length = size): Buffer {
+  const log = rec.content.get(name)!.subarray(0, size);
+  return length > size ? Buffer.concat([log, Buffer.alloc(length - size)]) : log;
+}
+
 function filesAt(rec: Recording, k: number): Files {
   const out: Files = new Map();
-  for (const [name, size] of rec.sizes[k]) out.set(name, rec.content.get(name)!.subarray(0, size));
+  for (const [name, size] of rec.sizes[k]) out.set(name, bytesOf(rec, name, size, rec.lengths[k].get(name)));
   return out;
 }
 
@@ -136,7 +164,7 @@ async function reopen(
 const WORKLOADS = Math.max(2, Math.ceil(SCALE / 5));
 for (let w = 0; w < WORKLOADS; w++) {
   const seed = BASE_SEED + w;
-  const opts = optsFor(w);
+  const opts = walOptsFor(w);
   const cases = Math.round(SCALE / WORKLOADS);
 
   test(`power loss (seed ${seed}): a crash during a save recovers exactly the acknowledged saves`, async (t) => {
@@ -150,9 +178,12 @@ for (let w = 0; w < WORKLOADS; w++) {
       const synced = rec.sizes[k].get(name) ?? 0;
       const cuts = new Set([synced, full, Math.max(synced, full - 1)]);
       for (let i = 0; i < 10 * cases; i++) cuts.add(synced + rand.int(full - synced + 1));
+      // After the cut: nothing, or the zeros preallocated before or during the save.
+      const ends = [rec.lengths[k].get(name) ?? 0, rec.lengths[k + 1].get(name)!];
       for (const cut of cuts) {
         const files = filesAt(rec, k);
-        let bytes = rec.content.get(name)!.subarray(0, cut);
+        const end = [cut, ...ends.filter((e) => e > cut)][rand.int(3)] ?? cut;
+        let bytes = bytesOf(rec, name, cut, end);
         let holes = false;
         if (cut > synced + 512 && rand.int(3) === 0) {
           // Out-of-order writeback: some unsynced sectors never made it.
@@ -166,8 +197,10 @@ for (let w = 0; w < WORKLOADS; w++) {
         }
         files.set(name, bytes);
         const got = await reopen(root, files, n++ % 25 === 0, opts);
-        const want = cut === full && !holes ? rec.digests[k + 1] : rec.digests[k];
-        const why = `seed ${seed}, crash during op ${k + 1}: ${name} cut at ${cut} (synced ${synced}, full ${full}${holes ? ", with holes" : ""})`;
+        // Every byte of the save on disk (zeros can stand in for its last ones): it happened.
+        const complete = bytes.length >= full && bytes.subarray(0, full).equals(bytesOf(rec, name, full));
+        const want = complete ? rec.digests[k + 1] : rec.digests[k];
+        const why = `seed ${seed}, crash during op ${k + 1}: ${name} cut at ${cut} (synced ${synced}, full ${full}${holes ? ", with holes" : ""}${end > cut ? `, zeros to ${end}` : ""})`;
         if (got instanceof WalCorruptionError) assert.fail(`${why}: refused: ${got.message}`);
         assert.equal(
           got,
@@ -192,11 +225,16 @@ for (let w = 0; w < WORKLOADS; w++) {
       const names = [...files.keys()].sort();
       // Half the cuts go to the last segment, where the tail rule applies.
       const name = rand.int(2) === 0 ? names[names.length - 1] : names[rand.int(names.length)];
-      const size = files.get(name)!.length;
+      const size = rec.sizes[k].get(name)!;
       const cut = rand.int(size + 1);
-      files.set(name, files.get(name)!.subarray(0, cut));
+      // Half the cut files keep their preallocated zeros after the cut.
+      const length = rand.int(2) === 0 ? files.get(name)!.length : cut;
+      const bytes = bytesOf(rec, name, cut, Math.max(cut, length));
+      files.set(name, bytes);
+      // Zeros after the cut can restore what was cut (a record's last bytes may be zeros).
+      const changed = bytes.length < size || !bytes.subarray(0, size).equals(bytesOf(rec, name, size));
       const got = await reopen(root, files, i % 50 === 0, opts);
-      const why = `seed ${seed}, state after ${k} acks: ${name} of ${names.length} files cut at ${cut} of ${size}`;
+      const why = `seed ${seed}, state after ${k} acks: ${name} of ${names.length} files cut at ${cut} of ${size}${length > cut ? `, zeros to ${length}` : ""}`;
       if (name === names.at(-1)) {
         // Cutting into bytes that were already durable before the last ack loses acknowledged saves;
         // the WAL may notice (entries a deletion relied on are gone) or may not. Either way it must
@@ -215,7 +253,7 @@ for (let w = 0; w < WORKLOADS; w++) {
         } else {
           assert.ok(prefixes.has(got), `${why}: recovered a state that was never acknowledged`);
         }
-      } else if (cut < size) {
+      } else if (changed) {
         assert.ok(got instanceof WalCorruptionError, `${why}: a cut older segment must be refused`);
         refused++;
       }

@@ -71,9 +71,10 @@ test("a conflicting suffix is superseded by appending, never by rewriting, and r
   let wal = await Wal.open(dir, quiet);
   await wal.save({ entries: ents(1, 10, 1) });
   const file = wal.segments()[0].path;
-  const bytesBefore = await fs.readFile(file);
+  // The log's length, not the file's: the file runs on into preallocated zeros.
+  const bytesBefore = (await fs.readFile(file)).subarray(0, wal.segments()[0].sizeBytes);
   await wal.save({ entries: ents(6, 8, 2) });
-  const bytesAfter = await fs.readFile(file);
+  const bytesAfter = (await fs.readFile(file)).subarray(0, wal.segments()[0].sizeBytes);
   assert.ok(bytesAfter.length > bytesBefore.length);
   assert.deepEqual(bytesAfter.subarray(0, bytesBefore.length), bytesBefore, "earlier bytes are untouched");
   const expected = [
@@ -241,10 +242,11 @@ test("a torn last save is cut off with a warning, and the log keeps working", as
   let wal = await Wal.open(dir, quiet);
   await wal.save({ entries: ents(1, 3, 1) });
   const file = wal.segments()[0].path;
-  const good = (await fs.stat(file)).size;
+  const good = wal.segments()[0].sizeBytes;
   await wal.save({ entries: ents(4, 6, 1) });
+  const end = wal.segments()[0].sizeBytes;
   await wal.close();
-  const full = await fs.readFile(file);
+  const full = (await fs.readFile(file)).subarray(0, end);
   await fs.writeFile(file, full.subarray(0, good + Math.floor((full.length - good) / 2)));
   const log = capture();
   wal = await Wal.open(dir, { logger: log.logger });
@@ -267,7 +269,7 @@ test("a bad checksum before the tail stops the open with a WalCorruptionError na
   const wal = await Wal.open(dir, quiet);
   await wal.save({ entries: ents(1, 3, 1) });
   const file = wal.segments()[0].path;
-  const at = (await fs.stat(file)).size; // first record of the second save
+  const at = wal.segments()[0].sizeBytes; // first record of the second save
   await wal.save({ entries: ents(4, 6, 1) });
   await wal.save({ entries: ents(7, 9, 1) });
   await wal.close();
@@ -413,9 +415,10 @@ test("well-formed records that break the log's invariants are reported as corrup
   const dir = await tempDir(t);
   const wal = await Wal.open(dir, quiet);
   await wal.save({ entries: ents(1, 3, 2), hardState: { term: 2, vote: 1, commit: 1 } });
+  const logBytes = wal.segments()[0].sizeBytes;
   await wal.close();
   const file = path.join(dir, (await listDir(dir))[0]);
-  const good = await fs.readFile(file);
+  const good = (await fs.readFile(file)).subarray(0, logBytes);
   const unit = (records: WalRecord[]) => {
     const parts = [...records, { type: RecordType.Commit, records: records.length } as WalRecord].map((r) => {
       const b = Buffer.alloc(FRAME_HEADER_BYTES + payloadBytes(r));
@@ -450,4 +453,92 @@ test("well-formed records that break the log's invariants are reported as corrup
       return true;
     });
   }
+});
+
+test("preallocation: the active segment runs on in zeros ahead of the log, which replay reads as its end", async (t) => {
+  const dir = await tempDir(t);
+  const log = capture();
+  const opts: WalOptions = { logger: log.logger, segmentSizeBytes: 64 * 1024, preallocateBytes: 4096 };
+  let wal = await Wal.open(dir, opts);
+  const file = wal.segments()[0].path;
+  const lengths = new Set<number>();
+  for (let i = 1; i <= 300; i += 3) {
+    await wal.save({ entries: ents(i, i + 2, 1, 40) });
+    const logBytes = wal.segments()[0].sizeBytes;
+    const bytes = await fs.readFile(file);
+    lengths.add(bytes.length);
+    assert.ok(
+      bytes.length >= logBytes + 1024,
+      `file ${bytes.length} bytes, log ${logBytes}: not zeroed ahead`,
+    );
+    assert.ok(
+      bytes.length <= logBytes + 4096 + 1024,
+      `file ${bytes.length} bytes, log ${logBytes}: zeroed too far`,
+    );
+    assert.ok(
+      bytes.subarray(logBytes).every((b) => b === 0),
+      "past the log's end, only zeros",
+    );
+  }
+  assert.ok(lengths.size >= 5, `the file grew in ${lengths.size} steps`);
+  const before = brief(all(wal));
+  await wal.close();
+  wal = await Wal.open(dir, opts);
+  assert.deepEqual(brief(all(wal)), before);
+  assert.equal(log.events.length, 0, "zeros after the log are not a torn tail");
+  // Saves after the reopen overwrite the zeros where the log left off.
+  await wal.save({ entries: ents(301, 301, 2) });
+  await wal.close();
+  wal = await Wal.open(dir, opts);
+  assert.deepEqual(brief(all(wal)), [...before, "301/2/e301t2"]);
+  assert.equal(log.events.length, 0);
+  await wal.close();
+});
+
+test("preallocation: older segments keep their zeros, a save torn into zeros is cut off, and 0 turns it off", async (t) => {
+  const dir = await tempDir(t);
+  const log = capture();
+  const opts: WalOptions = { logger: log.logger, segmentSizeBytes: 4096, preallocateBytes: 2048 };
+  let wal = await Wal.open(dir, opts);
+  for (let i = 1; i <= 200; i += 5) await wal.save({ entries: ents(i, i + 4, 1, 100) });
+  const segs = wal.segments().map((s) => ({ path: s.path, logBytes: s.sizeBytes }));
+  assert.ok(segs.length >= 5);
+  for (const s of segs.slice(0, -1)) {
+    const bytes = await fs.readFile(s.path);
+    assert.ok(bytes.length > s.logBytes, `${s.path}: ${bytes.length} bytes for a log of ${s.logBytes}`);
+  }
+  const last = segs.at(-1)!;
+  const good = last.logBytes;
+  await wal.save({ entries: ents(201, 205, 1, 100) });
+  const end = wal.segments().at(-1)!.sizeBytes;
+  await wal.close();
+  wal = await Wal.open(dir, opts);
+  assert.equal(wal.state.lastIndex(), 205);
+  assert.equal(log.events.length, 0);
+  await wal.close();
+  // The last save's second half never reached the disk: zeros where it was.
+  const bytes = await fs.readFile(last.path);
+  bytes.fill(0, good + Math.floor((end - good) / 2), end);
+  await fs.writeFile(last.path, bytes);
+  wal = await Wal.open(dir, opts);
+  assert.equal(wal.state.lastIndex(), 200);
+  assert.equal(log.events.length, 1);
+  assert.match(log.events[0].message, /torn tail/);
+  assert.equal(log.events[0].fields.keptBytes, good);
+  await wal.close();
+  // Zeros in the middle of an older segment, with saves after them, are damage.
+  const first = await fs.readFile(segs[0].path);
+  const headerless = Buffer.from(first);
+  const unitEnd = Math.floor(segs[0].logBytes / 2);
+  headerless.fill(0, unitEnd, segs[0].logBytes - 40);
+  await fs.writeFile(segs[0].path, headerless);
+  await assert.rejects(Wal.open(dir, opts), WalCorruptionError);
+  await fs.writeFile(segs[0].path, first);
+
+  const plain = await tempDir(t);
+  wal = await Wal.open(plain, { ...quiet, preallocateBytes: 0 });
+  await wal.save({ entries: ents(1, 3, 1) });
+  assert.equal((await fs.stat(wal.segments()[0].path)).size, wal.segments()[0].sizeBytes);
+  await wal.close();
+  await assert.rejects(Wal.open(plain, { ...quiet, preallocateBytes: -1 }), WalError);
 });
