@@ -17,7 +17,7 @@ import { assert, errProposalDropped, RaftError } from "./errors.ts";
 import { RaftLog } from "./log.ts";
 import { ProgressState } from "./progress.ts";
 import { ReadOnly } from "./readonly.ts";
-import { jointVote, ProgressTracker, type VoteResult } from "./tracker.ts";
+import { jointVote, majorityValue, ProgressTracker, type VoteResult } from "./tracker.ts";
 import {
   type ConfChange,
   type ConfState,
@@ -634,16 +634,10 @@ export class Raft {
    */
   leaseValid(): boolean {
     if (this.leaseDisabled || this.role !== StateRole.Leader || this.leadTransferee !== NONE) return false;
-    const votersTick = (ids: Set<NodeId>): number => {
-      if (ids.size === 0) return Number.POSITIVE_INFINITY;
-      const ticks = [...ids].map((id) =>
-        id === this.id ? this.ticks : (this.trk.progress.get(id)?.leaseAckTick ?? -1),
-      );
-      ticks.sort((a, b) => b - a);
-      return ticks[Math.floor(ids.size / 2)];
-    };
+    const ackTick = (id: NodeId): number =>
+      id === this.id ? this.ticks : (this.trk.progress.get(id)?.leaseAckTick ?? -1);
     const c = this.trk.config;
-    const quorumTick = Math.min(votersTick(c.incoming), votersTick(c.outgoing));
+    const quorumTick = Math.min(majorityValue(c.incoming, ackTick), majorityValue(c.outgoing, ackTick));
     if (quorumTick < 0) return false;
     return this.ticks < quorumTick + this.cfg.electionTicks - this.cfg.leaseSafetyMarginTicks;
   }

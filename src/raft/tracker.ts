@@ -37,11 +37,28 @@ export function cloneConfig(c: TrackerConfig): TrackerConfig {
 
 const sorted = (s: Iterable<NodeId>): NodeId[] => [...s].sort((a, b) => a - b);
 
-/** The highest index matched by a majority of `ids` (+Infinity for an empty set, so joint min works). */
-function majorityCommitted(ids: Set<NodeId>, matchOf: (id: NodeId) => number): number {
+/** Reused by majorityValue: it runs on every append response, so it allocates nothing. */
+const scratch: number[] = [];
+
+/**
+ * The largest value that a majority of `ids` have reached (the median of
+ * their values, sorted high to low); +Infinity for an empty set, so the
+ * minimum over a joint configuration's halves works.
+ */
+export function majorityValue(ids: ReadonlySet<NodeId>, valueOf: (id: NodeId) => number): number {
   if (ids.size === 0) return Number.POSITIVE_INFINITY;
-  const matches = [...ids].map(matchOf).sort((a, b) => b - a);
-  return matches[Math.floor(ids.size / 2)];
+  let n = 0;
+  for (const id of ids) {
+    // Insertion sort, descending: voter sets are small.
+    const v = valueOf(id);
+    let i = n++;
+    while (i > 0 && scratch[i - 1] < v) {
+      scratch[i] = scratch[i - 1];
+      i--;
+    }
+    scratch[i] = v;
+  }
+  return scratch[Math.floor(n / 2)];
 }
 
 function majorityVote(ids: Set<NodeId>, votes: ReadonlyMap<NodeId, boolean>): VoteResult {
@@ -100,18 +117,32 @@ export class ProgressTracker {
     return sorted(new Set([...this.config.incoming, ...this.config.outgoing]));
   }
 
-  /** Every member with progress, in id order. */
-  ids(): NodeId[] {
-    return sorted(this.progress.keys());
+  /**
+   * Every member with progress, in id order. The array is shared until the
+   * set of members changes: read it, don't keep or modify it.
+   */
+  ids(): readonly NodeId[] {
+    const c = this.idsCache;
+    if (c !== undefined && c.of === this.progress && c.ids.length === this.progress.size) {
+      let same = true;
+      for (const id of c.ids) if (!this.progress.has(id)) same = false;
+      if (same) return c.ids;
+    }
+    const ids = sorted(this.progress.keys());
+    this.idsCache = { of: this.progress, ids };
+    return ids;
   }
+  private idsCache: { of: Map<NodeId, Progress>; ids: NodeId[] } | undefined;
+
+  private readonly matchOf = (id: NodeId): number => this.progress.get(id)?.match ?? 0;
 
   /** The index committed by the configuration's quorum(s). */
   committed(): number {
-    const matchOf = (id: NodeId): number => this.progress.get(id)?.match ?? 0;
-    if (this.commitByIncomingOnly) return majorityCommitted(this.config.incoming, matchOf);
+    const matchOf = this.matchOf;
+    if (this.commitByIncomingOnly) return majorityValue(this.config.incoming, matchOf);
     return Math.min(
-      majorityCommitted(this.config.incoming, matchOf),
-      majorityCommitted(this.config.outgoing, matchOf),
+      majorityValue(this.config.incoming, matchOf),
+      majorityValue(this.config.outgoing, matchOf),
     );
   }
 

@@ -10,7 +10,7 @@ import {
   RaftMessageSchema,
 } from "../api/gen/floe/raftpb_pb.ts";
 import { type ConfState, type Entry, type EntryType, type Message, MessageType } from "../raft/index.ts";
-import { encodeRaftMessage } from "./wire.ts";
+import { type DecodedRaftMessage, decodeRaftMessage, encodeRaftMessage, WireError } from "./wire.ts";
 
 /** Wire numbers of message types: positions in this list; append only. */
 const TYPES: readonly MessageType[] = [
@@ -88,6 +88,38 @@ export function encodeMessageReference(m: Message): Uint8Array {
 
 /** Decodes a message; `image` is the snapshot's data when the caller streamed it separately. */
 export function decodeMessage(bytes: Uint8Array, image: Uint8Array = EMPTY): Message {
+  let d: DecodedRaftMessage;
+  try {
+    d = decodeRaftMessage(bytes);
+  } catch (e) {
+    if (e instanceof WireError) throw new CodecError(`undecodable Raft message: ${e.message}`);
+    throw e;
+  }
+  const type = TYPES[d.type];
+  if (type === undefined) throw new CodecError(`unknown message type number ${d.type}`);
+  const f = d.message;
+  const m: Message = {
+    type,
+    to: f.to,
+    from: f.from,
+    term: f.term,
+    logTerm: f.logTerm,
+    index: f.index,
+    entries: f.entries,
+    commit: f.commit,
+    reject: f.reject,
+    rejectHint: f.rejectHint,
+    context: f.context,
+  };
+  if (d.snapshot) {
+    const { index, term, confState } = d.snapshot;
+    m.snapshot = { metadata: { index, term, confState }, data: image };
+  }
+  return m;
+}
+
+/** The same through protobuf-es: the reference the direct decoder is tested against. */
+export function decodeMessageReference(bytes: Uint8Array, image: Uint8Array = EMPTY): Message {
   let pb: RaftMessage;
   try {
     pb = fromBinary(RaftMessageSchema, bytes);

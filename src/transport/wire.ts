@@ -1,11 +1,14 @@
-// A direct protobuf encoder for RaftMessage (proto/floe/raftpb.proto), the
-// hottest encoding in floe: every append to every follower. It writes the
-// same bytes protobuf-es would (fields in number order, proto3 defaults
-// omitted, repeated scalars packed; test/transport/wire.test.ts checks byte
-// equality) at a fraction of the cost: no intermediate message objects, no
-// BigInt per field.
+// A direct protobuf encoder and decoder for RaftMessage
+// (proto/floe/raftpb.proto), the hottest encoding in floe: every append to
+// every follower and every answer back. The encoder writes the same bytes
+// protobuf-es would (fields in number order, proto3 defaults omitted,
+// repeated scalars packed); the decoder reads whatever a proto3 writer may
+// send (any field order, repeated scalars packed or not, unknown fields
+// skipped, the last value of a scalar winning, a repeated message field
+// merged) into the core's Message without an intermediate message object or a
+// BigInt per field. test/transport/wire.test.ts holds both to protobuf-es.
 
-import type { ConfState, Message } from "../raft/index.ts";
+import type { ConfState, Entry, EntryType, Message } from "../raft/index.ts";
 
 const TWO_32 = 4294967296;
 
@@ -138,3 +141,235 @@ export function encodeRaftMessage(m: Message, type: number): Uint8Array {
   if (w.at !== size) throw new Error(`RaftMessage encoder wrote ${w.at} bytes, sized ${size}`);
   return w.buf;
 }
+
+/** Why bytes are not a RaftMessage; the caller adds what it was reading. */
+export class WireError extends Error {
+  override name = "WireError";
+}
+
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+
+class Reader {
+  at: number;
+  constructor(
+    readonly buf: Uint8Array,
+    start: number,
+    readonly end: number,
+  ) {
+    this.at = start;
+  }
+
+  /** A varint as a number; 64-bit values above 2^53 are refused (floe's ids, terms and indices stay below). */
+  varint(field: string): number {
+    const b = this.buf;
+    let n = 0;
+    let mul = 1;
+    for (let i = 0; i < 10; i++) {
+      if (this.at >= this.end) throw new WireError(`${field}: varint runs past the end`);
+      const x = b[this.at++];
+      n += (x & 0x7f) * mul;
+      if (x < 0x80) {
+        if (n > MAX_SAFE) throw new WireError(`${field} exceeds 2^53`);
+        return n;
+      }
+      mul *= 128;
+    }
+    throw new WireError(`${field}: varint longer than 10 bytes`);
+  }
+
+  /** A length-delimited field's [start, end). */
+  span(field: string): [number, number] {
+    const len = this.varint(field);
+    const start = this.at;
+    if (len > this.end - start) throw new WireError(`${field}: length ${len} runs past the end`);
+    this.at = start + len;
+    return [start, this.at];
+  }
+
+  skip(wireType: number, no: number): void {
+    const field = `field ${no}`;
+    switch (wireType) {
+      case 0:
+        this.varint64(field);
+        return;
+      case 1:
+      case 5: {
+        const n = wireType === 1 ? 8 : 4;
+        if (this.end - this.at < n) throw new WireError(`${field}: fixed value runs past the end`);
+        this.at += n;
+        return;
+      }
+      case 2:
+        this.span(field);
+        return;
+      default:
+        throw new WireError(`${field} has wire type ${wireType}, which proto3 does not use`);
+    }
+  }
+
+  /** Skips a varint of any size (an unknown field's). */
+  private varint64(field: string): void {
+    for (let i = 0; i < 10; i++) {
+      if (this.at >= this.end) throw new WireError(`${field}: varint runs past the end`);
+      if (this.buf[this.at++] < 0x80) return;
+    }
+    throw new WireError(`${field}: varint longer than 10 bytes`);
+  }
+}
+
+const EMPTY_BYTES = new Uint8Array(0);
+
+function readEntry(r: Reader): Entry {
+  const [start, end] = r.span("entry");
+  const e = new Reader(r.buf, start, end);
+  let term = 0;
+  let index = 0;
+  let type = 0;
+  let data: Uint8Array = EMPTY_BYTES;
+  while (e.at < end) {
+    const key = e.varint("entry key");
+    const no = Math.floor(key / 8);
+    const wt = key & 7;
+    if (no === 1 && wt === 0) term = e.varint("entry term");
+    else if (no === 2 && wt === 0) index = e.varint("entry index");
+    else if (no === 3 && wt === 0) type = e.varint("entry type") % TWO_32;
+    else if (no === 4 && wt === 2) {
+      const [a, b] = e.span("entry data");
+      data = e.buf.subarray(a, b);
+    } else e.skip(wt, no);
+  }
+  return { term, index, type: type as EntryType, data };
+}
+
+/** Appends a repeated uint64 field's values, packed (wire type 2) or one at a time (0). */
+function readIds(r: Reader, wt: number, into: number[], field: string): void {
+  if (wt === 0) {
+    into.push(r.varint(field));
+    return;
+  }
+  if (wt !== 2) throw new WireError(`${field} has wire type ${wt}`);
+  const [start, end] = r.span(field);
+  const p = new Reader(r.buf, start, end);
+  while (p.at < end) into.push(p.varint(field));
+}
+
+interface ConfStateDraft {
+  voters: number[];
+  votersOutgoing: number[];
+  learners: number[];
+  learnersNext: number[];
+  autoLeave: boolean;
+}
+
+function readConfState(r: Reader, cs: ConfStateDraft): void {
+  const [start, end] = r.span("conf state");
+  const c = new Reader(r.buf, start, end);
+  const lists = [cs.voters, cs.votersOutgoing, cs.learners, cs.learnersNext];
+  const names = ["voters", "votersOutgoing", "learners", "learnersNext"];
+  while (c.at < end) {
+    const key = c.varint("conf state key");
+    const no = Math.floor(key / 8);
+    const wt = key & 7;
+    if (no >= 1 && no <= 4) readIds(c, wt, lists[no - 1], names[no - 1]);
+    else if (no === 5 && wt === 0) cs.autoLeave = c.varint("autoLeave") !== 0;
+    else c.skip(wt, no);
+  }
+}
+
+interface SnapshotMeta {
+  index: number;
+  term: number;
+  confState: ConfStateDraft;
+}
+
+function readSnapshotMeta(r: Reader, meta: SnapshotMeta): void {
+  const [start, end] = r.span("snapshot");
+  const s = new Reader(r.buf, start, end);
+  while (s.at < end) {
+    const key = s.varint("snapshot key");
+    const no = Math.floor(key / 8);
+    const wt = key & 7;
+    if (no === 1 && wt === 0) meta.index = s.varint("snapshot index");
+    else if (no === 2 && wt === 0) meta.term = s.varint("snapshot term");
+    else if (no === 3 && wt === 2) readConfState(s, meta.confState);
+    else s.skip(wt, no);
+  }
+}
+
+/** A decoded RaftMessage: the core's fields, the message type still as its wire number. */
+export interface DecodedRaftMessage {
+  readonly type: number;
+  readonly message: Omit<Message, "type" | "snapshot">;
+  readonly snapshot?: SnapshotMeta;
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Reads RaftMessage bytes; throws WireError on anything a proto3 writer could not have sent. */
+export function decodeRaftMessage(buf: Uint8Array): DecodedRaftMessage {
+  const r = new Reader(buf, 0, buf.length);
+  let type = 0;
+  let to = 0;
+  let from = 0;
+  let term = 0;
+  let logTerm = 0;
+  let index = 0;
+  const entries: Entry[] = [];
+  let commit = 0;
+  let snapshot: SnapshotMeta | undefined;
+  let reject = false;
+  let rejectHint = 0;
+  let context = "";
+  while (r.at < buf.length) {
+    const key = r.varint("key");
+    const no = Math.floor(key / 8);
+    const wt = key & 7;
+    if (wt === 0 && no >= 1 && no <= 11 && no !== 7 && no !== 9) {
+      const v = r.varint(FIELD_NAMES[no]);
+      if (no === 1) type = v % TWO_32;
+      else if (no === 2) to = v;
+      else if (no === 3) from = v;
+      else if (no === 4) term = v;
+      else if (no === 5) logTerm = v;
+      else if (no === 6) index = v;
+      else if (no === 8) commit = v;
+      else if (no === 10) reject = v !== 0;
+      else if (no === 11) rejectHint = v;
+    } else if (wt === 2 && no === 7) entries.push(readEntry(r));
+    else if (wt === 2 && no === 9) {
+      snapshot ??= {
+        index: 0,
+        term: 0,
+        confState: { voters: [], votersOutgoing: [], learners: [], learnersNext: [], autoLeave: false },
+      };
+      readSnapshotMeta(r, snapshot);
+    } else if (wt === 2 && no === 12) {
+      const [a, b] = r.span("context");
+      try {
+        context = utf8.decode(buf.subarray(a, b));
+      } catch {
+        throw new WireError("context is not valid UTF-8");
+      }
+    } else r.skip(wt, no);
+  }
+  return {
+    type,
+    message: { to, from, term, logTerm, index, entries, commit, reject, rejectHint, context },
+    snapshot,
+  };
+}
+
+const FIELD_NAMES = [
+  "",
+  "type",
+  "to",
+  "from",
+  "term",
+  "logTerm",
+  "index",
+  "entries",
+  "commit",
+  "snapshot",
+  "reject",
+  "rejectHint",
+];
