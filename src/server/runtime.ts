@@ -179,6 +179,8 @@ export interface RuntimeOptions {
 export interface RuntimeMutations {
   /** Tick the core once per timer callback, however long the process was paused (stale leases). */
   tickOncePerCallback?: boolean;
+  /** Send every Ready's messages (acks, votes) before its entries and hard state are durable. */
+  sendBeforeDurable?: boolean;
 }
 
 interface Waiter<R> {
@@ -505,7 +507,8 @@ export class RaftRuntime<R> {
     if (rd.softState) this.opts.onSoftState?.(rd.softState);
     // A leader's appends go out while its own copy is written (its entries
     // count toward commit only after advance(), once durable).
-    if (rd.sendBeforePersist) this.send(rd.messages);
+    const early = rd.sendBeforePersist || this.opts.mutations?.sendBeforeDurable === true;
+    if (early) this.send(rd.messages);
     await this.opts.log.save({
       hardState: rd.hardState,
       entries: rd.entries,
@@ -513,7 +516,7 @@ export class RaftRuntime<R> {
       sync: rd.mustSync,
     });
     const t1 = this.clock.now();
-    if (!rd.sendBeforePersist) this.send(rd.messages);
+    if (!early) this.send(rd.messages);
     this.stage = "apply";
     if (rd.snapshot) {
       const { index } = rd.snapshot.metadata;

@@ -17,4 +17,5 @@ export const MUTATIONS: Record<string, Mutation> = {
   "lease-from-receipt": { mutations: { leaseFromReceipt: true } },
   "pre-vote-ignores-leader": { mutations: { preVoteIgnoresLeader: true } },
   "runtime-tick-once-per-callback": { runtimeMutations: { tickOncePerCallback: true } },
+  "runtime-ack-before-durable": { runtimeMutations: { sendBeforeDurable: true } },
 };

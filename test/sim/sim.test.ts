@@ -87,6 +87,7 @@ const budgets: [string, number][] = [
   ["joint-commit-by-incoming-only", 1000],
   ["pre-vote-ignores-leader", 1000],
   ["runtime-tick-once-per-callback", 1000],
+  ["runtime-ack-before-durable", 300],
 ];
 
 for (const [name, budget] of budgets) {
