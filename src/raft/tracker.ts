@@ -45,12 +45,12 @@ const scratch: number[] = [];
  * their values, sorted high to low); +Infinity for an empty set, so the
  * minimum over a joint configuration's halves works.
  */
-export function majorityValue(ids: ReadonlySet<NodeId>, valueOf: (id: NodeId) => number): number {
+export function majorityValue(ids: ReadonlySet<NodeId>, value: (id: NodeId) => number): number {
   if (ids.size === 0) return Number.POSITIVE_INFINITY;
   let n = 0;
   for (const id of ids) {
     // Insertion sort, descending: voter sets are small.
-    const v = valueOf(id);
+    const v = value(id);
     let i = n++;
     while (i > 0 && scratch[i - 1] < v) {
       scratch[i] = scratch[i - 1];
