@@ -47,7 +47,7 @@ const sameHardState = (a: HardState, b: HardState): boolean =>
   a.term === b.term && a.vote === b.vote && a.commit === b.commit;
 
 export class RawNode {
-  readonly raft: Raft;
+  private readonly raft: Raft;
   private prevSoft: SoftState;
   private prevHard: HardState;
 
@@ -55,6 +55,43 @@ export class RawNode {
     this.raft = new Raft(config);
     this.prevSoft = this.softState();
     this.prevHard = this.raft.hardState();
+  }
+
+  // ---- a read-only view of the core, for hosts and checkers ----
+
+  get id(): NodeId {
+    return this.raft.id;
+  }
+  get term(): number {
+    return this.raft.term;
+  }
+  get lead(): NodeId {
+    return this.raft.lead;
+  }
+  get role(): StateRole {
+    return this.raft.role;
+  }
+  /** Highest index known to be committed here. */
+  get committed(): number {
+    return this.raft.raftLog.committed;
+  }
+  /** First index still in the log (after the last compaction). */
+  firstIndex(): number {
+    return this.raft.raftLog.firstIndex();
+  }
+  /** Term of entry `index`, undefined when it is compacted away or beyond the log. */
+  logTerm(index: number): number | undefined {
+    return this.raft.raftLog.term(index);
+  }
+  get maxSizePerMsgBytes(): number {
+    return this.raft.cfg.maxSizePerMsgBytes;
+  }
+  confState(): ConfState {
+    return this.raft.trk.confState();
+  }
+  /** Voters of both halves of the configuration, in id order. */
+  voterIds(): NodeId[] {
+    return this.raft.trk.voterIds();
   }
 
   private softState(): SoftState {
@@ -224,4 +261,9 @@ export class RawNode {
       progress,
     };
   }
+}
+
+/** The core behind a RawNode, for the core's own white-box tests only (index.ts does not export it). */
+export function coreOf(rn: RawNode): Raft {
+  return rn["raft"];
 }

@@ -120,7 +120,7 @@ export class ClusterService {
   private header(): pb.ResponseHeader {
     return create(pb.ResponseHeaderSchema, {
       memberId: this.externalId(this.o.selfId),
-      raftTerm: BigInt(this.runtime.rn.raft.term),
+      raftTerm: BigInt(this.runtime.rn.term),
     });
   }
 

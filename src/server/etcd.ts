@@ -229,7 +229,7 @@ export class EtcdServer implements EtcdBackend {
       clusterId: this.info.clusterId64,
       memberId: this.info.memberId64,
       revision: BigInt(this.store.revision),
-      raftTerm: BigInt(this.runtime.rn.raft.term),
+      raftTerm: BigInt(this.runtime.rn.term),
     });
   }
 

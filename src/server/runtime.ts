@@ -344,11 +344,11 @@ export class RaftRuntime<R> {
   }
 
   isLeader(): boolean {
-    return this.rn.raft.role === StateRole.Leader;
+    return this.rn.role === StateRole.Leader;
   }
 
   leader(): NodeId {
-    return this.rn.raft.lead;
+    return this.rn.lead;
   }
 
   /** Proposes a command and resolves with the state machine's result once it applies here. */
@@ -565,7 +565,7 @@ export class RaftRuntime<R> {
 
   private send(messages: readonly Message[]): void {
     if (messages.length === 0) return;
-    this.opts.transport.send(coalesceMessages(messages, this.rn.raft.cfg.maxSizePerMsgBytes));
+    this.opts.transport.send(coalesceMessages(messages, this.rn.maxSizePerMsgBytes));
   }
 
   /** Applies one committed entry; returns a promise only when the state machine did. */
@@ -702,14 +702,14 @@ export class RaftRuntime<R> {
    * is not needed any more (a leader is known again) is skipped.
    */
   peerDisconnected(id: NodeId): void {
-    if (this.stopped || this.rn.raft.lead !== id || !this.rn.forgetLeader()) return;
+    if (this.stopped || this.rn.lead !== id || !this.rn.forgetLeader()) return;
     const others = this.confState.voters.filter((v) => v !== id).sort((a, b) => a - b);
     const rank = others.indexOf(this.opts.id);
     if (rank < 0) return; // a learner does not campaign
     const delayMs = FAST_CAMPAIGN_BASE_MS + rank * FAST_CAMPAIGN_STEP_TICKS * this.opts.tickMs;
     this.clock.setTimeout(
       () => {
-        if (this.stopped || this.rn.raft.lead !== 0 || this.isLeader()) return;
+        if (this.stopped || this.rn.lead !== 0 || this.isLeader()) return;
         this.opts.logger?.("fast-campaign", { lostLeader: id, rank });
         this.rn.campaign();
         this.pump();

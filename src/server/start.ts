@@ -376,14 +376,14 @@ export async function startFloeServer(
     raft: { preVote: true, checkQuorum: true },
     logger: (event, fields) =>
       log[event === "slow-ready" || event === "ready-loop-failed" ? "warn" : "info"](
-        { module: "raft", ...fields, member, term: runtime?.rn.raft.term },
+        { module: "raft", ...fields, member, term: runtime?.rn.term },
         event,
       ),
     onSoftState: (s) => {
       etcd?.onRole(s.role === StateRole.Leader);
       metrics.observeLeader(s.lead);
       const leader = hexId(sm.members().externalId(s.lead));
-      log.info({ member, role: s.role, leader, term: runtime?.rn.raft.term }, "role");
+      log.info({ member, role: s.role, leader, term: runtime?.rn.term }, "role");
     },
     onFatal: (e) => {
       const why = describeFatal(e, cfg.dataDir);

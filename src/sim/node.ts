@@ -318,8 +318,8 @@ export class SimNode {
       raft: { ...raft, heartbeatTicks },
       onSoftState: (s) => {
         if (s.role !== StateRole.Leader || !inc.alive) return;
-        const l = this.rn.raft.raftLog;
-        this.env.observer.leader(this.id, this.rn.raft.term, (i) => l.term(i), l.firstIndex());
+        const rn = this.rn;
+        this.env.observer.leader(this.id, rn.term, (i) => rn.logTerm(i), rn.firstIndex());
       },
       onApplied: (e) => {
         if (inc.alive) this.env.observer.applied(this.id, e);
@@ -393,18 +393,17 @@ export class SimNode {
   }
 
   private observeCommit(): void {
-    const log = this.rn.raft.raftLog;
-    this.env.observer.committed(this.id, log.committed, (i) => log.term(i), log.firstIndex());
+    const rn = this.rn;
+    this.env.observer.committed(this.id, rn.committed, (i) => rn.logTerm(i), rn.firstIndex());
   }
 
   stepPeer(msg: Parameters<RawNode["step"]>[0]): void {
     if (!this.alive) return;
-    const log = this.rn.raft.raftLog;
-    const before = log.committed;
+    const before = this.rn.committed;
     this.runtime.step(msg);
     // Report a commit the moment it happens (not at the next fsync), so a
     // commit that counted a copy still being written is seen as such.
-    if (log.committed > before) this.observeCommit();
+    if (this.rn.committed > before) this.observeCommit();
   }
 
   handleRequest(client: number, request: ClientRequest): void {

@@ -206,7 +206,7 @@ export class Simulation {
   private checkCommitDurable(id: NodeId, commit: number, term: number | undefined): void {
     const leader = this.nodes.get(id);
     const prev = this.lastLeaderCommit.get(id);
-    const cs = leader?.rn.raft.trk.confState();
+    const cs = leader?.rn.confState();
     if (!leader?.isLeader() || !cs || term === undefined) {
       this.lastLeaderCommit.delete(id);
       return;
@@ -392,7 +392,7 @@ export class Simulation {
   private leader(): SimNode | undefined {
     let best: SimNode | undefined;
     for (const n of this.nodes.values()) {
-      if (n.isLeader() && (!best || n.rn.raft.term > best.rn.raft.term)) best = n;
+      if (n.isLeader() && (!best || n.rn.term > best.rn.term)) best = n;
     }
     return best;
   }
@@ -481,7 +481,7 @@ export class Simulation {
       const node = this.nodes.get(live[r.int(live.length)]);
       if (node) node.drift.jumpedMs += r.int(4);
     } else if (roll < 85 && lead) {
-      const voters = lead.rn.raft.trk.voterIds().filter((i) => i !== lead.id);
+      const voters = lead.rn.voterIds().filter((i) => i !== lead.id);
       if (voters.length > 0) {
         this.stats.transfers++;
         const target = voters[r.int(voters.length)];
@@ -506,7 +506,7 @@ export class Simulation {
     const lead = this.leader();
     if (!lead) return;
     const r = this.rand;
-    const cs = lead.rn.raft.trk.confState();
+    const cs = lead.rn.confState();
     if (cs.votersOutgoing.length > 0) return;
     const voters = cs.voters;
     const learners = cs.learners;
@@ -582,16 +582,16 @@ export class Simulation {
   private async probeDisruption(): Promise<void> {
     const lead = this.leader();
     if (!lead || [...this.nodes.values()].some((n) => !n.alive || n.paused)) return;
-    const voters = lead.rn.raft.trk.voterIds().filter((i) => i !== lead.id);
+    const voters = lead.rn.voterIds().filter((i) => i !== lead.id);
     if (voters.length < 2) return;
-    const term = lead.rn.raft.term;
+    const term = lead.rn.term;
     const away = voters[this.rand.int(voters.length)];
     const others = [...this.nodes.keys()].filter((i) => i !== away);
     this.net.split([away], others);
     await this.runUntil(this.now + 300 + this.rand.int(300));
     this.net.heal();
     await this.runUntil(this.now + 500);
-    const nowTerm = lead.rn.raft.term;
+    const nowTerm = lead.rn.term;
     if (!lead.isLeader() || nowTerm !== term)
       this.checker.violation(
         `disruption: member ${away}, cut off and let back, deposed healthy leader ${lead.id} (term ${term} -> ${nowTerm})`,

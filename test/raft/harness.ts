@@ -17,6 +17,7 @@ import {
   StateRole,
   seededRand,
 } from "../../src/raft/index.ts";
+import { coreOf } from "../../src/raft/rawnode.ts";
 
 export interface TestMember {
   id: NodeId;
@@ -61,7 +62,7 @@ export class Network {
   }
 
   raft(id: NodeId) {
-    return this.get(id).rn.raft;
+    return coreOf(this.get(id).rn);
   }
 
   /** Handles one Ready of `id` per the contract; returns whether there was one. */
@@ -86,7 +87,7 @@ export class Network {
     }
     m.storage.append(rd.entries);
     if (rd.hardState) m.storage.setHardState(rd.hardState);
-    const out = this.coalesce ? coalesceMessages(rd.messages, m.rn.raft.cfg.maxSizePerMsgBytes) : rd.messages;
+    const out = this.coalesce ? coalesceMessages(rd.messages, m.rn.maxSizePerMsgBytes) : rd.messages;
     for (const msg of out) this.queue.push(msg);
     for (const rs of rd.readStates) m.readStates.push(rs);
     for (const e of rd.committedEntries) {
@@ -128,7 +129,7 @@ export class Network {
   compact(id: NodeId): void {
     const m = this.get(id);
     const data = new TextEncoder().encode(JSON.stringify(this.appliedData(id)));
-    m.storage.createSnapshot(m.rn.raft.raftLog.applied, m.rn.raft.trk.confState(), data);
+    m.storage.createSnapshot(coreOf(m.rn).raftLog.applied, m.rn.confState(), data);
   }
 
   tick(id: NodeId, n = 1): void {
@@ -154,7 +155,7 @@ export class Network {
   }
 
   leaders(): NodeId[] {
-    return [...this.members.values()].filter((m) => m.rn.raft.role === StateRole.Leader).map((m) => m.id);
+    return [...this.members.values()].filter((m) => m.rn.role === StateRole.Leader).map((m) => m.id);
   }
 
   cut(a: NodeId, b: NodeId): void {

@@ -266,15 +266,15 @@ test("a leader's own entry counts toward commit only once advance() reports it d
   const net = new Network([1]);
   net.campaign(1);
   const rn = net.get(1).rn;
-  const before = rn.raft.raftLog.committed;
+  const before = rn.committed;
   rn.propose(new TextEncoder().encode("solo"));
   // Nobody else has it and the leader's copy is not written: not committed.
-  assert.equal(rn.raft.raftLog.committed, before);
+  assert.equal(rn.committed, before);
   const rd = rn.ready();
   assert.equal(rd.committedEntries.length, 0);
   net.get(1).storage.append(rd.entries);
   rn.advance(rd);
-  assert.equal(rn.raft.raftLog.committed, before + 1);
+  assert.equal(rn.committed, before + 1);
   assert.deepEqual(
     rn.ready().committedEntries.map((e) => new TextDecoder().decode(e.data)),
     ["solo"],
@@ -292,7 +292,7 @@ test("a leader commits what a quorum of followers persisted even before its own 
   for (const m of rd.messages) net.deliver(m);
   for (const id of [2, 3]) net.process(id);
   for (const m of net.queue.splice(0)) if (m.to === 1) leader.step(m);
-  assert.equal(leader.raft.raftLog.committed, index);
+  assert.equal(leader.committed, index);
   // Its committed entries are handed out only in a Ready after this one's
   // entries were persisted (the caller persists before it applies).
   assert.equal(rd.committedEntries.length, 0);
