@@ -265,5 +265,6 @@ export class RawNode {
 
 /** The core behind a RawNode, for the core's own white-box tests only (index.ts does not export it). */
 export function coreOf(rn: RawNode): Raft {
+  // biome-ignore lint/complexity/useLiteralKeys: the field is private to all but the core's own tests
   return rn["raft"];
 }

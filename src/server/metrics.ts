@@ -27,8 +27,16 @@ export class ServerMetrics {
   readonly backendCommitSeconds: Histogram;
   private readonly leaderChanges: Counter;
   private lastLeader = 0;
+  /** The member the gauges read at scrape time; until attached, they report nothing. */
+  private view: MemberView | undefined;
 
-  constructor(registry: Registry, view: () => MemberView | undefined) {
+  /** Gives the gauges their member (its runtime exists only after the storage these metrics time). */
+  attach(view: MemberView): void {
+    this.view = view;
+  }
+
+  constructor(registry: Registry) {
+    const view = () => this.view;
     const gauge = (
       name: string,
       help: string,

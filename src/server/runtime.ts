@@ -278,9 +278,15 @@ export class RaftRuntime<R> {
       // must be replayed into the core (its configuration starts from the
       // snapshot's), while entries the state machine already has are skipped.
       applied: this.snapIndex,
-      logger: opts.logger,
+      logger: this.log,
     });
   }
+
+  /** The host's logger, each event with the term it happened in (the core's own field wins). */
+  private readonly log = (event: string, fields: Readonly<Record<string, unknown>>): void => {
+    // this.rn is unset while the core is being built (and logs its first role)
+    this.opts.logger?.(event, { term: (this.rn as RawNode | undefined)?.term, ...fields });
+  };
 
   start(): void {
     if (this.running) return;
@@ -339,7 +345,7 @@ export class RaftRuntime<R> {
   step(m: Message): void {
     if (this.stopped) return;
     const err = this.rn.step(m);
-    if (err) this.opts.logger?.("step-refused", { from: m.from, type: m.type, reason: err.message });
+    if (err) this.log("step-refused", { from: m.from, type: m.type, reason: err.message });
     this.pump();
   }
 
@@ -486,7 +492,7 @@ export class RaftRuntime<R> {
       (e: unknown) => {
         this.pumping = false;
         this.fatal = new ReadyLoopError(this.stage, e);
-        this.opts.logger?.("ready-loop-failed", { stage: this.stage, error: this.fatal.message });
+        this.log("ready-loop-failed", { stage: this.stage, error: this.fatal.message });
         this.stop();
         this.opts.onFatal?.(this.fatal);
       },
@@ -525,7 +531,7 @@ export class RaftRuntime<R> {
           ? await this.opts.log.openSnapshotImage(index)
           : rd.snapshot.data;
       await this.sm.restore(image, index);
-      this.opts.logger?.("snapshot-restored", { index, term: rd.snapshot.metadata.term });
+      this.log("snapshot-restored", { index, term: rd.snapshot.metadata.term });
       this.applied = rd.snapshot.metadata.index;
       this.snapIndex = this.applied;
       this.confState = rd.snapshot.metadata.confState;
@@ -552,7 +558,7 @@ export class RaftRuntime<R> {
     // A Ready that holds the loop for a large part of an election timeout
     // delays heartbeats: say where the time went (etcd's "took too long").
     if (t3 - t0 > (this.opts.tickMs * this.opts.electionTicks) / 2) {
-      this.opts.logger?.("slow-ready", {
+      this.log("slow-ready", {
         totalMs: Math.round(t3 - t0),
         persistMs: Math.round(t1 - t0),
         applyMs: Math.round(t2 - t1),
@@ -644,7 +650,7 @@ export class RaftRuntime<R> {
     if (!log.writeLocalSnapshot || !log.commitLocalSnapshot) {
       await log.saveLocalSnapshot(at, cs, image);
       this.snapIndex = at;
-      this.opts.logger?.("snapshot", { index: at });
+      this.log("snapshot", { index: at });
       return;
     }
     // Writing a large image takes seconds: it streams in the background while
@@ -659,13 +665,13 @@ export class RaftRuntime<R> {
         this.pendingCommits.push(async () => {
           await commit(meta);
           this.snapIndex = Math.max(this.snapIndex, at);
-          this.opts.logger?.("snapshot", { index: at, writeMs: Math.round(this.clock.now() - started) });
+          this.log("snapshot", { index: at, writeMs: Math.round(this.clock.now() - started) });
         });
         this.pump();
       })
       .catch((e: unknown) => {
         // e.g. a snapshot from the leader replaced the state meanwhile; the next one will be taken
-        this.opts.logger?.("snapshot-abandoned", { index: at, reason: (e as Error).message });
+        this.log("snapshot-abandoned", { index: at, reason: (e as Error).message });
       })
       .finally(() => {
         this.snapshotWriting = false;
@@ -710,7 +716,7 @@ export class RaftRuntime<R> {
     this.clock.setTimeout(
       () => {
         if (this.stopped || this.rn.lead !== 0 || this.isLeader()) return;
-        this.opts.logger?.("fast-campaign", { lostLeader: id, rank });
+        this.log("fast-campaign", { lostLeader: id, rank });
         this.rn.campaign();
         this.pump();
       },

@@ -1,26 +1,24 @@
-// Starts one floe member: data directory and identity, WAL, bitcask, mvcc,
-// the Raft runtime, the peer transport, and the etcd v3 API on the client
-// port. A member of a new cluster bootstraps the membership from
-// --initial-cluster; a member joining an existing one (after `member add`)
-// asks the listed peers which cluster this is and which id it was given, and
-// then catches up from the leader's snapshot.
+// Starts one floe member in phases: data directory and identity (datadir.ts),
+// storage (WAL, bitcask, mvcc), the Raft runtime, the peer transport, and the
+// etcd v3 API on the client port. A member of a new cluster bootstraps the
+// membership from --initial-cluster; a member joining an existing one (after
+// `member add`) asks the listed peers which cluster this is and which id it
+// was given, and then catches up from the leader's snapshot.
 
-import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type IntervalHistogram, monitorEventLoopDelay } from "node:perf_hooks";
 import { type Logger, pino } from "pino";
 import { type ApiServer, defaultEtcdVersion, defaultRegistry, startApiServer } from "../api/index.ts";
 import { JwtTokens, parseJwtSpec } from "../auth/index.ts";
 import { Bitcask, BitcaskError } from "../bitcask/index.ts";
-import { opensslCiphers } from "../common/index.ts";
 import { MvccStore } from "../mvcc/index.ts";
 import { type Message, StateRole } from "../raft/index.ts";
-import { loadPeerTls, type PeerTls, PeerTransport, queryPeer } from "../transport/index.ts";
+import { type PeerTls, PeerTransport, queryPeer } from "../transport/index.ts";
 import { WalStorage } from "../wal/index.ts";
-import { selfSignedCert } from "./autotls.ts";
 import { ClusterService } from "./cluster.ts";
-import { ConfigError, parseInitialCluster, type ServerConfig } from "./config.ts";
+import { ConfigError, type ServerConfig } from "./config.ts";
 import { compareWithPeers, type HashAt, type PeerHash } from "./corrupt.ts";
+import { type ClusterInfo, type DataDir, openDataDir, StartError } from "./datadir.ts";
 import { EtcdServer } from "./etcd.ts";
 import {
   BitcaskMvccStorage,
@@ -30,19 +28,9 @@ import {
   MvccStateMachine,
   walLogStore,
 } from "./kvstore.ts";
-import {
-  clusterId,
-  clusterId64,
-  externalIds,
-  hexId,
-  loadOrCreateIdentity,
-  type MemberRecord,
-  memberId64,
-  raftIdOf,
-} from "./member.ts";
+import { hexId } from "./member.ts";
 import { externalIdOf, type MemberInfo, type MemberTable } from "./members.ts";
-import { type MemberView, ServerMetrics } from "./metrics.ts";
-import { buildNewCluster, imageFromBolt } from "./recover.ts";
+import { ServerMetrics } from "./metrics.ts";
 import { RaftRuntime, ReadyLoopError } from "./runtime.ts";
 
 export interface FloeServer {
@@ -53,65 +41,16 @@ export interface FloeServer {
   close(): Promise<void>;
 }
 
-export class StartError extends Error {
-  override name = "StartError";
-}
+export { StartError } from "./datadir.ts";
 
-interface ClusterInfo {
-  clusterId: number;
-  /** The 64-bit cluster id in hex (absent from members older than 64-bit ids). */
-  clusterIdHex?: string;
-  members: MemberInfo[];
-  /** The answering member's HashKV at its current revision (for --experimental-initial-corrupt-check). */
-  hashKV?: HashAt;
-}
-
-/** Finds out which cluster the peers form and which member we are in it. */
-async function joinExisting(
-  cfg: ServerConfig,
-  peers: string[],
-  tls: PeerTls | undefined,
-  log: Logger,
-): Promise<{
-  clusterId: number;
-  clusterIdHex?: string;
-  memberId: number;
-  memberIdHex?: string;
-  members: MemberInfo[];
-}> {
-  const mine = cfg.initialAdvertisePeerUrls;
-  const reasons: string[] = [];
-  for (let attempt = 0; attempt < 10; attempt++) {
-    for (const url of peers) {
-      try {
-        const info = JSON.parse(Buffer.from(await queryPeer(url, tls)).toString("utf8")) as ClusterInfo;
-        const me = info.members.find((m) => m.peerUrls.some((u) => mine.includes(u)));
-        if (!me) {
-          throw new StartError(
-            `cluster ${info.clusterIdHex ?? info.clusterId.toString(16)} (asked at ${url}) has no member with peer URLs ${mine.join(",")}: ` +
-              `add it first with \`etcdctl member add ${cfg.name} --peer-urls=${mine.join(",")}\``,
-          );
-        }
-        return {
-          clusterId: info.clusterId,
-          memberId: me.id,
-          members: info.members,
-          ...(info.clusterIdHex ? { clusterIdHex: info.clusterIdHex } : {}),
-          ...(me.xid ? { memberIdHex: me.xid } : {}),
-        };
-      } catch (e) {
-        if (e instanceof StartError) throw e;
-        reasons.push(`${url}: ${(e as Error).message}`);
-      }
-    }
-    log.warn({ attempt, reasons: reasons.slice(-peers.length) }, "no peer answered yet; retrying");
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new StartError(
-    `cannot join the existing cluster, no peer answered: ${reasons.slice(-peers.length).join("; ")}`,
-  );
-}
-
+/**
+ * Starts a member in phases, each taking only what the ones before it
+ * built: the data directory and identity (datadir.ts), storage (WAL,
+ * bitcask, the MVCC state machine), Raft (the runtime), the peer transport,
+ * and the API (the etcd server, the cluster service and the client port).
+ * Nothing runs until every phase is done; then the runtime, the server's
+ * duties and the client port start.
+ */
 export async function startFloeServer(
   cfg: ServerConfig,
   logger?: Logger,
@@ -127,149 +66,119 @@ export async function startFloeServer(
     phases[name] = Math.round(now - phaseStart);
     phaseStart = now;
   };
-  const cluster = parseInitialCluster(cfg.initialCluster);
-  mkdirSync(cfg.dataDir, { recursive: true });
-  const ciphers = cfg.cipherSuites === "" ? undefined : opensslCiphers(cfg.cipherSuites);
-  const clientCert =
-    cfg.certFile !== ""
-      ? { certFile: cfg.certFile, keyFile: cfg.keyFile }
-      : cfg.autoTls
-        ? await selfSignedCert(join(cfg.dataDir, "fixtures", "client"), cfg.name, [
-            ...cfg.listenClientUrls,
-            ...cfg.advertiseClientUrls,
-          ])
-        : undefined;
-  if (cfg.autoTls && cfg.certFile === "")
-    log.warn(
-      { dir: join(cfg.dataDir, "fixtures", "client") },
-      "auto-tls: clients are served with a self-signed certificate they cannot verify",
-    );
-  let peerTls: PeerTls | undefined;
-  if (cfg.peerCertFile !== "") {
-    peerTls = loadPeerTls({
-      certFile: cfg.peerCertFile,
-      keyFile: cfg.peerKeyFile,
-      caFile: cfg.peerTrustedCaFile,
-      ...(cfg.peerCrlFile ? { crlFile: cfg.peerCrlFile } : {}),
-      ...(ciphers ? { ciphers } : {}),
-    });
-  } else if (cfg.peerAutoTls) {
-    const dir = join(cfg.dataDir, "fixtures", "peer");
-    const own = await selfSignedCert(dir, cfg.name, [...cfg.listenPeerUrls, ...cfg.initialAdvertisePeerUrls]);
-    peerTls = loadPeerTls({ ...own, ...(ciphers ? { ciphers } : {}) });
-    log.warn(
-      { dir },
-      "peer-auto-tls: the peer port is encrypted with a self-signed certificate; members are not verified",
-    );
-  }
-  const identityFile = join(cfg.dataDir, "member.json");
-  const initialMembers: MemberInfo[] = [...cluster].map(([name, urls]) => {
-    const id64 = memberId64(urls, cfg.initialClusterToken);
-    // client URLs are published by each member through the log (startPublishing)
-    return { id: raftIdOf(id64), xid: hexId(id64), name, peerUrls: urls, clientUrls: [], isLearner: false };
-  });
-  // An etcd member's data directory (e.g. written by `etcdctl snapshot
-  // restore`): its backend database becomes this member's state, and the
-  // cluster is the one --initial-cluster names, as etcd would start it.
-  const etcdDb = join(cfg.dataDir, "member", "snap", "db");
-  if (!existsSync(identityFile) && existsSync(etcdDb)) {
-    const me = initialMembers.find((m) => m.name === cfg.name);
-    if (!me) throw new StartError(`--name ${cfg.name} is not in --initial-cluster ${cfg.initialCluster}`);
-    let image: Uint8Array;
-    try {
-      image = imageFromBolt(readFileSync(etcdDb)).image;
-    } catch (e) {
-      throw new StartError(`${etcdDb} is not a usable etcd backend database: ${(e as Error).message}`);
-    }
-    const r = await buildNewCluster({
-      image,
-      dataDir: cfg.dataDir,
-      name: cfg.name,
-      peerUrls: me.peerUrls,
-      clientUrls: cfg.advertiseClientUrls,
-      token: cfg.initialClusterToken,
-      members: initialMembers,
-      allowNonEmpty: true,
-    });
-    log.info(
-      {
-        member: hexId(r.memberId),
-        cluster: hexId(r.clusterId),
-        revision: r.revision,
-        index: r.index,
-        from: etcdDb,
-      },
-      "imported an etcd data directory",
-    );
-  }
-  let identity: MemberRecord;
-  let knownMembers: MemberInfo[] = initialMembers;
-  const joining = cfg.initialClusterState === "existing" && !existsSync(identityFile);
-  if (existsSync(identityFile)) {
-    identity = JSON.parse(readFileSync(identityFile, "utf8")) as MemberRecord;
-    if (identity.name !== cfg.name) {
-      throw new StartError(
-        `${cfg.dataDir} belongs to member ${JSON.stringify(identity.name)}, not --name ${cfg.name}`,
-      );
-    }
-  } else if (joining) {
-    const myUrls = new Set(cfg.initialAdvertisePeerUrls);
-    const others = [...cluster.values()].flat().filter((u) => !myUrls.has(u));
-    if (others.length === 0)
-      throw new StartError("--initial-cluster-state existing needs other members in --initial-cluster");
-    const j = await joinExisting(cfg, others, peerTls, log);
-    knownMembers = j.members;
-    identity = await loadOrCreateIdentity(cfg.dataDir, {
-      name: cfg.name,
-      memberId: j.memberId,
-      clusterId: j.clusterId,
-      ...(j.memberIdHex ? { memberIdHex: j.memberIdHex } : {}),
-      ...(j.clusterIdHex ? { clusterIdHex: j.clusterIdHex } : {}),
-      peerUrls: cfg.initialAdvertisePeerUrls,
-      clientUrls: cfg.advertiseClientUrls,
-    });
-  } else {
-    const me = initialMembers.find((m) => m.name === cfg.name);
-    if (!me) throw new StartError(`--name ${cfg.name} is not in --initial-cluster ${cfg.initialCluster}`);
-    identity = await loadOrCreateIdentity(cfg.dataDir, {
-      name: cfg.name,
-      memberId: me.id,
-      clusterId: clusterId(initialMembers.map((m) => m.id)),
-      memberIdHex: me.xid,
-      clusterIdHex: hexId(clusterId64(initialMembers.map(externalIdOf))),
-      peerUrls: me.peerUrls,
-      clientUrls: cfg.advertiseClientUrls,
-    });
-  }
-  const myId = identity.memberId;
-  const cid = identity.clusterId;
-  const ids64 = externalIds(identity);
-  // logs name members by the 64-bit id clients see (etcdctl member list)
-  const member = hexId(ids64.memberId64);
+  const dir = await openDataDir(cfg, log);
+  const storage = await openStorage(cfg, dir, log, phaseDone);
+  const raft = createRaft(cfg, dir, storage, log, onFatal);
+  const peers = createTransport(cfg, dir, storage, raft, log, onFatal);
+  const { etcd, cluster } = createServices(cfg, dir, storage, raft, peers, log);
+  const { runtime: rt } = raft;
+  const { transport } = peers;
+  const { store, sm, db, wal, kvStorage } = storage;
 
-  const walDir = join(cfg.dataDir, "wal");
-  const fresh = !existsSync(walDir) || readdirSync(walDir).length === 0;
-  // etcd's metric families, fed by the WAL's and bitcask's timing hooks and read from the member at scrape time
+  await transport.listen();
+  if (cfg.experimentalInitialCorruptCheck) {
+    try {
+      await initialCorruptCheck(store, sm.members().list(), dir.myId, dir.peerTls, log);
+    } catch (e) {
+      await transport.close();
+      throw e;
+    }
+  }
+  rt.start();
+  etcd.start();
+  // A single voter need not wait an election timeout.
+  if (rt.confStateNow().voters.length === 1 && rt.confStateNow().voters[0] === dir.myId) rt.rn.campaign();
+  let api: ApiServer;
+  try {
+    api = await listenClients(cfg, dir, etcd, storage.registry, log);
+  } catch (e) {
+    rt.stop();
+    await transport.close();
+    throw e;
+  }
+  const publish = startPublishing(cluster, sm, dir.myId, cfg, log);
+  const lag = watchEventLoop(cfg.electionTimeout / 2, (maxMs) =>
+    log.warn(
+      { member: dir.member, maxDelayMs: Math.round(maxMs) },
+      "event loop stalled for a large part of an election timeout",
+    ),
+  );
+  log.info(
+    {
+      member: dir.member,
+      cluster: hexId(dir.ids64.clusterId64),
+      client: api.url,
+      peer: cfg.listenPeerUrls[0],
+      dataDir: cfg.dataDir,
+      joining: dir.joining,
+      ...phases,
+      keyIndex: store.loadedFrom,
+      startMs: Math.round(performance.now() - startedAt),
+      // from the process's start to this function: Node's own start-up and loading floe's modules
+      bootMs: Math.round(startedAt),
+    },
+    "floe member ready",
+  );
+  return {
+    etcd,
+    api,
+    transport,
+    clientUrl: api.url,
+    async close() {
+      peers.stopping = true;
+      clearInterval(publish);
+      lag.disable();
+      await api.close({ graceMs: 500 });
+      etcd.stop();
+      cluster.stop();
+      rt.stop();
+      await transport.close();
+      // Nothing applies any more: a checkpoint now makes the next start skip the whole rebuild.
+      await store.checkpointIndex().catch(() => false);
+      await kvStorage.flush().catch(() => {});
+      await db.close();
+      await wal.close();
+    },
+  };
+}
+
+/** Storage: the WAL, bitcask, the MVCC store and the state machine over them, and the metrics their hooks feed. */
+interface Storage {
+  readonly registry: ReturnType<typeof defaultRegistry>;
+  readonly metrics: ServerMetrics;
+  readonly wal: WalStorage;
+  readonly db: Bitcask;
+  readonly kvStorage: BitcaskMvccStorage;
+  readonly store: MvccStore;
+  readonly sm: MvccStateMachine;
+}
+
+async function openStorage(
+  cfg: ServerConfig,
+  dir: DataDir,
+  log: Logger,
+  phaseDone: (name: string) => void,
+): Promise<Storage> {
+  const { member, joining, initialMembers } = dir;
+  // etcd's metric families, fed by the WAL's and bitcask's timing hooks and
+  // read from the member (attached in the Raft phase) at scrape time
   const registry = defaultRegistry();
-  let memberView: MemberView | undefined;
-  const metrics = new ServerMetrics(registry, () => memberView);
+  const metrics = new ServerMetrics(registry);
   const walLogger = (msg: string, fields: Readonly<Record<string, unknown>>) =>
     log.warn({ module: "wal", member, ...fields }, msg);
   const walOptions = {
     logger: walLogger,
     onFsyncSeconds: (s: number) => metrics.walFsyncSeconds.observe(s),
   };
-  let wal: WalStorage;
-  if (fresh && !joining && cfg.initialClusterState === "new") {
-    wal = await WalStorage.bootstrap(
-      cfg.dataDir,
-      initialMembers.map((m) => m.id),
-      [],
-      walOptions,
-    );
-  } else {
-    wal = await WalStorage.open(cfg.dataDir, walOptions);
-  }
+  const wal =
+    dir.fresh && !joining && cfg.initialClusterState === "new"
+      ? await WalStorage.bootstrap(
+          cfg.dataDir,
+          initialMembers.map((m) => m.id),
+          [],
+          walOptions,
+        )
+      : await WalStorage.open(cfg.dataDir, walOptions);
   phaseDone("walMs");
   const db = await Bitcask.open(join(cfg.dataDir, "kv"), {
     ...MVCC_BITCASK_LIMITS,
@@ -301,17 +210,113 @@ export async function startFloeServer(
     const image = await sm.snapshot();
     await wal.writeSnapshot(wal.snapshot().metadata, image instanceof Uint8Array ? [image] : image);
   }
+  return { registry, metrics, wal, db, kvStorage, store, sm };
+}
 
-  let etcd: EtcdServer | undefined;
-  let clusterService: ClusterService | undefined;
-  let runtime: RaftRuntime<KvApplyResult> | undefined;
-  let stopping = false;
+/**
+ * Where the runtime's messages go. The runtime is built before the transport
+ * (which delivers to it), so its sends pass through here; the runtime sends
+ * nothing before it starts, after every phase is done.
+ */
+class Outbox {
+  private transport: PeerTransport | undefined;
+  attach(t: PeerTransport): void {
+    this.transport = t;
+  }
+  send(msgs: readonly Message[]): void {
+    this.transport?.send(msgs);
+  }
+}
+
+/** Raft: the runtime over the storage, and who is told when this member's role changes. */
+interface RaftPhase {
+  readonly runtime: RaftRuntime<KvApplyResult>;
+  readonly outbox: Outbox;
+  /** Told on every change of role; the API phase adds the etcd server. */
+  readonly onRole: ((isLeader: boolean) => void)[];
+}
+
+function createRaft(
+  cfg: ServerConfig,
+  dir: DataDir,
+  s: Storage,
+  log: Logger,
+  onFatal: ((e: Error) => void) | undefined,
+): RaftPhase {
+  const { member, myId } = dir;
+  const outbox = new Outbox();
+  const onRole: ((isLeader: boolean) => void)[] = [];
+  const tickMs = cfg.heartbeatInterval;
+  const rt: RaftRuntime<KvApplyResult> = new RaftRuntime<KvApplyResult>(s.sm, {
+    id: myId,
+    log: walLogStore(s.wal, () => s.kvStorage.flush()),
+    transport: outbox,
+    tickMs,
+    electionTicks: Math.max(2, Math.round(cfg.electionTimeout / tickMs)),
+    snapshotCount: cfg.snapshotCount,
+    requestTimeoutMs: 7000,
+    raft: { preVote: true, checkQuorum: true },
+    logger: (event, fields) =>
+      log[event === "slow-ready" || event === "ready-loop-failed" ? "warn" : "info"](
+        { module: "raft", ...fields, member },
+        event,
+      ),
+    onSoftState: (st) => {
+      for (const f of onRole) f(st.role === StateRole.Leader);
+      s.metrics.observeLeader(st.lead);
+      const leader = hexId(s.sm.members().externalId(st.lead));
+      log.info({ member, role: st.role, leader, term: rt.rn.term }, "role");
+    },
+    onFatal: (e) => {
+      const why = describeFatal(e, cfg.dataDir);
+      log.fatal({ err: e.message, dataDir: cfg.dataDir, code: errnoOf(e) }, `stopping: ${why}`);
+      onFatal?.(new Error(`${why}: ${e.message}`, { cause: e }));
+    },
+  });
+  s.metrics.attach({
+    version: defaultEtcdVersion,
+    memberId: myId,
+    leader: () => rt.leader(),
+    committedIndex: () => rt.rn.status().hardState.commit,
+    appliedIndex: () => rt.appliedIndex(),
+    pendingProposals: () => rt.pendingProposals,
+    failedProposals: () => rt.proposalsFailed,
+    dbSizeBytes: () => {
+      const st = s.db.stats();
+      return st.liveBytes + st.deadBytes;
+    },
+    dbSizeInUseBytes: () => s.db.stats().liveBytes,
+    keys: () => s.store.keyCount,
+  });
+  return { runtime: rt, outbox, onRole };
+}
+
+/** The peer transport, delivering to the runtime, and the member table it follows. */
+interface Peers {
+  readonly transport: PeerTransport;
+  /** Told of every applied member-table change; the API phase adds the cluster service. */
+  readonly onMembers: ((table: MemberTable, requestId?: string) => void)[];
+  /** Set once the member is closing or was removed from the cluster. */
+  stopping: boolean;
+}
+
+function createTransport(
+  cfg: ServerConfig,
+  dir: DataDir,
+  s: Storage,
+  raft: RaftPhase,
+  log: Logger,
+  onFatal: ((e: Error) => void) | undefined,
+): Peers {
+  const { myId, cid, ids64, member } = dir;
+  const { store, sm, wal } = s;
+  const rt = raft.runtime;
   let infoHash: HashAt | undefined;
   const transport = new PeerTransport({
     memberId: myId,
     clusterId: cid,
     ...listenAddress(cfg.listenPeerUrls[0]),
-    tls: peerTls,
+    tls: dir.peerTls,
     clusterInfo: () => {
       // hashed at most once per revision: anyone on the peer port may ask
       if (infoHash?.revision !== store.revision || infoHash.compactRevision !== store.compactRevision) {
@@ -328,22 +333,24 @@ export async function startFloeServer(
         } satisfies ClusterInfo),
       );
     },
-    onMessage: (m) => runtime?.step(m),
+    onMessage: (m) => rt.step(m),
     onSnapshot: async (m: Message, chunks) => {
       const meta = m.snapshot?.metadata;
-      if (!meta || !runtime) throw new Error("snapshot message without metadata");
+      if (!meta) throw new Error("snapshot message without metadata");
       await wal.writeSnapshot(meta, chunks);
-      runtime.step(m);
+      rt.step(m);
     },
     snapshotSource: async (m) => {
-      const s = await wal.openSnapshot(m.snapshot?.metadata.index);
-      return { sizeBytes: s.sizeBytes, chunks: s.chunks };
+      const snap = await wal.openSnapshot(m.snapshot?.metadata.index);
+      return { sizeBytes: snap.sizeBytes, chunks: snap.chunks };
     },
-    onUnreachable: (id) => runtime?.reportUnreachable(id),
-    onDisconnected: (id) => runtime?.peerDisconnected(id),
-    onSnapshotStatus: (id, ok) => runtime?.reportSnapshot(id, ok),
+    onUnreachable: (id) => rt.reportUnreachable(id),
+    onDisconnected: (id) => rt.peerDisconnected(id),
+    onSnapshotStatus: (id, ok) => rt.reportSnapshot(id, ok),
     logger: (level, event, fields) => log[level]({ module: "transport", ...fields }, event),
   });
+  raft.outbox.attach(transport);
+  const peers: Peers = { transport, onMembers: [], stopping: false };
   const syncPeers = (table: MemberTable | undefined, extra: MemberInfo[] = []) => {
     const wanted = new Map<number, string[]>();
     for (const m of extra) if (m.peerUrls.length > 0) wanted.set(m.id, m.peerUrls);
@@ -351,63 +358,34 @@ export async function startFloeServer(
     for (const [id, urls] of wanted) if (!table?.isRemoved(id)) transport.setPeer(id, urls);
     for (const m of extra) if (table?.isRemoved(m.id)) transport.removePeer(m.id);
   };
+  let knownMembers = dir.knownMembers;
   syncPeers(sm.members(), sm.members().size > 0 ? [] : knownMembers);
   sm.onMembers = (table, requestId) => {
     syncPeers(table);
     for (const id of [...knownMembers.map((m) => m.id)]) if (table.isRemoved(id)) transport.removePeer(id);
     knownMembers = table.list();
-    clusterService?.onMembersChanged(table, requestId);
-    if (table.isRemoved(myId) && !stopping) {
+    for (const f of peers.onMembers) f(table, requestId);
+    if (table.isRemoved(myId) && !peers.stopping) {
       log.warn({ member }, "this member was removed from the cluster; stopping");
-      stopping = true;
+      peers.stopping = true;
       setTimeout(() => onFatal?.(new Error("the member has been permanently removed from the cluster")), 200);
     }
   };
+  return peers;
+}
 
-  const tickMs = cfg.heartbeatInterval;
-  const rt = new RaftRuntime<KvApplyResult>(sm, {
-    id: myId,
-    log: walLogStore(wal, () => kvStorage.flush()),
-    transport: { send: (msgs) => transport.send(msgs) },
-    tickMs,
-    electionTicks: Math.max(2, Math.round(cfg.electionTimeout / tickMs)),
-    snapshotCount: cfg.snapshotCount,
-    requestTimeoutMs: 7000,
-    raft: { preVote: true, checkQuorum: true },
-    logger: (event, fields) =>
-      log[event === "slow-ready" || event === "ready-loop-failed" ? "warn" : "info"](
-        { module: "raft", ...fields, member, term: runtime?.rn.term },
-        event,
-      ),
-    onSoftState: (s) => {
-      etcd?.onRole(s.role === StateRole.Leader);
-      metrics.observeLeader(s.lead);
-      const leader = hexId(sm.members().externalId(s.lead));
-      log.info({ member, role: s.role, leader, term: runtime?.rn.term }, "role");
-    },
-    onFatal: (e) => {
-      const why = describeFatal(e, cfg.dataDir);
-      log.fatal({ err: e.message, dataDir: cfg.dataDir, code: errnoOf(e) }, `stopping: ${why}`);
-      onFatal?.(new Error(`${why}: ${e.message}`, { cause: e }));
-    },
-  });
-  runtime = rt;
-  memberView = {
-    version: defaultEtcdVersion,
-    memberId: myId,
-    leader: () => rt.leader(),
-    committedIndex: () => rt.rn.status().hardState.commit,
-    appliedIndex: () => rt.appliedIndex(),
-    pendingProposals: () => rt.pendingProposals,
-    failedProposals: () => rt.proposalsFailed,
-    dbSizeBytes: () => {
-      const st = db.stats();
-      return st.liveBytes + st.deadBytes;
-    },
-    dbSizeInUseBytes: () => db.stats().liveBytes,
-    keys: () => store.keyCount,
-  };
-  etcd = new EtcdServer(rt, store, db, {
+/** The etcd server and the cluster service, on the runtime, storage and transport. */
+function createServices(
+  cfg: ServerConfig,
+  dir: DataDir,
+  s: Storage,
+  raft: RaftPhase,
+  peers: Peers,
+  log: Logger,
+): { etcd: EtcdServer; cluster: ClusterService } {
+  const { myId, cid, ids64, member } = dir;
+  const rt = raft.runtime;
+  const etcd = new EtcdServer(rt, s.store, s.db, {
     name: cfg.name,
     memberId: myId,
     clusterId: cid,
@@ -421,112 +399,57 @@ export async function startFloeServer(
     authTokenTtlSeconds: cfg.authTokenTtl,
     jwt: cfg.authToken.startsWith("jwt") ? jwtTokens(cfg.authToken) : undefined,
   });
-  {
-    const server = etcd;
-    sm.onAuth = (change) => server.auth.onApplied(change);
-  }
-  clusterService = new ClusterService(rt, sm, {
+  raft.onRole.push((isLeader) => etcd.onRole(isLeader));
+  s.sm.onAuth = (change) => etcd.auth.onApplied(change);
+  const cluster = new ClusterService(rt, s.sm, {
     selfId: myId,
     clusterToken: cfg.initialClusterToken,
     electionTimeoutMs: cfg.electionTimeout,
     requestTimeoutMs: 7000,
-    peerConnected: (id) => transport.connected(id),
+    peerConnected: (id) => peers.transport.connected(id),
   });
-  etcd.cluster = clusterService;
+  peers.onMembers.push((table, requestId) => cluster.onMembersChanged(table, requestId));
+  etcd.cluster = cluster;
   etcd.onDutyError = (what, e) => log.error({ member, err: e.message, duty: what }, "background duty failed");
   etcd.onCheckpoint = (c) =>
     log.debug(
       { member, ...c, encodeMs: Math.round(c.encodeMs), totalMs: Math.round(c.totalMs) },
       "key index checkpoint saved",
     );
-  await transport.listen();
-  if (cfg.experimentalInitialCorruptCheck) {
-    try {
-      await initialCorruptCheck(store, sm.members().list(), myId, peerTls, log);
-    } catch (e) {
-      await transport.close();
-      throw e;
-    }
-  }
-  rt.start();
-  etcd.start();
-  // A single voter need not wait an election timeout.
-  if (rt.confStateNow().voters.length === 1 && rt.confStateNow().voters[0] === myId) rt.rn.campaign();
+  return { etcd, cluster };
+}
+
+/** The client port: gRPC and HTTP for the etcd server, with the configured TLS and limits. */
+function listenClients(
+  cfg: ServerConfig,
+  dir: DataDir,
+  etcd: EtcdServer,
+  registry: Storage["registry"],
+  log: Logger,
+): Promise<ApiServer> {
   const url = new URL(cfg.listenClientUrls[0]);
-  let api: ApiServer;
-  try {
-    api = await startApiServer({
-      backend: etcd,
-      host: url.hostname,
-      port: Number(url.port || 2379),
-      tls: clientCert
-        ? {
-            ...clientCert,
-            clientCertAuth: cfg.clientCertAuth,
-            ...(ciphers ? { ciphers } : {}),
-            ...(cfg.trustedCaFile ? { trustedCaFile: cfg.trustedCaFile } : {}),
-            ...(cfg.clientCrlFile ? { crlFile: cfg.clientCrlFile } : {}),
-          }
-        : undefined,
-      limits: {
-        maxRequestBytes: cfg.maxRequestBytes,
-        maxTxnOps: cfg.maxTxnOps,
-        maxConcurrentStreams: cfg.maxConcurrentStreams,
-      },
-      logger: log,
-      metrics: registry,
-    });
-  } catch (e) {
-    rt.stop();
-    await transport.close();
-    throw e;
-  }
-  const publish = startPublishing(clusterService, sm, myId, cfg, log);
-  const lag = watchEventLoop(cfg.electionTimeout / 2, (maxMs) =>
-    log.warn(
-      { member, maxDelayMs: Math.round(maxMs) },
-      "event loop stalled for a large part of an election timeout",
-    ),
-  );
-  log.info(
-    {
-      member,
-      cluster: hexId(ids64.clusterId64),
-      client: api.url,
-      peer: cfg.listenPeerUrls[0],
-      dataDir: cfg.dataDir,
-      joining,
-      ...phases,
-      keyIndex: store.loadedFrom,
-      startMs: Math.round(performance.now() - startedAt),
-      // from the process's start to this function: Node's own start-up and loading floe's modules
-      bootMs: Math.round(startedAt),
+  const { clientCert, ciphers } = dir;
+  return startApiServer({
+    backend: etcd,
+    host: url.hostname,
+    port: Number(url.port || 2379),
+    tls: clientCert
+      ? {
+          ...clientCert,
+          clientCertAuth: cfg.clientCertAuth,
+          ...(ciphers ? { ciphers } : {}),
+          ...(cfg.trustedCaFile ? { trustedCaFile: cfg.trustedCaFile } : {}),
+          ...(cfg.clientCrlFile ? { crlFile: cfg.clientCrlFile } : {}),
+        }
+      : undefined,
+    limits: {
+      maxRequestBytes: cfg.maxRequestBytes,
+      maxTxnOps: cfg.maxTxnOps,
+      maxConcurrentStreams: cfg.maxConcurrentStreams,
     },
-    "floe member ready",
-  );
-  const e = etcd;
-  const cs = clusterService;
-  return {
-    etcd: e,
-    api,
-    transport,
-    clientUrl: api.url,
-    async close() {
-      stopping = true;
-      clearInterval(publish);
-      lag.disable();
-      await api.close({ graceMs: 500 });
-      e.stop();
-      cs.stop();
-      rt.stop();
-      await transport.close();
-      // Nothing applies any more: a checkpoint now makes the next start skip the whole rebuild.
-      await store.checkpointIndex().catch(() => false);
-      await kvStorage.flush().catch(() => {});
-      await db.close();
-      await wal.close();
-    },
-  };
+    logger: log,
+    metrics: registry,
+  });
 }
 
 /** Reports event-loop stalls (they delay heartbeats and can cost the leadership). */
