@@ -6,10 +6,17 @@
 
 import { create, toBinary } from "@bufbuild/protobuf";
 import { etcdserverpb, floepb } from "../api/index.ts";
-import { MemoryMvccStorage, MvccStore, type RangeResponse, type TxnResponse } from "../mvcc/index.ts";
+import {
+  MemoryMvccStorage,
+  MvccStore,
+  type RangeResponse,
+  type TxnResponse,
+  type Watcher,
+} from "../mvcc/index.ts";
 import { type KvApplyResult, MvccStateMachine, noBatching, type SnapshotImage } from "../server/index.ts";
 import type { KvCommand, KvResult } from "./kv.ts";
 import type { SimMachine } from "./machine.ts";
+import type { WatchStream } from "./watch-check.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -29,15 +36,64 @@ function rangeOp(key: number) {
 const valueIn = (r: RangeResponse): number | undefined =>
   r.kvs.length === 0 ? undefined : Number(dec.decode(r.kvs[0].value));
 
+/** The machine's watch stream: a new one per store, and how often its consumer is full. */
+export interface MvccWatching {
+  newStream(): WatchStream;
+  /** A float in [0, 1) from the simulation's seeded generator. */
+  random(): number;
+}
+
+const ALL_KEYS = { key: new Uint8Array([0]), rangeEnd: new Uint8Array([0]) };
+/** The share of deliveries the watch consumer refuses (the hub then replays them from storage). */
+const REFUSE_SHARE = 0.1;
+/** Events per catch-up pass after each apply: small, so catch-up takes several passes. */
+const CATCH_UP_EVENTS = 16;
+
 export class MvccMachine implements SimMachine {
   private sm: MvccStateMachine;
+  private watcher: Watcher | undefined;
+  private stream: WatchStream | undefined;
 
-  constructor() {
+  constructor(private readonly watching?: MvccWatching) {
     this.sm = new MvccStateMachine(MvccStore.open(new MemoryMvccStorage()), noBatching(), () => {});
+    this.watchStore();
+  }
+
+  /** One watcher on every key from the first revision, on the current store. */
+  private watchStore(): void {
+    this.watcher?.cancel();
+    const w = this.watching;
+    if (w === undefined) return;
+    const stream = w.newStream();
+    this.stream = stream;
+    this.watcher = this.sm.store.watch({ ...ALL_KEYS, startRevision: 1 }, (d) => {
+      if (w.random() < REFUSE_SHARE) {
+        stream.refused();
+        return false;
+      }
+      stream.accept(d);
+      return true;
+    });
+  }
+
+  /** At the end of a run: catch the stream up (nothing refused now) and check it has every revision. */
+  finishWatch(): void {
+    if (this.watching === undefined || this.stream === undefined) return;
+    const store = this.sm.store;
+    const stream = this.stream;
+    this.watcher?.cancel();
+    this.watcher = store.watch({ ...ALL_KEYS, startRevision: stream.lastRevision + 1 }, (d) => {
+      stream.accept(d);
+      return true;
+    });
+    for (let i = 0; i < 10_000 && store.hub.syncSome(CATCH_UP_EVENTS) > 0; i++);
+    stream.complete(store.revision);
   }
 
   apply(index: number, data: Uint8Array): KvApplyResult {
-    return this.sm.apply(index, data);
+    const r = this.sm.apply(index, data);
+    if (this.watcher !== undefined) this.sm.store.hub.syncSome(CATCH_UP_EVENTS);
+    return r;
   }
 
   appliedIndex(): number {
@@ -54,9 +110,11 @@ export class MvccMachine implements SimMachine {
     // configuration and is never sent it; a simulated learner starts empty.)
     if (image instanceof Uint8Array && image.length === 0) {
       this.sm = new MvccStateMachine(MvccStore.open(new MemoryMvccStorage()), noBatching(), () => {});
-      return;
+    } else {
+      await this.sm.restore(image, index);
     }
-    await this.sm.restore(image, index);
+    // A restored store is a new history for a watcher: a new stream from its first revision.
+    this.watchStore();
   }
 
   encode(c: KvCommand): Uint8Array {

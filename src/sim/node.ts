@@ -276,7 +276,13 @@ export class SimNode {
       this.startRuntime(inc);
       return;
     }
-    const machine = new MvccMachine();
+    const watches = this.env.watches;
+    const machine = new MvccMachine(
+      watches && {
+        newStream: () => watches.stream(this.id, this.incarnation),
+        random: () => this.env.random(),
+      },
+    );
     this.machine = machine;
     if (image.length === 0) {
       this.startRuntime(inc);
@@ -386,6 +392,11 @@ export class SimNode {
     if (!this.alive) return;
     if (this.paused) this.inbox.push({ from, run });
     else run();
+  }
+
+  /** End of a run: the member's watch stream must hold every revision its store has. */
+  finishWatch(): void {
+    if (this.alive && this.machine instanceof MvccMachine) this.machine.finishWatch();
   }
 
   isLeader(): boolean {

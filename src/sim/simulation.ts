@@ -23,6 +23,7 @@ import { InvariantChecker } from "./invariants.ts";
 import { SimNetwork } from "./network.ts";
 import { SimNode, type SimNodeOptions } from "./node.ts";
 import type { ClientRequest, NetBody, NodeEnv } from "./types.ts";
+import { WatchCheck } from "./watch-check.ts";
 
 export interface SimOptions {
   seed: number;
@@ -74,6 +75,10 @@ export class Simulation {
   private readonly clients: SimClient[] = [];
   readonly history: HistoryEntry[] = [];
   readonly checker: InvariantChecker;
+  /** Every MVCC member's watch stream, checked (mvcc machine only). */
+  private readonly watches: WatchCheck | undefined;
+  /** Whether a watch consumer is full: its own generator, so the rest of a seed's schedule is unchanged. */
+  private readonly watchRand: ReturnType<typeof seededRand>;
   readonly net: SimNetwork;
   private readonly nodeOpts: SimNodeOptions;
   private nextNodeId: number;
@@ -157,6 +162,8 @@ export class Simulation {
       pauseRate: this.pauseRate,
     });
     this.checker = new InvariantChecker(() => `t=${this.now}ms seed=${opts.seed}`);
+    this.watches = opts.machine === "mvcc" ? new WatchCheck((w) => this.checker.violation(w)) : undefined;
+    this.watchRand = seededRand(opts.seed * 97 + 13);
     const ids = Array.from({ length: opts.nodes }, (_, i) => i + 1);
     this.nextNodeId = opts.nodes + 1;
     for (const id of ids) this.createNode(id, MemoryStorage.bootstrap(ids));
@@ -180,6 +187,8 @@ export class Simulation {
       later: (delayMs, fn) => this.at(this.now + delayMs, () => this.guardRun(fn)),
       diskLatencyMs: () => this.rand.int(this.diskMaxMs + 1),
       crashPoint: (id) => this.crashPoint(id),
+      random: () => this.watchRand.float(),
+      watches: this.watches,
       observer: {
         leader: (node, term, termAt, firstIndex) => {
           checker.leader(node, term, termAt, firstIndex);
@@ -642,6 +651,7 @@ export class Simulation {
     // Let in-flight operations finish so the history has no artificial "unknown" tails.
     await this.runUntil(this.now + 1100);
     const ok = recoveredAt !== undefined;
+    for (const n of this.nodes.values()) n.finishWatch();
     if (ok && this.faultsOn && this.preVote) await this.probeDisruption();
     return {
       seed: this.opts.seed,
@@ -653,7 +663,19 @@ export class Simulation {
         recoveredAfterMs: ok ? recoveredAt! - healedAt : undefined,
         reason: ok ? undefined : `not every client completed an operation within ${budget}ms after healing`,
       },
-      stats: { ...this.stats, ops: this.history.length, virtualMs: this.now },
+      stats: {
+        ...this.stats,
+        ops: this.history.length,
+        virtualMs: this.now,
+        ...(this.watches
+          ? {
+              watchStreams: this.watches.stats.streams,
+              watchDeliveries: this.watches.stats.deliveries,
+              watchRefused: this.watches.stats.refused,
+              watchCompleted: this.watches.stats.completed,
+            }
+          : {}),
+      },
       config: this.configText,
       crashed: this.crashedWith,
     };

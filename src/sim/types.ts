@@ -2,6 +2,7 @@
 
 import type { Entry, HardState, Message, NodeId, Snapshot } from "../raft/index.ts";
 import type { KvCommand, KvResult } from "./kv.ts";
+import type { WatchCheck } from "./watch-check.ts";
 
 export type ClientRequest = { readMode: "readindex" | "log" } & KvCommand;
 
@@ -45,4 +46,8 @@ export interface NodeEnv {
   /** A crash point after a Ready that changed the hard state was fsync'd, before its messages go out: true = die here. */
   crashPoint(node: NodeId): boolean;
   observer: Observer;
+  /** A float in [0, 1) from the simulation's seeded generator. */
+  random(): number;
+  /** The watch streams' checker (MVCC machines only). */
+  watches?: WatchCheck;
 }

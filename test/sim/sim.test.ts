@@ -30,13 +30,24 @@ test(`simulator: ${SOAK_5} seeds of a 5-member cluster under faults keep every i
 test("simulator: members running the server's MVCC state machine (Put, Range, Txn) keep every invariant and stay linearizable", async () => {
   const bad: string[] = [];
   let ops = 0;
+  const watch = { watchStreams: 0, watchDeliveries: 0, watchRefused: 0, watchCompleted: 0 };
   for (let seed = 1; seed <= 400; seed++) {
     const o = await runSeed({ seed, nodes: seed % 4 === 0 ? 5 : 3, machine: "mvcc" });
     ops += o.ops;
+    for (const k of Object.keys(watch) as (keyof typeof watch)[]) watch[k] += o.stats[k] ?? 0;
     if (failed(o)) bad.push(`seed=${seed}: ${o.violations[0] ?? "not linearizable"}`);
   }
   assert.deepEqual(bad, []);
   assert.ok(ops > 400 * 20, `clients made progress (${ops} operations)`);
+  // Every member's watch stream ran, was refused deliveries (so the hub replayed
+  // them from storage) and was checked complete at the end of each run.
+  assert.ok(watch.watchDeliveries > 400 * 3 * 10, JSON.stringify(watch));
+  assert.ok(watch.watchRefused > watch.watchDeliveries / 50, JSON.stringify(watch));
+  assert.ok(watch.watchCompleted >= 400 * 3, JSON.stringify(watch));
+  assert.ok(
+    watch.watchStreams > watch.watchCompleted,
+    `restarts and snapshot installs open new streams: ${JSON.stringify(watch)}`,
+  );
   const a = await new Simulation({ seed: 77, nodes: 3, machine: "mvcc" }).run();
   const b = await new Simulation({ seed: 77, nodes: 3, machine: "mvcc" }).run();
   assert.deepEqual(a.history, b.history, "an MVCC seed replays exactly");
