@@ -181,6 +181,8 @@ export interface RuntimeMutations {
   tickOncePerCallback?: boolean;
   /** Send every Ready's messages (acks, votes) before its entries and hard state are durable. */
   sendBeforeDurable?: boolean;
+  /** Install a leader's snapshot into the state machine without recording it in the log first. */
+  installSnapshotWithoutMarker?: boolean;
 }
 
 interface Waiter<R> {
@@ -518,7 +520,7 @@ export class RaftRuntime<R> {
     await this.opts.log.save({
       hardState: rd.hardState,
       entries: rd.entries,
-      snapshot: rd.snapshot,
+      snapshot: this.opts.mutations?.installSnapshotWithoutMarker ? undefined : rd.snapshot,
       sync: rd.mustSync,
     });
     const t1 = this.clock.now();

@@ -18,4 +18,5 @@ export const MUTATIONS: Record<string, Mutation> = {
   "pre-vote-ignores-leader": { mutations: { preVoteIgnoresLeader: true } },
   "runtime-tick-once-per-callback": { runtimeMutations: { tickOncePerCallback: true } },
   "runtime-ack-before-durable": { runtimeMutations: { sendBeforeDurable: true } },
+  "runtime-snapshot-without-marker": { runtimeMutations: { installSnapshotWithoutMarker: true } },
 };

@@ -626,7 +626,7 @@ export class Simulation {
     this.net.healthy = true;
     for (const n of this.nodes.values()) {
       if (n.paused) this.resume(n);
-      if (!n.alive) this.restart(n);
+      if (!n.alive) this.guardRun(() => this.restart(n));
     }
     const healedAt = this.now;
     const deadline = healedAt + budget;

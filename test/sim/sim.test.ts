@@ -99,6 +99,7 @@ const budgets: [string, number][] = [
   ["pre-vote-ignores-leader", 1000],
   ["runtime-tick-once-per-callback", 1000],
   ["runtime-ack-before-durable", 300],
+  ["runtime-snapshot-without-marker", 300],
 ];
 
 for (const [name, budget] of budgets) {
