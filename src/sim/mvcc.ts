@@ -76,6 +76,12 @@ export class MvccMachine implements SimMachine {
     });
   }
 
+  /** The store's revision and its HashKV at `rev` (0: the current revision). */
+  hashKV(rev = 0): { revision: number; hash: number } {
+    const h = this.sm.store.hashKV(rev);
+    return { revision: this.sm.store.revision, hash: h.hash };
+  }
+
   /** At the end of a run: catch the stream up (nothing refused now) and check it has every revision. */
   finishWatch(): void {
     if (this.watching === undefined || this.stream === undefined) return;

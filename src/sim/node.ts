@@ -394,6 +394,12 @@ export class SimNode {
     else run();
   }
 
+  /** The MVCC store's revision and HashKV at `rev`, for a live member running the MVCC machine. */
+  hashKV(rev = 0): { revision: number; hash: number } | undefined {
+    if (!this.alive || !(this.machine instanceof MvccMachine)) return undefined;
+    return this.machine.hashKV(rev);
+  }
+
   /** End of a run: the member's watch stream must hold every revision its store has. */
   finishWatch(): void {
     if (this.alive && this.machine instanceof MvccMachine) this.machine.finishWatch();

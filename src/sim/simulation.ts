@@ -607,6 +607,29 @@ export class Simulation {
       );
   }
 
+  /**
+   * After healing, every live MVCC member's key space hashes as the most
+   * advanced member's did at the same revision (etcd's HashKV, what its
+   * corruption check compares): members may still be behind, never different.
+   */
+  private compareHashKV(): void {
+    const live = [...this.nodes.values()]
+      .map((n) => ({ n, at: n.hashKV() }))
+      .filter((x): x is { n: SimNode; at: { revision: number; hash: number } } => x.at !== undefined);
+    if (live.length < 2) return;
+    const ref = live.reduce((a, b) => (b.at.revision > a.at.revision ? b : a));
+    for (const { n, at } of live) {
+      if (n === ref.n) continue;
+      const theirs = ref.n.hashKV(at.revision)!.hash;
+      if (theirs !== at.hash) {
+        this.checker.violation(
+          `HashKV at revision ${at.revision}: member ${n.id} has ${(at.hash >>> 0).toString(16)}, member ${ref.n.id} had ${(theirs >>> 0).toString(16)}`,
+        );
+      }
+      this.stats.hashKVCompared = (this.stats.hashKVCompared ?? 0) + 1;
+    }
+  }
+
   async run(): Promise<SimResult> {
     const faultPhase = this.opts.faultPhaseMs ?? 3000;
     const budget = this.opts.livenessBudgetMs ?? 8000;
@@ -652,6 +675,13 @@ export class Simulation {
     await this.runUntil(this.now + 1100);
     const ok = recoveredAt !== undefined;
     for (const n of this.nodes.values()) n.finishWatch();
+    if (ok) {
+      try {
+        this.compareHashKV();
+      } catch (e) {
+        this.checker.violation(`HashKV after healing failed: ${(e as Error).message}`);
+      }
+    }
     if (ok && this.faultsOn && this.preVote) await this.probeDisruption();
     return {
       seed: this.opts.seed,
