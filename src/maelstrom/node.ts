@@ -6,7 +6,7 @@
 // sent only when nothing was proposed; otherwise the client gets the applied
 // result or, when the entry does not apply in time, an indefinite error (0).
 
-import type { NodeId, RaftLogger } from "../raft/index.ts";
+import { type NodeId, type RaftLogger, seededRand, uint32From } from "../raft/index.ts";
 import {
   collectImage,
   MemoryLogStore,
@@ -71,19 +71,6 @@ class LinKvMachine implements StateMachine<KvReply> {
     this.kv = LinKvMap.restore(await collectImage(image));
     this.applied = index;
   }
-}
-
-/** A sequence of 32-bit numbers from a seed (xorshift32): the same seed, the same run. */
-function seededUint32(seed: number): () => number {
-  let x = seed >>> 0 || 0x9e3779b9;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
 }
 
 export class MaelstromNode {
@@ -158,7 +145,7 @@ export class MaelstromNode {
     const runtime = new RaftRuntime(this.machine, {
       id: this.raftId(node_id),
       clock: this.opts.clock ?? realClock,
-      randomUint32: this.opts.seed !== undefined ? seededUint32(this.opts.seed) : realRandomUint32,
+      randomUint32: this.opts.seed !== undefined ? uint32From(seededRand(this.opts.seed)) : realRandomUint32,
       log: MemoryLogStore.bootstrapped(voters, 100),
       transport: {
         send: (messages) => {

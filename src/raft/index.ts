@@ -13,7 +13,7 @@ export type { RaftConfig, RaftLogger, RaftMutations, ReadOnlyOption } from "./co
 export { assert, RaftAssertionError, RaftError } from "./errors.ts";
 export { ProgressState } from "./progress.ts";
 export { CAMPAIGN_TRANSFER, Raft } from "./raft.ts";
-export { type Rand, seededRand } from "./rand.ts";
+export { type Rand, seededRand, uint32From } from "./rand.ts";
 export { type ProgressStatus, RawNode, type Status } from "./rawnode.ts";
 export { EMPTY_CONF_STATE, MemoryStorage, type Storage } from "./storage.ts";
 export * from "./types.ts";

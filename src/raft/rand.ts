@@ -39,3 +39,8 @@ export function seededRand(seed: number): Rand {
     },
   };
 }
+
+/** 32-bit unsigned integers from `r` (what the runtime takes as its randomness). */
+export function uint32From(r: Rand): () => number {
+  return () => r.int(4294967296);
+}

@@ -263,6 +263,8 @@ export class RaftRuntime<R> {
     private readonly opts: RuntimeOptions,
   ) {
     this.clock = opts.clock ?? realClock;
+    this.sendEarly = opts.mutations?.sendBeforeDurable === true;
+    this.dropSnapshotMarker = opts.mutations?.installSnapshotWithoutMarker === true;
     const random = opts.randomUint32 ?? realRandomUint32;
     this.idPrefix = random() >>> 0;
     this.applied = sm.appliedIndex();
@@ -283,6 +285,10 @@ export class RaftRuntime<R> {
       logger: this.log,
     });
   }
+
+  /** Mutations (simulator only), read once rather than on every Ready. */
+  private readonly sendEarly: boolean;
+  private readonly dropSnapshotMarker: boolean;
 
   /** The host's logger, each event with the term it happened in (the core's own field wins). */
   private readonly log = (event: string, fields: Readonly<Record<string, unknown>>): void => {
@@ -515,12 +521,12 @@ export class RaftRuntime<R> {
     if (rd.softState) this.opts.onSoftState?.(rd.softState);
     // A leader's appends go out while its own copy is written (its entries
     // count toward commit only after advance(), once durable).
-    const early = rd.sendBeforePersist || this.opts.mutations?.sendBeforeDurable === true;
+    const early = rd.sendBeforePersist || this.sendEarly;
     if (early) this.send(rd.messages);
     await this.opts.log.save({
       hardState: rd.hardState,
       entries: rd.entries,
-      snapshot: this.opts.mutations?.installSnapshotWithoutMarker ? undefined : rd.snapshot,
+      snapshot: this.dropSnapshotMarker ? undefined : rd.snapshot,
       sync: rd.mustSync,
     });
     const t1 = this.clock.now();

@@ -15,6 +15,7 @@ import {
   type RawNode,
   StateRole,
   seededRand,
+  uint32From,
 } from "../raft/index.ts";
 import {
   type ClockTimer,
@@ -309,7 +310,7 @@ export class SimNode {
     this.runtime = new RaftRuntime(this.machine, {
       id: this.id,
       clock: inc.clock(),
-      randomUint32: () => Math.floor(rand.float() * 2 ** 32),
+      randomUint32: uint32From(rand),
       log,
       transport: {
         send: (messages) => {

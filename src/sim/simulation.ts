@@ -412,6 +412,15 @@ export class Simulation {
 
   // ---- faults ------------------------------------------------------------------
 
+  /** A live member to crash or pause: the leader with probability `leaderShare`, else any live one. */
+  private pickVictim(lead: SimNode | undefined, leaderShare: number): SimNode | undefined {
+    const live = this.liveIds();
+    if (live.length === 0) return undefined;
+    const victim = lead && this.rand.float() < leaderShare ? lead.id : live[this.rand.int(live.length)];
+    const node = this.nodes.get(victim);
+    return node?.alive ? node : undefined;
+  }
+
   private injectFault(): void {
     const r = this.rand;
     const ids = [...this.nodes.keys()];
@@ -443,11 +452,8 @@ export class Simulation {
     } else if (roll < 40) {
       this.net.heal();
     } else if (roll < 55) {
-      const live = this.liveIds();
-      if (live.length === 0) return;
-      const victim = lead && r.float() < 0.5 ? lead.id : live[r.int(live.length)];
-      const node = victim !== undefined ? this.nodes.get(victim) : undefined;
-      if (node?.alive) {
+      const node = this.pickVictim(lead, 0.5);
+      if (node) {
         this.stats.crashes++;
         node.crash();
         // Quick restarts make a crashed leader likely to win again with unreplicated entries.
@@ -474,11 +480,8 @@ export class Simulation {
       // leader's: it resumes with its old view and a backlog of messages.
       // One at a time: the rest can then elect a leader and go on meanwhile.
       if ([...this.nodes.values()].some((n) => n.paused)) return;
-      const live = this.liveIds();
-      if (live.length === 0) return;
-      const victim = lead && r.float() < 0.7 ? lead.id : live[r.int(live.length)];
-      const node = victim !== undefined ? this.nodes.get(victim) : undefined;
-      if (node?.alive) {
+      const node = this.pickVictim(lead, 0.7);
+      if (node) {
         this.stats.pauses++;
         node.pause();
         this.at(this.now + 100 + r.int(r.float() < 0.3 ? 400 : 2000), () => this.resume(node));

@@ -182,7 +182,8 @@ for (let w = 0; w < WORKLOADS; w++) {
       const ends = [rec.lengths[k].get(name) ?? 0, rec.lengths[k + 1].get(name)!];
       for (const cut of cuts) {
         const files = filesAt(rec, k);
-        const end = [cut, ...ends.filter((e) => e > cut)][rand.int(3)] ?? cut;
+        const choices = [cut, ...ends.filter((e) => e > cut)];
+        const end = choices[rand.int(choices.length)];
         let bytes = bytesOf(rec, name, cut, end);
         let holes = false;
         if (cut > synced + 512 && rand.int(3) === 0) {
