@@ -5,13 +5,30 @@
 export type KvCommand =
   | { op: "read"; key: number; client: number; req: number }
   | { op: "write"; key: number; value: number; client: number; req: number }
-  | { op: "cas"; key: number; from: number; to: number; client: number; req: number };
+  | { op: "cas"; key: number; from: number; to: number; client: number; req: number }
+  /** Deletes `key`, or with `end` every key whose name falls in [name(key), name(end)) (see inDeleteRange). */
+  | { op: "delete"; key: number; end?: number; client: number; req: number };
 
 export type KvResult =
   | { type: "read_ok"; value: number | undefined }
   | { type: "write_ok" }
   | { type: "cas_ok" }
+  | { type: "delete_ok"; deleted: number }
   | { type: "error"; code: 20 | 22 | 30; text: string };
+
+/** A key's name in the store; the MVCC machine's keys are these bytes, ordered bytewise. */
+export const keyName = (k: number): string => `k${k}`;
+
+/**
+ * Whether a delete of [key, end) covers key k: by name, compared bytewise as
+ * the MVCC store compares keys (so with 10 or more keys "k10" lies between
+ * "k1" and "k2"); without `end`, only `key` itself.
+ */
+export function inDeleteRange(k: number, c: { key: number; end?: number }): boolean {
+  if (c.end === undefined) return k === c.key;
+  const n = keyName(k);
+  return n >= keyName(c.key) && n < keyName(c.end);
+}
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -63,6 +80,13 @@ export class KvStateMachine {
         if (cur !== c.from) return { type: "error", code: 22, text: `expected ${c.from}, found ${cur}` };
         this.data.set(c.key, c.to);
         return { type: "cas_ok" };
+      }
+      case "delete": {
+        let deleted = 0;
+        for (const k of [...this.data.keys()]) {
+          if (inDeleteRange(k, c) && this.data.delete(k)) deleted++;
+        }
+        return { type: "delete_ok", deleted };
       }
     }
   }

@@ -7,6 +7,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { etcdserverpb, floepb } from "../api/index.ts";
 import {
+  type DeleteRangeResponse,
   MemoryMvccStorage,
   MvccStore,
   type RangeResponse,
@@ -14,13 +15,13 @@ import {
   type Watcher,
 } from "../mvcc/index.ts";
 import { type KvApplyResult, MvccStateMachine, noBatching, type SnapshotImage } from "../server/index.ts";
-import type { KvCommand, KvResult } from "./kv.ts";
+import { type KvCommand, type KvResult, keyName } from "./kv.ts";
 import type { SimMachine } from "./machine.ts";
 import type { WatchStream } from "./watch-check.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-const keyOf = (k: number): Uint8Array => enc.encode(`k${k}`);
+const keyOf = (k: number): Uint8Array => enc.encode(keyName(k));
 const valueBytes = (v: number): Uint8Array => enc.encode(String(v));
 
 function propose(request: floepb.InternalRequest["request"]): Uint8Array {
@@ -130,6 +131,14 @@ export class MvccMachine implements SimMachine {
           case: "put",
           value: create(etcdserverpb.PutRequestSchema, { key: keyOf(c.key), value: valueBytes(c.value) }),
         });
+      case "delete":
+        return propose({
+          case: "deleteRange",
+          value: create(etcdserverpb.DeleteRangeRequestSchema, {
+            key: keyOf(c.key),
+            rangeEnd: c.end === undefined ? new Uint8Array() : keyOf(c.end),
+          }),
+        });
       case "read":
         // A read through the log: a Txn without compares that ranges over the key.
         return propose({
@@ -171,6 +180,8 @@ export class MvccMachine implements SimMachine {
     switch (c.op) {
       case "write":
         return { type: "write_ok" };
+      case "delete":
+        return { type: "delete_ok", deleted: Number((r.response as DeleteRangeResponse).deleted) };
       case "read": {
         const op = (r.response as TxnResponse).responses[0];
         if (!op || !("responseRange" in op)) throw new Error("a read txn answered without its range");

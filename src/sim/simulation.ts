@@ -172,7 +172,14 @@ export class Simulation {
       const client = new SimClient(
         c,
         seededRand(opts.seed * 31 + c),
-        { keys: opts.keys ?? 3, timeoutMs: 1000, logReadRate: 0.2 },
+        {
+          keys: opts.keys ?? 3,
+          timeoutMs: 1000,
+          logReadRate: 0.2,
+          // The member's MVCC store gets deletes (of one key and of ranges);
+          // the kv map keeps the mix its mutation budgets were measured with.
+          deleteShare: opts.machine === "mvcc" ? 0.1 : 0,
+        },
         ids[r.int(ids.length)],
       );
       this.clients.push(client);
@@ -342,13 +349,20 @@ export class Simulation {
     }
   }
 
+  private record(h: HistoryEntry): void {
+    this.history.push(h);
+    if (h.request.op !== "delete" || h.result === undefined) return;
+    const kind = h.request.end === undefined ? "deletesOfKey" : "deletesOfRange";
+    this.stats[kind] = (this.stats[kind] ?? 0) + 1;
+  }
+
   private deliver(from: number, to: number, body: NetBody): void {
     if (to < 0) {
       const client = this.clients[-to - 1];
       if (body.kind === "reply") {
         const h = client.onReply(body.reply, this.now, (hint) => this.retarget(client, hint));
         if (h === "stale") return;
-        if (h) this.history.push(h);
+        if (h) this.record(h);
         this.scheduleNextOp(client, h === undefined ? 5 : 0);
       }
       return;
@@ -392,7 +406,7 @@ export class Simulation {
     this.at(this.now + 1000, () => {
       const h = client.onTimeout(request.req);
       if (h === "stale") return;
-      if (h) this.history.push(h);
+      if (h) this.record(h);
       this.retarget(client, 0);
       this.scheduleNextOp(client, 0);
     });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { failed, MUTATIONS, type Mutation, runSeed, Simulation } from "../../src/sim/index.ts";
+import type { HistoryEntry } from "../../src/sim/client.ts";
+import { checkHistory, failed, MUTATIONS, type Mutation, runSeed, Simulation } from "../../src/sim/index.ts";
 
 // A soak of a few hundred seeds; `npm run sim -- --seeds 10000` runs the long one.
 const SOAK_3 = 2000;
@@ -27,7 +28,7 @@ test(`simulator: ${SOAK_5} seeds of a 5-member cluster under faults keep every i
   assert.deepEqual(bad, []);
 });
 
-test("simulator: members running the server's MVCC state machine (Put, Range, Txn) keep every invariant and stay linearizable", async () => {
+test("simulator: members running the server's MVCC state machine (Put, Range, Txn, DeleteRange) keep every invariant and stay linearizable", async () => {
   const bad: string[] = [];
   let ops = 0;
   const watch = {
@@ -36,6 +37,8 @@ test("simulator: members running the server's MVCC state machine (Put, Range, Tx
     watchRefused: 0,
     watchCompleted: 0,
     hashKVCompared: 0,
+    deletesOfKey: 0,
+    deletesOfRange: 0,
   };
   for (let seed = 1; seed <= 400; seed++) {
     const o = await runSeed({ seed, nodes: seed % 4 === 0 ? 5 : 3, machine: "mvcc" });
@@ -52,6 +55,8 @@ test("simulator: members running the server's MVCC state machine (Put, Range, Tx
   assert.ok(watch.watchCompleted >= 400 * 3, JSON.stringify(watch));
   // After healing, members' HashKV agreed with the most advanced member's (in most runs; some end without liveness).
   assert.ok(watch.hashKVCompared >= 400 * 2 * 0.9, JSON.stringify(watch));
+  // Clients deleted single keys and ranges (DeleteRange), and the checker saw their outcomes.
+  assert.ok(watch.deletesOfKey > 400 && watch.deletesOfRange > 400, JSON.stringify(watch));
   assert.ok(
     watch.watchStreams > watch.watchCompleted,
     `restarts and snapshot installs open new streams: ${JSON.stringify(watch)}`,
@@ -118,3 +123,32 @@ for (const [name, budget] of budgets) {
     assert.ok(seed !== undefined, `not caught within ${budget} seeds`);
   });
 }
+
+test("simulator checker: a delete of a range is a delete of each key it covers", () => {
+  const rm = { op: "delete", key: 0, end: 2, client: 2, req: 1, readMode: "readindex" } as const;
+  const h = (afterDelete: number | undefined): HistoryEntry[] => [
+    {
+      client: 1,
+      request: { op: "write", key: 1, value: 4, client: 1, req: 1, readMode: "readindex" },
+      call: 0,
+      ret: 10,
+      result: { type: "write_ok" },
+    },
+    { client: 2, request: rm, call: 20, ret: 30, result: { type: "delete_ok", deleted: 1 }, covers: [0, 1] },
+    {
+      client: 1,
+      request: { op: "read", key: 1, client: 1, req: 2, readMode: "readindex" },
+      call: 40,
+      ret: 50,
+      result: { type: "read_ok", value: afterDelete },
+    },
+  ];
+  assert.equal(checkHistory(h(undefined)).verdict, "linearizable");
+  const stale = checkHistory(h(4));
+  assert.equal(stale.verdict, "not-linearizable");
+  assert.match(stale.explanation ?? "", /delete 1 -> ok/);
+  // A delete whose outcome is unknown may or may not have happened.
+  const unknown = h(4);
+  unknown[1] = { ...unknown[1], ret: Number.POSITIVE_INFINITY, result: undefined };
+  assert.equal(checkHistory(unknown).verdict, "linearizable");
+});
