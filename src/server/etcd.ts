@@ -31,6 +31,7 @@ import type { ClusterService } from "./cluster.ts";
 import { fromDeleteRange, fromPut, fromRange, fromTxn, num, toRange, toTxn } from "./convert.ts";
 import { LeaderForwarder } from "./forward.ts";
 import type { KvApplyResult } from "./kvstore.ts";
+import { LeaseKeeper } from "./leases.ts";
 import { BackendQuota, LEASE_OVERHEAD_BYTES, putCostBytes, txnCostBytes } from "./quota.ts";
 import { type RaftRuntime, RuntimeError } from "./runtime.ts";
 import { watchStream } from "./watchstream.ts";
@@ -108,7 +109,7 @@ export function wrapField(field: number, bytes: Uint8Array): Uint8Array {
 }
 
 export class EtcdServer implements EtcdBackend {
-  readonly lessor: Lessor;
+  readonly leases: LeaseKeeper;
   private readonly forwarder = new LeaderForwarder(5000);
   private readonly quota: BackendQuota;
   private timers: NodeJS.Timeout[] = [];
@@ -122,7 +123,12 @@ export class EtcdServer implements EtcdBackend {
     readonly db: Bitcask,
     readonly info: EtcdServerInfo,
   ) {
-    this.lessor = new Lessor(store);
+    this.leases = new LeaseKeeper(
+      new Lessor(store),
+      () => performance.now(),
+      info.electionTimeoutMs,
+      (id) => this.propose({ case: "leaseRevoke", value: create(pb.LeaseRevokeRequestSchema, { ID: id }) }),
+    );
     this.auth = new AuthService(
       store,
       (request, info) => this.propose(request, undefined, info),
@@ -136,7 +142,7 @@ export class EtcdServer implements EtcdBackend {
   start(): void {
     this.every(50, "watch catch-up", () => this.store.hub.syncSome(1000));
     this.every(100, "physical compaction", () => this.store.compactSome(1000));
-    this.every(500, "lease expiry", () => this.expireLeases());
+    this.every(500, "lease expiry", () => this.leases.expire());
     this.every(1000, "key index checkpoint", () => this.checkpointIfDue());
   }
 
@@ -202,26 +208,13 @@ export class EtcdServer implements EtcdBackend {
 
   stop(): void {
     for (const t of this.timers) clearInterval(t);
-    this.lessor.close();
+    this.leases.close();
     this.auth.close();
   }
 
   /** Called with the Raft role: the leader keeps lease time. */
   onRole(isLeader: boolean): void {
-    if (isLeader && !this.lessor.isPrimary) this.lessor.promote(Date.now(), this.info.electionTimeoutMs);
-    else if (!isLeader && this.lessor.isPrimary) this.lessor.demote();
-  }
-
-  private expireLeases(): void {
-    if (!this.lessor.isPrimary) return;
-    for (const id of this.lessor.expiredLeases(Date.now(), 100)) {
-      this.propose({
-        case: "leaseRevoke",
-        value: create(pb.LeaseRevokeRequestSchema, { ID: id }),
-      }).catch(() => {
-        // retried: expiredLeases reports it again after its retry interval
-      });
-    }
+    this.leases.onRole(isLeader);
   }
 
   header(): pb.ResponseHeader {
@@ -357,7 +350,7 @@ export class EtcdServer implements EtcdBackend {
       id: bigint;
       ttl: number;
     };
-    if (this.lessor.isPrimary) this.lessor.renew(r.id, Date.now());
+    this.leases.granted(r.id);
     return create(pb.LeaseGrantResponseSchema, {
       header: { revision: BigInt(r.header.revision) },
       ID: r.id,
@@ -395,7 +388,7 @@ export class EtcdServer implements EtcdBackend {
   private async relayTarget(): Promise<string | undefined> {
     const deadline = Date.now() + LEADER_URL_WAIT_MS;
     for (;;) {
-      if (this.lessor.isPrimary) return undefined;
+      if (this.leases.isPrimary) return undefined;
       const url = this.leaderUrl();
       if (url) return url;
       if (Date.now() >= deadline)
@@ -405,13 +398,13 @@ export class EtcdServer implements EtcdBackend {
   }
 
   async leaseKeepAlive(req: pb.LeaseKeepAliveRequest): Promise<pb.LeaseKeepAliveResponse> {
-    if (!this.lessor.isPrimary) {
+    if (!this.leases.isPrimary) {
       const url = await this.relayTarget();
       if (url) return this.forwarder.keepAlive(url, req);
     }
     let ttl: number;
     try {
-      ttl = this.lessor.renew(req.ID, Date.now());
+      ttl = this.leases.keepAlive(req.ID);
     } catch (e) {
       throw apiError(e);
     }
@@ -431,10 +424,10 @@ export class EtcdServer implements EtcdBackend {
       for (const key of t.keys)
         guard(() => auth.checkRange(info, PermType.READ, { key, rangeEnd: NO_RANGE_END }));
     }
-    const url = this.lessor.isPrimary ? undefined : await this.relayTarget();
+    const url = this.leases.isPrimary ? undefined : await this.relayTarget();
     if (url) return this.forwarder.timeToLive(url, req, ctx?.token);
     if (!t) return create(pb.LeaseTimeToLiveResponseSchema, { ID: req.ID, TTL: -1n });
-    const remainingMs = this.lessor.isPrimary ? this.lessor.remainingMs(id, Date.now()) : undefined;
+    const remainingMs = this.leases.remainingMs(id);
     const ttl = remainingMs === undefined ? t.grantedTtl : Math.max(0, Math.ceil(remainingMs / 1000));
     return create(pb.LeaseTimeToLiveResponseSchema, {
       ID: req.ID,
