@@ -3,7 +3,11 @@
 // records what it observed for the linearizability checker.
 
 import type { Rand } from "../raft/index.ts";
-import { inDeleteRange, type KvResult } from "./kv.ts";
+import { inDeleteRange, type KvResult, LEASED_KEYS } from "./kv.ts";
+
+/** Client c's leased key: only c puts there, always with its current lease. */
+export const leasedKey = (client: number): number => LEASED_KEYS + client;
+
 import type { ClientReply, ClientRequest } from "./types.ts";
 
 export interface HistoryEntry {
@@ -23,7 +27,12 @@ export interface ClientOptions {
   logReadRate: number;
   /** The share of operations that are deletes (half of one key, half of a range). */
   deleteShare: number;
+  /** The share of operations on the client's lease and its leased key (MVCC machine only). */
+  leaseShare: number;
 }
+
+/** Lease TTLs the clients ask for, in seconds (the server raises them to its minimum). */
+const LEASE_TTLS = [1, 2];
 
 export class SimClient {
   target: number;
@@ -32,6 +41,9 @@ export class SimClient {
   okCount = 0;
   failCount = 0;
   unknownCount = 0;
+  /** The lease the client holds (or believes it may: a grant that timed out), and how many it made. */
+  private lease: number | undefined;
+  private leases = 0;
 
   constructor(
     readonly id: number,
@@ -51,7 +63,9 @@ export class SimClient {
     let request: ClientRequest;
     // With deleteShare 0 no number is drawn for deletes: the kv machine's
     // histories (and the seeds that catch each mutation) stay as they were.
-    if (this.opts.deleteShare > 0 && r.float() < this.opts.deleteShare) {
+    if (this.opts.leaseShare > 0 && r.float() < this.opts.leaseShare) {
+      request = this.leaseRequest(req, readMode);
+    } else if (this.opts.deleteShare > 0 && r.float() < this.opts.deleteShare) {
       const end = r.int(2) === 0 ? undefined : key + 1 + r.int(this.opts.keys);
       request = { op: "delete", key, end, client: this.id, req, readMode };
     } else if (roll < 4) request = { op: "read", key, client: this.id, req, readMode };
@@ -59,6 +73,38 @@ export class SimClient {
     else request = { op: "cas", key, from: r.int(5), to: r.int(5), client: this.id, req, readMode };
     this.current = { request, call: now };
     return request;
+  }
+
+  /**
+   * Without a lease: grant one (a fresh id). With one: keep it alive, put the
+   * client's leased key with it, read that key, or revoke the lease.
+   */
+  private leaseRequest(req: number, readMode: ClientRequest["readMode"]): ClientRequest {
+    const r = this.rand;
+    const client = this.id;
+    if (this.lease === undefined) {
+      this.lease = client * 100_000 + ++this.leases;
+      return {
+        op: "grant",
+        lease: this.lease,
+        ttl: LEASE_TTLS[r.int(LEASE_TTLS.length)],
+        client,
+        req,
+        readMode,
+      };
+    }
+    const lease = this.lease;
+    const roll = r.int(10);
+    if (roll < 4) return { op: "keepalive", lease, client, req, readMode };
+    if (roll < 7)
+      return { op: "write", key: leasedKey(client), value: r.int(5), lease, client, req, readMode };
+    if (roll < 9) return { op: "read", key: leasedKey(client), client, req, readMode };
+    return { op: "revoke", lease, client, req, readMode };
+  }
+
+  /** A revoke (whatever its outcome) or a "lease not found" ends the client's use of its lease. */
+  private noteLease(request: ClientRequest, result: KvResult | undefined): void {
+    if (request.op === "revoke" || result?.type === "lease_not_found") this.lease = undefined;
   }
 
   /** Handles a reply; returns the history entry, or undefined if it is stale or a definite failure. */
@@ -76,6 +122,7 @@ export class SimClient {
       return undefined;
     }
     this.okCount++;
+    this.noteLease(cur.request, reply.result);
     return {
       client: this.id,
       request: cur.request,
@@ -91,7 +138,9 @@ export class SimClient {
     const cur = this.current;
     if (!cur || cur.request.req !== req) return "stale";
     this.current = undefined;
-    if (cur.request.op === "read") {
+    this.noteLease(cur.request, undefined);
+    if (cur.request.op === "read" || cur.request.op === "keepalive" || cur.request.op === "grant") {
+      // No key changes: a read, a keepalive, a grant (what matters of it is whether later puts find the lease).
       this.failCount++;
       return undefined;
     }

@@ -1,23 +1,40 @@
 // The simulator's state machine: a map of small integer keys to values, with
 // client sessions so a command delivered twice (duplicated network message,
-// retried proposal) takes effect once (Raft thesis §6.3).
+// retried proposal) takes effect once (Raft thesis §6.3). Leases (grant,
+// keepalive, revoke, puts with a lease) exist only on the MVCC machine.
 
 export type KvCommand =
   | { op: "read"; key: number; client: number; req: number }
-  | { op: "write"; key: number; value: number; client: number; req: number }
+  | { op: "write"; key: number; value: number; lease?: number; client: number; req: number }
   | { op: "cas"; key: number; from: number; to: number; client: number; req: number }
   /** Deletes `key`, or with `end` every key whose name falls in [name(key), name(end)) (see inDeleteRange). */
-  | { op: "delete"; key: number; end?: number; client: number; req: number };
+  | { op: "delete"; key: number; end?: number; client: number; req: number }
+  | { op: "grant"; lease: number; ttl: number; client: number; req: number }
+  /** Answered by the leader's lessor, not proposed. */
+  | { op: "keepalive"; lease: number; client: number; req: number }
+  | { op: "revoke"; lease: number; client: number; req: number };
 
 export type KvResult =
   | { type: "read_ok"; value: number | undefined }
   | { type: "write_ok" }
   | { type: "cas_ok" }
   | { type: "delete_ok"; deleted: number }
+  | { type: "grant_ok" }
+  | { type: "keepalive_ok"; ttl: number }
+  | { type: "revoke_ok" }
+  /** A definite refusal: the lease does not exist (never granted, revoked or expired). */
+  | { type: "lease_not_found" }
   | { type: "error"; code: 20 | 22 | 30; text: string };
 
-/** A key's name in the store; the MVCC machine's keys are these bytes, ordered bytewise. */
-export const keyName = (k: number): string => `k${k}`;
+/** Keys from here on are clients' leased keys: LEASED_KEYS + c is client c's, named "l<c>". */
+export const LEASED_KEYS = 1_000_000;
+
+/**
+ * A key's name in the store; the MVCC machine's keys are these bytes, ordered
+ * bytewise. Leased keys sort after every shared key, so no delete of a range
+ * of shared keys covers one.
+ */
+export const keyName = (k: number): string => (k >= LEASED_KEYS ? `l${k - LEASED_KEYS}` : `k${k}`);
 
 /**
  * Whether a delete of [key, end) covers key k: by name, compared bytewise as
@@ -81,6 +98,10 @@ export class KvStateMachine {
         this.data.set(c.key, c.to);
         return { type: "cas_ok" };
       }
+      case "grant":
+      case "keepalive":
+      case "revoke":
+        throw new Error(`${c.op}: leases need the MVCC machine (--machine mvcc)`);
       case "delete": {
         let deleted = 0;
         for (const k of [...this.data.keys()]) {

@@ -1,20 +1,30 @@
 // The member's real state machine under simulation: MvccStateMachine (the
 // one the server applies: InternalRequest protobufs into the MVCC store) over
-// in-memory MVCC storage. The simulated clients' read / write / cas become
-// the etcd requests a client would send: Put, Range, and a Txn comparing the
-// value.
+// in-memory MVCC storage. The simulated clients' read / write / cas / delete
+// become the etcd requests a client would send: Put, Range, a Txn comparing
+// the value, DeleteRange; their grant / revoke become LeaseGrant and
+// LeaseRevoke, and the member's LeaseKeeper (the server's) keeps lease time
+// on the member's simulated clock, answers keepalives and revokes what expires.
 
 import { create, toBinary } from "@bufbuild/protobuf";
 import { etcdserverpb, floepb } from "../api/index.ts";
 import {
   type DeleteRangeResponse,
+  Lessor,
   MemoryMvccStorage,
+  MvccError,
   MvccStore,
   type RangeResponse,
   type TxnResponse,
   type Watcher,
 } from "../mvcc/index.ts";
-import { type KvApplyResult, MvccStateMachine, noBatching, type SnapshotImage } from "../server/index.ts";
+import {
+  type KvApplyResult,
+  LeaseKeeper,
+  MvccStateMachine,
+  noBatching,
+  type SnapshotImage,
+} from "../server/index.ts";
 import { type KvCommand, type KvResult, keyName } from "./kv.ts";
 import type { SimMachine } from "./machine.ts";
 import type { WatchStream } from "./watch-check.ts";
@@ -44,6 +54,13 @@ export interface MvccWatching {
   random(): number;
 }
 
+/** What the member's lease keeper needs: its clock, and the runtime to propose revokes through. */
+export interface LeaseTime {
+  now(): number;
+  electionTimeoutMs: number;
+  propose(data: Uint8Array): Promise<unknown>;
+}
+
 const ALL_KEYS = { key: new Uint8Array([0]), rangeEnd: new Uint8Array([0]) };
 /** The share of deliveries the watch consumer refuses (the hub then replays them from storage). */
 const REFUSE_SHARE = 0.1;
@@ -54,10 +71,42 @@ export class MvccMachine implements SimMachine {
   private sm: MvccStateMachine;
   private watcher: Watcher | undefined;
   private stream: WatchStream | undefined;
+  /** The leader's lease duties over this store (a new keeper when the store is replaced). */
+  leases: LeaseKeeper | undefined;
 
-  constructor(private readonly watching?: MvccWatching) {
+  constructor(
+    private readonly watching?: MvccWatching,
+    private readonly leaseTime?: LeaseTime,
+  ) {
     this.sm = new MvccStateMachine(MvccStore.open(new MemoryMvccStorage()), noBatching(), () => {});
     this.watchStore();
+    this.keepLeases();
+  }
+
+  private keepLeases(): void {
+    this.leases?.close();
+    const t = this.leaseTime;
+    if (t === undefined) return;
+    this.leases = new LeaseKeeper(
+      new Lessor(this.sm.store),
+      () => t.now(),
+      t.electionTimeoutMs,
+      (id) =>
+        t.propose(
+          propose({ case: "leaseRevoke", value: create(etcdserverpb.LeaseRevokeRequestSchema, { ID: id }) }),
+        ),
+    );
+  }
+
+  /** Leases the store holds now. */
+  leaseCount(): number {
+    return this.sm.store.leaseList().length;
+  }
+
+  /** Names of the live keys in the clients' leased key space ("l..."). */
+  leasedKeys(): string[] {
+    const r = this.sm.store.range({ key: enc.encode("l"), rangeEnd: enc.encode("m") });
+    return r.kvs.map((kv) => dec.decode(kv.key));
   }
 
   /** One watcher on every key from the first revision, on the current store. */
@@ -117,6 +166,7 @@ export class MvccMachine implements SimMachine {
     // configuration and is never sent it; a simulated learner starts empty.)
     if (image instanceof Uint8Array && image.length === 0) {
       this.sm = new MvccStateMachine(MvccStore.open(new MemoryMvccStorage()), noBatching(), () => {});
+      this.keepLeases();
     } else {
       await this.sm.restore(image, index);
     }
@@ -129,8 +179,24 @@ export class MvccMachine implements SimMachine {
       case "write":
         return propose({
           case: "put",
-          value: create(etcdserverpb.PutRequestSchema, { key: keyOf(c.key), value: valueBytes(c.value) }),
+          value: create(etcdserverpb.PutRequestSchema, {
+            key: keyOf(c.key),
+            value: valueBytes(c.value),
+            lease: BigInt(c.lease ?? 0),
+          }),
         });
+      case "grant":
+        return propose({
+          case: "leaseGrant",
+          value: create(etcdserverpb.LeaseGrantRequestSchema, { ID: BigInt(c.lease), TTL: BigInt(c.ttl) }),
+        });
+      case "revoke":
+        return propose({
+          case: "leaseRevoke",
+          value: create(etcdserverpb.LeaseRevokeRequestSchema, { ID: BigInt(c.lease) }),
+        });
+      case "keepalive":
+        throw new Error("a keepalive is answered by the leader's lessor, not proposed");
       case "delete":
         return propose({
           case: "deleteRange",
@@ -176,12 +242,20 @@ export class MvccMachine implements SimMachine {
 
   result(c: KvCommand, applied: unknown): KvResult {
     const r = applied as KvApplyResult;
+    if (r.status === "failed" && r.error instanceof MvccError && r.error.code === "LeaseNotFound")
+      return { type: "lease_not_found" };
     if (r.status !== "applied") throw new Error(`${c.op} was not applied: ${JSON.stringify(r)}`);
     switch (c.op) {
       case "write":
         return { type: "write_ok" };
       case "delete":
         return { type: "delete_ok", deleted: Number((r.response as DeleteRangeResponse).deleted) };
+      case "grant":
+        return { type: "grant_ok" };
+      case "revoke":
+        return { type: "revoke_ok" };
+      case "keepalive":
+        throw new Error("a keepalive has no applied result");
       case "read": {
         const op = (r.response as TxnResponse).responses[0];
         if (!op || !("responseRange" in op)) throw new Error("a read txn answered without its range");

@@ -6,6 +6,7 @@
 // that loses them, and the runtime sends a Ready's messages only after it (a
 // leader's appends as the write starts).
 
+import { MvccError } from "../mvcc/index.ts";
 import {
   type ConfState,
   type Entry,
@@ -50,6 +51,9 @@ export interface SimNodeOptions {
   /** Runs `fn` as a simulator event now (work a member deferred while it was starting). */
   schedule: (fn: () => void) => void;
 }
+
+/** How often a leader's lease keeper looks for expired leases (the server's period). */
+const LEASE_EXPIRY_PASS_MS = 500;
 
 /** The runtime's proposals and reads outlive the simulated client's 1 s timeout: the client decides. */
 const RUNTIME_REQUEST_TIMEOUT_MS = 5_000;
@@ -278,10 +282,16 @@ export class SimNode {
       return;
     }
     const watches = this.env.watches;
+    const clock = inc.clock();
     const machine = new MvccMachine(
       watches && {
         newStream: () => watches.stream(this.id, this.incarnation),
         random: () => this.env.random(),
+      },
+      {
+        now: () => clock.now(),
+        electionTimeoutMs: this.opts.tickMs * this.opts.raft.electionTicks,
+        propose: (data) => this.runtime.propose(data),
       },
     );
     this.machine = machine;
@@ -307,9 +317,10 @@ export class SimNode {
     const { electionTicks, heartbeatTicks, ...raft } = this.opts.raft;
     const rand = seededRand(this.opts.seed * 1_000_003 + this.id * 101 + this.incarnation);
     const log = new SimLog(this.id, this.disk, this.env, inc, this.opts.snapshotKeep, () => this.crash());
+    const clock = inc.clock();
     this.runtime = new RaftRuntime(this.machine, {
       id: this.id,
-      clock: inc.clock(),
+      clock,
       randomUint32: uint32From(rand),
       log,
       transport: {
@@ -324,7 +335,9 @@ export class SimNode {
       requestTimeoutMs: RUNTIME_REQUEST_TIMEOUT_MS,
       raft: { ...raft, heartbeatTicks },
       onSoftState: (s) => {
-        if (s.role !== StateRole.Leader || !inc.alive) return;
+        if (!inc.alive) return;
+        if (this.machine instanceof MvccMachine) this.machine.leases?.onRole(s.role === StateRole.Leader);
+        if (s.role !== StateRole.Leader) return;
         const rn = this.rn;
         this.env.observer.leader(this.id, rn.term, (i) => rn.logTerm(i), rn.firstIndex());
       },
@@ -340,6 +353,10 @@ export class SimNode {
       mutations: this.opts.runtimeMutations,
     });
     this.runtime.start();
+    // The server's lease-expiry duty, every 500 ms of the member's clock.
+    const machine = this.machine;
+    if (machine instanceof MvccMachine)
+      clock.setInterval(() => machine.leases?.expire(), LEASE_EXPIRY_PASS_MS);
   }
 
   crash(): void {
@@ -401,6 +418,12 @@ export class SimNode {
     return this.machine.hashKV(rev);
   }
 
+  /** A live MVCC member's leases and the leased keys (clients' "l<c>") its store holds. */
+  leaseState(): { leases: number; leasedKeys: string[] } | undefined {
+    if (!this.alive || !(this.machine instanceof MvccMachine)) return undefined;
+    return { leases: this.machine.leaseCount(), leasedKeys: this.machine.leasedKeys() };
+  }
+
   /** End of a run: the member's watch stream must hold every revision its store has. */
   finishWatch(): void {
     if (this.alive && this.machine instanceof MvccMachine) this.machine.finishWatch();
@@ -446,10 +469,35 @@ export class SimNode {
       );
       return;
     }
-    const { readMode: _, ...cmd } = request;
     const machine = this.machine;
+    if (request.op === "keepalive") {
+      const leases = machine instanceof MvccMachine ? machine.leases : undefined;
+      if (!leases?.isPrimary) {
+        reply({ ok: false, reason: "keepalive on a member that is not the leader" });
+        return;
+      }
+      try {
+        reply({ ok: true, result: { type: "keepalive_ok", ttl: leases.keepAlive(BigInt(request.lease)) } });
+      } catch (e) {
+        if (!(e instanceof MvccError) || e.code !== "LeaseNotFound") throw e;
+        reply({ ok: true, result: { type: "lease_not_found" } });
+      }
+      return;
+    }
+    const { readMode: _, ...cmd } = request;
     this.runtime.propose(machine.encode(cmd)).then(
-      (applied) => reply({ ok: true, result: machine.result(cmd, applied) }),
+      (applied) => {
+        const result = machine.result(cmd, applied);
+        // As the server does after a grant: on the leader the lease's time starts now.
+        if (cmd.op === "grant" && result.type === "grant_ok" && machine instanceof MvccMachine) {
+          try {
+            machine.leases?.granted(BigInt(cmd.lease));
+          } catch (e) {
+            if (!(e instanceof MvccError)) throw e; // revoked or expired meanwhile
+          }
+        }
+        reply({ ok: true, result });
+      },
       (e: Error) => {
         // Only a proposal the core refused is a definite failure; one that
         // timed out or outlived its member may still commit.

@@ -63,6 +63,8 @@ interface Event {
 }
 
 const TICK_MS = 10;
+/** How long after the clients stop every lease must be gone (see checkLeasesExpire). */
+const LEASE_DRAIN_MS = 6_500;
 
 export class Simulation {
   readonly rand: Rand;
@@ -179,6 +181,7 @@ export class Simulation {
           // The member's MVCC store gets deletes (of one key and of ranges);
           // the kv map keeps the mix its mutation budgets were measured with.
           deleteShare: opts.machine === "mvcc" ? 0.1 : 0,
+          leaseShare: opts.machine === "mvcc" ? 0.15 : 0,
         },
         ids[r.int(ids.length)],
       );
@@ -351,9 +354,16 @@ export class Simulation {
 
   private record(h: HistoryEntry): void {
     this.history.push(h);
-    if (h.request.op !== "delete" || h.result === undefined) return;
-    const kind = h.request.end === undefined ? "deletesOfKey" : "deletesOfRange";
-    this.stats[kind] = (this.stats[kind] ?? 0) + 1;
+    const r = h.request;
+    if (h.result === undefined) return;
+    let kind: string | undefined;
+    if (h.result.type === "lease_not_found") kind = "leaseNotFound";
+    else if (r.op === "delete") kind = r.end === undefined ? "deletesOfKey" : "deletesOfRange";
+    else if (r.op === "grant") kind = "leaseGrants";
+    else if (r.op === "keepalive") kind = "leaseKeepalives";
+    else if (r.op === "revoke") kind = "leaseRevokes";
+    else if (r.op === "write" && r.lease !== undefined) kind = "leasedPuts";
+    if (kind !== undefined) this.stats[kind] = (this.stats[kind] ?? 0) + 1;
   }
 
   private deliver(from: number, to: number, body: NetBody): void {
@@ -647,6 +657,37 @@ export class Simulation {
     }
   }
 
+  /**
+   * Leases end: with the clients stopped and the cluster healed, every lease
+   * must be revoked by the leader's keeper, its keys with it, within its TTL
+   * (at most 2 s, 4% slower on a skewed clock), the extension a new leader
+   * gives (an election timeout), an expiry pass (0.5 s) and one retry of a
+   * lost revoke (3 s): "no key kept past its lease's expiry".
+   */
+  private async checkLeasesExpire(): Promise<void> {
+    const stoppedAt = this.now;
+    await this.runUntil(stoppedAt + LEASE_DRAIN_MS);
+    // A member removed from the cluster gets no more entries, revokes included
+    // (it may not have applied its own removal): only the most advanced
+    // member's configuration is checked.
+    const live = [...this.nodes.values()].filter((n) => n.alive);
+    const ref = live.reduce<SimNode | undefined>(
+      (a, n) => (a && a.appliedIndex() >= n.appliedIndex() ? a : n),
+      undefined,
+    );
+    const cs = ref?.confState;
+    for (const n of live) {
+      const left = n.leaseState();
+      if (left === undefined || !(cs?.voters.includes(n.id) || cs?.learners.includes(n.id))) continue;
+      if (left.leases > 0 || left.leasedKeys.length > 0) {
+        this.checker.violation(
+          `lease expiry: ${LEASE_DRAIN_MS} ms after the clients stopped, member ${n.id} still holds ${left.leases} lease(s) and leased keys [${left.leasedKeys.join(", ")}]`,
+        );
+      }
+      this.stats.leaseExpiryChecked = (this.stats.leaseExpiryChecked ?? 0) + 1;
+    }
+  }
+
   async run(): Promise<SimResult> {
     const faultPhase = this.opts.faultPhaseMs ?? 3000;
     const budget = this.opts.livenessBudgetMs ?? 8000;
@@ -691,7 +732,13 @@ export class Simulation {
     // Let in-flight operations finish so the history has no artificial "unknown" tails.
     await this.runUntil(this.now + 1100);
     const ok = recoveredAt !== undefined;
-    for (const n of this.nodes.values()) n.finishWatch();
+    for (const n of this.nodes.values()) {
+      try {
+        n.finishWatch();
+      } catch (e) {
+        this.checker.violation(`watch stream of member ${n.id} could not finish: ${(e as Error).message}`);
+      }
+    }
     if (ok) {
       try {
         this.compareHashKV();
@@ -699,6 +746,7 @@ export class Simulation {
         this.checker.violation(`HashKV after healing failed: ${(e as Error).message}`);
       }
     }
+    if (ok && this.opts.machine === "mvcc") await this.checkLeasesExpire();
     if (ok && this.faultsOn && this.preVote) await this.probeDisruption();
     return {
       seed: this.opts.seed,

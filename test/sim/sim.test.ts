@@ -28,7 +28,7 @@ test(`simulator: ${SOAK_5} seeds of a 5-member cluster under faults keep every i
   assert.deepEqual(bad, []);
 });
 
-test("simulator: members running the server's MVCC state machine (Put, Range, Txn, DeleteRange) keep every invariant and stay linearizable", async () => {
+test("simulator: members running the server's MVCC state machine (Put, Range, Txn, DeleteRange, leases) keep every invariant and stay linearizable", async () => {
   const bad: string[] = [];
   let ops = 0;
   const watch = {
@@ -39,6 +39,12 @@ test("simulator: members running the server's MVCC state machine (Put, Range, Tx
     hashKVCompared: 0,
     deletesOfKey: 0,
     deletesOfRange: 0,
+    leaseGrants: 0,
+    leaseKeepalives: 0,
+    leaseRevokes: 0,
+    leasedPuts: 0,
+    leaseNotFound: 0,
+    leaseExpiryChecked: 0,
   };
   for (let seed = 1; seed <= 400; seed++) {
     const o = await runSeed({ seed, nodes: seed % 4 === 0 ? 5 : 3, machine: "mvcc" });
@@ -57,6 +63,12 @@ test("simulator: members running the server's MVCC state machine (Put, Range, Tx
   assert.ok(watch.hashKVCompared >= 400 * 2 * 0.9, JSON.stringify(watch));
   // Clients deleted single keys and ranges (DeleteRange), and the checker saw their outcomes.
   assert.ok(watch.deletesOfKey > 400 && watch.deletesOfRange > 400, JSON.stringify(watch));
+  // Clients granted leases, kept them alive at the leader, put keys with them and
+  // revoked them; some found their lease gone (expired or revoked); after each
+  // healed run every member's leases had ended, keys included.
+  for (const k of ["leaseGrants", "leaseKeepalives", "leaseRevokes", "leasedPuts", "leaseNotFound"] as const)
+    assert.ok(watch[k] > 100, `${k}: ${JSON.stringify(watch)}`);
+  assert.ok(watch.leaseExpiryChecked >= 400 * 3 * 0.9, JSON.stringify(watch));
   assert.ok(
     watch.watchStreams > watch.watchCompleted,
     `restarts and snapshot installs open new streams: ${JSON.stringify(watch)}`,
@@ -151,4 +163,46 @@ test("simulator checker: a delete of a range is a delete of each key it covers",
   const unknown = h(4);
   unknown[1] = { ...unknown[1], ret: Number.POSITIVE_INFINITY, result: undefined };
   assert.equal(checkHistory(unknown).verdict, "linearizable");
+});
+
+test("simulator checker: a lease's end deletes its key only while the key holds that lease", () => {
+  const req = (op: object, n: number) => ({ client: 1, req: n, readMode: "readindex" as const, ...op });
+  const put = (value: number, lease: number, call: number): HistoryEntry => ({
+    client: 1,
+    request: req({ op: "write", key: 1_000_001, value, lease }, call) as HistoryEntry["request"],
+    call,
+    ret: call + 5,
+    result: { type: "write_ok" },
+  });
+  const read = (value: number | undefined, call: number): HistoryEntry => ({
+    client: 1,
+    request: req({ op: "read", key: 1_000_001 }, call) as HistoryEntry["request"],
+    call,
+    ret: call + 5,
+    result: { type: "read_ok", value },
+  });
+  const revoke = (lease: number, call: number): HistoryEntry => ({
+    client: 1,
+    request: req({ op: "revoke", lease }, call) as HistoryEntry["request"],
+    call,
+    ret: call + 5,
+    result: { type: "revoke_ok" },
+  });
+  // Revoking lease 7 deletes the key put with it.
+  assert.equal(checkHistory([put(3, 7, 0), revoke(7, 10), read(undefined, 20)]).verdict, "linearizable");
+  const kept = checkHistory([put(3, 7, 0), revoke(7, 10), read(3, 20)]);
+  assert.equal(kept.verdict, "not-linearizable");
+  assert.match(kept.explanation ?? "", /revoke of lease 7/);
+  // A put with lease 8 moved the key off lease 7: revoking 7 leaves it.
+  assert.equal(
+    checkHistory([put(3, 7, 0), put(4, 8, 10), revoke(7, 20), read(4, 30)]).verdict,
+    "linearizable",
+  );
+  // Lease 7 may expire at any moment after its put, but a later put is not undone by it.
+  assert.equal(checkHistory([put(3, 7, 0), read(undefined, 10)]).verdict, "linearizable");
+  assert.equal(
+    checkHistory([put(3, 7, 0), read(undefined, 10), read(3, 20)]).verdict,
+    "not-linearizable",
+    "an expired lease's key does not come back",
+  );
 });
