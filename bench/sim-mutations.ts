@@ -24,7 +24,7 @@ for (const [name, mutation] of Object.entries(MUTATIONS)) {
   const t0 = performance.now();
   let found: { seed: number; what: string } | undefined;
   for (let seed = 1; seed <= maxSeeds && !found; seed++) {
-    const o = await runSeed({ seed, nodes, ...mutation, machine });
+    const o = await runSeed({ seed, nodes, ...mutation, machine: mutation.machine ?? machine });
     if (failed(o))
       found = { seed, what: (o.violations[0] ?? `history ${o.verdict}`).replace(/\s*\[t=.*\]$/, "") };
   }

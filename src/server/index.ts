@@ -11,7 +11,7 @@ export {
   type ServerConfig,
 } from "./config.ts";
 export { type ApplyBatching, type KvApplyResult, MvccStateMachine, noBatching } from "./kvstore.ts";
-export { LeaseKeeper } from "./leases.ts";
+export { LeaseKeeper, type LeaseMutations } from "./leases.ts";
 export { MemoryLogStore } from "./memlog.ts";
 export {
   buildNewCluster,

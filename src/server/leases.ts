@@ -11,6 +11,14 @@ import type { Lessor } from "../mvcc/index.ts";
 /** Revokes proposed per expiry pass (etcd revokes at most a bounded number per pass too). */
 const REVOKES_PER_PASS = 100;
 
+/** Deliberately broken behaviours for the simulator's mutation tests (src/sim/mutations.ts); never set in production. */
+export interface LeaseMutations {
+  /** Answer a keepalive with the TTL without restarting the lease's time. */
+  keepAliveWithoutRenew?: boolean;
+  /** Never revoke an expired lease. */
+  neverExpire?: boolean;
+}
+
 export class LeaseKeeper {
   constructor(
     readonly lessor: Lessor,
@@ -18,6 +26,7 @@ export class LeaseKeeper {
     private readonly electionTimeoutMs: number,
     /** Proposes the revoke of an expired lease; a failure is retried once the lessor reports it again. */
     private readonly revoke: (id: bigint) => Promise<unknown>,
+    private readonly mutations: LeaseMutations = {},
   ) {}
 
   get isPrimary(): boolean {
@@ -32,7 +41,7 @@ export class LeaseKeeper {
 
   /** One expiry pass (the server runs one every 500 ms): proposes revokes of expired leases. */
   expire(): void {
-    if (!this.lessor.isPrimary) return;
+    if (!this.lessor.isPrimary || this.mutations.neverExpire) return;
     for (const id of this.lessor.expiredLeases(this.now(), REVOKES_PER_PASS)) {
       this.revoke(id).catch(() => {
         // retried: expiredLeases reports it again after its retry interval
@@ -47,7 +56,12 @@ export class LeaseKeeper {
 
   /** A keepalive on the leader: restarts the lease's TTL and returns it in seconds (throws LeaseNotFound / NotPrimary). */
   keepAlive(id: bigint): number {
-    return this.lessor.renew(id, this.now());
+    const now = this.now();
+    const left = this.mutations.keepAliveWithoutRenew ? this.lessor.remainingMs(id, now) : undefined;
+    const ttl = this.lessor.renew(id, now);
+    // The mutation puts the expiry back where it was.
+    if (left !== undefined) this.lessor.renew(id, now + left - ttl * 1000);
+    return ttl;
   }
 
   /** Milliseconds the lease has left on the leader; undefined elsewhere or for an unknown lease. */

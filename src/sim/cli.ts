@@ -34,7 +34,8 @@ async function main(): Promise<number> {
     }
   }
   const faultPhaseMs = Number(values["fault-ms"]);
-  const machine = values.machine;
+  // A mutation of the lease keeper needs the MVCC machine, whatever --machine says.
+  const machine = mutations?.machine ?? values.machine;
   if (machine !== "kv" && machine !== "mvcc") {
     console.error(`--machine must be kv or mvcc, got ${machine}`);
     return 2;

@@ -1,10 +1,10 @@
 // The simulator's catalogue of deliberately broken behaviours: each breaks
-// one rule of Raft or of the runtime, and the simulator must catch each
+// one rule of Raft, of the runtime or of the lease keeper, and the simulator must catch each
 // (test/sim/sim.test.ts asserts how soon). `npm run sim -- --mutation NAME`.
 
 import type { SimOptions } from "./simulation.ts";
 
-export type Mutation = Pick<SimOptions, "mutations" | "runtimeMutations">;
+export type Mutation = Pick<SimOptions, "mutations" | "runtimeMutations" | "leaseMutations" | "machine">;
 
 export const MUTATIONS: Record<string, Mutation> = {
   "commit-previous-term": { mutations: { commitPreviousTermByCount: true } },
@@ -19,4 +19,7 @@ export const MUTATIONS: Record<string, Mutation> = {
   "runtime-tick-once-per-callback": { runtimeMutations: { tickOncePerCallback: true } },
   "runtime-ack-before-durable": { runtimeMutations: { sendBeforeDurable: true } },
   "runtime-snapshot-without-marker": { runtimeMutations: { installSnapshotWithoutMarker: true } },
+  // The member's lease keeper (server/leases.ts); leases exist on the MVCC machine only.
+  "lease-keepalive-without-renew": { leaseMutations: { keepAliveWithoutRenew: true }, machine: "mvcc" },
+  "lease-never-expires": { leaseMutations: { neverExpire: true }, machine: "mvcc" },
 };

@@ -21,6 +21,7 @@ import {
 import {
   type KvApplyResult,
   LeaseKeeper,
+  type LeaseMutations,
   MvccStateMachine,
   noBatching,
   type SnapshotImage,
@@ -59,6 +60,7 @@ export interface LeaseTime {
   now(): number;
   electionTimeoutMs: number;
   propose(data: Uint8Array): Promise<unknown>;
+  mutations?: LeaseMutations;
 }
 
 const ALL_KEYS = { key: new Uint8Array([0]), rangeEnd: new Uint8Array([0]) };
@@ -95,6 +97,7 @@ export class MvccMachine implements SimMachine {
         t.propose(
           propose({ case: "leaseRevoke", value: create(etcdserverpb.LeaseRevokeRequestSchema, { ID: id }) }),
         ),
+      t.mutations,
     );
   }
 

@@ -21,6 +21,7 @@ import {
 import {
   type ClockTimer,
   collectImage,
+  type LeaseMutations,
   type LogStore,
   RaftRuntime,
   type RuntimeClock,
@@ -46,6 +47,7 @@ export interface SimNodeOptions {
   snapshotKeep: number;
   seed: number;
   runtimeMutations?: RuntimeMutations;
+  leaseMutations?: LeaseMutations;
   /** The simulator's kv map, or the member's MVCC state machine. */
   machine: "kv" | "mvcc";
   /** Runs `fn` as a simulator event now (work a member deferred while it was starting). */
@@ -292,6 +294,7 @@ export class SimNode {
         now: () => clock.now(),
         electionTimeoutMs: this.opts.tickMs * this.opts.raft.electionTicks,
         propose: (data) => this.runtime.propose(data),
+        mutations: this.opts.leaseMutations,
       },
     );
     this.machine = machine;

@@ -15,11 +15,12 @@ import {
   type ReadOnlyOption,
   seededRand,
 } from "../raft/index.ts";
-import type { RuntimeMutations } from "../server/index.ts";
+import type { LeaseMutations, RuntimeMutations } from "../server/index.ts";
 import { type HistoryEntry, SimClient } from "./client.ts";
 import { drainMicrotasks } from "./clock.ts";
 import { EventHeap } from "./heap.ts";
 import { InvariantChecker } from "./invariants.ts";
+import { LeaseCheck } from "./lease-check.ts";
 import { SimNetwork } from "./network.ts";
 import { SimNode, type SimNodeOptions } from "./node.ts";
 import type { ClientRequest, NetBody, NodeEnv } from "./types.ts";
@@ -38,6 +39,8 @@ export interface SimOptions {
   mutations?: RaftMutations;
   /** Broken runtime behaviours (see RuntimeMutations). */
   runtimeMutations?: RuntimeMutations;
+  /** Broken lease-keeper behaviours (see LeaseMutations; MVCC machine only). */
+  leaseMutations?: LeaseMutations;
   /** The members' state machine: the simulator's kv map (default) or the member's MVCC machine. */
   machine?: "kv" | "mvcc";
   /** Receives one line per Raft event (for replaying a failing seed). */
@@ -100,6 +103,7 @@ export class Simulation {
   private readonly leaderChurnRate: number;
   private readonly crashPointRate: number;
   private readonly maxSkew: number;
+  private readonly leaseCheck: LeaseCheck;
   private readonly preVote: boolean;
   /** How likely a fault draw that could pause a member does so (0: this run pauses no one). */
   private readonly pauseRate: number;
@@ -141,6 +145,7 @@ export class Simulation {
       snapshotKeep: r.int(5),
       seed: opts.seed,
       runtimeMutations: opts.runtimeMutations,
+      leaseMutations: opts.leaseMutations,
       machine: opts.machine ?? "kv",
       schedule: (fn) => this.at(this.now, () => this.guardRun(fn)),
     };
@@ -166,6 +171,11 @@ export class Simulation {
     this.checker = new InvariantChecker(() => `t=${this.now}ms seed=${opts.seed}`);
     this.watches = opts.machine === "mvcc" ? new WatchCheck((w) => this.checker.violation(w)) : undefined;
     this.watchRand = seededRand(opts.seed * 97 + 13);
+    this.leaseCheck = new LeaseCheck(
+      this.maxSkew,
+      () => Math.max(0, ...[...this.nodes.values()].map((n) => n.drift.jumpedMs)),
+      (w) => this.checker.violation(w),
+    );
     const ids = Array.from({ length: opts.nodes }, (_, i) => i + 1);
     this.nextNodeId = opts.nodes + 1;
     for (const id of ids) this.createNode(id, MemoryStorage.bootstrap(ids));
@@ -356,6 +366,11 @@ export class Simulation {
     this.history.push(h);
     const r = h.request;
     if (h.result === undefined) return;
+    if (r.op === "grant" && h.result.type === "grant_ok") this.leaseCheck.granted(r.lease, r.ttl, h.call);
+    if (r.op === "keepalive" && h.result.type === "keepalive_ok")
+      this.leaseCheck.keptAlive(r.lease, h.result.ttl, h.call);
+    if (h.result.type === "lease_not_found" && (r.op === "keepalive" || r.op === "write"))
+      this.leaseCheck.gone(r.lease as number, h.ret, `a ${r.op === "write" ? "put" : r.op} found it gone`);
     let kind: string | undefined;
     if (h.result.type === "lease_not_found") kind = "leaseNotFound";
     else if (r.op === "delete") kind = r.end === undefined ? "deletesOfKey" : "deletesOfRange";

@@ -125,6 +125,8 @@ const budgets: [string, number][] = [
   ["runtime-tick-once-per-callback", 1000],
   ["runtime-ack-before-durable", 300],
   ["runtime-snapshot-without-marker", 300],
+  ["lease-keepalive-without-renew", 300],
+  ["lease-never-expires", 300],
 ];
 
 for (const [name, budget] of budgets) {
