@@ -85,12 +85,14 @@ export class Operations {
 
   /** Sets the response's header, keeping any field the backend set (non-zero). */
   withHeader<T extends WithHeader>(resp: T): T {
-    const base = this.header();
     const h = resp.header;
     if (h === undefined) {
-      resp.header = base;
+      resp.header = this.header();
       return resp;
     }
+    if (h.clusterId !== 0n && h.memberId !== 0n && h.revision !== 0n && h.raftTerm !== 0n) return resp;
+    // The backend's header is a fresh message: read, not kept.
+    const base = this.backend.header();
     if (h.clusterId === 0n) h.clusterId = base.clusterId;
     if (h.memberId === 0n) h.memberId = base.memberId;
     if (h.revision === 0n) h.revision = base.revision;

@@ -25,6 +25,7 @@ import { type DescMessage, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { CallContext } from "./backend.ts";
 import type { CallRunner } from "./calls.ts";
 import { FloeError } from "./errors.ts";
+import { fastDecoders, fastEncoders } from "./fast-codec.ts";
 import { encodeHeaderBlock, type H2Stream, HpackEncoder } from "./h2/index.ts";
 import type { ApiMethod } from "./methods.ts";
 import type { ApiLimits } from "./options.ts";
@@ -226,14 +227,16 @@ export function createGrpcWire(deps: WireDeps): GrpcStreamHandler {
 
   function parse(m: ApiMethod, bytes: Buffer): unknown {
     try {
-      return fromBinary(m.input, bytes);
+      const fast = fastDecoders.get(m.input);
+      return fast?.(bytes) ?? fromBinary(m.input, bytes);
     } catch (e) {
       throw FloeError.of("INVALID_REQUEST", `parse ${m.name}: ${(e as Error).message}`);
     }
   }
 
   function encode(output: DescMessage, msg: unknown): Buffer {
-    const bytes = toBinary(output, msg as never);
+    const fast = fastEncoders.get(output);
+    const bytes = fast?.(msg as never) ?? toBinary(output, msg as never);
     if (bytes.length > limits.maxSendBytes) {
       throw FloeError.of("MESSAGE_TOO_LARGE", `response of ${bytes.length} bytes`);
     }

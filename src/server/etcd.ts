@@ -6,7 +6,6 @@
 
 import { createHash } from "node:crypto";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import * as pb from "../api/gen/etcdserverpb/rpc_pb.ts";
 import {
   type InternalRequest,
@@ -105,7 +104,24 @@ const RAW_FIELD: Record<string, number> = { put: 4, deleteRange: 5 };
 
 /** `bytes` as length-delimited field `field` of a message: the message with that one field. */
 export function wrapField(field: number, bytes: Uint8Array): Uint8Array {
-  return new BinaryWriter().tag(field, WireType.LengthDelimited).bytes(bytes).finish();
+  const tag = field * 8 + 2; // wire type 2: length-delimited (field < 2^29, so tag < 2^32)
+  const out = Buffer.allocUnsafe(varintBytes(tag) + varintBytes(bytes.length) + bytes.length);
+  const at = putVarint32(out, putVarint32(out, 0, tag), bytes.length);
+  out.set(bytes, at);
+  return out;
+}
+
+const varintBytes = (n: number): number =>
+  n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
+
+/** Writes n (< 2^32) as a varint at `at`; returns the position after it. */
+function putVarint32(out: Uint8Array, at: number, n: number): number {
+  while (n >= 0x80) {
+    out[at++] = (n & 0x7f) | 0x80;
+    n >>>= 7;
+  }
+  out[at++] = n;
+  return at;
 }
 
 export class EtcdServer implements EtcdBackend {
@@ -294,7 +310,15 @@ export class EtcdServer implements EtcdBackend {
   async put(req: pb.PutRequest, ctx?: CallContext): Promise<pb.PutResponse> {
     const info = this.identify(ctx);
     await this.checkQuota(putCostBytes(req));
-    return fromPut((await this.propose({ case: "put", value: req }, ctx?.requestBytes, info)) as never);
+    const resp = fromPut((await this.propose({ case: "put", value: req }, ctx?.requestBytes, info)) as never);
+    // The whole header here, so the API layer need not build a second one to fill it (a put's hot path).
+    const h = resp.header;
+    if (h !== undefined) {
+      h.clusterId = this.info.clusterId64;
+      h.memberId = this.info.memberId64;
+      h.raftTerm = BigInt(this.runtime.rn.term);
+    }
+    return resp;
   }
 
   async deleteRange(req: pb.DeleteRangeRequest, ctx?: CallContext): Promise<pb.DeleteRangeResponse> {

@@ -1,0 +1,110 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import fc from "fast-check";
+import { decodePutRequest, encodePutResponse } from "../../src/api/fast-codec.ts";
+import {
+  PutRequestSchema,
+  PutResponseSchema,
+  ResponseHeaderSchema,
+} from "../../src/api/gen/etcdserverpb/rpc_pb.ts";
+import { KeyValueSchema } from "../../src/api/gen/mvccpb/kv_pb.ts";
+
+const int64 = fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n });
+const uint64 = fc.oneof(fc.constant(0n), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }));
+const bytes = fc.uint8Array({ maxLength: 40 });
+
+const putRequest = fc.record({
+  key: bytes,
+  value: bytes,
+  lease: fc.oneof(fc.constant(0n), int64),
+  prevKv: fc.boolean(),
+  ignoreValue: fc.boolean(),
+  ignoreLease: fc.boolean(),
+});
+
+/** Field by field, bytes compared by content (a decoded field may be a view). */
+const plain = (m: Record<string, unknown>) =>
+  Object.fromEntries(
+    Object.entries(m)
+      .filter(([k]) => k !== "$unknown")
+      .map(([k, v]) => [k, v instanceof Uint8Array ? [...v] : v]),
+  );
+
+test("decodePutRequest reads what protobuf-es writes, as protobuf-es reads it", () => {
+  fc.assert(
+    fc.property(putRequest, (init) => {
+      const wire = toBinary(PutRequestSchema, create(PutRequestSchema, init));
+      const fast = decodePutRequest(wire);
+      assert.ok(fast !== undefined);
+      assert.deepEqual(plain(fast), plain(fromBinary(PutRequestSchema, wire)));
+    }),
+    { numRuns: 500 },
+  );
+});
+
+test("decodePutRequest: a repeated field's last occurrence wins, fields in any order, as protobuf-es", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.integer({ min: 1, max: 6 }), bytes, int64, fc.boolean()), { maxLength: 12 }),
+      (fields) => {
+        const w = new BinaryWriter();
+        for (const [f, b, n, flag] of fields) {
+          if (f <= 2) w.tag(f, WireType.LengthDelimited).bytes(b);
+          else if (f === 3) w.tag(3, WireType.Varint).int64(n);
+          else w.tag(f, WireType.Varint).bool(flag);
+        }
+        const wire = w.finish();
+        const fast = decodePutRequest(wire);
+        assert.ok(fast !== undefined);
+        assert.deepEqual(plain(fast), plain(fromBinary(PutRequestSchema, wire)));
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+test("decodePutRequest declines an unknown field or an unexpected wire type (protobuf-es then decodes it)", () => {
+  const unknown = new BinaryWriter()
+    .tag(1, WireType.LengthDelimited)
+    .bytes(Buffer.from("k"))
+    .tag(9, WireType.Varint)
+    .uint32(5)
+    .finish();
+  assert.equal(decodePutRequest(unknown), undefined);
+  const wrongType = new BinaryWriter().tag(3, WireType.LengthDelimited).bytes(Buffer.from("x")).finish();
+  assert.equal(decodePutRequest(wrongType), undefined);
+  // A truncated message fails as protobuf-es fails: with an error, not a wrong value.
+  const truncated = new BinaryWriter()
+    .tag(1, WireType.LengthDelimited)
+    .bytes(Buffer.from("key"))
+    .finish()
+    .subarray(0, 3);
+  assert.throws(() => decodePutRequest(truncated));
+  assert.throws(() => fromBinary(PutRequestSchema, truncated));
+});
+
+test("encodePutResponse writes bytes protobuf-es reads back as the same response, and declines a prevKv", () => {
+  fc.assert(
+    fc.property(
+      fc.record({
+        clusterId: uint64,
+        memberId: uint64,
+        revision: fc.oneof(fc.constant(0n), int64),
+        raftTerm: uint64,
+      }),
+      fc.boolean(),
+      (h, withHeader) => {
+        const m = create(PutResponseSchema, withHeader ? { header: create(ResponseHeaderSchema, h) } : {});
+        const wire = encodePutResponse(m);
+        assert.ok(wire !== undefined);
+        assert.deepEqual(fromBinary(PutResponseSchema, wire), m);
+        assert.deepEqual([...wire], [...toBinary(PutResponseSchema, m)]);
+      },
+    ),
+    { numRuns: 500 },
+  );
+  const withPrev = create(PutResponseSchema, { prevKv: create(KeyValueSchema, { key: Buffer.from("a") }) });
+  assert.equal(encodePutResponse(withPrev), undefined);
+});
