@@ -4,12 +4,7 @@
 
 import { create } from "@bufbuild/protobuf";
 import * as pb from "../api/gen/etcdserverpb/rpc_pb.ts";
-import {
-  EventSchema,
-  KeyValueSchema,
-  type Event as PbEvent,
-  type KeyValue as PbKeyValue,
-} from "../api/gen/mvccpb/kv_pb.ts";
+import { EventSchema, type Event as PbEvent, type KeyValue as PbKeyValue } from "../api/gen/mvccpb/kv_pb.ts";
 import { invalidRequest } from "../api/index.ts";
 import type * as m from "../mvcc/index.ts";
 
@@ -104,19 +99,30 @@ export function toTxn(r: pb.TxnRequest): m.TxnRequest {
 }
 
 // ---- responses ----
+//
+// The hot responses are built as literal messages (protobuf-es messages are
+// plain objects with a $typeName): create() would walk the descriptor to
+// fill defaults that are all given here. The types make a field missing
+// here a compile error.
 
-const header = (h: m.ResponseHeader): pb.ResponseHeader =>
-  create(pb.ResponseHeaderSchema, { revision: BigInt(h.revision) });
+const header = (h: m.ResponseHeader): pb.ResponseHeader => ({
+  $typeName: "etcdserverpb.ResponseHeader",
+  clusterId: 0n,
+  memberId: 0n,
+  revision: BigInt(h.revision),
+  raftTerm: 0n,
+});
 
 export function fromKv(kv: m.KeyValue): PbKeyValue {
-  return create(KeyValueSchema, {
+  return {
+    $typeName: "mvccpb.KeyValue",
     key: kv.key,
-    value: kv.value,
     createRevision: BigInt(kv.createRevision),
     modRevision: BigInt(kv.modRevision),
     version: BigInt(kv.version),
+    value: kv.value,
     lease: kv.lease,
-  });
+  };
 }
 
 export function fromEvent(e: m.Event): PbEvent {
@@ -128,19 +134,21 @@ export function fromEvent(e: m.Event): PbEvent {
 }
 
 export function fromRange(r: m.RangeResponse): pb.RangeResponse {
-  return create(pb.RangeResponseSchema, {
+  return {
+    $typeName: "etcdserverpb.RangeResponse",
     header: header(r.header),
     kvs: r.kvs.map(fromKv),
     more: r.more,
     count: BigInt(r.count),
-  });
+  };
 }
 
 export function fromPut(r: m.PutResponse): pb.PutResponse {
-  return create(pb.PutResponseSchema, {
+  return {
+    $typeName: "etcdserverpb.PutResponse",
     header: header(r.header),
     prevKv: r.prevKv ? fromKv(r.prevKv) : undefined,
-  });
+  };
 }
 
 export function fromDeleteRange(r: m.DeleteRangeResponse): pb.DeleteRangeResponse {
