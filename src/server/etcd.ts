@@ -301,7 +301,7 @@ export class EtcdServer implements EtcdBackend {
   async range(req: pb.RangeRequest, ctx: CallContext): Promise<pb.RangeResponse> {
     if (!req.serializable) await this.linearize();
     try {
-      return fromRange(this.store.range(toRange(req), this.identify(ctx)));
+      return this.completeHeader(fromRange(this.store.range(toRange(req), this.identify(ctx))));
     } catch (e) {
       throw apiError(e);
     }
@@ -310,8 +310,17 @@ export class EtcdServer implements EtcdBackend {
   async put(req: pb.PutRequest, ctx?: CallContext): Promise<pb.PutResponse> {
     const info = this.identify(ctx);
     await this.checkQuota(putCostBytes(req));
-    const resp = fromPut((await this.propose({ case: "put", value: req }, ctx?.requestBytes, info)) as never);
-    // The whole header here, so the API layer need not build a second one to fill it (a put's hot path).
+    return this.completeHeader(
+      fromPut((await this.propose({ case: "put", value: req }, ctx?.requestBytes, info)) as never),
+    );
+  }
+
+  /**
+   * Fills the member's fields of a response's header (it carries the
+   * revision), so the API layer need not build a second header to fill it
+   * from: on the hot paths (put, range) that was a message per request.
+   */
+  private completeHeader<T extends { header?: pb.ResponseHeader }>(resp: T): T {
     const h = resp.header;
     if (h !== undefined) {
       h.clusterId = this.info.clusterId64;
