@@ -680,27 +680,41 @@ export class Simulation {
    * lost revoke (3 s): "no key kept past its lease's expiry".
    */
   private async checkLeasesExpire(): Promise<void> {
-    const stoppedAt = this.now;
-    await this.runUntil(stoppedAt + LEASE_DRAIN_MS);
-    // A member removed from the cluster gets no more entries, revokes included
-    // (it may not have applied its own removal): only the most advanced
-    // member's configuration is checked.
+    const deadline = this.now + LEASE_DRAIN_MS;
+    // Looked at every 100 ms, so a run ends as soon as its leases have.
+    let left = this.leaseHolders();
+    while (left.length > 0 && this.now < deadline && !this.crashedWith) {
+      await this.runUntil(Math.min(deadline, this.now + 100));
+      left = this.leaseHolders();
+    }
+    for (const { n, held } of left) {
+      this.checker.violation(
+        `lease expiry: ${LEASE_DRAIN_MS} ms after the clients stopped, member ${n.id} still holds ${held.leases} lease(s) and leased keys [${held.leasedKeys.join(", ")}]`,
+      );
+    }
+    this.stats.leaseExpiryChecked = (this.stats.leaseExpiryChecked ?? 0) + 1;
+  }
+
+  /**
+   * Live members of the configuration that still hold a lease or a leased
+   * key. A member removed from the cluster gets no more entries, revokes
+   * included (it may not have applied its own removal): only the most
+   * advanced member's configuration counts.
+   */
+  private leaseHolders(): { n: SimNode; held: { leases: number; leasedKeys: string[] } }[] {
     const live = [...this.nodes.values()].filter((n) => n.alive);
     const ref = live.reduce<SimNode | undefined>(
       (a, n) => (a && a.appliedIndex() >= n.appliedIndex() ? a : n),
       undefined,
     );
     const cs = ref?.confState;
+    const out: { n: SimNode; held: { leases: number; leasedKeys: string[] } }[] = [];
     for (const n of live) {
-      const left = n.leaseState();
-      if (left === undefined || !(cs?.voters.includes(n.id) || cs?.learners.includes(n.id))) continue;
-      if (left.leases > 0 || left.leasedKeys.length > 0) {
-        this.checker.violation(
-          `lease expiry: ${LEASE_DRAIN_MS} ms after the clients stopped, member ${n.id} still holds ${left.leases} lease(s) and leased keys [${left.leasedKeys.join(", ")}]`,
-        );
-      }
-      this.stats.leaseExpiryChecked = (this.stats.leaseExpiryChecked ?? 0) + 1;
+      const held = n.leaseState();
+      if (held === undefined || !(cs?.voters.includes(n.id) || cs?.learners.includes(n.id))) continue;
+      if (held.leases > 0 || held.leasedKeys.length > 0) out.push({ n, held });
     }
+    return out;
   }
 
   async run(): Promise<SimResult> {
