@@ -136,27 +136,79 @@ export function decodeRangeRequest(bytes: Uint8Array): RangeRequest | undefined 
   return r.pos === r.len ? m : undefined;
 }
 
-function writeHeader(w: BinaryWriter, h: ResponseHeader): void {
-  w.tag(1, WireType.LengthDelimited).fork();
-  if (h.clusterId !== 0n) w.tag(1, WireType.Varint).uint64(h.clusterId);
-  if (h.memberId !== 0n) w.tag(2, WireType.Varint).uint64(h.memberId);
-  if (h.revision !== 0n) w.tag(3, WireType.Varint).int64(h.revision);
-  if (h.raftTerm !== 0n) w.tag(4, WireType.Varint).uint64(h.raftTerm);
-  w.join();
-}
-
 const hasUnknown = (m: object): boolean => {
   const u = (m as { $unknown?: unknown[] }).$unknown;
   return u !== undefined && u.length > 0;
 };
 
+/** Writes v (0 <= v < 2^64) as a varint at `at`; returns the position after it. */
+function putVarint64(out: Uint8Array, at: number, v: bigint): number {
+  if (v <= 0xffffffffn) {
+    let n = Number(v);
+    while (n >= 0x80) {
+      out[at++] = (n & 0x7f) | 0x80;
+      n >>>= 7;
+    }
+    out[at++] = n;
+    return at;
+  }
+  let lo = Number(v & 0xffffffffn);
+  let hi = Number(v >> 32n); // > 0 here
+  for (let i = 0; i < 4; i++) {
+    out[at++] = (lo & 0x7f) | 0x80;
+    lo >>>= 7;
+  }
+  // lo's last 4 bits and hi's first 3 (hi > 0, so more follows unless hi < 8)
+  const mid = lo | ((hi & 0x7) << 4);
+  hi >>>= 3;
+  if (hi === 0) {
+    out[at++] = mid;
+    return at;
+  }
+  out[at++] = mid | 0x80;
+  while (hi >= 0x80) {
+    out[at++] = (hi & 0x7f) | 0x80;
+    hi >>>= 7;
+  }
+  out[at++] = hi;
+  return at;
+}
+
+const U64_MAX = 2n ** 64n - 1n;
+/** Tag and length, then four fields of at most 1 + 10 bytes: the length fits in one byte. */
+const scratch = Buffer.allocUnsafe(2 + 4 * 11);
+
+/**
+ * A response header as field 1 of its response (tag, length, the four
+ * varints), written directly: protobuf-es's BinaryWriter spent most of a
+ * microsecond on the two 64-bit member ids. Undefined for what it does not
+ * write (unknown fields, a negative revision).
+ */
+function headerField(h: ResponseHeader): Uint8Array | undefined {
+  if (hasUnknown(h) || h.revision < 0n) return undefined;
+  let at = 2;
+  at = varintField(at, 1, h.clusterId);
+  at = varintField(at, 2, h.memberId);
+  at = varintField(at, 3, h.revision);
+  at = varintField(at, 4, h.raftTerm);
+  if (at < 0) return undefined;
+  scratch[0] = (1 << 3) | WireType.LengthDelimited;
+  scratch[1] = at - 2;
+  return Buffer.from(scratch.subarray(0, at));
+}
+
+/** Appends a uint64 field to scratch (nothing for 0); -1 once anything is out of range. */
+function varintField(at: number, field: number, v: bigint): number {
+  if (at < 0 || v === 0n) return at;
+  if (v < 0n || v > U64_MAX) return -1;
+  scratch[at++] = (field << 3) | WireType.Varint;
+  return putVarint64(scratch, at, v);
+}
+
 /** A PutResponse's bytes, or undefined (let protobuf-es encode it) when it carries a previous key-value. */
 export function encodePutResponse(m: PutResponse): Uint8Array | undefined {
-  if (m.prevKv !== undefined || hasUnknown(m) || (m.header !== undefined && hasUnknown(m.header)))
-    return undefined;
-  const w = new BinaryWriter();
-  if (m.header !== undefined) writeHeader(w, m.header);
-  return w.finish();
+  if (m.prevKv !== undefined || hasUnknown(m)) return undefined;
+  return m.header === undefined ? new Uint8Array(0) : headerField(m.header);
 }
 
 function writeKv(w: BinaryWriter, kv: KeyValue): void {
@@ -175,7 +227,11 @@ export function encodeRangeResponse(m: RangeResponse): Uint8Array | undefined {
   if (hasUnknown(m) || (m.header !== undefined && hasUnknown(m.header))) return undefined;
   for (const kv of m.kvs) if (hasUnknown(kv)) return undefined;
   const w = new BinaryWriter();
-  if (m.header !== undefined) writeHeader(w, m.header);
+  if (m.header !== undefined) {
+    const h = headerField(m.header);
+    if (h === undefined) return undefined;
+    w.raw(h);
+  }
   for (const kv of m.kvs) writeKv(w, kv);
   if (m.more) w.tag(3, WireType.Varint).bool(true);
   if (m.count !== 0n) w.tag(4, WireType.Varint).int64(m.count);
