@@ -238,15 +238,25 @@ export function putUvarint(out: Uint8Array, at: number, n: number): number {
   return at;
 }
 
+/** Big-endian, byte by byte: a DataView per call was an allocation on every put's revision key. */
 function writeU64(out: Uint8Array, at: number, n: number): void {
-  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  view.setUint32(at, Math.floor(n / TWO_32));
-  view.setUint32(at + 4, n % TWO_32);
+  writeU32(out, at, Math.floor(n / TWO_32));
+  writeU32(out, at + 4, n % TWO_32);
 }
 
+function writeU32(out: Uint8Array, at: number, n: number): void {
+  out[at] = n >>> 24;
+  out[at + 1] = (n >>> 16) & 0xff;
+  out[at + 2] = (n >>> 8) & 0xff;
+  out[at + 3] = n & 0xff;
+}
+
+const readU32 = (b: Uint8Array, at: number): number =>
+  ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
+
 function readU64(b: Uint8Array, at: number): number {
-  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const n = view.getUint32(at) * TWO_32 + view.getUint32(at + 4);
+  if (at + 8 > b.length) throw new RangeError(`u64 at ${at} is outside ${b.length} bytes`);
+  const n = readU32(b, at) * TWO_32 + readU32(b, at + 4);
   if (!Number.isSafeInteger(n)) throw new MvccError("Corrupt", `u64 at ${at} of ${hex(b)} exceeds 2^53`);
   return n;
 }
