@@ -22,6 +22,7 @@ import {
   RangeResponseSchema,
   type ResponseHeader,
 } from "./gen/etcdserverpb/rpc_pb.ts";
+import type { InternalRequest } from "./gen/floe/raft_internal_pb.ts";
 import type { KeyValue } from "./gen/mvccpb/kv_pb.ts";
 
 const EMPTY: Uint8Array = new Uint8Array(0);
@@ -68,6 +69,24 @@ export function decodePutRequest(bytes: Uint8Array): PutRequest | undefined {
   }
   if (r.pos !== r.len) return undefined;
   return { $typeName: "etcdserverpb.PutRequest", key, value, lease, prevKv, ignoreValue, ignoreLease };
+}
+
+/**
+ * An InternalRequest (a proposal) that is exactly one put, without a request
+ * header: what every member decodes for every applied put when auth is off.
+ * Undefined for anything else (protobuf-es then decodes it): another request,
+ * a header, a field given twice (protobuf would merge the two messages).
+ */
+export function decodeInternalPut(bytes: Uint8Array): InternalRequest | undefined {
+  const r = new BinaryReader(bytes);
+  if (r.len === 0) return undefined;
+  const [field, wt] = r.tag();
+  if (field !== 4 || wt !== WireType.LengthDelimited) return undefined;
+  const put = r.bytes();
+  if (r.pos !== r.len) return undefined;
+  const value = decodePutRequest(put);
+  if (value === undefined) return undefined;
+  return { $typeName: "floepb.InternalRequest", header: undefined, request: { case: "put", value } };
 }
 
 /** A RangeRequest from its bytes, or undefined (let protobuf-es decode it) when a field is not one of rpc.proto's thirteen. */

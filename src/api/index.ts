@@ -23,6 +23,7 @@ export {
   invalidRequest,
   isFloeError,
 } from "./errors.ts";
+export { decodeInternalPut } from "./fast-codec.ts";
 export * as authpb from "./gen/authpb/auth_pb.ts";
 export * as etcdserverpb from "./gen/etcdserverpb/rpc_pb.ts";
 export * as floepb from "./gen/floe/raft_internal_pb.ts";

@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs";
 import { fromBinary } from "@bufbuild/protobuf";
 import { AlarmRequest_AlarmAction } from "../api/gen/etcdserverpb/rpc_pb.ts";
 import { type InternalRequest, InternalRequestSchema } from "../api/gen/floe/raft_internal_pb.ts";
-import { FloeError, invalidRequest } from "../api/index.ts";
+import { decodeInternalPut, FloeError, invalidRequest } from "../api/index.ts";
 import type { AuthChange, AuthInfo, PermType } from "../auth/index.ts";
 import type { BatchOp, Bitcask, BitcaskOptions } from "../bitcask/index.ts";
 import {
@@ -328,7 +328,8 @@ export class MvccStateMachine implements StateMachine<KvApplyResult> {
     let command: MvccCommand;
     let info: AuthInfo | undefined;
     try {
-      const req = fromBinary(InternalRequestSchema, data);
+      // A plain put (the bulk of the log) without protobuf-es's reflective decode.
+      const req = decodeInternalPut(data) ?? fromBinary(InternalRequestSchema, data);
       if (req.request.case === "memberAttributes") {
         const a = req.request.value;
         const next = this.table.clone();

@@ -4,6 +4,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import fc from "fast-check";
 import {
+  decodeInternalPut,
   decodePutRequest,
   decodeRangeRequest,
   encodePutResponse,
@@ -16,6 +17,7 @@ import {
   RangeResponseSchema,
   ResponseHeaderSchema,
 } from "../../src/api/gen/etcdserverpb/rpc_pb.ts";
+import { InternalRequestSchema } from "../../src/api/gen/floe/raft_internal_pb.ts";
 import { KeyValueSchema } from "../../src/api/gen/mvccpb/kv_pb.ts";
 
 const int64 = fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n });
@@ -181,4 +183,47 @@ test("encodeRangeResponse writes the bytes protobuf-es writes", () => {
     ),
     { numRuns: 300 },
   );
+});
+
+test("decodeInternalPut reads a proposed put as protobuf-es does, and declines anything else", () => {
+  fc.assert(
+    fc.property(putRequest, (init) => {
+      const put = create(PutRequestSchema, init);
+      const wire = toBinary(
+        InternalRequestSchema,
+        create(InternalRequestSchema, { request: { case: "put", value: put } }),
+      );
+      const fast = decodeInternalPut(wire);
+      assert.ok(fast !== undefined && fast.request.case === "put");
+      const slow = fromBinary(InternalRequestSchema, wire);
+      assert.ok(slow.request.case === "put");
+      assert.deepEqual(plain(fast.request.value), plain(slow.request.value));
+      assert.equal(fast.header, undefined);
+      assert.equal(slow.header, undefined);
+    }),
+    { numRuns: 300 },
+  );
+  const put = create(PutRequestSchema, { key: Buffer.from("k"), value: Buffer.from("v") });
+  const withHeader = toBinary(
+    InternalRequestSchema,
+    create(InternalRequestSchema, {
+      request: { case: "put", value: put },
+      header: { username: "u", authRevision: 3n },
+    }),
+  );
+  assert.equal(decodeInternalPut(withHeader), undefined);
+  const range = toBinary(
+    InternalRequestSchema,
+    create(InternalRequestSchema, {
+      request: { case: "range", value: create(RangeRequestSchema, { key: Buffer.from("k") }) },
+    }),
+  );
+  assert.equal(decodeInternalPut(range), undefined);
+  // A put given twice is one merged message to protobuf: not this decoder's job.
+  const one = toBinary(
+    InternalRequestSchema,
+    create(InternalRequestSchema, { request: { case: "put", value: put } }),
+  );
+  assert.equal(decodeInternalPut(Buffer.concat([one, one])), undefined);
+  assert.equal(decodeInternalPut(new Uint8Array(0)), undefined);
 });
