@@ -275,16 +275,17 @@ export class SimNode {
     const inc = new Incarnation(this.env, phaseMs, this.drift);
     this.inbox = [];
     this.inc = inc;
+    // One clock per incarnation: the runtime's and the lease keeper's.
+    const clock = inc.clock();
     const snap = this.disk.snapshot();
     const image = snap?.data ?? new Uint8Array();
     const index = snap?.metadata.index ?? 0;
     if (this.opts.machine === "kv") {
       this.machine = new KvMachine(image, index);
-      this.startRuntime(inc);
+      this.startRuntime(inc, clock);
       return;
     }
     const watches = this.env.watches;
-    const clock = inc.clock();
     const machine = new MvccMachine(
       watches && {
         newStream: () => watches.stream(this.id, this.incarnation),
@@ -299,7 +300,7 @@ export class SimNode {
     );
     this.machine = machine;
     if (image.length === 0) {
-      this.startRuntime(inc);
+      this.startRuntime(inc, clock);
       return;
     }
     // The store is rebuilt from the snapshot image before the runtime starts;
@@ -308,19 +309,18 @@ export class SimNode {
     machine.restore(image, index).then(
       () => {
         if (!inc.alive) return;
-        this.startRuntime(inc);
+        this.startRuntime(inc, clock);
         for (const run of this.resume(() => 0)) this.opts.schedule(run);
       },
       (e: Error) => this.onFatal(e),
     );
   }
 
-  private startRuntime(inc: Incarnation): void {
+  private startRuntime(inc: Incarnation, clock: RuntimeClock): void {
     this.runtimeInc = inc;
     const { electionTicks, heartbeatTicks, ...raft } = this.opts.raft;
     const rand = seededRand(this.opts.seed * 1_000_003 + this.id * 101 + this.incarnation);
     const log = new SimLog(this.id, this.disk, this.env, inc, this.opts.snapshotKeep, () => this.crash());
-    const clock = inc.clock();
     this.runtime = new RaftRuntime(this.machine, {
       id: this.id,
       clock,
