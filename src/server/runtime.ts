@@ -52,7 +52,17 @@ export interface StateMachine<R> {
   appliedIndex(): number;
   /** A point-in-time image for a Raft snapshot (the runtime applies nothing until it is consumed). */
   snapshot(): Promise<SnapshotImage>;
-  /** Replaces the whole state with an image. */
+  /**
+   * For state machines that keep their own durable state (etcd's backend,
+   * floe's bitcask store): a small image standing for that state, written
+   * for local snapshots instead of snapshot()'s. When it resolves, the state
+   * must be durable at least to appliedIndex(). Peers then get a snapshot()
+   * image made when they need one, which may be newer than the snapshot's
+   * index; restore() must accept that (entries up to the image's applied
+   * index are then skipped here).
+   */
+  localSnapshot?(): Promise<SnapshotImage>;
+  /** Replaces the whole state with an image; appliedIndex() is then the image's (at least `index`). */
   restore(image: SnapshotImage, index: number): Promise<void>;
 }
 
@@ -540,8 +550,10 @@ export class RaftRuntime<R> {
           : rd.snapshot.data;
       await this.sm.restore(image, index);
       this.log("snapshot-restored", { index, term: rd.snapshot.metadata.term });
-      this.applied = rd.snapshot.metadata.index;
-      this.snapIndex = this.applied;
+      // An image made after the snapshot's index (a peer's live store) already
+      // holds the entries up to its own applied index: they are skipped.
+      this.snapIndex = index;
+      this.applied = Math.max(index, this.sm.appliedIndex());
       this.confState = rd.snapshot.metadata.confState;
       this.opts.onConfState?.(this.confState);
     }
@@ -646,14 +658,19 @@ export class RaftRuntime<R> {
   }
 
   private snapshotDue(): boolean {
-    return this.applied - this.snapIndex >= this.opts.snapshotCount && !this.snapshotWriting;
+    // (after installing a newer image, applied may run ahead of the log for a while)
+    return (
+      this.applied - this.snapIndex >= this.opts.snapshotCount &&
+      !this.snapshotWriting &&
+      this.applied <= this.opts.log.lastIndex()
+    );
   }
 
   private async takeSnapshot(): Promise<void> {
     const at = this.applied;
     const cs = this.confState;
     // The image is a consistent view as of `at`, taken here while nothing applies.
-    const image = await this.sm.snapshot();
+    const image = this.sm.localSnapshot ? await this.sm.localSnapshot() : await this.sm.snapshot();
     const log = this.opts.log;
     if (!log.writeLocalSnapshot || !log.commitLocalSnapshot) {
       await log.saveLocalSnapshot(at, cs, image);

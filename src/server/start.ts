@@ -24,6 +24,7 @@ import {
   BitcaskMvccStorage,
   INDEX_CHECKPOINT_FILE,
   type KvApplyResult,
+  liveImage,
   MVCC_BITCASK_LIMITS,
   MvccStateMachine,
   walLogStore,
@@ -196,11 +197,17 @@ async function openStorage(
   const store = MvccStore.open(kvStorage);
   phaseDone("mvccMs");
   const sm = new MvccStateMachine(store, kvStorage, () => {});
-  if (store.needsRestore) {
-    // A snapshot install was interrupted (crash mid-restore): the log already
-    // points at that snapshot, so install it again from snap/ before serving.
-    const at = wal.snapshot().metadata.index;
-    log.warn({ member, index: at }, "finishing an interrupted snapshot install");
+  const at = wal.snapshot().metadata.index;
+  if (store.needsRestore || (at > 1 && store.appliedIndex < at)) {
+    // A snapshot install was interrupted (a crash after the log recorded the
+    // snapshot, before or during the restore): the log already points at that
+    // snapshot, so install it again from snap/ before serving. (A local
+    // snapshot's image is a reference to the store, synced before the log
+    // recorded it; restore() fails naming the cause if the store lost it.)
+    log.warn(
+      { member, index: at, storeAppliedIndex: store.appliedIndex },
+      "finishing an interrupted snapshot install",
+    );
     await sm.restore((await wal.openSnapshot(at)).chunks, at);
   }
   if (wal.snapshot().metadata.index === 1 && !joining && sm.bootstrapMembers(initialMembers)) {
@@ -340,10 +347,9 @@ function createTransport(
       await wal.writeSnapshot(meta, chunks);
       rt.step(m);
     },
-    snapshotSource: async (m) => {
-      const snap = await wal.openSnapshot(m.snapshot?.metadata.index);
-      return { sizeBytes: snap.sizeBytes, chunks: snap.chunks };
-    },
+    // The image is made from the store as it is when the send starts (its
+    // applied index is at or past the snapshot's); local snapshots keep no records.
+    snapshotSource: async () => ({ chunks: liveImage(sm) }),
     onUnreachable: (id) => rt.reportUnreachable(id),
     onDisconnected: (id) => rt.peerDisconnected(id),
     onSnapshotStatus: (id, ok) => rt.reportSnapshot(id, ok),

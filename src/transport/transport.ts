@@ -27,7 +27,8 @@ export type TransportLogger = (
 ) => void;
 
 export interface SnapshotImage {
-  sizeBytes: number;
+  /** When known before sending (for the log). */
+  sizeBytes?: number;
   chunks: AsyncIterable<Uint8Array>;
 }
 

@@ -15,7 +15,7 @@ import { describeFatal } from "../../src/server/start.ts";
 /** A counter: each command adds its byte value; the result is the new total. */
 class Counter implements StateMachine<number> {
   total = 0;
-  private applied = 0;
+  protected applied = 0;
   apply(index: number, data: Uint8Array): number {
     this.applied = index;
     this.total += data[0] ?? 0;
@@ -328,5 +328,97 @@ test("runtime: work that arrives while a Ready loop is finishing is picked up at
     await rt.readBarrier();
   } finally {
     rt.stop();
+  }
+});
+
+/**
+ * A counter that keeps its own state (as the bitcask store does): its local
+ * snapshots are a reference ("ref"), and peers get "total@applied" made at
+ * send time, which may be newer than the snapshot's index.
+ */
+class DurableCounter extends Counter {
+  refs = 0;
+  async localSnapshot(): Promise<Uint8Array> {
+    this.refs++;
+    return new TextEncoder().encode("ref");
+  }
+  override async snapshot(): Promise<Uint8Array> {
+    return new TextEncoder().encode(`${this.total}@${this.appliedIndex()}`);
+  }
+  override async restore(image: Uint8Array, index: number): Promise<void> {
+    const text = new TextDecoder().decode(image);
+    if (text === "ref") {
+      if (this.appliedIndex() < index) throw new Error("reference to a store that lost its data");
+      return;
+    }
+    const [total, applied] = text.split("@").map(Number);
+    await super.restore(new TextEncoder().encode(String(total || 0)), index);
+    this.applied = Math.max(index, applied || 0);
+  }
+}
+
+test("runtime: with a state machine that keeps its own state, local snapshots are references and a lagging member installs a newer live image once", async () => {
+  const ids = [1, 2, 3];
+  const nodes = new Map<NodeId, { rt: RaftRuntime<number>; sm: DurableCounter; log: MemoryLogStore }>();
+  const down = new Set<NodeId>();
+  /** [snapshot index, applied index of the image sent] for every snapshot message. */
+  const snaps: [number, number][] = [];
+  for (const id of ids) {
+    const sm = new DurableCounter();
+    const log = MemoryLogStore.bootstrapped(ids, 5);
+    const rt: RaftRuntime<number> = new RaftRuntime(sm, {
+      id,
+      log,
+      tickMs: 5,
+      electionTicks: 10,
+      snapshotCount: 20,
+      requestTimeoutMs: 3000,
+      transport: {
+        send: (msgs: readonly Message[]) => {
+          for (const m of msgs) {
+            if (down.has(id) || down.has(m.to)) continue;
+            void (async () => {
+              let out = m;
+              if (m.type === MessageType.Snap && m.snapshot) {
+                // as the peer transport does: the image comes from the sender's live store
+                const data = await sm.snapshot();
+                snaps.push([m.snapshot.metadata.index, Number(new TextDecoder().decode(data).split("@")[1])]);
+                out = { ...m, snapshot: { ...m.snapshot, data } };
+              }
+              setImmediate(() => nodes.get(m.to)?.rt.step(out));
+            })();
+          }
+        },
+      },
+    });
+    nodes.set(id, { rt, sm, log });
+  }
+  for (const { rt } of nodes.values()) rt.start();
+  try {
+    const leader = await waitFor("a leader", () => [...nodes.values()].find((n) => n.rt.isLeader()));
+    const lagging = ids.find((id) => nodes.get(id)?.rt !== leader.rt) as NodeId;
+    down.add(lagging);
+    for (let i = 0; i < 60; i++) await leader.rt.propose(new Uint8Array([1]));
+    // applies continue while the lagging member is away, so the image it gets is newer than the snapshot
+    for (let i = 0; i < 3; i++) await leader.rt.propose(new Uint8Array([1]));
+    down.delete(lagging);
+    const n = nodes.get(lagging);
+    await waitFor("the lagging member to catch up", () => (n?.sm.total === 63 ? true : undefined));
+    for (let i = 0; i < 5; i++) await leader.rt.propose(new Uint8Array([1]));
+    for (const [id, node] of nodes) {
+      await waitFor(`member ${id} to apply everything`, () => (node.sm.total === 68 ? true : undefined));
+    }
+    assert.ok(snaps.length >= 1, "the lagging member got a snapshot");
+    assert.ok(
+      snaps.some(([index, applied]) => applied > index),
+      `an image newer than its snapshot's index was installed: ${JSON.stringify(snaps)}`,
+    );
+    assert.ok(leader.sm.refs >= 3, `the leader took local snapshots as references (${leader.sm.refs})`);
+    const kept = new TextDecoder().decode(leader.log.snapshot()?.data);
+    assert.equal(kept, "ref", "the log keeps the reference, not the records");
+    // every entry counted exactly once everywhere: the entries the image already held were skipped
+    for (const node of nodes.values()) assert.equal(node.sm.total, 68);
+  } finally {
+    for (const { rt } of nodes.values()) rt.stop();
   }
 });
