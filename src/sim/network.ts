@@ -17,6 +17,8 @@ export interface NetworkProfile {
 
 export class SimNetwork {
   private blocked = new Set<string>();
+  /** Extra latency per directed link ("from>to"), for messages sent while it is set. */
+  private lag = new Map<string, number>();
   healthy = false;
 
   constructor(
@@ -33,7 +35,8 @@ export class SimNetwork {
       const base = p.minLatencyMs + this.rand.int(p.maxLatencyMs - p.minLatencyMs + 1);
       return !this.healthy && this.rand.float() < p.slowRate ? base * (10 + this.rand.int(41)) : base;
     };
-    const out = [one()];
+    const extra = from > 0 && to > 0 ? (this.lag.get(`${from}>${to}`) ?? 0) : 0;
+    const out = [one() + extra];
     // Only peer links duplicate: clients talk over a connection (as over TCP), so a
     // definite failure reply really means the request will not run later.
     if (!this.healthy && from > 0 && to > 0 && this.rand.float() < p.dupRate) out.push(one());
@@ -42,6 +45,7 @@ export class SimNetwork {
 
   heal(): void {
     this.blocked.clear();
+    this.lag.clear();
   }
 
   /** Blocks every link between the two groups, both ways. */
@@ -52,6 +56,19 @@ export class SimNetwork {
         this.blocked.add(`${y}>${x}`);
       }
     }
+  }
+
+  /**
+   * Holds up what is sent on one direction of a link by `ms` more (a
+   * congested path): messages already on their way are delivered even if the
+   * link is cut meanwhile, as bytes in flight on a TCP connection are.
+   */
+  slowDown(from: number, to: number, ms: number): void {
+    this.lag.set(`${from}>${to}`, ms);
+  }
+
+  clearSlowDowns(): void {
+    this.lag.clear();
   }
 
   /** Blocks one direction only (asymmetric partition). */

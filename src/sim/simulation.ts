@@ -84,6 +84,8 @@ export class Simulation {
   private readonly watches: WatchCheck | undefined;
   /** Whether a watch consumer is full: its own generator, so the rest of a seed's schedule is unchanged. */
   private readonly watchRand: ReturnType<typeof seededRand>;
+  /** Draws for fault variants added later, so the main stream (and older seeds' schedules) stay as they were. */
+  private readonly faultRand: ReturnType<typeof seededRand>;
   readonly net: SimNetwork;
   private readonly nodeOpts: SimNodeOptions;
   private nextNodeId: number;
@@ -107,11 +109,14 @@ export class Simulation {
   private readonly preVote: boolean;
   /** How likely a fault draw that could pause a member does so (0: this run pauses no one). */
   private readonly pauseRate: number;
+  /** The leaders answer reads from their lease (readOnlyOption "lease-based"). */
+  private readonly leaseReads: boolean;
 
   constructor(readonly opts: SimOptions) {
     this.rand = seededRand(opts.seed);
     const r = this.rand;
     const readOnlyOption: ReadOnlyOption = r.float() < 0.3 ? "lease-based" : "safe";
+    this.leaseReads = readOnlyOption === "lease-based";
     const preVote = process.env.NOPV ? false : r.float() < 0.8;
     this.preVote = preVote;
     // Members' clocks run at rates within ±maxSkew of true time. A lease
@@ -171,6 +176,7 @@ export class Simulation {
     this.checker = new InvariantChecker(() => `t=${this.now}ms seed=${opts.seed}`);
     this.watches = opts.machine === "mvcc" ? new WatchCheck((w) => this.checker.violation(w)) : undefined;
     this.watchRand = seededRand(opts.seed * 97 + 13);
+    this.faultRand = seededRand(opts.seed * 7919 + 3);
     this.leaseCheck = new LeaseCheck(
       this.maxSkew,
       () => Math.max(0, ...[...this.nodes.values()].map((n) => n.drift.jumpedMs)),
@@ -180,23 +186,28 @@ export class Simulation {
     this.nextNodeId = opts.nodes + 1;
     for (const id of ids) this.createNode(id, MemoryStorage.bootstrap(ids));
     const nClients = opts.clients ?? 4;
-    for (let c = 1; c <= nClients; c++) {
-      const client = new SimClient(
-        c,
-        seededRand(opts.seed * 31 + c),
-        {
-          keys: opts.keys ?? 3,
-          timeoutMs: 1000,
-          logReadRate: 0.2,
-          // The member's MVCC store gets deletes (of one key and of ranges);
-          // the kv map keeps the mix its mutation budgets were measured with.
-          deleteShare: opts.machine === "mvcc" ? 0.1 : 0,
-          leaseShare: opts.machine === "mvcc" ? 0.15 : 0,
-        },
-        ids[r.int(ids.length)],
-      );
-      this.clients.push(client);
-    }
+    for (let c = 1; c <= nClients; c++) this.addClient(ids[r.int(ids.length)]);
+  }
+
+  private addClient(target: NodeId): SimClient {
+    const opts = this.opts;
+    const c = this.clients.length + 1;
+    const client = new SimClient(
+      c,
+      seededRand(opts.seed * 31 + c),
+      {
+        keys: opts.keys ?? 3,
+        timeoutMs: 1000,
+        logReadRate: 0.2,
+        // The member's MVCC store gets deletes (of one key and of ranges);
+        // the kv map keeps the mix its mutation budgets were measured with.
+        deleteShare: opts.machine === "mvcc" ? 0.1 : 0,
+        leaseShare: opts.machine === "mvcc" ? 0.15 : 0,
+      },
+      target,
+    );
+    this.clients.push(client);
+    return client;
   }
 
   private env(): NodeEnv {
@@ -407,6 +418,8 @@ export class Simulation {
   private clientsIssuing = true;
   /** A leader cut off from its peers on purpose: until `until`, reads go to it and writes to the others. */
   private staleLeader: { id: NodeId; until: number } | undefined;
+  /** Until then no other fault is injected (see the congested isolation). */
+  private faultsPausedUntil = 0;
 
   private scheduleNextOp(client: SimClient, delayMs: number): void {
     if (!this.clientsIssuing) return;
@@ -465,6 +478,8 @@ export class Simulation {
     const ids = [...this.nodes.keys()];
     const lead = this.leader();
     const roll = r.int(100);
+    // (the congested isolation runs alone: nothing heals it early or takes its voters away)
+    if (this.now < this.faultsPausedUntil) return;
     if (roll < 25) {
       this.stats.partitions++;
       this.net.heal();
@@ -508,12 +523,43 @@ export class Simulation {
       // believes it leads while the others elect a leader and commit writes,
       // and it must not answer reads from that stale view.
       const others = ids.filter((i) => i !== lead.id);
-      this.net.split([lead.id], others);
       const long = r.float() < 0.5;
-      const ms = long ? 150 + r.int(300) : 5 + r.int(100);
-      // Meanwhile clients write through the others and read from the old leader.
-      if (long) this.staleLeader = { id: lead.id, until: this.now + ms };
-      this.at(this.now + ms, () => this.net.heal());
+      let until = long ? 150 + r.int(300) : 5 + r.int(100);
+      const cut = () => {
+        this.net.split([lead.id], others);
+        // Meanwhile clients write through the others and read from the old leader.
+        if (long) this.staleLeader = { id: lead.id, until: this.now + until };
+        this.at(this.now + until, () => this.net.heal());
+      };
+      const f = this.faultRand;
+      if (long && f.float() < (this.leaseReads ? 0.9 : 0.3)) {
+        // First the followers' path to the leader congests: a queue builds up,
+        // each answer waits 1 ms longer than one sent 1 ms before it, so they
+        // keep arriving (no gap long enough for check-quorum to notice) while
+        // the last ones sent before the cut arrive up to 0.3 s after it. The
+        // leader's lease must run from when it sent the
+        // heartbeat an answer acknowledges, not from when the answer arrived,
+        // or it outlives the followers' promise not to elect anyone else.
+        this.stats.slowAcks = (this.stats.slowAcks ?? 0) + 1;
+        const rampMs = 150 + f.int(150);
+        // The cut outlasts the late answers and an election after them, and
+        // no other fault heals it early.
+        until = Math.max(until, rampMs + 200 + f.int(200));
+        this.faultsPausedUntil = this.now + rampMs + until;
+        for (let at = 0; at < rampMs; at += 5) {
+          this.at(this.now + at, () => {
+            for (const o of others) this.net.slowDown(o, lead.id, at);
+          });
+        }
+        this.at(this.now + rampMs, () => {
+          this.net.clearSlowDowns();
+          if (this.now >= (this.opts.faultPhaseMs ?? 3000)) return; // not into the healed liveness phase
+          cut();
+          // The clients may all be waiting on the cut-off leader; one more
+          // comes along now, writing through the others and reading from it.
+          if (this.clientsIssuing) this.scheduleNextOp(this.addClient(others[f.int(others.length)]), 0);
+        });
+      } else cut();
     } else if (roll >= 85 && roll < 95 && this.pauseRate > 0 && r.float() < this.pauseRate) {
       // A process pause (a long GC, SIGSTOP, a stalled VM), most often the
       // leader's: it resumes with its old view and a backlog of messages.
