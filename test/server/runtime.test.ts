@@ -33,17 +33,27 @@ class Counter implements StateMachine<number> {
   }
 }
 
-function cluster(n: number) {
+/**
+ * n members over in-memory logs, messages delivered on the next turn unless
+ * a member is down. `relay` may rewrite a message on its way (as the peer
+ * transport fills in snapshot images).
+ */
+function cluster<S extends Counter = Counter>(
+  n: number,
+  makeSm: () => S = () => new Counter() as S,
+  relay?: (sender: S, m: Message) => Promise<Message>,
+) {
   const ids = Array.from({ length: n }, (_, i) => i + 1);
-  const nodes = new Map<NodeId, { rt: RaftRuntime<number>; sm: Counter }>();
+  const nodes = new Map<NodeId, { rt: RaftRuntime<number>; sm: S; log: MemoryLogStore }>();
   const down = new Set<NodeId>();
   /** Every message sent, for assertions on traffic. */
   const sent: Message[] = [];
   for (const id of ids) {
-    const sm = new Counter();
+    const sm = makeSm();
+    const log = MemoryLogStore.bootstrapped(ids, 5);
     const rt: RaftRuntime<number> = new RaftRuntime(sm, {
       id,
-      log: MemoryLogStore.bootstrapped(ids, 5),
+      log,
       tickMs: 5,
       electionTicks: 10,
       snapshotCount: 20,
@@ -53,12 +63,13 @@ function cluster(n: number) {
           for (const m of msgs) {
             sent.push(m);
             if (down.has(id) || down.has(m.to)) continue;
-            setImmediate(() => nodes.get(m.to)?.rt.step(m));
+            if (relay) void relay(sm, m).then((out) => setImmediate(() => nodes.get(m.to)?.rt.step(out)));
+            else setImmediate(() => nodes.get(m.to)?.rt.step(m));
           }
         },
       },
     });
-    nodes.set(id, { rt, sm });
+    nodes.set(id, { rt, sm, log });
   }
   for (const { rt } of nodes.values()) rt.start();
   const stop = (): void => {
@@ -358,42 +369,20 @@ class DurableCounter extends Counter {
 }
 
 test("runtime: with a state machine that keeps its own state, local snapshots are references and a lagging member installs a newer live image once", async () => {
-  const ids = [1, 2, 3];
-  const nodes = new Map<NodeId, { rt: RaftRuntime<number>; sm: DurableCounter; log: MemoryLogStore }>();
-  const down = new Set<NodeId>();
   /** [snapshot index, applied index of the image sent] for every snapshot message. */
   const snaps: [number, number][] = [];
-  for (const id of ids) {
-    const sm = new DurableCounter();
-    const log = MemoryLogStore.bootstrapped(ids, 5);
-    const rt: RaftRuntime<number> = new RaftRuntime(sm, {
-      id,
-      log,
-      tickMs: 5,
-      electionTicks: 10,
-      snapshotCount: 20,
-      requestTimeoutMs: 3000,
-      transport: {
-        send: (msgs: readonly Message[]) => {
-          for (const m of msgs) {
-            if (down.has(id) || down.has(m.to)) continue;
-            void (async () => {
-              let out = m;
-              if (m.type === MessageType.Snap && m.snapshot) {
-                // as the peer transport does: the image comes from the sender's live store
-                const data = await sm.snapshot();
-                snaps.push([m.snapshot.metadata.index, Number(new TextDecoder().decode(data).split("@")[1])]);
-                out = { ...m, snapshot: { ...m.snapshot, data } };
-              }
-              setImmediate(() => nodes.get(m.to)?.rt.step(out));
-            })();
-          }
-        },
-      },
-    });
-    nodes.set(id, { rt, sm, log });
-  }
-  for (const { rt } of nodes.values()) rt.start();
+  const { nodes, down, stop } = cluster(
+    3,
+    () => new DurableCounter(),
+    async (sender, m) => {
+      if (m.type !== MessageType.Snap || !m.snapshot) return m;
+      // as the peer transport does: the image comes from the sender's live store
+      const data = await sender.snapshot();
+      snaps.push([m.snapshot.metadata.index, Number(new TextDecoder().decode(data).split("@")[1])]);
+      return { ...m, snapshot: { ...m.snapshot, data } };
+    },
+  );
+  const ids = [...nodes.keys()];
   try {
     const leader = await waitFor("a leader", () => [...nodes.values()].find((n) => n.rt.isLeader()));
     const lagging = ids.find((id) => nodes.get(id)?.rt !== leader.rt) as NodeId;
@@ -419,6 +408,6 @@ test("runtime: with a state machine that keeps its own state, local snapshots ar
     // every entry counted exactly once everywhere: the entries the image already held were skipped
     for (const node of nodes.values()) assert.equal(node.sm.total, 68);
   } finally {
-    for (const { rt } of nodes.values()) rt.stop();
+    stop();
   }
 });
