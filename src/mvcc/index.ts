@@ -30,7 +30,14 @@ export {
 export { type EtcdBucket, etcdBuckets, recordsFromEtcdBuckets } from "./etcd-backend.ts";
 export { type LeaseChange, MAX_LEASE_TTL } from "./lease.ts";
 export { type LeaseSource, Lessor, type LessorOptions } from "./lessor.ts";
-export { encodeSnapshot, type RecordPair, SnapshotStream } from "./snapshot.ts";
+export {
+  encodeSnapshot,
+  encodeStoreReference,
+  type RecordPair,
+  SnapshotStream,
+  STORE_REFERENCE_PREFIX_BYTES,
+  storeReferenceOf,
+} from "./snapshot.ts";
 export { MemoryMvccStorage, type MvccStorage, type WriteBatch } from "./storage.ts";
 export { MvccStore, type MvccStoreOptions } from "./store.ts";
 export * from "./types.ts";

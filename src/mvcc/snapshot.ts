@@ -65,6 +65,32 @@ export function* encodeSnapshot(records: Iterable<RecordPair>, chunkBytes: numbe
 }
 
 /**
+ * A local snapshot's image when the store keeps its own durable state:
+ * "FLOEREF1" and the applied index, as a uvarint, to which the store was
+ * synced when the snapshot was taken. It never leaves the member: peers get
+ * records (encodeSnapshot).
+ */
+const REF_MAGIC = new TextEncoder().encode("FLOEREF1");
+/** How many leading bytes tell a store reference from a record stream. */
+export const STORE_REFERENCE_PREFIX_BYTES = REF_MAGIC.length;
+
+export function encodeStoreReference(appliedIndex: number): Uint8Array {
+  const out = new Uint8Array(REF_MAGIC.length + uvarintSize(appliedIndex));
+  out.set(REF_MAGIC);
+  putUvarint(out, REF_MAGIC.length, appliedIndex);
+  return out;
+}
+
+/** The applied index a store reference names, or undefined when `image` starts otherwise (records). */
+export function storeReferenceOf(image: Uint8Array): number | undefined {
+  if (image.byteLength <= REF_MAGIC.length || !bytesEqual(image.subarray(0, REF_MAGIC.length), REF_MAGIC))
+    return undefined;
+  return readUvarint(image, REF_MAGIC.length, (why) => {
+    throw new Error(`snapshot image: truncated store reference (${why})`);
+  })[0];
+}
+
+/**
  * Verifies and decodes a snapshot stream, handing each frame's records to
  * `write` as one batch. Throws MvccError("Corrupt") naming the frame and
  * offset on any damage; the caller keeps its restore marker in that case.

@@ -17,10 +17,13 @@ import type { BatchOp, Bitcask, BitcaskOptions } from "../bitcask/index.ts";
 import {
   type ApplyResult,
   encodeSnapshot,
+  encodeStoreReference,
   type MvccCommand,
   MvccError,
   type MvccStorage,
   type MvccStore,
+  STORE_REFERENCE_PREFIX_BYTES,
+  storeReferenceOf,
   type WriteBatch,
 } from "../mvcc/index.ts";
 import type { ConfChange, ConfState, SnapshotMetadata } from "../raft/index.ts";
@@ -373,14 +376,14 @@ export class MvccStateMachine implements StateMachine<KvApplyResult> {
   }
 
   /**
-   * The image of a local snapshot: a reference to this store, synced first so
-   * it is durable at least to the applied index. The records are encoded only
-   * when a peer needs them (snapshot(), at send time), as etcd sends its
-   * backend: writing every record at every snapshot cost a tenth of the
-   * members' CPU under a steady put load (bench/RESULTS.md).
+   * The image of a local snapshot: a reference to this store at the applied
+   * index. The log store syncs the store before it records the snapshot
+   * (walLogStore's beforeCompaction), so no sync here, inside the Ready loop.
+   * The records are encoded only when a peer needs them (snapshot(), at send
+   * time), as etcd sends its backend: writing every record at every snapshot
+   * cost a tenth of the members' CPU under a steady put load (bench/RESULTS.md).
    */
   async localSnapshot(): Promise<SnapshotImage> {
-    await this.storage.flush();
     return encodeStoreReference(this.store.appliedIndex);
   }
 
@@ -406,7 +409,10 @@ export class MvccStateMachine implements StateMachine<KvApplyResult> {
    * that applied index, and fails naming the cause when it does not.
    */
   async restore(image: SnapshotImage, index: number): Promise<void> {
-    const { head, chunks } = await peekImage(image instanceof Uint8Array ? [image] : image, REF_MAGIC.length);
+    const { head, chunks } = await peekImage(
+      image instanceof Uint8Array ? [image] : image,
+      STORE_REFERENCE_PREFIX_BYTES,
+    );
     const refIndex = storeReferenceOf(head);
     if (refIndex !== undefined) {
       if (!this.store.needsRestore && this.store.appliedIndex >= refIndex) return;
@@ -432,35 +438,6 @@ export async function* liveImage(sm: StateMachine<unknown>): AsyncGenerator<Uint
   const image = await sm.snapshot();
   if (image instanceof Uint8Array) yield image;
   else yield* image;
-}
-
-/**
- * A local snapshot's image: "FLOEREF1" and the applied index, as a uvarint,
- * to which the member's own store was synced when the snapshot was taken.
- * It never leaves the member: peers get records (MvccStateMachine.snapshot).
- */
-const REF_MAGIC = new TextEncoder().encode("FLOEREF1");
-
-export function encodeStoreReference(appliedIndex: number): Uint8Array {
-  const out = [...REF_MAGIC];
-  let v = appliedIndex;
-  for (; v >= 0x80; v = Math.floor(v / 128)) out.push((v % 128) | 0x80);
-  out.push(v);
-  return Uint8Array.from(out);
-}
-
-/** The applied index a store reference names, or undefined when `image` starts otherwise (records). */
-export function storeReferenceOf(image: Uint8Array): number | undefined {
-  if (image.byteLength <= REF_MAGIC.length) return undefined;
-  for (let i = 0; i < REF_MAGIC.length; i++) if (image[i] !== REF_MAGIC[i]) return undefined;
-  let v = 0;
-  let scale = 1;
-  for (let i = REF_MAGIC.length; i < image.byteLength && i < REF_MAGIC.length + 8; i++) {
-    v += (image[i] & 0x7f) * scale;
-    if (image[i] < 0x80) return v;
-    scale *= 128;
-  }
-  throw new Error("snapshot image: truncated store reference");
 }
 
 /** The first `n` bytes of a chunk stream (fewer if it is shorter), and the whole stream again. */

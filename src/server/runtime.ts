@@ -55,8 +55,9 @@ export interface StateMachine<R> {
   /**
    * For state machines that keep their own durable state (etcd's backend,
    * floe's bitcask store): a small image standing for that state, written
-   * for local snapshots instead of snapshot()'s. When it resolves, the state
-   * must be durable at least to appliedIndex(). Peers then get a snapshot()
+   * for local snapshots instead of snapshot()'s. The log store must make the
+   * state durable (at least to the applied index the image names) before it
+   * records the snapshot and drops entries. Peers then get a snapshot()
    * image made when they need one, which may be newer than the snapshot's
    * index; restore() must accept that (entries up to the image's applied
    * index are then skipped here).

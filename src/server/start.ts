@@ -210,7 +210,7 @@ async function openStorage(
     );
     await sm.restore((await wal.openSnapshot(at)).chunks, at);
   }
-  if (wal.snapshot().metadata.index === 1 && !joining && sm.bootstrapMembers(initialMembers)) {
+  if (at === 1 && !joining && sm.bootstrapMembers(initialMembers)) {
     // The bootstrap snapshot carries the initial member table, so a member
     // added later learns everyone's URLs from it.
     await kvStorage.flush();

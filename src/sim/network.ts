@@ -17,8 +17,8 @@ export interface NetworkProfile {
 
 export class SimNetwork {
   private blocked = new Set<string>();
-  /** Extra latency per directed link ("from>to"), for messages sent while it is set. */
-  private lag = new Map<string, number>();
+  /** Congested directed links ("from>to"): since when their queue has been building up. */
+  private congestedSince = new Map<string, number>();
   healthy = false;
 
   constructor(
@@ -26,8 +26,8 @@ export class SimNetwork {
     public profile: NetworkProfile,
   ) {}
 
-  /** Delivery delays for one message: none when lost, two when duplicated. */
-  delays(from: Addr, to: Addr): number[] {
+  /** Delivery delays for one message sent at `now`: none when lost, two when duplicated. */
+  delays(from: Addr, to: Addr, now: number): number[] {
     if (from > 0 && to > 0 && this.blocked.has(`${from}>${to}`)) return [];
     const p = this.profile;
     if (!this.healthy && this.rand.float() < p.lossRate) return [];
@@ -35,7 +35,8 @@ export class SimNetwork {
       const base = p.minLatencyMs + this.rand.int(p.maxLatencyMs - p.minLatencyMs + 1);
       return !this.healthy && this.rand.float() < p.slowRate ? base * (10 + this.rand.int(41)) : base;
     };
-    const extra = from > 0 && to > 0 ? (this.lag.get(`${from}>${to}`) ?? 0) : 0;
+    const since = from > 0 && to > 0 ? this.congestedSince.get(`${from}>${to}`) : undefined;
+    const extra = since === undefined ? 0 : now - since;
     const out = [one() + extra];
     // Only peer links duplicate: clients talk over a connection (as over TCP), so a
     // definite failure reply really means the request will not run later.
@@ -45,7 +46,7 @@ export class SimNetwork {
 
   heal(): void {
     this.blocked.clear();
-    this.lag.clear();
+    this.congestedSince.clear();
   }
 
   /** Blocks every link between the two groups, both ways. */
@@ -59,16 +60,17 @@ export class SimNetwork {
   }
 
   /**
-   * Holds up what is sent on one direction of a link by `ms` more (a
-   * congested path): messages already on their way are delivered even if the
-   * link is cut meanwhile, as bytes in flight on a TCP connection are.
+   * Congests one direction of a link from `now` on: a queue builds up, so a
+   * message sent t ms later waits t ms more than the path's latency.
+   * Messages already on their way are delivered even if the link is cut
+   * meanwhile, as bytes in flight on a TCP connection are.
    */
-  slowDown(from: number, to: number, ms: number): void {
-    this.lag.set(`${from}>${to}`, ms);
+  congest(from: number, to: number, now: number): void {
+    this.congestedSince.set(`${from}>${to}`, now);
   }
 
-  clearSlowDowns(): void {
-    this.lag.clear();
+  clearCongestion(): void {
+    this.congestedSince.clear();
   }
 
   /** Blocks one direction only (asymmetric partition). */

@@ -349,7 +349,7 @@ export class Simulation {
 
   private send(from: number, to: number, body: NetBody): void {
     this.stats.messages++;
-    let delays = this.net.delays(from, to);
+    let delays = this.net.delays(from, to, this.now);
     // floe's peer transport is TCP: a forwarded proposal arrives at most once.
     // The kv map's client sessions make a duplicate harmless; the MVCC
     // machine, like etcd's, would apply it twice.
@@ -537,22 +537,18 @@ export class Simulation {
         // each answer waits 1 ms longer than one sent 1 ms before it, so they
         // keep arriving (no gap long enough for check-quorum to notice) while
         // the last ones sent before the cut arrive up to 0.3 s after it. The
-        // leader's lease must run from when it sent the
-        // heartbeat an answer acknowledges, not from when the answer arrived,
-        // or it outlives the followers' promise not to elect anyone else.
+        // leader's lease must run from when it sent the heartbeat an answer
+        // acknowledges, not from when the answer arrived, or it outlives the
+        // followers' promise not to elect anyone else.
         this.stats.slowAcks = (this.stats.slowAcks ?? 0) + 1;
         const rampMs = 150 + f.int(150);
         // The cut outlasts the late answers and an election after them, and
         // no other fault heals it early.
         until = Math.max(until, rampMs + 200 + f.int(200));
         this.faultsPausedUntil = this.now + rampMs + until;
-        for (let at = 0; at < rampMs; at += 5) {
-          this.at(this.now + at, () => {
-            for (const o of others) this.net.slowDown(o, lead.id, at);
-          });
-        }
+        for (const o of others) this.net.congest(o, lead.id, this.now);
         this.at(this.now + rampMs, () => {
-          this.net.clearSlowDowns();
+          this.net.clearCongestion();
           if (this.now >= (this.opts.faultPhaseMs ?? 3000)) return; // not into the healed liveness phase
           cut();
           // The clients may all be waiting on the cut-off leader; one more

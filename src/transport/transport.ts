@@ -27,8 +27,6 @@ export type TransportLogger = (
 ) => void;
 
 export interface SnapshotImage {
-  /** When known before sending (for the log). */
-  sizeBytes?: number;
   chunks: AsyncIterable<Uint8Array>;
 }
 
@@ -708,7 +706,7 @@ class Peer {
         sock.once(sock instanceof tls.TLSSocket ? "secureConnect" : "connect", resolve);
         sock.once("error", reject);
       });
-      this.t.log("info", "snapshot-sending", { ...fields, bytes: image.sizeBytes });
+      this.t.log("info", "snapshot-sending", fields);
       const write = async (frame: Buffer) => {
         if (!sock.write(frame)) {
           await new Promise<void>((resolve, reject) => {

@@ -3,14 +3,13 @@ import { test } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import * as pb from "../../src/api/gen/etcdserverpb/rpc_pb.ts";
 import { InternalRequestSchema } from "../../src/api/gen/floe/raft_internal_pb.ts";
-import { MemoryMvccStorage, MvccStore } from "../../src/mvcc/index.ts";
 import {
   encodeStoreReference,
-  liveImage,
-  MvccStateMachine,
-  noBatching,
+  MemoryMvccStorage,
+  MvccStore,
   storeReferenceOf,
-} from "../../src/server/kvstore.ts";
+} from "../../src/mvcc/index.ts";
+import { liveImage, MvccStateMachine, noBatching } from "../../src/server/kvstore.ts";
 
 const putEntry = (key: string, value: string): Uint8Array =>
   toBinary(

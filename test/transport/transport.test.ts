@@ -56,7 +56,6 @@ async function member(
       snapshots.push({ m, bytes: Buffer.concat(parts) });
     },
     snapshotSource: async () => ({
-      sizeBytes: image.length,
       chunks: (async function* () {
         for (let at = 0; at < image.length; at += 100_000) yield image.subarray(at, at + 100_000);
       })(),
@@ -226,7 +225,7 @@ test("a malformed frame, a wrong cluster id or a wrong addressee closes that con
       listenPort: 0,
       onMessage: () => {},
       onSnapshot: async () => {},
-      snapshotSource: async () => ({ sizeBytes: 0, chunks: (async function* () {})() }),
+      snapshotSource: async () => ({ chunks: (async function* () {})() }),
       minBackoffMs: 1000,
     });
     wrong.setPeer(2, [`http://127.0.0.1:${b.port}`]);
