@@ -70,10 +70,14 @@ export interface SaveBatch {
   /** A snapshot installed from the leader: it replaces the log (ignored unless newer than the current one). */
   readonly snapshot?: SnapshotMetadata;
   /**
-   * Default true. False writes the unit without an fdatasync (Raft's
-   * !mustSync: only the commit index changed, which is safe to lose); the
-   * next synced unit, a segment cut or close() makes it durable, and a crash
-   * before that leaves it as a torn tail at worst.
+   * Default true. False means Raft's !mustSync: only the commit index
+   * changed, which is safe to lose. Such a hard state alone is kept in memory
+   * (no write at all, as etcd's buffered WAL encoder does) and goes out with
+   * the next unit, a segment cut (whose header carries it) or close(); other
+   * unsynced units are written without an fdatasync, made durable the same
+   * way, and a crash before that leaves them as a torn tail at worst. A
+   * restart may then see an older commit index than the state machine's
+   * applied index: the runtime skips what is already applied.
    */
   readonly sync?: boolean;
 }
@@ -94,6 +98,8 @@ export class Wal {
   private failure: Error | undefined;
   /** Units were written after the last fdatasync (saves with sync: false). */
   private unsynced = false;
+  /** A commit-only hard state saved with sync: false, not yet written (see SaveBatch.sync). */
+  private deferredHardState: WalRecord | undefined;
   private readonly reader: SegmentReader;
   private readonly cache: EntryCache;
   private readonly segmentSizeBytes: number;
@@ -155,6 +161,11 @@ export class Wal {
     return this.enqueue(async () => {
       const plan = validateSave(this.state, batch, this.maxRecordBytes);
       if (plan.records.length === 0) return;
+      if (batch.sync === false && plan.records.length === 1 && plan.records[0].type === RecordType.HardState) {
+        this.deferredHardState = plan.records[0];
+        this.state.setHardState(plan.records[0].hardState);
+        return;
+      }
       await this.writeUnit(plan.records, batch.sync ?? true);
       if (plan.install) this.cache.reset(plan.install.index + 1);
       this.cache.append(plan.entries);
@@ -265,7 +276,11 @@ export class Wal {
    * write (synchronous: a page-cache copy, cheaper than a thread-pool round
    * trip) and, when `sync`, one fdatasync (in the thread pool), then applies it.
    */
-  private async writeUnit(records: readonly WalRecord[], sync = true): Promise<void> {
+  private async writeUnit(unit: readonly WalRecord[], sync = true): Promise<void> {
+    const deferred = this.deferredHardState;
+    this.deferredHardState = undefined;
+    const records =
+      deferred === undefined || unit.some((r) => r.type === RecordType.HardState) ? unit : [deferred, ...unit];
     let total = FRAME_HEADER_BYTES + 4;
     for (const r of records) total += FRAME_HEADER_BYTES + payloadBytes(r);
     const buf = Buffer.allocUnsafe(total);
@@ -429,7 +444,10 @@ export class Wal {
     if (this.closed) return;
     this.closed = true;
     await this.chain;
-    if (!this.failure) await this.syncPending();
+    if (!this.failure) {
+      if (this.deferredHardState) await this.writeUnit([], false);
+      await this.syncPending();
+    }
     this.reader.close();
     await this.active.close();
   }

@@ -542,3 +542,36 @@ test("preallocation: older segments keep their zeros, a save torn into zeros is 
   await wal.close();
   await assert.rejects(Wal.open(plain, { ...quiet, preallocateBytes: -1 }), WalError);
 });
+
+test("a commit-only hard state saved without sync is not written until the next unit, a cut or close", async (t) => {
+  const dir = await tempDir(t);
+  const wal = await Wal.open(dir, quiet);
+  await wal.save({ hardState: { term: 1, vote: 1, commit: 0 }, entries: ents(1, 3, 1) });
+  const file = wal.segments()[0].path;
+  const crashCopy = async (name: string) => {
+    const to = path.join(await tempDir(t), name);
+    await fs.cp(dir, to, { recursive: true });
+    return to;
+  };
+  const before = await fs.readFile(file);
+  await wal.save({ hardState: { term: 1, vote: 1, commit: 2 }, sync: false });
+  assert.deepEqual(await fs.readFile(file), before, "nothing reached the file");
+  assert.equal(wal.state.hardState.commit, 2, "the log's own view has the new commit index");
+  const lost = await Wal.open(await crashCopy("lost"), quiet);
+  assert.equal(lost.state.hardState.commit, 0, "a crash now loses only the commit index");
+  assert.equal(lost.state.lastIndex(), 3);
+  await lost.close();
+  // A later commit-only state replaces it; the next unit carries it.
+  await wal.save({ hardState: { term: 1, vote: 1, commit: 3 }, sync: false });
+  await wal.save({ entries: ents(4, 4, 1) });
+  assert.notDeepEqual(await fs.readFile(file), before);
+  const kept = await Wal.open(await crashCopy("kept"), quiet);
+  assert.equal(kept.state.hardState.commit, 3, "the entries' unit wrote the deferred commit index");
+  await kept.close();
+  // close() writes one that is still waiting.
+  await wal.save({ hardState: { term: 1, vote: 1, commit: 4 }, sync: false });
+  await wal.close();
+  const again = await Wal.open(dir, quiet);
+  assert.equal(again.state.hardState.commit, 4);
+  await again.close();
+});
