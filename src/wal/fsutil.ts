@@ -2,10 +2,8 @@
 // whole reads, and the fsyncs (data, file, directory) reported to a hook so
 // tests can count them and crash harnesses can know what is durable.
 
-import * as fs from "node:fs";
-import type { FileHandle } from "node:fs/promises";
-import * as fsp from "node:fs/promises";
 import * as path from "node:path";
+import type { Vfs, VfsFileHandle } from "../common/index.ts";
 
 export type SyncKind = "fdatasync" | "fsync" | "dirsync";
 /** Called after each completed sync, with the path that was synced. */
@@ -14,7 +12,7 @@ export type SyncHook = (kind: SyncKind, path: string) => void;
 export const noSyncHook: SyncHook = () => {};
 
 /** Writes all of `buf` at `position` (a short write is retried, never silently accepted). */
-export async function writeAll(fh: FileHandle, buf: Uint8Array, position: number): Promise<void> {
+export async function writeAll(fh: VfsFileHandle, buf: Uint8Array, position: number): Promise<void> {
   let done = 0;
   while (done < buf.length) {
     const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
@@ -25,7 +23,7 @@ export async function writeAll(fh: FileHandle, buf: Uint8Array, position: number
 }
 
 /** writeAll on a file descriptor, synchronously (short writes retried). */
-export function writeAllSync(fd: number, buf: Uint8Array, position: number): void {
+export function writeAllSync(fs: Vfs, fd: number, buf: Uint8Array, position: number): void {
   let done = 0;
   while (done < buf.length) {
     const n = fs.writeSync(fd, buf, done, buf.length - done, position + done);
@@ -35,7 +33,7 @@ export function writeAllSync(fd: number, buf: Uint8Array, position: number): voi
 }
 
 /** Reads exactly `length` bytes at `position` into a new buffer; fewer bytes at EOF is an error. */
-export function readExactSync(fd: number, length: number, position: number, file: string): Buffer {
+export function readExactSync(fs: Vfs, fd: number, length: number, position: number, file: string): Buffer {
   const buf = Buffer.allocUnsafe(length);
   let done = 0;
   while (done < length) {
@@ -47,7 +45,12 @@ export function readExactSync(fd: number, length: number, position: number, file
 }
 
 /** Reads up to `length` bytes at `position`; returns how many were read (short only at EOF). */
-export async function readAt(fh: FileHandle, buf: Buffer, length: number, position: number): Promise<number> {
+export async function readAt(
+  fh: VfsFileHandle,
+  buf: Buffer,
+  length: number,
+  position: number,
+): Promise<number> {
   let done = 0;
   while (done < length) {
     const { bytesRead } = await fh.read(buf, done, length - done, position + done);
@@ -57,8 +60,8 @@ export async function readAt(fh: FileHandle, buf: Buffer, length: number, positi
   return done;
 }
 
-export async function syncDir(dir: string, hook: SyncHook): Promise<void> {
-  const fh = await fsp.open(dir, "r");
+export async function syncDir(fs: Vfs, dir: string, hook: SyncHook): Promise<void> {
+  const fh = await fs.promises.open(dir, "r");
   try {
     await fh.sync();
   } finally {
@@ -68,9 +71,14 @@ export async function syncDir(dir: string, hook: SyncHook): Promise<void> {
 }
 
 /** Creates `file` with `content` durably: temp name, fsync, rename, directory fsync. */
-export async function writeFileAtomic(file: string, content: Uint8Array, hook: SyncHook): Promise<void> {
+export async function writeFileAtomic(
+  fs: Vfs,
+  file: string,
+  content: Uint8Array,
+  hook: SyncHook,
+): Promise<void> {
   const tmp = `${file}.tmp`;
-  const fh = await fsp.open(tmp, "w");
+  const fh = await fs.promises.open(tmp, "w");
   try {
     await writeAll(fh, content, 0);
     await fh.sync();
@@ -78,8 +86,8 @@ export async function writeFileAtomic(file: string, content: Uint8Array, hook: S
   } finally {
     await fh.close();
   }
-  await fsp.rename(tmp, file);
-  await syncDir(path.dirname(file), hook);
+  await fs.promises.rename(tmp, file);
+  await syncDir(fs, path.dirname(file), hook);
 }
 
 export const isNotFound = (e: unknown): boolean => (e as NodeJS.ErrnoException)?.code === "ENOENT";

@@ -3,7 +3,7 @@
 // one read; every record is checked again (frame checksum, index and term),
 // because bytes can rot on disk long after recovery verified them.
 
-import * as fs from "node:fs";
+import type { Vfs } from "../common/index.ts";
 import type { Entry, EntryType } from "../raft/index.ts";
 import { WalCorruptionError } from "./errors.ts";
 import { readExactSync } from "./fsutil.ts";
@@ -20,6 +20,7 @@ export class SegmentReader {
   private readonly fds = new Map<number, number>();
 
   constructor(
+    private readonly fs: Vfs,
     private readonly maxOpenFiles: number,
     private readonly maxRecordBytes: number,
   ) {}
@@ -41,7 +42,7 @@ export class SegmentReader {
         j++;
       }
       const seg = segment(seq);
-      const span = readExactSync(this.fd(seg), end - start, start, seg.path);
+      const span = readExactSync(this.fs, this.fd(seg), end - start, start, seg.path);
       for (let k = i; k < j; k++)
         out.push(this.decode(span, locs.offset(k) - start, seg, k, locs.term(k), start));
       i = j;
@@ -78,11 +79,11 @@ export class SegmentReader {
     if (fd !== undefined) {
       this.fds.delete(seg.seq);
     } else {
-      fd = fs.openSync(seg.path, "r");
+      fd = this.fs.openSync(seg.path, "r");
       if (this.fds.size >= this.maxOpenFiles) {
         const [oldSeq, oldFd] = this.fds.entries().next().value as [number, number];
         this.fds.delete(oldSeq);
-        fs.closeSync(oldFd);
+        this.fs.closeSync(oldFd);
       }
     }
     this.fds.set(seg.seq, fd);
@@ -94,11 +95,11 @@ export class SegmentReader {
     const fd = this.fds.get(seq);
     if (fd === undefined) return;
     this.fds.delete(seq);
-    fs.closeSync(fd);
+    this.fs.closeSync(fd);
   }
 
   close(): void {
-    for (const fd of this.fds.values()) fs.closeSync(fd);
+    for (const fd of this.fds.values()) this.fs.closeSync(fd);
     this.fds.clear();
   }
 }

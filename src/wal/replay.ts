@@ -3,9 +3,8 @@
 // off the last segment, and refuse with WalCorruptionError on anything else.
 // One segment is held in memory at a time.
 
-import * as fs from "node:fs";
-import * as fsp from "node:fs/promises";
 import * as path from "node:path";
+import type { Vfs } from "../common/index.ts";
 import type { Entry, EntryType } from "../raft/index.ts";
 import { WalCorruptionError, type WalLogger } from "./errors.ts";
 import { type SyncHook, syncDir } from "./fsutil.ts";
@@ -35,11 +34,13 @@ export interface RecoverOptions {
   readonly tailCacheBytes: number;
   readonly logger: WalLogger;
   readonly onSync: SyncHook;
+  readonly fs: Vfs;
 }
 
 export async function recoverWal(dir: string, opts: RecoverOptions): Promise<Recovery> {
-  await fsp.mkdir(dir, { recursive: true });
-  const names = (await fsp.readdir(dir)).sort();
+  const { fs } = opts;
+  await fs.promises.mkdir(dir, { recursive: true });
+  const names = (await fs.promises.readdir(dir)).sort();
   let removedTemp = false;
   const found: { seq: number; firstIndex: number; path: string }[] = [];
   for (const name of names) {
@@ -47,7 +48,7 @@ export async function recoverWal(dir: string, opts: RecoverOptions): Promise<Rec
     if (name.endsWith(".tmp")) {
       // A segment whose creation did not finish: it was never renamed, so nothing in it was acknowledged.
       opts.logger("removing unfinished temporary file", { file });
-      await fsp.rm(file, { force: true });
+      await fs.promises.rm(file, { force: true });
       removedTemp = true;
       continue;
     }
@@ -58,7 +59,7 @@ export async function recoverWal(dir: string, opts: RecoverOptions): Promise<Rec
     }
     found.push({ ...parsed, path: file });
   }
-  if (removedTemp) await syncDir(dir, opts.onSync);
+  if (removedTemp) await syncDir(fs, dir, opts.onSync);
   found.sort((a, b) => a.seq - b.seq);
   for (let i = 1; i < found.length; i++) {
     if (found[i].seq !== found[i - 1].seq + 1) {
@@ -104,8 +105,8 @@ export async function recoverWal(dir: string, opts: RecoverOptions): Promise<Rec
           reason: result.torn.reason,
           droppedBytes: dropped,
         });
-        await fsp.rm(seg.path, { force: true });
-        await syncDir(dir, opts.onSync);
+        await fs.promises.rm(seg.path, { force: true });
+        await syncDir(fs, dir, opts.onSync);
         continue;
       }
       opts.logger("truncating torn tail of the last WAL segment", {
@@ -115,7 +116,7 @@ export async function recoverWal(dir: string, opts: RecoverOptions): Promise<Rec
         keptBytes: result.cleanEnd,
         droppedBytes: dropped,
       });
-      await truncateDurably(seg.path, result.cleanEnd, opts.onSync);
+      await truncateDurably(fs, seg.path, result.cleanEnd, opts.onSync);
     }
     segments.push({ ...seg, sizeBytes: result.cleanEnd, headerEnd: result.headerEnd });
     if (isLast) tail = readTail(state, seg.seq, buf.subarray(0, result.cleanEnd), opts.tailCacheBytes);
@@ -130,8 +131,8 @@ export async function recoverWal(dir: string, opts: RecoverOptions): Promise<Rec
   return { state, segments, tail };
 }
 
-async function truncateDurably(file: string, size: number, onSync: SyncHook): Promise<void> {
-  const fh = await fsp.open(file, "r+");
+async function truncateDurably(fs: Vfs, file: string, size: number, onSync: SyncHook): Promise<void> {
+  const fh = await fs.promises.open(file, "r+");
   try {
     await fh.truncate(size);
     await fh.sync();

@@ -10,10 +10,10 @@
 // save, means a torn write; a complete save after it means corruption. Zeros
 // after the last complete unit are preallocated space, not damage.
 
-import * as fsp from "node:fs/promises";
 import * as path from "node:path";
+import type { Vfs } from "../common/index.ts";
 import { WalCorruptionError } from "./errors.ts";
-import { type SyncHook, syncDir, writeAll } from "./fsutil.ts";
+import { type SyncHook, writeFileAtomic } from "./fsutil.ts";
 import {
   decodeFrame,
   decodeRecord,
@@ -224,6 +224,7 @@ export function findValidFrame(buf: Buffer, from: number, maxRecordBytes: number
 
 /** Creates segment `seq` whose header unit repeats the current state: temp file, fsync, rename, directory fsync. */
 export async function createSegment(
+  fs: Vfs,
   dir: string,
   state: LogState,
   seq: number,
@@ -250,16 +251,6 @@ export async function createSegment(
   for (const r of records) p = encodeRecord(buf, p, r);
   encodeRecord(buf, p, { type: RecordType.Commit, records: records.length });
   const file = path.join(dir, segmentName(seq, firstIndex));
-  const tmp = `${file}.tmp`;
-  const fh = await fsp.open(tmp, "w");
-  try {
-    await writeAll(fh, buf, 0);
-    await fh.sync();
-    onSync("fsync", tmp);
-  } finally {
-    await fh.close();
-  }
-  await fsp.rename(tmp, file);
-  await syncDir(dir, onSync);
+  await writeFileAtomic(fs, file, buf, onSync);
   return { seq, firstIndex, path: file, sizeBytes: total, headerEnd: total };
 }

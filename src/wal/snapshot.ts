@@ -8,10 +8,8 @@
 // at about one chunk whatever the image size. A file appears only complete
 // (temp name, fsync, rename, directory fsync) and the newest few are kept.
 
-import type { FileHandle } from "node:fs/promises";
-import * as fsp from "node:fs/promises";
 import * as path from "node:path";
-import { crc32c } from "../common/index.ts";
+import { crc32c, nodeVfs, type Vfs, type VfsFileHandle } from "../common/index.ts";
 import type { SnapshotMetadata } from "../raft/index.ts";
 import { stderrLogger, WalCorruptionError, WalError, type WalLogger } from "./errors.ts";
 import { noSyncHook, readAt, type SyncHook, syncDir, writeAll } from "./fsutil.ts";
@@ -31,6 +29,8 @@ export interface SnapshotStoreOptions {
   readonly chunkBytes?: number;
   readonly logger?: WalLogger;
   readonly onSync?: SyncHook;
+  /** The file system (default: the real one). */
+  readonly fs?: Vfs;
 }
 
 export interface SnapshotFile {
@@ -60,6 +60,7 @@ export class SnapshotStore {
   readonly keepSnapshots: number;
   private readonly chunkBytes: number;
   private readonly onSync: SyncHook;
+  private readonly fs: Vfs;
 
   private constructor(
     readonly dir: string,
@@ -68,28 +69,30 @@ export class SnapshotStore {
     this.keepSnapshots = Math.max(1, options.keepSnapshots ?? 3);
     this.chunkBytes = Math.min(SNAP_MAX_CHUNK_BYTES, Math.max(1, options.chunkBytes ?? SNAP_MAX_CHUNK_BYTES));
     this.onSync = options.onSync ?? noSyncHook;
+    this.fs = options.fs ?? nodeVfs;
   }
 
   /** Opens (creating) `dir` and removes temp files left by a write that did not finish. */
   static async open(dir: string, options: SnapshotStoreOptions = {}): Promise<SnapshotStore> {
     const logger = options.logger ?? stderrLogger;
-    await fsp.mkdir(dir, { recursive: true });
+    const fs = options.fs ?? nodeVfs;
+    await fs.promises.mkdir(dir, { recursive: true });
     let removed = 0;
-    for (const name of await fsp.readdir(dir)) {
+    for (const name of await fs.promises.readdir(dir)) {
       if (!name.endsWith(".tmp")) continue;
       logger("removing unfinished temporary snapshot file", { file: path.join(dir, name) });
-      await fsp.rm(path.join(dir, name), { force: true });
+      await fs.promises.rm(path.join(dir, name), { force: true });
       removed++;
     }
     const store = new SnapshotStore(dir, options);
-    if (removed > 0) await syncDir(dir, store.onSync);
+    if (removed > 0) await syncDir(fs, dir, store.onSync);
     return store;
   }
 
   /** Snapshot files by name, oldest index first (contents are not read). */
   async listSnapshots(): Promise<SnapshotFile[]> {
     const out: SnapshotFile[] = [];
-    for (const name of await fsp.readdir(this.dir)) {
+    for (const name of await this.fs.promises.readdir(this.dir)) {
       const m = NAME.exec(name);
       if (m) out.push({ term: Number(m[1]), index: Number(m[2]), file: path.join(this.dir, name) });
     }
@@ -104,7 +107,7 @@ export class SnapshotStore {
 
   /** Reads and checks a file's header frame. */
   async readInfo(f: SnapshotFile): Promise<SnapshotInfo> {
-    const fh = await fsp.open(f.file, "r");
+    const fh = await this.fs.promises.open(f.file, "r");
     try {
       const { metadata, sizeBytes } = await readMeta(fh, f);
       return { metadata, file: f.file, sizeBytes };
@@ -121,7 +124,7 @@ export class SnapshotStore {
     checkSnapshotMetadata(meta);
     const file = path.join(this.dir, snapshotFileName(meta.term, meta.index));
     const tmp = `${file}.tmp`;
-    const fh = await fsp.open(tmp, "w");
+    const fh = await this.fs.promises.open(tmp, "w");
     let sizeBytes: number;
     try {
       sizeBytes = await this.writeFrames(fh, meta, chunks);
@@ -129,17 +132,17 @@ export class SnapshotStore {
       this.onSync("fsync", tmp);
     } catch (e) {
       await fh.close();
-      await fsp.rm(tmp, { force: true });
+      await this.fs.promises.rm(tmp, { force: true });
       throw e;
     }
     await fh.close();
-    await fsp.rename(tmp, file);
-    await syncDir(this.dir, this.onSync);
+    await this.fs.promises.rename(tmp, file);
+    await syncDir(this.fs, this.dir, this.onSync);
     return { metadata: meta, file, sizeBytes };
   }
 
   private async writeFrames(
-    fh: FileHandle,
+    fh: VfsFileHandle,
     meta: SnapshotMetadata,
     chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   ): Promise<number> {
@@ -201,7 +204,7 @@ export class SnapshotStore {
   }
 
   async openSnapshotFile(f: SnapshotFile): Promise<OpenedSnapshot> {
-    const fh = await fsp.open(f.file, "r");
+    const fh = await this.fs.promises.open(f.file, "r");
     let info: { metadata: SnapshotMetadata; sizeBytes: number; end: number };
     try {
       info = await readMeta(fh, f);
@@ -213,7 +216,7 @@ export class SnapshotStore {
       metadata: info.metadata,
       file: f.file,
       sizeBytes: info.sizeBytes,
-      chunks: { [Symbol.asyncIterator]: () => readChunks(f.file, start) },
+      chunks: { [Symbol.asyncIterator]: () => readChunks(this.fs, f.file, start) },
     };
   }
 
@@ -232,22 +235,22 @@ export class SnapshotStore {
     const victims = all
       .slice(0, Math.max(0, all.length - Math.max(1, keep)))
       .filter((f) => !protect.includes(f.index));
-    for (const f of victims) await fsp.rm(f.file, { force: true });
-    if (victims.length > 0) await syncDir(this.dir, this.onSync);
+    for (const f of victims) await this.fs.promises.rm(f.file, { force: true });
+    if (victims.length > 0) await syncDir(this.fs, this.dir, this.onSync);
     return victims.map((f) => f.file);
   }
 
   /** Moves a damaged file aside (`.corrupt`) so it is neither used nor deleted by retention. */
   async quarantine(file: string): Promise<string> {
     const target = `${file}.corrupt`;
-    await fsp.rename(file, target);
-    await syncDir(this.dir, this.onSync);
+    await this.fs.promises.rename(file, target);
+    await syncDir(this.fs, this.dir, this.onSync);
     return target;
   }
 }
 
 async function readMeta(
-  fh: FileHandle,
+  fh: VfsFileHandle,
   f: SnapshotFile,
 ): Promise<{ metadata: SnapshotMetadata; sizeBytes: number; end: number }> {
   const corrupt = (offset: number, reason: string) => new WalCorruptionError(f.file, offset, reason);
@@ -278,9 +281,9 @@ async function readMeta(
   return { metadata, sizeBytes: size, end: frame.end };
 }
 
-async function* readChunks(file: string, start: number): AsyncGenerator<Uint8Array> {
+async function* readChunks(fs: Vfs, file: string, start: number): AsyncGenerator<Uint8Array> {
   const corrupt = (offset: number, reason: string) => new WalCorruptionError(file, offset, reason);
-  const fh = await fsp.open(file, "r");
+  const fh = await fs.promises.open(file, "r");
   try {
     const head = Buffer.alloc(FRAME_HEADER_BYTES);
     let pos = start;

@@ -8,8 +8,7 @@
 // only moved the commit index), which the next sync covers. A failed write or sync poisons the log: the file's tail is
 // unknown until a reopen recovers it.
 
-import type { FileHandle } from "node:fs/promises";
-import * as fsp from "node:fs/promises";
+import { nodeVfs, type Vfs, type VfsFileHandle } from "../common/index.ts";
 import type { Entry, HardState, SnapshotMetadata } from "../raft/index.ts";
 import { EntryCache } from "./cache.ts";
 import { stderrLogger, WalError, type WalLogger } from "./errors.ts";
@@ -61,6 +60,8 @@ export interface WalOptions {
   readonly onSync?: SyncHook;
   /** Told how long each save's fdatasync took, in seconds (etcd's wal_fsync_duration metric). */
   readonly onFsyncSeconds?: (seconds: number) => void;
+  /** The file system (default: the real one; the simulator's and tests' can crash and fail). */
+  readonly fs?: Vfs;
 }
 
 /** What one Raft Ready asks to persist; written as one atomic unit with one fdatasync. */
@@ -87,7 +88,8 @@ const MiB = 1024 * 1024;
 const CUT_AT_COMPACTION_FRACTION = 8;
 
 export class Wal {
-  private active: FileHandle;
+  private active: VfsFileHandle;
+  private readonly fs: Vfs;
   private writePos: number;
   /** The active segment is zero-filled up to here (past writePos); after a failed fill, no more is tried. */
   private zeroedTo: number;
@@ -113,12 +115,13 @@ export class Wal {
     readonly dir: string,
     readonly state: LogState,
     private readonly segs: SegmentInfo[],
-    active: FileHandle,
+    active: VfsFileHandle,
     activeFileBytes: number,
     tail: Entry[],
     options: WalOptions,
   ) {
     this.active = active;
+    this.fs = options.fs ?? nodeVfs;
     this.writePos = segs[segs.length - 1].sizeBytes;
     this.zeroedTo = Math.max(this.writePos, activeFileBytes);
     this.preallocateBytes = options.preallocateBytes ?? MiB;
@@ -126,7 +129,7 @@ export class Wal {
     this.carryOverBytes = options.carryOverBytes ?? this.segmentSizeBytes / CUT_AT_COMPACTION_FRACTION;
     this.maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
     this.maxPendingSaves = options.maxPendingSaves ?? 1024;
-    this.reader = new SegmentReader(options.maxOpenReadFiles ?? 8, this.maxRecordBytes);
+    this.reader = new SegmentReader(this.fs, options.maxOpenReadFiles ?? 8, this.maxRecordBytes);
     this.onSync = options.onSync ?? noSyncHook;
     this.onFsyncSeconds = options.onFsyncSeconds;
     this.cache = new EntryCache(options.cacheSizeBytes ?? 8 * MiB, state.lastIndex() + 1);
@@ -140,13 +143,14 @@ export class Wal {
     const maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
     const cacheBytes = options.cacheSizeBytes ?? 8 * MiB;
     const logger = options.logger ?? stderrLogger;
-    const rec = await recoverWal(dir, { maxRecordBytes, tailCacheBytes: cacheBytes, logger, onSync });
+    const fs = options.fs ?? nodeVfs;
+    const rec = await recoverWal(dir, { maxRecordBytes, tailCacheBytes: cacheBytes, logger, onSync, fs });
     if (rec.segments.length === 0) {
-      const seg = await createSegment(dir, rec.state, 0, 0, onSync);
+      const seg = await createSegment(fs, dir, rec.state, 0, 0, onSync);
       rec.segments.push(seg);
     }
     const last = rec.segments[rec.segments.length - 1];
-    const fh = await fsp.open(last.path, "r+");
+    const fh = await fs.promises.open(last.path, "r+");
     const { size } = await fh.stat();
     return new Wal(dir, rec.state, rec.segments, fh, size, rec.tail, options);
   }
@@ -161,7 +165,11 @@ export class Wal {
     return this.enqueue(async () => {
       const plan = validateSave(this.state, batch, this.maxRecordBytes);
       if (plan.records.length === 0) return;
-      if (batch.sync === false && plan.records.length === 1 && plan.records[0].type === RecordType.HardState) {
+      if (
+        batch.sync === false &&
+        plan.records.length === 1 &&
+        plan.records[0].type === RecordType.HardState
+      ) {
         this.deferredHardState = plan.records[0];
         this.state.setHardState(plan.records[0].hardState);
         return;
@@ -280,7 +288,9 @@ export class Wal {
     const deferred = this.deferredHardState;
     this.deferredHardState = undefined;
     const records =
-      deferred === undefined || unit.some((r) => r.type === RecordType.HardState) ? unit : [deferred, ...unit];
+      deferred === undefined || unit.some((r) => r.type === RecordType.HardState)
+        ? unit
+        : [deferred, ...unit];
     let total = FRAME_HEADER_BYTES + 4;
     for (const r of records) total += FRAME_HEADER_BYTES + payloadBytes(r);
     const buf = Buffer.allocUnsafe(total);
@@ -298,7 +308,7 @@ export class Wal {
       if (this.writePos > last.headerEnd && this.writePos + total > this.segmentSizeBytes) await this.cut();
       seg = this.segs[this.segs.length - 1];
       this.zeroAhead(this.writePos + total);
-      writeAllSync(this.active.fd, buf, base());
+      writeAllSync(this.fs, this.active.fd, buf, base());
       if (sync) {
         const t0 = performance.now();
         await this.active.datasync();
@@ -336,7 +346,7 @@ export class Wal {
     if (chunk === 0 || this.zeroedTo >= this.segmentSizeBytes || end + chunk / 4 <= this.zeroedTo) return;
     const to = Math.min(this.segmentSizeBytes, Math.max(end, this.zeroedTo) + chunk);
     try {
-      writeAllSync(this.active.fd, zeros(to - this.zeroedTo), this.zeroedTo);
+      writeAllSync(this.fs, this.active.fd, zeros(to - this.zeroedTo), this.zeroedTo);
       this.zeroedTo = to;
     } catch {
       // No room for the zeros (ENOSPC) need not mean no room for the save:
@@ -370,8 +380,8 @@ export class Wal {
   private async cut(): Promise<void> {
     await this.syncPending();
     const prev = this.segs[this.segs.length - 1];
-    const seg = await createSegment(this.dir, this.state, prev.seq + 1, this.writePos, this.onSync);
-    const fh = await fsp.open(seg.path, "r+");
+    const seg = await createSegment(this.fs, this.dir, this.state, prev.seq + 1, this.writePos, this.onSync);
+    const fh = await this.fs.promises.open(seg.path, "r+");
     await this.active.close();
     this.active = fh;
     this.segs.push(seg);
@@ -388,11 +398,11 @@ export class Wal {
     while (this.segs.length > 1 && this.segs[0].seq < minLive) {
       const seg = this.segs[0];
       this.reader.forget(seg.seq);
-      await fsp.rm(seg.path);
+      await this.fs.promises.rm(seg.path, { force: false });
       this.segs.shift();
       removed++;
     }
-    if (removed > 0) await syncDir(this.dir, this.onSync);
+    if (removed > 0) await syncDir(this.fs, this.dir, this.onSync);
   }
 
   private enqueue(op: () => Promise<void>): Promise<void> {
