@@ -2,6 +2,7 @@
 //
 //   npm run sim -- --seed 1234 [--nodes 5] [--trace]
 //   npm run sim -- --seeds 10000 [--nodes 5] [--seed-start S] [--mutation NAME] [--machine kv|mvcc]
+//                  [--disk memory|wal]
 
 import { parseArgs } from "node:util";
 import { MUTATIONS, type Mutation } from "./mutations.ts";
@@ -18,6 +19,7 @@ async function main(): Promise<number> {
       trace: { type: "boolean", default: false },
       "fault-ms": { type: "string", default: "3000" },
       machine: { type: "string", default: "kv" },
+      disk: { type: "string", default: "memory" },
     },
   });
   const nodes = Number(values.nodes);
@@ -40,8 +42,15 @@ async function main(): Promise<number> {
     console.error(`--machine must be kv or mvcc, got ${machine}`);
     return 2;
   }
+  const disk = mutations?.disk ?? values.disk;
+  if (disk !== "memory" && disk !== "wal") {
+    console.error(`--disk must be memory or wal, got ${disk}`);
+    return 2;
+  }
   const mut =
-    (values.mutation ? ` --mutation ${values.mutation}` : "") + (machine === "mvcc" ? " --machine mvcc" : "");
+    (values.mutation ? ` --mutation ${values.mutation}` : "") +
+    (machine === "mvcc" ? " --machine mvcc" : "") +
+    (disk === "wal" ? " --disk wal" : "");
   if (values.seed !== undefined) {
     const seed = Number(values.seed);
     const o = await runSeed({
@@ -49,6 +58,7 @@ async function main(): Promise<number> {
       nodes,
       ...mutations,
       machine,
+      disk,
       faultPhaseMs,
       trace: values.trace ? (line) => console.log(line) : undefined,
     });
@@ -70,7 +80,7 @@ async function main(): Promise<number> {
   let ops = 0;
   const t0 = performance.now();
   for (let seed = start; seed < start + count; seed++) {
-    const o = await runSeed({ seed, nodes, ...mutations, machine, faultPhaseMs });
+    const o = await runSeed({ seed, nodes, ...mutations, machine, disk, faultPhaseMs });
     ops += o.ops;
     if (o.violations.length > 0) violations++;
     if (o.verdict === "not-linearizable") nonlin++;

@@ -4,7 +4,10 @@
 
 import type { SimOptions } from "./simulation.ts";
 
-export type Mutation = Pick<SimOptions, "mutations" | "runtimeMutations" | "leaseMutations" | "machine">;
+export type Mutation = Pick<
+  SimOptions,
+  "mutations" | "runtimeMutations" | "leaseMutations" | "walMutations" | "machine" | "disk"
+>;
 
 export const MUTATIONS: Record<string, Mutation> = {
   "commit-previous-term": { mutations: { commitPreviousTermByCount: true } },
@@ -22,4 +25,7 @@ export const MUTATIONS: Record<string, Mutation> = {
   // The member's lease keeper (server/leases.ts); leases exist on the MVCC machine only.
   "lease-keepalive-without-renew": { leaseMutations: { keepAliveWithoutRenew: true }, machine: "mvcc" },
   "lease-never-expires": { leaseMutations: { neverExpire: true }, machine: "mvcc" },
+  // The member's WAL (src/wal/), on the simulated file system.
+  "wal-ack-before-sync": { walMutations: { ackBeforeSync: true }, disk: "wal" },
+  "wal-segment-without-dir-sync": { walMutations: { segmentWithoutDirSync: true }, disk: "wal" },
 };

@@ -10,7 +10,9 @@ import { MvccError } from "../mvcc/index.ts";
 import {
   type ConfState,
   type Entry,
-  type MemoryStorage,
+  MemoryStorage,
+  type Message,
+  MessageType,
   type NodeId,
   type RaftConfig,
   type RawNode,
@@ -30,6 +32,8 @@ import {
   type SaveRequest,
   type SnapshotImage,
 } from "../server/index.ts";
+import { type WalMutations, WalStorage } from "../wal/index.ts";
+import { SimFs } from "./fs.ts";
 import { decodeCommand, encodeCommand, type KvCommand, type KvResult, KvStateMachine } from "./kv.ts";
 import type { SimMachine } from "./machine.ts";
 import { MvccMachine } from "./mvcc.ts";
@@ -50,6 +54,14 @@ export interface SimNodeOptions {
   leaseMutations?: LeaseMutations;
   /** The simulator's kv map, or the member's MVCC state machine. */
   machine: "kv" | "mvcc";
+  /**
+   * The member's disk: "memory", a log that is durable as a whole at each
+   * save's simulated fsync, or "wal", the member's own WAL and snapshot files
+   * on a simulated file system (src/sim/fs.ts) that a crash cuts back to
+   * what was synced, tearing the last unsynced write.
+   */
+  disk: "memory" | "wal";
+  walMutations?: WalMutations;
   /** Runs `fn` as a simulator event now (work a member deferred while it was starting). */
   schedule: (fn: () => void) => void;
 }
@@ -234,8 +246,83 @@ class SimLog implements LogStore {
   }
 }
 
+/** Where a member keeps its WAL and snapshots on its simulated file system. */
+const WAL_DIR = "/member";
+/** Simulated time a file-system call other than a sync takes to complete (a trip through the event queue). */
+const FS_CALL_MS = 0;
+
+/**
+ * The member's own WAL (WalStorage on its simulated file system) as the
+ * runtime's LogStore. `mirror` follows what the WAL acknowledged, for the
+ * simulator's durability checks and for the check after a crash that the
+ * reopened WAL still holds all of it.
+ */
+class WalSimLog implements LogStore {
+  /** The save the WAL is writing, if any: a crash may leave it on disk or not. */
+  inflight: SaveRequest | undefined;
+
+  constructor(
+    private readonly id: NodeId,
+    readonly wal: WalStorage,
+    private readonly mirror: MemoryStorage,
+    private readonly images: Map<number, Uint8Array>,
+    private readonly env: NodeEnv,
+    private readonly keep: number,
+    private readonly crash: () => void,
+  ) {}
+
+  initialState() {
+    return this.wal.initialState();
+  }
+  entries(lo: number, hi: number, maxSizeBytes: number): Entry[] {
+    return this.wal.entries(lo, hi, maxSizeBytes);
+  }
+  term(i: number): number | undefined {
+    return this.wal.term(i);
+  }
+  firstIndex(): number {
+    return this.wal.firstIndex();
+  }
+  lastIndex(): number {
+    return this.wal.lastIndex();
+  }
+  snapshot() {
+    return this.wal.snapshot();
+  }
+
+  async save(rd: SaveRequest): Promise<void> {
+    if (rd.snapshot) this.images.set(rd.snapshot.metadata.index, rd.snapshot.data);
+    this.inflight = rd;
+    // A crash during the save leaves this promise pending for good: its
+    // file-system calls never complete, and the runtime of a dead incarnation
+    // waits forever and sends nothing more.
+    await this.wal.save(rd);
+    this.inflight = undefined;
+    if (rd.snapshot) this.mirror.applySnapshot(rd.snapshot);
+    this.mirror.append(rd.entries);
+    if (rd.hardState) this.mirror.setHardState(rd.hardState);
+    this.env.observer.persisted(this.id, rd.hardState, rd.entries, rd.snapshot);
+    if (rd.hardState && this.env.crashPoint(this.id)) {
+      this.crash();
+      await new Promise<never>(() => {});
+    }
+  }
+
+  async saveLocalSnapshot(index: number, cs: ConfState, image: SnapshotImage): Promise<void> {
+    const data = await collectImage(image);
+    this.images.set(index, data);
+    await this.wal.createSnapshot(index, cs, [data], this.keep);
+    this.mirror.createSnapshot(index, cs, data, this.keep);
+  }
+}
+
 export class SimNode {
-  readonly disk: MemoryStorage;
+  /** What the member's disk holds durably (in "wal" mode: what its WAL acknowledged). */
+  private durable: MemoryStorage;
+  /** "wal" mode: the member's file system, its log store, and snapshot images by index (for sending). */
+  private fs: SimFs | undefined;
+  private walLog: WalSimLog | undefined;
+  private readonly images = new Map<number, Uint8Array>();
   runtime!: RaftRuntime<unknown>;
   /** The incarnation the runtime belongs to (a restarted member rebuilding its store has none yet). */
   private runtimeInc: Incarnation | undefined;
@@ -253,7 +340,11 @@ export class SimNode {
     disk: MemoryStorage,
     private readonly onFatal: (e: Error) => void,
   ) {
-    this.disk = disk;
+    this.durable = disk;
+  }
+
+  get disk(): MemoryStorage {
+    return this.durable;
   }
 
   get alive(): boolean {
@@ -277,6 +368,10 @@ export class SimNode {
     this.inc = inc;
     // One clock per incarnation: the runtime's and the lease keeper's.
     const clock = inc.clock();
+    if (this.opts.disk === "wal") {
+      this.startFromWal(inc, clock);
+      return;
+    }
     const snap = this.disk.snapshot();
     const image = snap?.data ?? new Uint8Array();
     const index = snap?.metadata.index ?? 0;
@@ -285,19 +380,7 @@ export class SimNode {
       this.startRuntime(inc, clock);
       return;
     }
-    const watches = this.env.watches;
-    const machine = new MvccMachine(
-      watches && {
-        newStream: () => watches.stream(this.id, this.incarnation),
-        random: () => this.env.random(),
-      },
-      {
-        now: () => clock.now(),
-        electionTimeoutMs: this.opts.tickMs * this.opts.raft.electionTicks,
-        propose: (data) => this.runtime.propose(data),
-        mutations: this.opts.leaseMutations,
-      },
-    );
+    const machine = this.newMachine(clock);
     this.machine = machine;
     if (image.length === 0) {
       this.startRuntime(inc, clock);
@@ -316,11 +399,30 @@ export class SimNode {
     );
   }
 
-  private startRuntime(inc: Incarnation, clock: RuntimeClock): void {
+  /** An empty state machine of the configured kind. */
+  private newMachine(clock: RuntimeClock): SimMachine {
+    if (this.opts.machine === "kv") return new KvMachine(new Uint8Array(), 0);
+    const watches = this.env.watches;
+    return new MvccMachine(
+      watches && {
+        newStream: () => watches.stream(this.id, this.incarnation),
+        random: () => this.env.random(),
+      },
+      {
+        now: () => clock.now(),
+        electionTimeoutMs: this.opts.tickMs * this.opts.raft.electionTicks,
+        propose: (data) => this.runtime.propose(data),
+        mutations: this.opts.leaseMutations,
+      },
+    );
+  }
+
+  private startRuntime(inc: Incarnation, clock: RuntimeClock, walLog?: WalSimLog): void {
     this.runtimeInc = inc;
     const { electionTicks, heartbeatTicks, ...raft } = this.opts.raft;
     const rand = seededRand(this.opts.seed * 1_000_003 + this.id * 101 + this.incarnation);
-    const log = new SimLog(this.id, this.disk, this.env, inc, this.opts.snapshotKeep, () => this.crash());
+    const log =
+      walLog ?? new SimLog(this.id, this.disk, this.env, inc, this.opts.snapshotKeep, () => this.crash());
     this.runtime = new RaftRuntime(this.machine, {
       id: this.id,
       clock,
@@ -329,7 +431,7 @@ export class SimNode {
       transport: {
         send: (messages) => {
           if (!inc.alive) return;
-          for (const m of messages) this.env.send(this.id, m.to, { kind: "raft", msg: m });
+          for (const m of messages) this.env.send(this.id, m.to, { kind: "raft", msg: this.withImage(m) });
         },
       },
       tickMs: this.opts.tickMs,
@@ -366,7 +468,91 @@ export class SimNode {
     const inc = this.inc;
     if (!inc?.alive) return;
     inc.alive = false; // timers, disk writes and replies of this incarnation are dropped
-    this.runtime.stop();
+    this.runtime?.stop();
+    // Power loss: the files keep what was synced (and maybe part of what was not).
+    this.fs?.crash(WAL_DIR);
+  }
+
+  /** A snapshot message from the WAL carries no image (the WAL keeps it in a file): attach it, as the transport does. */
+  private withImage(m: Message): Message {
+    if (this.walLog === undefined || m.type !== MessageType.Snap || !m.snapshot || m.snapshot.data.length > 0)
+      return m;
+    const data = this.images.get(m.snapshot.metadata.index);
+    if (data === undefined)
+      throw new Error(`member ${this.id} has no image for snapshot ${m.snapshot.metadata.index}`);
+    return { ...m, snapshot: { ...m.snapshot, data } };
+  }
+
+  /**
+   * "wal" mode: opens the member's WAL on its file system (after a crash:
+   * recovers it, and checks that it still holds everything it acknowledged),
+   * rebuilds the state machine from its snapshot, then starts the runtime.
+   * Messages that arrive meanwhile wait, as for a paused process.
+   */
+  private startFromWal(inc: Incarnation, clock: RuntimeClock): void {
+    const first = this.fs === undefined;
+    const fsRand = seededRand(this.opts.seed * 7919 + this.id * 31 + 5);
+    this.fs ??= new SimFs({
+      rand: () => fsRand.float(),
+      // Completions belong to the incarnation that made the call: a crash drops them.
+      later: (op, done) => {
+        const at = this.inc;
+        const ms = op === "sync" || op === "datasync" ? this.env.diskLatencyMs() : FS_CALL_MS;
+        if (at !== undefined && this.runtimeInc === at) at.later(ms, done);
+        else this.env.later(ms, () => at?.alive && done());
+      },
+    });
+    const inflight = this.walLog?.inflight;
+    this.walLog = undefined;
+    inc.pause();
+    const machine = this.newMachine(clock);
+    this.machine = machine;
+    (async () => {
+      const wal = await WalStorage.open(WAL_DIR, {
+        fs: this.fs,
+        logger: () => {},
+        verifySnapshotOnOpen: false,
+        // Small segments and cache: cuts, compactions and reads from segment files happen often.
+        segmentSizeBytes: 16 * 1024,
+        preallocateBytes: 4 * 1024,
+        cacheSizeBytes: 8 * 1024,
+        mutations: this.opts.walMutations,
+      });
+      if (first) {
+        // A new member's disk as the simulator set it up (a bootstrapped log, or nothing).
+        const d = this.durable;
+        const snap = d.snapshot();
+        if (snap && snap.metadata.index > 0) await wal.save({ snapshot: snap, hardState: d.hardState() });
+      } else {
+        const lost = checkRecovered(wal, this.durable, inflight);
+        if (lost) this.env.observer.violation(`member ${this.id} after a crash: ${lost}`);
+      }
+      const meta = wal.snapshot().metadata;
+      let image = this.images.get(meta.index);
+      if (meta.index > 0 && image === undefined)
+        image = await collectImage((await wal.openSnapshot(meta.index)).chunks);
+      image ??= new Uint8Array();
+      if (meta.index > 0) this.images.set(meta.index, image);
+      // What the disk holds now is the mirror the simulator's checks read.
+      const mirror = new MemoryStorage({ metadata: meta, data: image });
+      mirror.append(wal.entries(wal.firstIndex(), wal.lastIndex() + 1, Number.MAX_SAFE_INTEGER));
+      mirror.setHardState(wal.hardState());
+      this.durable = mirror;
+      if (image.length > 0) await machine.restore(image, meta.index);
+      return new WalSimLog(this.id, wal, mirror, this.images, this.env, this.opts.snapshotKeep, () =>
+        this.crash(),
+      );
+    })().then(
+      (log) => {
+        if (!inc.alive) return;
+        this.walLog = log;
+        this.startRuntime(inc, clock, log);
+        for (const run of this.resume(() => 0)) this.opts.schedule(run);
+      },
+      (e: Error) => {
+        if (inc.alive) this.onFatal(e);
+      },
+    );
   }
 
   get paused(): boolean {
@@ -524,4 +710,36 @@ export class SimNode {
   appliedIndex(): number {
     return this.runtimeInc === this.inc ? this.runtime.appliedIndex() : this.machine.appliedIndex();
   }
+}
+
+/**
+ * After a crash: does the reopened WAL still hold everything it acknowledged
+ * (`acked`), allowing for the save that was in flight, which may or may not
+ * have reached the disk? Returns what was lost, or undefined.
+ */
+function checkRecovered(
+  wal: WalStorage,
+  acked: MemoryStorage,
+  inflight: SaveRequest | undefined,
+): string | undefined {
+  const had = acked.snapshot()?.metadata.index ?? 0;
+  const snap = wal.snapshot().metadata.index;
+  if (snap < had) return `its snapshot went back from ${had} to ${snap}`;
+  const hs = wal.hardState();
+  const was = acked.hardState();
+  if (hs.term < was.term) return `its term went back from ${was.term} to ${hs.term}`;
+  if (hs.term === was.term && was.vote !== 0 && hs.vote !== was.vote)
+    return `its vote in term ${hs.term} changed from ${was.vote} to ${hs.vote}`;
+  // The in-flight save may have replaced entries from its first one on (or,
+  // installing a snapshot, the whole log).
+  const from = inflight?.snapshot ? inflight.snapshot.metadata.index : inflight?.entries[0]?.index;
+  for (let i = Math.max(acked.firstIndex(), wal.firstIndex()); i <= acked.lastIndex(); i++) {
+    const t = wal.term(i);
+    if (t === acked.term(i)) continue;
+    if (from !== undefined && i >= from) {
+      if (t === undefined || inflight?.entries.find((e) => e.index === i)?.term === t) continue;
+    }
+    return `entry ${i} (term ${acked.term(i)}) was acknowledged as durable, the log now holds ${t === undefined ? "nothing" : `term ${t}`} there`;
+  }
+  return undefined;
 }

@@ -37,4 +37,4 @@ export {
   snapshotFileName,
 } from "./snapshot.ts";
 export { type StorageSaveBatch, WalStorage, type WalStorageOptions } from "./storage.ts";
-export { type SaveBatch, Wal, type WalOptions } from "./wal.ts";
+export { type SaveBatch, Wal, type WalMutations, type WalOptions } from "./wal.ts";

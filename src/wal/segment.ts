@@ -230,6 +230,7 @@ export async function createSegment(
   seq: number,
   prevBytes: number,
   onSync: SyncHook,
+  syncDirectory = true,
 ): Promise<SegmentInfo> {
   const firstIndex = state.lastIndex() + 1;
   const records: WalRecord[] = [
@@ -251,6 +252,6 @@ export async function createSegment(
   for (const r of records) p = encodeRecord(buf, p, r);
   encodeRecord(buf, p, { type: RecordType.Commit, records: records.length });
   const file = path.join(dir, segmentName(seq, firstIndex));
-  await writeFileAtomic(fs, file, buf, onSync);
+  await writeFileAtomic(fs, file, buf, onSync, syncDirectory);
   return { seq, firstIndex, path: file, sizeBytes: total, headerEnd: total };
 }

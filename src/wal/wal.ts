@@ -62,6 +62,15 @@ export interface WalOptions {
   readonly onFsyncSeconds?: (seconds: number) => void;
   /** The file system (default: the real one; the simulator's and tests' can crash and fail). */
   readonly fs?: Vfs;
+  /** Deliberately broken behaviours, for the simulator to catch (src/sim/mutations.ts). Never set in production. */
+  readonly mutations?: WalMutations;
+}
+
+export interface WalMutations {
+  /** A save resolves as soon as its fdatasync starts, not when it returns. */
+  ackBeforeSync?: boolean;
+  /** A new segment is renamed into place without fsyncing the directory. */
+  segmentWithoutDirSync?: boolean;
 }
 
 /** What one Raft Ready asks to persist; written as one atomic unit with one fdatasync. */
@@ -110,6 +119,7 @@ export class Wal {
   private readonly maxPendingSaves: number;
   private readonly onSync: SyncHook;
   private readonly onFsyncSeconds: ((seconds: number) => void) | undefined;
+  private readonly mutations: WalMutations;
 
   private constructor(
     readonly dir: string,
@@ -122,6 +132,7 @@ export class Wal {
   ) {
     this.active = active;
     this.fs = options.fs ?? nodeVfs;
+    this.mutations = options.mutations ?? {};
     this.writePos = segs[segs.length - 1].sizeBytes;
     this.zeroedTo = Math.max(this.writePos, activeFileBytes);
     this.preallocateBytes = options.preallocateBytes ?? MiB;
@@ -284,15 +295,25 @@ export class Wal {
    * write (synchronous: a page-cache copy, cheaper than a thread-pool round
    * trip) and, when `sync`, one fdatasync (in the thread pool), then applies it.
    */
-  private async writeUnit(unit: readonly WalRecord[], sync = true): Promise<void> {
+  private async writeUnit(unit: readonly WalRecord[], sync = true, mayCut = true): Promise<void> {
+    const first = this.segs[this.segs.length - 1];
+    try {
+      if (
+        mayCut &&
+        this.writePos > first.headerEnd &&
+        this.writePos + unitBytes(unit) > this.segmentSizeBytes
+      )
+        await this.cut();
+    } catch (e) {
+      throw this.failed(e, `cutting ${first.path} at ${this.writePos}`);
+    }
     const deferred = this.deferredHardState;
     this.deferredHardState = undefined;
     const records =
       deferred === undefined || unit.some((r) => r.type === RecordType.HardState)
         ? unit
         : [deferred, ...unit];
-    let total = FRAME_HEADER_BYTES + 4;
-    for (const r of records) total += FRAME_HEADER_BYTES + payloadBytes(r);
+    const total = unitBytes(records);
     const buf = Buffer.allocUnsafe(total);
     const offsets: number[] = [];
     let p = 0;
@@ -301,26 +322,18 @@ export class Wal {
       p = encodeRecord(buf, p, r);
     }
     encodeRecord(buf, p, { type: RecordType.Commit, records: records.length });
-    const last = this.segs[this.segs.length - 1];
-    let seg = last;
-    const base = () => this.writePos;
+    const seg = this.segs[this.segs.length - 1];
     try {
-      if (this.writePos > last.headerEnd && this.writePos + total > this.segmentSizeBytes) await this.cut();
-      seg = this.segs[this.segs.length - 1];
       this.zeroAhead(this.writePos + total);
-      writeAllSync(this.fs, this.active.fd, buf, base());
+      writeAllSync(this.fs, this.active.fd, buf, this.writePos);
       if (sync) {
         const t0 = performance.now();
-        await this.active.datasync();
+        if (this.mutations.ackBeforeSync) void this.active.datasync().catch(() => {});
+        else await this.active.datasync();
         this.onFsyncSeconds?.((performance.now() - t0) / 1000);
       }
     } catch (e) {
-      this.failure = e as Error;
-      throw new WalError(
-        "Failed",
-        `writing ${total} bytes to ${seg.path} at ${base()} failed: ${(e as Error).message}`,
-        { cause: e },
-      );
+      throw this.failed(e, `writing ${total} bytes to ${seg.path} at ${this.writePos}`);
     }
     this.unsynced = !sync;
     if (sync) this.onSync("fdatasync", seg.path);
@@ -377,10 +390,26 @@ export class Wal {
   }
 
   /** Starts a new segment once the current one is durable up to writePos. */
+  /** Remembers that the log's state on disk is unknown after `e`; the error to throw. */
+  private failed(e: unknown, what: string): WalError {
+    this.failure = e as Error;
+    return new WalError("Failed", `${what} failed: ${(e as Error).message}`, { cause: e });
+  }
+
   private async cut(): Promise<void> {
+    // The segment that ends must hold the hard state the next one's header repeats.
+    if (this.deferredHardState !== undefined) await this.writeUnit([], false, false);
     await this.syncPending();
     const prev = this.segs[this.segs.length - 1];
-    const seg = await createSegment(this.fs, this.dir, this.state, prev.seq + 1, this.writePos, this.onSync);
+    const seg = await createSegment(
+      this.fs,
+      this.dir,
+      this.state,
+      prev.seq + 1,
+      this.writePos,
+      this.onSync,
+      !this.mutations.segmentWithoutDirSync,
+    );
     const fh = await this.fs.promises.open(seg.path, "r+");
     await this.active.close();
     this.active = fh;
@@ -455,12 +484,19 @@ export class Wal {
     this.closed = true;
     await this.chain;
     if (!this.failure) {
-      if (this.deferredHardState) await this.writeUnit([], false);
+      if (this.deferredHardState) await this.writeUnit([], false, false);
       await this.syncPending();
     }
     this.reader.close();
     await this.active.close();
   }
+}
+
+/** Bytes of a unit: its records, then the commit record that ends it. */
+function unitBytes(records: readonly WalRecord[]): number {
+  let total = FRAME_HEADER_BYTES + 4;
+  for (const r of records) total += FRAME_HEADER_BYTES + payloadBytes(r);
+  return total;
 }
 
 let zeroBuf = Buffer.alloc(0);

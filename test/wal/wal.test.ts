@@ -575,3 +575,22 @@ test("a commit-only hard state saved without sync is not written until the next 
   assert.equal(again.state.hardState.commit, 4);
   await again.close();
 });
+
+test("a deferred commit-only hard state goes into the segment that ends before the next one's header repeats it", async (t) => {
+  const dir = await tempDir(t);
+  const opts: WalOptions = { ...quiet, segmentSizeBytes: 4096, preallocateBytes: 0 };
+  const wal = await Wal.open(dir, opts);
+  let commit = 0;
+  for (let i = 1; i <= 60; i++) {
+    await wal.save({ hardState: { term: 1, vote: 1, commit }, entries: ents(i, i, 1, 100) });
+    commit = i;
+    // Only the commit index moves: kept in memory until the next unit or a cut.
+    await wal.save({ hardState: { term: 1, vote: 1, commit }, sync: false });
+  }
+  assert.ok(wal.segments().length > 1, "the saves crossed segment boundaries");
+  await wal.close();
+  const again = await Wal.open(dir, opts);
+  assert.equal(again.state.lastIndex(), 60);
+  assert.equal(again.state.hardState.commit, 60);
+  await again.close();
+});
