@@ -27,5 +27,4 @@ export const MUTATIONS: Record<string, Mutation> = {
   "lease-never-expires": { leaseMutations: { neverExpire: true }, machine: "mvcc" },
   // The member's WAL (src/wal/), on the simulated file system.
   "wal-ack-before-sync": { walMutations: { ackBeforeSync: true }, disk: "wal" },
-  "wal-segment-without-dir-sync": { walMutations: { segmentWithoutDirSync: true }, disk: "wal" },
 };

@@ -76,8 +76,6 @@ export async function writeFileAtomic(
   file: string,
   content: Uint8Array,
   hook: SyncHook,
-  /** False (a mutation only: a broken writer) leaves the new name undurable. */
-  syncDirectory = true,
 ): Promise<void> {
   const tmp = `${file}.tmp`;
   const fh = await fs.promises.open(tmp, "w");
@@ -89,7 +87,7 @@ export async function writeFileAtomic(
     await fh.close();
   }
   await fs.promises.rename(tmp, file);
-  if (syncDirectory) await syncDir(fs, path.dirname(file), hook);
+  await syncDir(fs, path.dirname(file), hook);
 }
 
 export const isNotFound = (e: unknown): boolean => (e as NodeJS.ErrnoException)?.code === "ENOENT";

@@ -230,7 +230,6 @@ export async function createSegment(
   seq: number,
   prevBytes: number,
   onSync: SyncHook,
-  syncDirectory = true,
 ): Promise<SegmentInfo> {
   const firstIndex = state.lastIndex() + 1;
   const records: WalRecord[] = [
@@ -252,6 +251,6 @@ export async function createSegment(
   for (const r of records) p = encodeRecord(buf, p, r);
   encodeRecord(buf, p, { type: RecordType.Commit, records: records.length });
   const file = path.join(dir, segmentName(seq, firstIndex));
-  await writeFileAtomic(fs, file, buf, onSync, syncDirectory);
+  await writeFileAtomic(fs, file, buf, onSync);
   return { seq, firstIndex, path: file, sizeBytes: total, headerEnd: total };
 }

@@ -69,8 +69,6 @@ export interface WalOptions {
 export interface WalMutations {
   /** A save resolves as soon as its fdatasync starts, not when it returns. */
   ackBeforeSync?: boolean;
-  /** A new segment is renamed into place without fsyncing the directory. */
-  segmentWithoutDirSync?: boolean;
 }
 
 /** What one Raft Ready asks to persist; written as one atomic unit with one fdatasync. */
@@ -401,15 +399,7 @@ export class Wal {
     if (this.deferredHardState !== undefined) await this.writeUnit([], false, false);
     await this.syncPending();
     const prev = this.segs[this.segs.length - 1];
-    const seg = await createSegment(
-      this.fs,
-      this.dir,
-      this.state,
-      prev.seq + 1,
-      this.writePos,
-      this.onSync,
-      !this.mutations.segmentWithoutDirSync,
-    );
+    const seg = await createSegment(this.fs, this.dir, this.state, prev.seq + 1, this.writePos, this.onSync);
     const fh = await this.fs.promises.open(seg.path, "r+");
     await this.active.close();
     this.active = fh;
