@@ -2,7 +2,6 @@
 // the keydir, background work (hint files for sealed files, merges) queued one
 // job at a time so it never competes with itself for the same files.
 
-import fs from "node:fs";
 import { encodeBatch, prefixEnd, validateBatch } from "./batch.ts";
 import { createActiveFile, type DataFile } from "./datafile.ts";
 import { BitcaskError } from "./errors.ts";
@@ -55,7 +54,7 @@ export class Bitcask {
     // Only writes make the syncer dirty, and the first write creates the active file.
     this.syncer = new Syncer(
       () => this.active!,
-      o.hooks,
+      o,
       (err) => this.fail(err),
     );
     if (o.sync === "interval") {
@@ -71,8 +70,8 @@ export class Bitcask {
    */
   static async open(dir: string, options: BitcaskOptions = {}): Promise<Bitcask> {
     const o = resolveOptions(options);
-    await fs.promises.mkdir(dir, { recursive: true });
-    const release = acquireLock(dir);
+    await o.fs.promises.mkdir(dir, { recursive: true });
+    const release = acquireLock(o.fs, dir);
     try {
       return new Bitcask(dir, o, release);
     } catch (err) {
@@ -120,7 +119,7 @@ export class Bitcask {
     const base = a.size;
     try {
       let done = 0;
-      while (done < bytes) done += fs.writeSync(a.fd, buf, done, bytes - done, base + done);
+      while (done < bytes) done += this.o.fs.writeSync(a.fd, buf, done, bytes - done, base + done);
     } catch (err) {
       this.rollbackWrite(a, base, bytes, err);
     }
@@ -336,15 +335,15 @@ export class Bitcask {
     if (a === undefined) return;
     if (a.empty) {
       a.close();
-      fs.unlinkSync(a.path);
-      fsyncDirSync(this.dir, this.o.hooks);
+      this.o.fs.unlinkSync(a.path);
+      fsyncDirSync(this.dir, this.o);
       this.files.delete(a.id);
       return;
     }
-    a.sealSync(this.o.hooks);
+    a.sealSync();
     this.syncer.markAllSynced();
     try {
-      a.writeHintSync(this.o.ioChunkBytes, this.o.hooks);
+      a.writeHintSync(this.o.ioChunkBytes);
     } catch (err) {
       // The data is sealed and durable; without a hint the next open scans it.
       this.o.logger.warn({ file: a.path, err: String(err) }, "bitcask: could not write the hint at close");
@@ -354,7 +353,7 @@ export class Bitcask {
   /** Seal the active file and start the next one; the sealed file's hint is built in the background. */
   private rollover(sealed: DataFile): DataFile {
     try {
-      sealed.sealSync(this.o.hooks);
+      sealed.sealSync();
     } catch (err) {
       this.fail(err);
       throw this.failure;
@@ -366,7 +365,7 @@ export class Bitcask {
 
   private startActive(): DataFile {
     try {
-      const a = createActiveFile(this.dir, this.nextFileId++, this.nextSeq, this.o.hooks);
+      const a = createActiveFile(this.o, this.dir, this.nextFileId++, this.nextSeq);
       this.files.set(a.id, a);
       this.active = a;
       return a;
@@ -380,7 +379,7 @@ export class Bitcask {
   private async writeHint(f: DataFile): Promise<void> {
     if (this.failure || !this.files.has(f.id)) return;
     try {
-      await f.writeHint(this.o.ioChunkBytes, this.o.hooks);
+      await f.writeHint(this.o.ioChunkBytes);
     } catch (err) {
       this.o.logger.error(
         { file: f.path, err: String(err) },
@@ -411,7 +410,7 @@ export class Bitcask {
   /** Undo a failed append; if even that fails, stop taking writes. */
   private rollbackWrite(a: DataFile, base: number, bytes: number, err: unknown): never {
     try {
-      fs.ftruncateSync(a.fd, base);
+      this.o.fs.ftruncateSync(a.fd, base);
     } catch {
       this.fail(err);
       throw this.failure;

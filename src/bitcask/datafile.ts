@@ -2,7 +2,6 @@
 // accounting that stats() and merge decisions use, reading one record back
 // for get(), sealing, and writing its hint once sealed.
 
-import fs from "node:fs";
 import path from "node:path";
 import { crc32cRange } from "./crc.ts";
 import { BitcaskCorruptionError } from "./errors.ts";
@@ -12,6 +11,7 @@ import {
   fdatasyncSync,
   fsyncDirSync,
   hintName,
+  type Io,
   MERGE_SUFFIX,
   readFullySync,
   TMP_SUFFIX,
@@ -19,7 +19,6 @@ import {
   writeFileAtomicSync,
   writeFullySync,
 } from "./io.ts";
-import type { BitcaskHooks } from "./options.ts";
 import {
   decodeFileHeader,
   decodeRecordHeader,
@@ -61,6 +60,7 @@ export class DataFile {
   records = 0;
 
   constructor(
+    readonly io: Io,
     readonly dir: string,
     readonly id: number,
     readonly kind: number,
@@ -100,8 +100,8 @@ export class DataFile {
   /** `length` bytes at `offset`; fewer is corruption (the keydir points past the end). */
   readSpan(offset: number, length: number): Buffer {
     const buf = Buffer.allocUnsafe(length);
-    let n = fs.readSync(this.fd, buf, 0, length, offset);
-    if (n < length && n > 0) n += readFullySync(this.fd, buf, n, length - n, offset + n);
+    let n = this.io.fs.readSync(this.fd, buf, 0, length, offset);
+    if (n < length && n > 0) n += readFullySync(this.io.fs, this.fd, buf, n, length - n, offset + n);
     if (n < length) {
       throw new BitcaskCorruptionError(this.path, offset, `record cut short: read ${n} of ${length} bytes`);
     }
@@ -132,28 +132,28 @@ export class DataFile {
   }
 
   /** Append a seal record (synchronously) and fdatasync: the file is immutable after this. */
-  sealSync(hooks: BitcaskHooks): void {
+  sealSync(): void {
     const seal = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
     const seq = this.empty ? Math.max(0, this.baseSeq - 1) : this.maxSeq;
     encodeRecord(seal, 0, RecordType.Seal, FLAG_BATCH_END, 0, seq, 0, EMPTY, undefined);
-    writeFullySync(this.fd, seal, this.size);
+    writeFullySync(this.io.fs, this.fd, seal, this.size);
     this.size += seal.length;
-    fdatasyncSync(this.fd, "data", this.path, hooks);
+    fdatasyncSync(this.fd, "data", this.path, this.io);
     this.sealed = true;
   }
 
   /** Build this sealed file's hint by reading it, and write it atomically (at close). */
-  writeHintSync(chunkBytes: number, hooks: BitcaskHooks): void {
+  writeHintSync(chunkBytes: number): void {
     const hint = new HintWriter(this.id);
     scanForRecovery(this, false, chunkBytes, (h, buf, at, offset) =>
       hint.add(h.type, buf, at + RECORD_HEADER_BYTES, h.keySize, h.valueSize, offset, h.seq),
     );
-    writeFileAtomicSync(this.dir, hintName(this.id), hint.finish(this.size), "hint", hooks);
+    writeFileAtomicSync(this.dir, hintName(this.id), hint.finish(this.size), "hint", this.io);
     this.hasHint = true;
   }
 
   /** writeHintSync in chunks, yielding to the event loop between them (after a rollover). */
-  async writeHint(chunkBytes: number, hooks: BitcaskHooks): Promise<void> {
+  async writeHint(chunkBytes: number): Promise<void> {
     const hint = new HintWriter(this.id);
     const visit: RecordVisitor = (h, buf, at, offset) =>
       hint.add(h.type, buf, at + RECORD_HEADER_BYTES, h.keySize, h.valueSize, offset, h.seq);
@@ -161,12 +161,12 @@ export class DataFile {
       await yieldToEventLoop();
       return true;
     });
-    await writeFileAtomic(this.dir, hintName(this.id), hint.finish(this.size), "hint", hooks);
+    await writeFileAtomic(this.dir, hintName(this.id), hint.finish(this.size), "hint", this.io);
     this.hasHint = true;
   }
 
   close(): void {
-    if (this.fd >= 0) fs.closeSync(this.fd);
+    if (this.fd >= 0) this.io.fs.closeSync(this.fd);
     this.fd = -1;
   }
 }
@@ -175,42 +175,42 @@ export class DataFile {
  * Create the writer's next active file: header written to a temp name,
  * fsync'd, renamed, directory fsync'd, so the file exists whole or not at all.
  */
-export function createActiveFile(dir: string, id: number, baseSeq: number, hooks: BitcaskHooks): DataFile {
+export function createActiveFile(io: Io, dir: string, id: number, baseSeq: number): DataFile {
   const final = path.join(dir, dataName(id));
   const tmp = final + TMP_SUFFIX;
-  const fd = fs.openSync(tmp, "w+");
+  const fd = io.fs.openSync(tmp, "w+");
   try {
-    writeFullySync(fd, encodeFileHeader({ kind: FileKind.Write, fileId: id, baseSeq }), 0);
-    fdatasyncSync(fd, "data", tmp, hooks);
-    fs.renameSync(tmp, final);
-    fsyncDirSync(dir, hooks);
+    writeFullySync(io.fs, fd, encodeFileHeader({ kind: FileKind.Write, fileId: id, baseSeq }), 0);
+    fdatasyncSync(fd, "data", tmp, io);
+    io.fs.renameSync(tmp, final);
+    fsyncDirSync(dir, io);
   } catch (err) {
-    fs.closeSync(fd);
+    io.fs.closeSync(fd);
     throw err;
   }
-  return new DataFile(dir, id, FileKind.Write, fd, FILE_HEADER_BYTES, baseSeq);
+  return new DataFile(io, dir, id, FileKind.Write, fd, FILE_HEADER_BYTES, baseSeq);
 }
 
 /** Create a merge output under its temporary name; the merge fsyncs it before it commits. */
-export function createMergeOutput(dir: string, id: number): DataFile {
-  const fd = fs.openSync(path.join(dir, dataName(id) + MERGE_SUFFIX), "w+");
-  writeFullySync(fd, encodeFileHeader({ kind: FileKind.Merge, fileId: id, baseSeq: 0 }), 0);
-  return new DataFile(dir, id, FileKind.Merge, fd, FILE_HEADER_BYTES, 0);
+export function createMergeOutput(io: Io, dir: string, id: number): DataFile {
+  const fd = io.fs.openSync(path.join(dir, dataName(id) + MERGE_SUFFIX), "w+");
+  writeFullySync(io.fs, fd, encodeFileHeader({ kind: FileKind.Merge, fileId: id, baseSeq: 0 }), 0);
+  return new DataFile(io, dir, id, FileKind.Merge, fd, FILE_HEADER_BYTES, 0);
 }
 
 /** Open an existing data file and check its header. */
-export function openDataFile(dir: string, id: number, writable: boolean): DataFile {
+export function openDataFile(io: Io, dir: string, id: number, writable: boolean): DataFile {
   const file = path.join(dir, dataName(id));
-  const fd = fs.openSync(file, writable ? "r+" : "r");
+  const fd = io.fs.openSync(file, writable ? "r+" : "r");
   try {
-    const size = fs.fstatSync(fd).size;
+    const size = io.fs.fstatSync(fd).size;
     const head = Buffer.alloc(Math.min(size, FILE_HEADER_BYTES));
-    fs.readSync(fd, head, 0, head.length, 0);
+    io.fs.readSync(fd, head, 0, head.length, 0);
     const h = decodeFileHeader(head, id);
     if (typeof h === "string") throw new BitcaskCorruptionError(file, 0, h);
-    return new DataFile(dir, id, h.kind, fd, size, h.baseSeq);
+    return new DataFile(io, dir, id, h.kind, fd, size, h.baseSeq);
   } catch (err) {
-    fs.closeSync(fd);
+    io.fs.closeSync(fd);
     throw err;
   }
 }

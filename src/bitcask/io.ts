@@ -2,10 +2,16 @@
 // fsync through the hooks, atomic creation (temp, fsync, rename, fsync the
 // directory) and the directory lock.
 
-import fs from "node:fs";
 import path from "node:path";
+import type { Vfs } from "../common/index.ts";
 import { BitcaskError } from "./errors.ts";
 import type { BitcaskHooks, SyncTarget } from "./options.ts";
+
+/** The file system a store runs on and the hooks told of its syncs (ResolvedOptions carries both). */
+export interface Io {
+  readonly fs: Vfs;
+  readonly hooks: BitcaskHooks;
+}
 
 export const LOCK_NAME = "LOCK";
 export const MANIFEST_NAME = "MERGE";
@@ -38,7 +44,7 @@ export function parseName(name: string): ParsedName | undefined {
   return { id, ext: m[2] as "data" | "hint", suffix: (m[3] ?? "") as ParsedName["suffix"] };
 }
 
-export function writeFullySync(fd: number, buf: Uint8Array, position: number): void {
+export function writeFullySync(fs: Vfs, fd: number, buf: Uint8Array, position: number): void {
   let done = 0;
   while (done < buf.length) {
     done += fs.writeSync(fd, buf, done, buf.length - done, position + done);
@@ -47,6 +53,7 @@ export function writeFullySync(fd: number, buf: Uint8Array, position: number): v
 
 /** Read exactly `len` bytes at `position` into buf[off..]; returns how many were read (< len only at EOF). */
 export function readFullySync(
+  fs: Vfs,
   fd: number,
   buf: Uint8Array,
   off: number,
@@ -63,6 +70,7 @@ export function readFullySync(
 }
 
 export function readAsync(
+  fs: Vfs,
   fd: number,
   buf: Uint8Array,
   off: number,
@@ -74,17 +82,24 @@ export function readAsync(
   );
 }
 
-export async function readFully(fd: number, buf: Uint8Array, off: number, len: number, position: number) {
+export async function readFully(
+  fs: Vfs,
+  fd: number,
+  buf: Uint8Array,
+  off: number,
+  len: number,
+  position: number,
+) {
   let done = 0;
   while (done < len) {
-    const n = await readAsync(fd, buf, off + done, len - done, position + done);
+    const n = await readAsync(fs, fd, buf, off + done, len - done, position + done);
     if (n === 0) break;
     done += n;
   }
   return done;
 }
 
-export async function writeFully(fd: number, buf: Uint8Array, position: number): Promise<void> {
+export async function writeFully(fs: Vfs, fd: number, buf: Uint8Array, position: number): Promise<void> {
   let done = 0;
   while (done < buf.length) {
     done += await new Promise<number>((resolve, reject) =>
@@ -95,23 +110,18 @@ export async function writeFully(fd: number, buf: Uint8Array, position: number):
   }
 }
 
-export function fdatasyncSync(fd: number, target: SyncTarget, file: string, hooks: BitcaskHooks): void {
-  fs.fdatasyncSync(fd);
-  hooks.onSync?.(target, file);
+export function fdatasyncSync(fd: number, target: SyncTarget, file: string, io: Io): void {
+  io.fs.fdatasyncSync(fd);
+  io.hooks.onSync?.(target, file);
 }
 
-export function fdatasyncAsync(
-  fd: number,
-  target: SyncTarget,
-  file: string,
-  hooks: BitcaskHooks,
-): Promise<void> {
+export function fdatasyncAsync(fd: number, target: SyncTarget, file: string, io: Io): Promise<void> {
   return new Promise((resolve, reject) =>
-    fs.fdatasync(fd, (err) => {
+    io.fs.fdatasync(fd, (err) => {
       if (err) return reject(err);
       try {
         // A hook that throws stands for a failed fsync (tests inject failures this way).
-        hooks.onSync?.(target, file);
+        io.hooks.onSync?.(target, file);
       } catch (hookErr) {
         return reject(hookErr);
       }
@@ -121,28 +131,28 @@ export function fdatasyncAsync(
 }
 
 /** Make the directory's entries (creations, renames, deletions) durable. */
-export function fsyncDirSync(dir: string, hooks: BitcaskHooks): void {
-  const fd = fs.openSync(dir, "r");
+export function fsyncDirSync(dir: string, io: Io): void {
+  const fd = io.fs.openSync(dir, "r");
   try {
-    fs.fsyncSync(fd);
+    io.fs.fsyncSync(fd);
   } finally {
-    fs.closeSync(fd);
+    io.fs.closeSync(fd);
   }
-  hooks.onSync?.("dir", dir);
+  io.hooks.onSync?.("dir", dir);
 }
 
 /** fsyncDirSync without blocking the event loop (merge and background work use this). */
-export async function fsyncDir(dir: string, hooks: BitcaskHooks): Promise<void> {
-  const fh = await fs.promises.open(dir, "r");
+export async function fsyncDir(dir: string, io: Io): Promise<void> {
+  const fh = await io.fs.promises.open(dir, "r");
   try {
     await fh.sync();
   } finally {
     await fh.close();
   }
-  hooks.onSync?.("dir", dir);
+  io.hooks.onSync?.("dir", dir);
 }
 
-export async function unlinkIfExistsAsync(file: string): Promise<boolean> {
+export async function unlinkIfExistsAsync(fs: Vfs, file: string): Promise<boolean> {
   try {
     await fs.promises.unlink(file);
     return true;
@@ -158,18 +168,18 @@ export function writeFileAtomicSync(
   name: string,
   bytes: Uint8Array,
   target: SyncTarget,
-  hooks: BitcaskHooks,
+  io: Io,
 ): void {
   const tmp = path.join(dir, name + TMP_SUFFIX);
-  const fd = fs.openSync(tmp, "w");
+  const fd = io.fs.openSync(tmp, "w");
   try {
-    writeFullySync(fd, bytes, 0);
-    fdatasyncSync(fd, target, tmp, hooks);
+    writeFullySync(io.fs, fd, bytes, 0);
+    fdatasyncSync(fd, target, tmp, io);
   } finally {
-    fs.closeSync(fd);
+    io.fs.closeSync(fd);
   }
-  fs.renameSync(tmp, path.join(dir, name));
-  fsyncDirSync(dir, hooks);
+  io.fs.renameSync(tmp, path.join(dir, name));
+  fsyncDirSync(dir, io);
 }
 
 /** writeFileAtomicSync without blocking the event loop on the writes and the fsync. */
@@ -178,21 +188,21 @@ export async function writeFileAtomic(
   name: string,
   bytes: Uint8Array,
   target: SyncTarget,
-  hooks: BitcaskHooks,
+  io: Io,
 ): Promise<void> {
   const tmp = path.join(dir, name + TMP_SUFFIX);
-  const fh = await fs.promises.open(tmp, "w");
+  const fh = await io.fs.promises.open(tmp, "w");
   try {
-    await writeFully(fh.fd, bytes, 0);
-    await fdatasyncAsync(fh.fd, target, tmp, hooks);
+    await writeFully(io.fs, fh.fd, bytes, 0);
+    await fdatasyncAsync(fh.fd, target, tmp, io);
   } finally {
     await fh.close();
   }
-  await fs.promises.rename(tmp, path.join(dir, name));
-  await fsyncDir(dir, hooks);
+  await io.fs.promises.rename(tmp, path.join(dir, name));
+  await fsyncDir(dir, io);
 }
 
-export function unlinkIfExists(file: string): boolean {
+export function unlinkIfExists(fs: Vfs, file: string): boolean {
   try {
     fs.unlinkSync(file);
     return true;
@@ -220,7 +230,7 @@ function pidAlive(pid: number): boolean {
  * longer has open (a crash simulated in tests, a copied directory), is taken
  * over. Returns the release function.
  */
-export function acquireLock(dir: string): () => void {
+export function acquireLock(fs: Vfs, dir: string): () => void {
   const real = fs.realpathSync(dir);
   if (openHere.has(real)) {
     throw new BitcaskError("Locked", `bitcask: ${dir} is already open in this process (pid ${process.pid})`);
@@ -228,7 +238,7 @@ export function acquireLock(dir: string): () => void {
   const file = path.join(dir, LOCK_NAME);
   let holder: number | undefined;
   try {
-    holder = Number(fs.readFileSync(file, "latin1").trim());
+    holder = Number(fs.readFileSync(file).toString("latin1").trim());
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
   }
@@ -239,6 +249,6 @@ export function acquireLock(dir: string): () => void {
   openHere.add(real);
   return () => {
     openHere.delete(real);
-    unlinkIfExists(file);
+    unlinkIfExists(fs, file);
   };
 }

@@ -5,7 +5,6 @@
 // sealed. Records apply by seq, newest wins, so the order files load in does
 // not matter; tombstones stay in the keydir until every file is loaded, then go.
 
-import fs from "node:fs";
 import path from "node:path";
 import { type DataFile, openDataFile } from "./datafile.ts";
 import { checkHint, HINT_HEADER_BYTES, type HintHeader, HintWriter, visitHint } from "./hint.ts";
@@ -27,6 +26,7 @@ export interface LoadedStore {
 }
 
 export function loadStore(dir: string, o: ResolvedOptions): LoadedStore {
+  const { fs } = o;
   recoverMerge(dir, o);
   const dataIds: number[] = [];
   const hintIds = new Set<number>();
@@ -49,7 +49,7 @@ export function loadStore(dir: string, o: ResolvedOptions): LoadedStore {
     filesScanned: 0,
   };
   try {
-    for (const id of dataIds) loaded.files.set(id, openDataFile(dir, id, false));
+    for (const id of dataIds) loaded.files.set(id, openDataFile(o, dir, id, false));
     let candidate: DataFile | undefined;
     for (const f of loaded.files.values()) if (f.kind === FileKind.Write) candidate = f;
     const loader = new Loader(dir, o, loaded);
@@ -132,7 +132,7 @@ class Loader {
   /** The checked hint of `f`, or undefined (after a warning) when it is unusable. */
   private readHint(f: DataFile): { buf: Buffer; h: HintHeader } | undefined {
     const file = path.join(this.dir, hintName(f.id));
-    const size = fs.statSync(file).size;
+    const size = this.o.fs.statSync(file).size;
     // An entry is always smaller than its record, so a valid hint is never larger than this.
     if (size > f.size + HINT_HEADER_BYTES) {
       this.o.logger.warn(
@@ -141,7 +141,7 @@ class Loader {
       );
       return undefined;
     }
-    const buf = fs.readFileSync(file);
+    const buf = this.o.fs.readFileSync(file);
     const h = checkHint(buf, f.id);
     const why =
       typeof h === "string"
@@ -178,22 +178,22 @@ class Loader {
           { file: f.path, offset: res.torn.offset, reason: res.torn.reason, truncatedTo: res.end },
           `bitcask: torn write at the tail of the newest data file; dropping its last ${res.torn.droppedBytes} bytes`,
         );
-        fs.ftruncateSync(f.fd, res.end);
-        fdatasyncSync(f.fd, "data", f.path, this.o.hooks);
+        this.o.fs.ftruncateSync(f.fd, res.end);
+        fdatasyncSync(f.fd, "data", f.path, this.o);
         f.size = res.end;
       }
       if (f.empty) {
         // Never written to: nothing to keep, and its seq floor was already taken.
         f.close();
-        fs.unlinkSync(f.path);
-        fsyncDirSync(this.dir, this.o.hooks);
+        this.o.fs.unlinkSync(f.path);
+        fsyncDirSync(this.dir, this.o);
         this.s.files.delete(f.id);
         return;
       }
-      f.sealSync(this.o.hooks);
+      f.sealSync();
     }
     try {
-      writeFileAtomicSync(this.dir, hintName(f.id), hint.finish(f.size), "hint", this.o.hooks);
+      writeFileAtomicSync(this.dir, hintName(f.id), hint.finish(f.size), "hint", this.o);
       f.hasHint = true;
     } catch (err) {
       this.o.logger.warn(
@@ -204,8 +204,8 @@ class Loader {
   }
 
   private reopenWritable(f: DataFile): void {
-    const fd = fs.openSync(f.path, "r+");
-    fs.closeSync(f.fd);
+    const fd = this.o.fs.openSync(f.path, "r+");
+    this.o.fs.closeSync(f.fd);
     f.fd = fd;
   }
 }

@@ -14,7 +14,6 @@
 //   24 I x u32 input file ids
 //      O x (u32 output file id, u64 output data file size)
 
-import fs from "node:fs";
 import path from "node:path";
 import { crc32c } from "../common/index.ts";
 import { BitcaskCorruptionError } from "./errors.ts";
@@ -91,6 +90,7 @@ export function decodeManifest(buf: Buffer): Manifest | string {
  * leftovers of uncommitted ones and of interrupted atomic writes.
  */
 export function recoverMerge(dir: string, o: ResolvedOptions): void {
+  const { fs } = o;
   const manifestPath = path.join(dir, MANIFEST_NAME);
   if (fs.existsSync(manifestPath)) {
     const size = fs.statSync(manifestPath).size;
@@ -114,14 +114,14 @@ export function recoverMerge(dir: string, o: ResolvedOptions): void {
         );
       }
     }
-    fsyncDirSync(dir, o.hooks);
+    fsyncDirSync(dir, o);
     for (const id of m.inputs) {
-      unlinkIfExists(path.join(dir, dataName(id)));
-      unlinkIfExists(path.join(dir, hintName(id)));
+      unlinkIfExists(fs, path.join(dir, dataName(id)));
+      unlinkIfExists(fs, path.join(dir, hintName(id)));
     }
-    fsyncDirSync(dir, o.hooks);
+    fsyncDirSync(dir, o);
     fs.unlinkSync(manifestPath);
-    fsyncDirSync(dir, o.hooks);
+    fsyncDirSync(dir, o);
     o.logger.warn(
       { dir, inputs: m.inputs, outputs: m.outputs.map((x) => x.id) },
       "bitcask: finished a merge that was interrupted after it committed",
@@ -130,7 +130,7 @@ export function recoverMerge(dir: string, o: ResolvedOptions): void {
   let removed = 0;
   for (const name of fs.readdirSync(dir)) {
     const leftover = name === MANIFEST_NAME + TMP_SUFFIX || (parseName(name)?.suffix ?? "") !== "";
-    if (leftover && unlinkIfExists(path.join(dir, name))) removed++;
+    if (leftover && unlinkIfExists(fs, path.join(dir, name))) removed++;
   }
-  if (removed > 0) fsyncDirSync(dir, o.hooks);
+  if (removed > 0) fsyncDirSync(dir, o);
 }

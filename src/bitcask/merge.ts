@@ -23,7 +23,6 @@
 //     delete MERGE; fsync the directory.
 // Inputs are never modified, only deleted after the commit is durable.
 
-import fs from "node:fs";
 import path from "node:path";
 import { crc32cRange } from "./crc.ts";
 import { createMergeOutput, type DataFile } from "./datafile.ts";
@@ -34,6 +33,7 @@ import {
   fdatasyncAsync,
   fsyncDir,
   hintName,
+  type Io,
   MANIFEST_NAME,
   MERGE_SUFFIX,
   TMP_SUFFIX,
@@ -105,8 +105,8 @@ class Output {
   private flushed = FILE_HEADER_BYTES;
   private unsynced = 0;
 
-  constructor(dir: string, id: number, chunkBytes: number) {
-    this.file = createMergeOutput(dir, id);
+  constructor(io: Io, dir: string, id: number, chunkBytes: number) {
+    this.file = createMergeOutput(io, dir, id);
     this.hint = new HintWriter(id);
     this.buf = Buffer.allocUnsafe(chunkBytes);
   }
@@ -136,7 +136,7 @@ class Output {
 
   async flush(o: ResolvedOptions): Promise<void> {
     if (this.len === 0) return;
-    await writeFully(this.file.fd, this.buf.subarray(0, this.len), this.flushed);
+    await writeFully(o.fs, this.file.fd, this.buf.subarray(0, this.len), this.flushed);
     this.flushed += this.len;
     this.unsynced += this.len;
     this.len = 0;
@@ -144,7 +144,7 @@ class Output {
     // writer's small fdatasyncs behind tens of MiB of journal work.
     if (this.unsynced >= SYNC_EVERY_BYTES) {
       this.unsynced = 0;
-      await fdatasyncAsync(this.file.fd, "data", this.file.path + MERGE_SUFFIX, o.hooks);
+      await fdatasyncAsync(this.file.fd, "data", this.file.path + MERGE_SUFFIX, o);
     }
   }
 
@@ -163,16 +163,16 @@ class Output {
       undefined,
     );
     await this.flush(o);
-    await writeFully(this.file.fd, seal, this.flushed);
+    await writeFully(o.fs, this.file.fd, seal, this.flushed);
     this.flushed += seal.length;
     this.file.size += seal.length;
     this.file.sealed = true;
-    await fdatasyncAsync(this.file.fd, "data", this.file.path + MERGE_SUFFIX, o.hooks);
+    await fdatasyncAsync(this.file.fd, "data", this.file.path + MERGE_SUFFIX, o);
     const hintPath = path.join(this.file.dir, hintName(this.file.id) + MERGE_SUFFIX);
-    const fh = await fs.promises.open(hintPath, "w");
+    const fh = await o.fs.promises.open(hintPath, "w");
     try {
-      await writeFully(fh.fd, this.hint.finish(this.file.size), 0);
-      await fdatasyncAsync(fh.fd, "hint", hintPath, o.hooks);
+      await writeFully(o.fs, fh.fd, this.hint.finish(this.file.size), 0);
+      await fdatasyncAsync(fh.fd, "hint", hintPath, o);
     } finally {
       await fh.close();
     }
@@ -206,7 +206,7 @@ export async function runMerge(host: MergeHost, inputs: DataFile[]): Promise<Mer
       current === undefined ||
       (f!.size > FILE_HEADER_BYTES && f!.size + total + RECORD_HEADER_BYTES > o.maxFileBytes)
     ) {
-      current = new Output(dir, host.allocFileId(), o.ioChunkBytes);
+      current = new Output(o, dir, host.allocFileId(), o.ioChunkBytes);
       outputs.push(current);
       unfinished.push(current);
     }
@@ -249,7 +249,7 @@ export async function runMerge(host: MergeHost, inputs: DataFile[]): Promise<Mer
         throw new BitcaskError("MergeAborted", "bitcask: merge cancelled by close(); nothing changed");
     }
     for (const out of unfinished.splice(0)) await out.finish(o);
-    await fsyncDir(dir, o.hooks);
+    await fsyncDir(dir, o);
     o.hooks.failpoint?.("merge:outputs-written");
     await host.syncAll();
     if (host.stopping())
@@ -258,23 +258,23 @@ export async function runMerge(host: MergeHost, inputs: DataFile[]): Promise<Mer
       inputs: result.inputFiles,
       outputs: outputs.map((x) => ({ id: x.file.id, bytes: x.file.size })),
     });
-    const fh = await fs.promises.open(manifestTmp, "w");
+    const fh = await o.fs.promises.open(manifestTmp, "w");
     try {
-      await writeFully(fh.fd, manifest, 0);
-      await fdatasyncAsync(fh.fd, "manifest", manifestTmp, o.hooks);
+      await writeFully(o.fs, fh.fd, manifest, 0);
+      await fdatasyncAsync(fh.fd, "manifest", manifestTmp, o);
     } finally {
       await fh.close();
     }
     o.hooks.failpoint?.("merge:manifest-written");
-    await fs.promises.rename(manifestTmp, path.join(dir, MANIFEST_NAME));
-    await fsyncDir(dir, o.hooks);
+    await o.fs.promises.rename(manifestTmp, path.join(dir, MANIFEST_NAME));
+    await fsyncDir(dir, o);
   } catch (err) {
     for (const out of outputs) {
       out.file.close();
-      unlinkIfExists(path.join(dir, dataName(out.file.id) + MERGE_SUFFIX));
-      unlinkIfExists(path.join(dir, hintName(out.file.id) + MERGE_SUFFIX));
+      unlinkIfExists(o.fs, path.join(dir, dataName(out.file.id) + MERGE_SUFFIX));
+      unlinkIfExists(o.fs, path.join(dir, hintName(out.file.id) + MERGE_SUFFIX));
     }
-    unlinkIfExists(manifestTmp);
+    unlinkIfExists(o.fs, manifestTmp);
     throw err;
   }
   try {
@@ -294,14 +294,14 @@ async function install(host: MergeHost, inputs: DataFile[], outputs: Output[]): 
   const { dir, opts: o, keydir } = host;
   for (const out of outputs) {
     for (const name of [dataName(out.file.id), hintName(out.file.id)]) {
-      await fs.promises.rename(path.join(dir, name + MERGE_SUFFIX), path.join(dir, name));
+      await o.fs.promises.rename(path.join(dir, name + MERGE_SUFFIX), path.join(dir, name));
     }
   }
-  await fsyncDir(dir, o.hooks);
+  await fsyncDir(dir, o);
   o.hooks.failpoint?.("merge:outputs-renamed");
   for (const out of outputs) host.files.set(out.file.id, out.file);
   for (const out of outputs) {
-    const buf = await fs.promises.readFile(path.join(dir, hintName(out.file.id)));
+    const buf = await o.fs.promises.readFile(path.join(dir, hintName(out.file.id)));
     const h = checkHintHeader(buf, out.file.id);
     if (typeof h === "string")
       throw new BitcaskError("Failed", `bitcask: merge output hint unreadable: ${h}`);
@@ -326,11 +326,11 @@ async function install(host: MergeHost, inputs: DataFile[], outputs: Output[]): 
     f.close();
   }
   for (const f of inputs) {
-    await unlinkIfExistsAsync(f.path);
-    await unlinkIfExistsAsync(path.join(dir, hintName(f.id)));
+    await unlinkIfExistsAsync(o.fs, f.path);
+    await unlinkIfExistsAsync(o.fs, path.join(dir, hintName(f.id)));
   }
-  await fsyncDir(dir, o.hooks);
+  await fsyncDir(dir, o);
   o.hooks.failpoint?.("merge:inputs-deleted");
-  await fs.promises.unlink(path.join(dir, MANIFEST_NAME));
-  await fsyncDir(dir, o.hooks);
+  await o.fs.promises.unlink(path.join(dir, MANIFEST_NAME));
+  await fsyncDir(dir, o);
 }

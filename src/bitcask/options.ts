@@ -1,5 +1,6 @@
 // Options of a store, their defaults and limits, checked once at open.
 
+import { nodeVfs, type Vfs } from "../common/index.ts";
 import { BitcaskError } from "./errors.ts";
 import { FILE_HEADER_BYTES, RECORD_HEADER_BYTES } from "./record.ts";
 
@@ -69,6 +70,8 @@ export interface BitcaskOptions {
   ioChunkBytes?: number;
   logger?: BitcaskLogger;
   hooks?: BitcaskHooks;
+  /** The file system (default: the real one; the simulator's and tests' can crash and fail). */
+  fs?: Vfs;
   /** Clock for record timestamps, in ms since the epoch. Default Date.now. */
   now?: () => number;
 }
@@ -86,6 +89,7 @@ export interface ResolvedOptions {
   ioChunkBytes: number;
   logger: BitcaskLogger;
   hooks: BitcaskHooks;
+  fs: Vfs;
   now: () => number;
 }
 
@@ -138,6 +142,7 @@ export function resolveOptions(o: BitcaskOptions = {}): ResolvedOptions {
     ioChunkBytes: intOption("ioChunkBytes", o.ioChunkBytes, 128 * 1024, 4096, 256 * MiB),
     logger: o.logger ?? defaultLogger,
     hooks: o.hooks ?? {},
+    fs: o.fs ?? nodeVfs,
     now: o.now ?? Date.now,
   };
 }

@@ -4,6 +4,7 @@
 // it was given, so a length field can never make it allocate more than the
 // file holds.
 
+import type { Vfs } from "../common/index.ts";
 import { readFully, readFullySync } from "./io.ts";
 
 export class ChunkReader {
@@ -14,6 +15,7 @@ export class ChunkReader {
   private len = 0;
 
   constructor(
+    private readonly fs: Vfs,
     private readonly fd: number,
     readonly fileSize: number,
     private readonly chunkBytes: number,
@@ -30,7 +32,7 @@ export class ChunkReader {
     const at = this.prepare(pos, len, keepFrom);
     if (at !== undefined) return at;
     const want = this.fill(pos, len, keepFrom);
-    const n = readFullySync(this.fd, this.buf, this.len, want, this.start + this.len);
+    const n = readFullySync(this.fs, this.fd, this.buf, this.len, want, this.start + this.len);
     return this.finish(pos, len, n);
   }
 
@@ -43,7 +45,7 @@ export class ChunkReader {
     const at = this.prepare(pos, len, keepFrom);
     if (at !== undefined) return at;
     const want = this.fill(pos, len, keepFrom);
-    const n = await readFully(this.fd, this.buf, this.len, want, this.start + this.len);
+    const n = await readFully(this.fs, this.fd, this.buf, this.len, want, this.start + this.len);
     return this.finish(pos, len, n);
   }
 

@@ -14,6 +14,7 @@
 // ends without a seal (it was cut).
 
 import { BitcaskCorruptionError } from "./errors.ts";
+import type { Io } from "./io.ts";
 import { ChunkReader } from "./reader.ts";
 import {
   checkRecordBody,
@@ -30,6 +31,7 @@ import {
 
 /** A data file as the scanners see it. */
 export interface ScanSource {
+  io: Io;
   fd: number;
   path: string;
   size: number;
@@ -70,7 +72,7 @@ export function scanForRecovery(
   chunkBytes: number,
   visit: RecordVisitor,
 ): ScanResult {
-  const r = new ChunkReader(src.fd, src.size, chunkBytes);
+  const r = new ChunkReader(src.io.fs, src.fd, src.size, chunkBytes);
   const h = newRecordHeader();
   const pending: Pending[] = [];
   let pos = FILE_HEADER_BYTES;
@@ -210,7 +212,7 @@ export async function scanSealed(
   visit: RecordVisitor,
   pause: () => Promise<boolean>,
 ): Promise<boolean> {
-  const r = new ChunkReader(src.fd, src.size, chunkBytes);
+  const r = new ChunkReader(src.io.fs, src.fd, src.size, chunkBytes);
   const h = newRecordHeader();
   let pos = FILE_HEADER_BYTES;
   let sealed = false;

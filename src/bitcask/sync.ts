@@ -9,8 +9,7 @@
 // is never retried: every waiter fails and the store stops taking writes.
 
 import { BitcaskError } from "./errors.ts";
-import { fdatasyncAsync } from "./io.ts";
-import type { BitcaskHooks } from "./options.ts";
+import { fdatasyncAsync, type Io } from "./io.ts";
 
 interface Waiter {
   gen: number;
@@ -28,7 +27,7 @@ export class Syncer {
   constructor(
     /** The active file's descriptor and path at the time of the call. */
     private readonly target: () => { fd: number; path: string },
-    private readonly hooks: BitcaskHooks,
+    private readonly io: Io,
     private readonly onFailure: (err: Error) => void,
   ) {}
 
@@ -68,9 +67,9 @@ export class Syncer {
     const gen = this.written;
     const { fd, path } = this.target();
     const t0 = performance.now();
-    this.inflight = fdatasyncAsync(fd, "data", path, this.hooks).then(
+    this.inflight = fdatasyncAsync(fd, "data", path, this.io).then(
       () => {
-        this.hooks.onCommitSeconds?.((performance.now() - t0) / 1000);
+        this.io.hooks.onCommitSeconds?.((performance.now() - t0) / 1000);
         this.inflight = undefined;
         if (gen > this.synced) this.synced = gen;
         this.release();

@@ -139,7 +139,9 @@ export class SimFs implements Vfs {
       open: (file, flags) => run("open", () => this.handle(this.openSync(file, flags))),
       mkdir: (dir) => run("mkdir", () => this.mkdirSync(dir)),
       readdir: (dir) => run("readdir", () => this.readdirSync(dir)),
+      readFile: (file) => run("read", () => this.readFileSync(file)),
       rm: (file, options) => run("rm", () => this.rmSync(file, options.force)),
+      unlink: (file) => run("rm", () => this.rmSync(file, false)),
       rename: (from, to) => run("rename", () => this.renameSync(from, to)),
     };
   }
@@ -202,6 +204,93 @@ export class SimFs implements Vfs {
     return Buffer.from(inode.data.subarray(0, inode.size));
   }
 
+  writeFileSync(file: string, data: string): void {
+    const fd = this.openSync(file, "w");
+    try {
+      const bytes = Buffer.from(data);
+      this.writeSync(fd, bytes, 0, bytes.length, 0);
+    } finally {
+      this.closeSync(fd);
+    }
+  }
+
+  fdatasyncSync(fd: number): void {
+    this.syncFd(fd, "datasync");
+  }
+
+  fsyncSync(fd: number): void {
+    this.syncFd(fd, "sync");
+  }
+
+  ftruncateSync(fd: number, length: number): void {
+    const f = this.file(fd, "truncate");
+    this.usedBytes += length - f.inode.size;
+    f.inode.truncate(length);
+  }
+
+  fstatSync(fd: number): { size: number } {
+    return { size: this.file(fd, "read").inode.size };
+  }
+
+  statSync(file: string): { size: number } {
+    file = path.resolve(file);
+    if (this.dirs.has(file)) return { size: 0 };
+    const inode = this.dirs.get(path.dirname(file))?.entries.get(path.basename(file));
+    if (inode === undefined) throw fsError("ENOENT", "stat", file);
+    return { size: inode.size };
+  }
+
+  existsSync(file: string): boolean {
+    file = path.resolve(file);
+    return (
+      this.dirs.has(file) || this.dirs.get(path.dirname(file))?.entries.has(path.basename(file)) === true
+    );
+  }
+
+  unlinkSync(file: string): void {
+    this.rmSync(file, false);
+  }
+
+  realpathSync(file: string): string {
+    if (!this.existsSync(file)) throw fsError("ENOENT", "realpath", file);
+    return path.resolve(file);
+  }
+
+  read(
+    fd: number,
+    buf: Uint8Array,
+    offset: number,
+    length: number,
+    position: number,
+    cb: (err: NodeJS.ErrnoException | null, bytesRead: number) => void,
+  ): void {
+    this.run("read", () => this.readSync(fd, buf, offset, length, position)).then(
+      (n) => cb(null, n),
+      (e: NodeJS.ErrnoException) => cb(e, 0),
+    );
+  }
+
+  write(
+    fd: number,
+    buf: Uint8Array,
+    offset: number,
+    length: number,
+    position: number,
+    cb: (err: NodeJS.ErrnoException | null, bytesWritten: number) => void,
+  ): void {
+    this.run("write", () => this.writeSync(fd, buf, offset, length, position)).then(
+      (n) => cb(null, n),
+      (e: NodeJS.ErrnoException) => cb(e, 0),
+    );
+  }
+
+  fdatasync(fd: number, cb: (err: NodeJS.ErrnoException | null) => void): void {
+    this.run("datasync", () => this.syncFd(fd, "datasync")).then(
+      () => cb(null),
+      (e: NodeJS.ErrnoException) => cb(e),
+    );
+  }
+
   // ---- the simulation's side ----------------------------------------------------
 
   /** Power loss for every file under `prefix` (see the top of this file). */
@@ -224,11 +313,6 @@ export class SimFs implements Vfs {
     }
   }
 
-  /** The names in `dir`, as readdir would list them (for tests). */
-  list(dir: string): string[] {
-    return this.readdirSync(dir);
-  }
-
   // ---- internals ------------------------------------------------------------------
 
   /** An asynchronous call: `fn` runs when the call completes (see SimFsOptions.later). */
@@ -248,14 +332,7 @@ export class SimFs implements Vfs {
 
   private handle(fd: number): VfsFileHandle {
     const run = this.run.bind(this);
-    const sync = (op: "sync" | "datasync") => () =>
-      run(op, () => {
-        const f = this.fds.get(fd);
-        if (f === undefined) throw fsError("EBADF", op, String(fd));
-        this.check(op, f.path);
-        if (f.dir) f.dir.durable = new Map(f.dir.entries);
-        else f.inode?.sync();
-      });
+    const sync = (op: "sync" | "datasync") => () => run(op, () => this.syncFd(fd, op));
     return {
       fd,
       write: (buf, offset, length, position) =>
@@ -299,13 +376,22 @@ export class SimFs implements Vfs {
     return dir;
   }
 
+  /** fsync or fdatasync: a file's bytes, or a directory's entries, become durable. */
+  private syncFd(fd: number, op: "sync" | "datasync"): void {
+    const f = this.fds.get(fd);
+    if (f === undefined) throw fsError("EBADF", op, String(fd));
+    this.check(op, f.path);
+    if (f.dir) f.dir.durable = new Map(f.dir.entries);
+    else f.inode?.sync();
+  }
+
   private mkdirSync(dir: string): void {
     dir = path.resolve(dir);
     this.check("mkdir", dir);
     for (let d = dir; !this.dirs.has(d); d = path.dirname(d)) this.dirs.set(d, new Dir());
   }
 
-  private readdirSync(dir: string): string[] {
+  readdirSync(dir: string): string[] {
     dir = path.resolve(dir);
     this.check("readdir", dir);
     const d = this.dirs.get(dir);
@@ -329,7 +415,7 @@ export class SimFs implements Vfs {
     this.usedBytes -= inode.size;
   }
 
-  private renameSync(from: string, to: string): void {
+  renameSync(from: string, to: string): void {
     from = path.resolve(from);
     to = path.resolve(to);
     this.check("rename", from);
