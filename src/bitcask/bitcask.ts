@@ -71,7 +71,7 @@ export class Bitcask {
   static async open(dir: string, options: BitcaskOptions = {}): Promise<Bitcask> {
     const o = resolveOptions(options);
     await o.fs.promises.mkdir(dir, { recursive: true });
-    const release = acquireLock(o.fs, dir);
+    const release = acquireLock(o, dir);
     try {
       return new Bitcask(dir, o, release);
     } catch (err) {

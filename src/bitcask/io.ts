@@ -212,8 +212,12 @@ export function unlinkIfExists(fs: Vfs, file: string): boolean {
   }
 }
 
-/** Directories open in this process, by real path: a second open would interleave writes. */
-const openHere = new Set<string>();
+/**
+ * Directories open in this process, by file system and real path: a second
+ * open would interleave writes. (A simulated file system after a simulated
+ * crash is another one: src/sim/fs.ts reboot().)
+ */
+const openHere = new WeakMap<Vfs, Set<string>>();
 
 function pidAlive(pid: number): boolean {
   try {
@@ -230,9 +234,12 @@ function pidAlive(pid: number): boolean {
  * longer has open (a crash simulated in tests, a copied directory), is taken
  * over. Returns the release function.
  */
-export function acquireLock(fs: Vfs, dir: string): () => void {
+export function acquireLock(io: Io, dir: string): () => void {
+  const { fs } = io;
   const real = fs.realpathSync(dir);
-  if (openHere.has(real)) {
+  let open = openHere.get(fs);
+  if (open === undefined) openHere.set(fs, (open = new Set()));
+  if (open.has(real)) {
     throw new BitcaskError("Locked", `bitcask: ${dir} is already open in this process (pid ${process.pid})`);
   }
   const file = path.join(dir, LOCK_NAME);
@@ -242,13 +249,22 @@ export function acquireLock(fs: Vfs, dir: string): () => void {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
   }
-  if (holder !== undefined && Number.isSafeInteger(holder) && holder !== process.pid && pidAlive(holder)) {
+  // An empty or torn LOCK (power lost before it reached the disk) reads as 0
+  // or NaN: no holder. (process.kill(0) would ask about our own process group.)
+  if (
+    holder !== undefined &&
+    Number.isSafeInteger(holder) &&
+    holder > 0 &&
+    holder !== process.pid &&
+    pidAlive(holder)
+  ) {
     throw new BitcaskError("Locked", `bitcask: ${dir} is locked by running process ${holder} (see ${file})`);
   }
-  fs.writeFileSync(file, `${process.pid}\n`);
-  openHere.add(real);
+  // Whole or absent after a power loss (a torn pid could name a live process).
+  writeFileAtomicSync(dir, LOCK_NAME, Buffer.from(`${process.pid}\n`), "lock", io);
+  open.add(real);
   return () => {
-    openHere.delete(real);
+    open.delete(real);
     unlinkIfExists(fs, file);
   };
 }

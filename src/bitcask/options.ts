@@ -18,7 +18,7 @@ export interface BitcaskLogger {
   error(fields: Record<string, unknown>, msg: string): void;
 }
 
-export type SyncTarget = "data" | "hint" | "manifest" | "dir";
+export type SyncTarget = "data" | "hint" | "manifest" | "lock" | "dir";
 
 /** Observation and fault-injection points, for tests and metrics. */
 export interface BitcaskHooks {

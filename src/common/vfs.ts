@@ -27,7 +27,6 @@ export interface Vfs {
   readSync(fd: number, buf: Uint8Array, offset: number, length: number, position: number): number;
   writeSync(fd: number, buf: Uint8Array, offset: number, length: number, position: number): number;
   readFileSync(path: string): Buffer;
-  writeFileSync(path: string, data: string): void;
   fdatasyncSync(fd: number): void;
   fsyncSync(fd: number): void;
   ftruncateSync(fd: number, length: number): void;

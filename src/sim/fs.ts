@@ -126,7 +126,7 @@ export function fsError(code: string, op: string, file: string): NodeJS.ErrnoExc
 }
 
 export class SimFs implements Vfs {
-  private readonly dirs = new Map<string, Dir>();
+  private dirs = new Map<string, Dir>();
   private readonly fds = new Map<number, Open>();
   private nextFd = 3;
   private usedBytes = 0;
@@ -202,16 +202,6 @@ export class SimFs implements Vfs {
     const inode = this.parent(file, "open").entries.get(path.basename(file));
     if (inode === undefined) throw fsError("ENOENT", "open", file);
     return Buffer.from(inode.data.subarray(0, inode.size));
-  }
-
-  writeFileSync(file: string, data: string): void {
-    const fd = this.openSync(file, "w");
-    try {
-      const bytes = Buffer.from(data);
-      this.writeSync(fd, bytes, 0, bytes.length, 0);
-    } finally {
-      this.closeSync(fd);
-    }
   }
 
   fdatasyncSync(fd: number): void {
@@ -292,6 +282,18 @@ export class SimFs implements Vfs {
   }
 
   // ---- the simulation's side ----------------------------------------------------
+
+  /**
+   * The machine after a crash: the same files (call crash() first), seen by
+   * a new process (no descriptors open; a library's in-process state keyed
+   * by file system, such as bitcask's lock table, starts empty).
+   */
+  reboot(): SimFs {
+    const next = new SimFs(this.o);
+    next.dirs = this.dirs;
+    next.usedBytes = this.usedBytes;
+    return next;
+  }
 
   /** Power loss for every file under `prefix` (see the top of this file). */
   crash(prefix: string): void {
