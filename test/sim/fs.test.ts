@@ -99,24 +99,21 @@ const OPTS: WalOptions = {
 const FAULTS: SimFsOp[] = ["write", "datasync", "sync", "rename", "open"];
 
 /**
- * One seeded run: a workload against a WAL on the sim fs, each asynchronous
- * file-system call completing only when the driver says so; at a random
- * step (or at an injected fault) the power goes out. Returns what the
- * reopened WAL holds and what it may hold.
+ * A sim fs whose asynchronous calls complete only when `run` lets them, one
+ * at a time, and that fails one kind of call with EIO or ENOSPC in a third
+ * of the seeds. `run(work, steps, dir)` starts `work` (a process using the
+ * fs), completes calls until it ends or `steps` calls have completed, lets
+ * it go on to its next call, then cuts the power under `dir`: calls in
+ * flight never complete (the process is gone). Returns `work`'s error, if any.
  */
-async function powerLoss(
-  seed: number,
-): Promise<{ got: string; allowed: string[]; acked: number; fault?: string }> {
+function powerRig(seed: number, faultWithin: number) {
   const rand = seededRand(seed);
   const pending: (() => void)[] = [];
   let live = true;
   let fault: { op: SimFsOp; code: string; after: number } | undefined;
   if (rand.int(3) === 0) {
-    fault = {
-      op: FAULTS[rand.int(FAULTS.length)],
-      code: rand.int(2) === 0 ? "EIO" : "ENOSPC",
-      after: rand.int(40),
-    };
+    const op = FAULTS[rand.int(FAULTS.length)];
+    fault = { op, code: rand.int(2) === 0 ? "EIO" : "ENOSPC", after: rand.int(faultWithin) };
   }
   let calls = 0;
   const fs = new SimFs({
@@ -127,51 +124,69 @@ async function powerLoss(
       return fault.code;
     },
   });
+  const run = async (work: () => Promise<void>, steps: number, dir: string): Promise<string | undefined> => {
+    let failed: string | undefined;
+    let done = false;
+    void work().then(
+      () => {
+        done = true;
+      },
+      (e: Error) => {
+        failed = e.message;
+        done = true;
+      },
+    );
+    for (let n = 0; !done && n < steps; ) {
+      await new Promise((r) => setImmediate(r));
+      const next = pending.shift();
+      if (next === undefined) continue;
+      next();
+      n++;
+    }
+    await new Promise((r) => setImmediate(r));
+    live = false;
+    pending.length = 0;
+    fs.crash(dir);
+    return failed;
+  };
+  return { rand, fs, run };
+}
+
+/**
+ * One seeded run: a workload against a WAL on the sim fs, each asynchronous
+ * file-system call completing only when the driver says so; at a random
+ * step (or at an injected fault) the power goes out. Returns what the
+ * reopened WAL holds and what it may hold.
+ */
+async function powerLoss(
+  seed: number,
+): Promise<{ got: string; allowed: string[]; acked: number; fault?: string }> {
+  const { rand, fs, run } = powerRig(seed, 40);
   const opts: WalOptions = { ...OPTS, fs };
   const work = new Workload(seededRand(seed * 31 + 7));
   const digests = [digest(work.model)];
-  const crashAt = rand.int(600);
-  let steps = 0;
   let acked = 0;
-  let failed: string | undefined;
   // The member: opens the log, then runs the workload until an operation fails.
-  const member = (async () => {
-    const wal = await Wal.open("/m/wal", opts);
-    for (let k = 0; k < OPS; k++) {
-      // The state this operation leads to is recorded before it starts: a
-      // crash during it may leave either that or the one before.
-      const op = work.next();
-      work.apply(op);
-      digests.push(digest(work.model));
-      await applyToWal(wal, op);
-      acked++;
-    }
-  })().catch((e: Error) => {
-    failed = e.message;
-  });
-  let done = false;
-  void member.then(() => {
-    done = true;
-  });
-  // The driver: completes one call at a time until the crash step, the end, or a failure.
-  while (!done && steps < crashAt) {
-    await new Promise((r) => setImmediate(r));
-    const next = pending.shift();
-    if (next === undefined) continue;
-    next();
-    steps++;
-  }
-  // Let the member run on to its next call (it may finish an operation), then
-  // power loss: calls still in flight never complete (the process is gone).
-  await new Promise((r) => setImmediate(r));
-  live = false;
-  pending.length = 0;
-  fs.crash("/m");
+  const failed = await run(
+    async () => {
+      const wal = await Wal.open("/m/wal", opts);
+      for (let k = 0; k < OPS; k++) {
+        // The state this operation leads to is recorded before it starts: a
+        // crash during it may leave either that or the one before.
+        const op = work.next();
+        work.apply(op);
+        digests.push(digest(work.model));
+        await applyToWal(wal, op);
+        acked++;
+      }
+    },
+    rand.int(600),
+    "/m",
+  );
   const wal = await Wal.open("/m/wal", { ...OPTS, fs });
   const got = digest(walView(wal));
   await wal.close();
-  const allowed = digests.slice(acked, acked + 2);
-  return { got, allowed, acked, fault: failed };
+  return { got, allowed: digests.slice(acked, acked + 2), acked, fault: failed };
 }
 
 test("the WAL on the sim fs: power loss at any step, ENOSPC or EIO anywhere, loses nothing it acknowledged", async () => {
@@ -201,72 +216,41 @@ const KEYS = 12;
  * the store's contents after reopening, and the contents it may have.
  */
 async function bitcaskPowerLoss(seed: number): Promise<{ got: string; allowed: string[]; acked: number }> {
-  const rand = seededRand(seed);
-  const pending: (() => void)[] = [];
-  let live = true;
-  let fault: { op: SimFsOp; code: string; after: number } | undefined;
-  if (rand.int(3) === 0) {
-    fault = {
-      op: FAULTS[rand.int(FAULTS.length)],
-      code: rand.int(2) === 0 ? "EIO" : "ENOSPC",
-      after: rand.int(60),
-    };
-  }
-  let calls = 0;
-  const fs = new SimFs({
-    rand: () => rand.float(),
-    later: (_op, done) => (live ? pending.push(done) : queueMicrotask(done)),
-    fault: (op) => {
-      if (!live || fault === undefined || op !== fault.op || calls++ < fault.after) return undefined;
-      return fault.code;
-    },
-  });
+  const { rand, fs, run } = powerRig(seed, 60);
   const opts: BitcaskOptions = { fs, sync: "always", maxFileBytes: 4096, logger: quiet };
   const model = new Map<string, string>();
   const show = () => JSON.stringify([...model].sort());
   const states = [show()];
   let acked = 0;
   const work = seededRand(seed * 17 + 3);
-  const member = (async () => {
-    const db = await Bitcask.open("/b", opts);
-    for (let k = 0; k < 60; k++) {
-      if (work.int(8) === 0) {
-        await db.merge();
-        continue;
-      }
-      const ops: BatchOp[] = [];
-      for (let n = 1 + work.int(4); n > 0; n--) {
-        const key = `k${work.int(KEYS)}`;
-        if (work.int(4) === 0) {
-          ops.push({ type: "delete", key: Buffer.from(key) });
-          model.delete(key);
-        } else {
-          const value = `${key}-${k}-${"x".repeat(work.int(200))}`;
-          ops.push({ type: "put", key: Buffer.from(key), value: Buffer.from(value) });
-          model.set(key, value);
+  await run(
+    async () => {
+      const db = await Bitcask.open("/b", opts);
+      for (let k = 0; k < 60; k++) {
+        if (work.int(8) === 0) {
+          await db.merge();
+          continue;
         }
+        const ops: BatchOp[] = [];
+        for (let n = 1 + work.int(4); n > 0; n--) {
+          const key = `k${work.int(KEYS)}`;
+          if (work.int(4) === 0) {
+            ops.push({ type: "delete", key: Buffer.from(key) });
+            model.delete(key);
+          } else {
+            const value = `${key}-${k}-${"x".repeat(work.int(200))}`;
+            ops.push({ type: "put", key: Buffer.from(key), value: Buffer.from(value) });
+            model.set(key, value);
+          }
+        }
+        states.push(show());
+        await db.writeBatch(ops);
+        acked = states.length - 1;
       }
-      states.push(show());
-      await db.writeBatch(ops);
-      acked = states.length - 1;
-    }
-  })().catch(() => {});
-  let done = false;
-  void member.then(() => {
-    done = true;
-  });
-  const crashAt = rand.int(400);
-  for (let steps = 0; !done && steps < crashAt; ) {
-    await new Promise((r) => setImmediate(r));
-    const next = pending.shift();
-    if (next === undefined) continue;
-    next();
-    steps++;
-  }
-  await new Promise((r) => setImmediate(r));
-  live = false;
-  pending.length = 0;
-  fs.crash("/b");
+    },
+    rand.int(400),
+    "/b",
+  );
   const db = await Bitcask.open("/b", { ...opts, fs: fs.reboot() });
   const after = new Map<string, string>();
   for (let i = 0; i < KEYS; i++) {
