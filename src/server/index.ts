@@ -10,7 +10,14 @@ export {
   parseInitialCluster,
   type ServerConfig,
 } from "./config.ts";
-export { type ApplyBatching, type KvApplyResult, MvccStateMachine, noBatching } from "./kvstore.ts";
+export {
+  type ApplyBatching,
+  BitcaskMvccStorage,
+  type KvApplyResult,
+  MvccStateMachine,
+  noBatching,
+  walLogStore,
+} from "./kvstore.ts";
 export { LeaseKeeper, type LeaseMutations } from "./leases.ts";
 export { MemoryLogStore } from "./memlog.ts";
 export {

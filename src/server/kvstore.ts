@@ -491,8 +491,16 @@ async function* nonEmpty(
   if (!any) yield* encodeSnapshot([], 1024);
 }
 
-/** The WAL as the runtime's log store. */
-export function walLogStore(w: WalStorage, beforeCompaction: () => Promise<void>): LogStore {
+/**
+ * The WAL as the runtime's log store. `beforeCompaction` makes the state
+ * machine's store durable before a snapshot is recorded; `keepEntries` stay
+ * in the log behind each local snapshot.
+ */
+export function walLogStore(
+  w: WalStorage,
+  beforeCompaction: () => Promise<void>,
+  keepEntries = 1000,
+): LogStore {
   return {
     initialState: () => w.initialState(),
     entries: (lo, hi, max) => w.entries(lo, hi, max),
@@ -503,7 +511,7 @@ export function walLogStore(w: WalStorage, beforeCompaction: () => Promise<void>
     save: (rd: SaveRequest) => w.save(rd),
     saveLocalSnapshot: async (index: number, cs: ConfState, image: SnapshotImage) => {
       await beforeCompaction();
-      await w.createSnapshot(index, cs, image instanceof Uint8Array ? [image] : image, 1000);
+      await w.createSnapshot(index, cs, image instanceof Uint8Array ? [image] : image, keepEntries);
     },
     writeLocalSnapshot: async (index: number, cs: ConfState, image: SnapshotImage) => {
       const term = w.term(index);
@@ -514,7 +522,7 @@ export function walLogStore(w: WalStorage, beforeCompaction: () => Promise<void>
     },
     commitLocalSnapshot: async (meta: SnapshotMetadata) => {
       await beforeCompaction();
-      await w.commitSnapshot(meta, 1000);
+      await w.commitSnapshot(meta, keepEntries);
     },
     openSnapshotImage: async (index: number) => (await w.openSnapshot(index)).chunks,
   };

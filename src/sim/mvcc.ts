@@ -13,12 +13,14 @@ import {
   Lessor,
   MemoryMvccStorage,
   MvccError,
+  type MvccStorage,
   MvccStore,
   type RangeResponse,
   type TxnResponse,
   type Watcher,
 } from "../mvcc/index.ts";
 import {
+  type ApplyBatching,
   type KvApplyResult,
   LeaseKeeper,
   type LeaseMutations,
@@ -76,13 +78,26 @@ export class MvccMachine implements SimMachine {
   /** The leader's lease duties over this store (a new keeper when the store is replaced). */
   leases: LeaseKeeper | undefined;
 
+  /**
+   * `storage`: the member's durable store (the server's bitcask storage, on
+   * the simulated file system), opened with what survived the last crash;
+   * without it the store lives in memory and a restart begins empty.
+   */
   constructor(
     private readonly watching?: MvccWatching,
     private readonly leaseTime?: LeaseTime,
+    private readonly storage?: MvccStorage & ApplyBatching,
   ) {
-    this.sm = new MvccStateMachine(MvccStore.open(new MemoryMvccStorage()), noBatching(), () => {});
-    this.watchStore();
+    this.sm = new MvccStateMachine(
+      MvccStore.open(storage ?? new MemoryMvccStorage()),
+      storage ?? noBatching(),
+      () => {},
+    );
+    // A store holding an interrupted restore takes no watch until restore() runs (it starts one).
+    if (!this.sm.store.needsRestore) this.watchStore();
     this.keepLeases();
+    // A store in memory does not outlive a crash: its snapshots carry the records.
+    if (storage === undefined) this.localSnapshot = undefined;
   }
 
   private keepLeases(): void {
@@ -159,8 +174,28 @@ export class MvccMachine implements SimMachine {
     return this.sm.appliedIndex();
   }
 
+  /** A restore into the durable store was cut short by a crash: it must run again before anything applies. */
+  needsRestore(): boolean {
+    return this.sm.store.needsRestore;
+  }
+
+  /** Makes every apply so far durable in the member's store (before the log records a snapshot). */
+  async flush(): Promise<void> {
+    await this.storage?.flush();
+  }
+
   snapshot(): Promise<SnapshotImage> {
     return this.sm.snapshot();
+  }
+
+  /** A durable store's local snapshot: a reference to itself at the applied index, as the server's. */
+  localSnapshot?(): Promise<SnapshotImage> {
+    return this.sm.localSnapshot();
+  }
+
+  /** The store survives a crash (it is on the member's disk). */
+  get durable(): boolean {
+    return this.storage !== undefined;
   }
 
   async restore(image: SnapshotImage, index: number): Promise<void> {
@@ -168,6 +203,12 @@ export class MvccMachine implements SimMachine {
     // real joining member starts from the bootstrap snapshot of its own
     // configuration and is never sent it; a simulated learner starts empty.)
     if (image instanceof Uint8Array && image.length === 0) {
+      if (this.storage !== undefined) {
+        // A durable store is empty already when it is given the bootstrap snapshot.
+        if (this.sm.appliedIndex() > index)
+          throw new Error(`an empty image at index ${index} for a store at ${this.sm.appliedIndex()}`);
+        return;
+      }
       this.sm = new MvccStateMachine(MvccStore.open(new MemoryMvccStorage()), noBatching(), () => {});
       this.keepLeases();
     } else {

@@ -6,6 +6,7 @@
 // that loses them, and the runtime sends a Ready's messages only after it (a
 // leader's appends as the write starts).
 
+import { Bitcask } from "../bitcask/index.ts";
 import { MvccError } from "../mvcc/index.ts";
 import {
   type ConfState,
@@ -21,6 +22,7 @@ import {
   uint32From,
 } from "../raft/index.ts";
 import {
+  BitcaskMvccStorage,
   type ClockTimer,
   collectImage,
   type LeaseMutations,
@@ -31,6 +33,7 @@ import {
   type RuntimeMutations,
   type SaveRequest,
   type SnapshotImage,
+  walLogStore,
 } from "../server/index.ts";
 import { type WalMutations, WalStorage } from "../wal/index.ts";
 import { SimFs } from "./fs.ts";
@@ -246,20 +249,23 @@ class SimLog implements LogStore {
   }
 }
 
-/** Where a member keeps its WAL and snapshots on its simulated file system. */
+/** Where a member keeps its WAL and snapshots, and its MVCC store, on its simulated file system. */
 const WAL_DIR = "/member";
+const KV_DIR = "/member/kv";
+const quiet = { warn: () => {}, error: () => {} };
 /** Simulated time a file-system call other than a sync takes to complete (a trip through the event queue). */
 const FS_CALL_MS = 0;
 
 /**
  * The member's own WAL (WalStorage on its simulated file system) as the
- * runtime's LogStore. `mirror` follows what the WAL acknowledged, for the
- * simulator's durability checks and for the check after a crash that the
- * reopened WAL still holds all of it.
+ * runtime's LogStore: the server's (walLogStore), with `mirror` following
+ * what it acknowledged, for the simulator's durability checks and for the
+ * check after a crash that the reopened WAL still holds all of it.
  */
 class WalSimLog implements LogStore {
   /** The save the WAL is writing, if any: a crash may leave it on disk or not. */
   inflight: SaveRequest | undefined;
+  private readonly inner: LogStore;
 
   constructor(
     private readonly id: NodeId,
@@ -269,7 +275,11 @@ class WalSimLog implements LogStore {
     private readonly env: NodeEnv,
     private readonly keep: number,
     private readonly crash: () => void,
-  ) {}
+    /** Makes the state machine's store durable: the log then records a snapshot and drops entries before it. */
+    beforeCompaction: () => Promise<void>,
+  ) {
+    this.inner = walLogStore(wal, beforeCompaction, keep);
+  }
 
   initialState() {
     return this.wal.initialState();
@@ -296,7 +306,7 @@ class WalSimLog implements LogStore {
     // A crash during the save leaves this promise pending for good: its
     // file-system calls never complete, and the runtime of a dead incarnation
     // waits forever and sends nothing more.
-    await this.wal.save(rd);
+    await this.inner.save(rd);
     this.inflight = undefined;
     if (rd.snapshot) this.mirror.applySnapshot(rd.snapshot);
     this.mirror.append(rd.entries);
@@ -311,7 +321,7 @@ class WalSimLog implements LogStore {
   async saveLocalSnapshot(index: number, cs: ConfState, image: SnapshotImage): Promise<void> {
     const data = await collectImage(image);
     this.images.set(index, data);
-    await this.wal.createSnapshot(index, cs, [data], this.keep);
+    await this.inner.saveLocalSnapshot(index, cs, data);
     this.mirror.createSnapshot(index, cs, data, this.keep);
   }
 }
@@ -399,8 +409,8 @@ export class SimNode {
     );
   }
 
-  /** An empty state machine of the configured kind. */
-  private newMachine(clock: RuntimeClock): SimMachine {
+  /** A state machine of the configured kind: empty, or over the member's durable store. */
+  private newMachine(clock: RuntimeClock, storage?: BitcaskMvccStorage): SimMachine {
     if (this.opts.machine === "kv") return new KvMachine(new Uint8Array(), 0);
     const watches = this.env.watches;
     return new MvccMachine(
@@ -414,6 +424,7 @@ export class SimNode {
         propose: (data) => this.runtime.propose(data),
         mutations: this.opts.leaseMutations,
       },
+      storage,
     );
   }
 
@@ -431,7 +442,18 @@ export class SimNode {
       transport: {
         send: (messages) => {
           if (!inc.alive) return;
-          for (const m of messages) this.env.send(this.id, m.to, { kind: "raft", msg: this.withImage(m) });
+          for (const m of messages) {
+            if (this.sendsLiveImage(m)) {
+              // The local snapshot is a reference to the store: a peer gets
+              // the store's records as they are now, as the server streams them.
+              void this.withLiveImage(m).then(
+                (live) => inc.alive && this.env.send(this.id, m.to, { kind: "raft", msg: live }),
+                (e: Error) => inc.alive && this.onFatal(e),
+              );
+              continue;
+            }
+            this.env.send(this.id, m.to, { kind: "raft", msg: this.withImage(m) });
+          }
         },
       },
       tickMs: this.opts.tickMs,
@@ -469,8 +491,19 @@ export class SimNode {
     if (!inc?.alive) return;
     inc.alive = false; // timers, disk writes and replies of this incarnation are dropped
     this.runtime?.stop();
-    // Power loss: the files keep what was synced (and maybe part of what was not).
+    // Power loss: the files keep what was synced (and maybe part of what was
+    // not); the next incarnation is a new process on them.
     this.fs?.crash(WAL_DIR);
+    this.fs = this.fs?.reboot();
+  }
+
+  private sendsLiveImage(m: Message): boolean {
+    return m.type === MessageType.Snap && this.machine instanceof MvccMachine && this.machine.durable;
+  }
+
+  private async withLiveImage(m: Message): Promise<Message> {
+    const data = await collectImage(await this.machine.snapshot());
+    return { ...m, snapshot: { metadata: m.snapshot!.metadata, data } };
   }
 
   /** A snapshot message from the WAL carries no image (the WAL keeps it in a file): attach it, as the transport does. */
@@ -505,7 +538,8 @@ export class SimNode {
     const inflight = this.walLog?.inflight;
     this.walLog = undefined;
     inc.pause();
-    const machine = this.newMachine(clock);
+    // Until its store is open the member has an empty machine (no runtime runs on it yet).
+    let machine = this.newMachine(clock);
     this.machine = machine;
     (async () => {
       const wal = await WalStorage.open(WAL_DIR, {
@@ -538,9 +572,38 @@ export class SimNode {
       mirror.append(wal.entries(wal.firstIndex(), wal.lastIndex() + 1, Number.MAX_SAFE_INTEGER));
       mirror.setHardState(wal.hardState());
       this.durable = mirror;
-      if (image.length > 0) await machine.restore(image, meta.index);
-      return new WalSimLog(this.id, wal, mirror, this.images, this.env, this.opts.snapshotKeep, () =>
-        this.crash(),
+      let flush = async () => {};
+      if (this.opts.machine === "mvcc") {
+        // The server's store: MVCC over bitcask, synced only before the log
+        // records a snapshot (a crash otherwise leaves it behind the log,
+        // which replays the rest), small files so rollovers and hints happen.
+        const db = await Bitcask.open(KV_DIR, {
+          fs: this.fs,
+          sync: "none",
+          maxFileBytes: 16 * 1024,
+          logger: quiet,
+        });
+        const storage = new BitcaskMvccStorage(db);
+        machine = this.newMachine(clock, storage);
+        this.machine = machine;
+        flush = () => storage.flush();
+      }
+      // A store behind the snapshot (a crash lost applies the log no longer
+      // holds, or an installed snapshot not yet synced) or holding a restore
+      // cut short is replaced by its image (as server/start.ts does); one at
+      // or past it replays the log from its own applied index.
+      const interrupted = machine instanceof MvccMachine && machine.needsRestore();
+      if (image.length > 0 && (interrupted || machine.appliedIndex() < meta.index))
+        await machine.restore(image, meta.index);
+      return new WalSimLog(
+        this.id,
+        wal,
+        mirror,
+        this.images,
+        this.env,
+        this.opts.snapshotKeep,
+        () => this.crash(),
+        flush,
       );
     })().then(
       (log) => {
