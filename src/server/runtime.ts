@@ -256,6 +256,13 @@ export class RaftRuntime<R> {
   private lastTickAt = 0;
   private applied: number;
   private snapIndex: number;
+  /**
+   * The commit index of the last hard state handed to the log store. A local
+   * snapshot may not pass it: a restart finds the snapshot's index at most
+   * the log's commit index (Raft asserts it). Applied can run ahead of it for
+   * a while after installing a peer's image newer than its snapshot's index.
+   */
+  private savedCommit: number;
   private confState: ConfState;
   private readSeq = 0;
   private snapshotWriting = false;
@@ -281,6 +288,7 @@ export class RaftRuntime<R> {
     this.applied = sm.appliedIndex();
     const snap = opts.log.snapshot();
     this.snapIndex = snap?.metadata.index ?? 0;
+    this.savedCommit = opts.log.initialState().hardState.commit;
     this.confState = opts.log.initialState().confState;
     this.rn = new RawNode({
       ...opts.raft,
@@ -540,6 +548,7 @@ export class RaftRuntime<R> {
       snapshot: this.dropSnapshotMarker ? undefined : rd.snapshot,
       sync: rd.mustSync,
     });
+    if (rd.hardState) this.savedCommit = rd.hardState.commit;
     const t1 = this.clock.now();
     if (!early) this.send(rd.messages);
     this.stage = "apply";
@@ -659,11 +668,13 @@ export class RaftRuntime<R> {
   }
 
   private snapshotDue(): boolean {
-    // (after installing a newer image, applied may run ahead of the log for a while)
+    // (after installing a newer image, applied may run ahead of the log and
+    // of the commit index for a while)
     return (
       this.applied - this.snapIndex >= this.opts.snapshotCount &&
       !this.snapshotWriting &&
-      this.applied <= this.opts.log.lastIndex()
+      this.applied <= this.opts.log.lastIndex() &&
+      this.applied <= this.savedCommit
     );
   }
 

@@ -605,17 +605,16 @@ export class SimNode {
         () => this.crash(),
         flush,
       );
-    })().then(
-      (log) => {
+    })()
+      .then((log) => {
         if (!inc.alive) return;
         this.walLog = log;
         this.startRuntime(inc, clock, log);
         for (const run of this.resume(() => 0)) this.opts.schedule(run);
-      },
-      (e: Error) => {
+      })
+      .catch((e: Error) => {
         if (inc.alive) this.onFatal(e);
-      },
-    );
+      });
   }
 
   get paused(): boolean {

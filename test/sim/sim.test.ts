@@ -98,6 +98,18 @@ test("simulator: members on their own WAL on the simulated file system (crashes 
   assert.ok(crashes > 300, `members crashed and recovered from their WAL (${crashes} crashes)`);
 });
 
+test("simulator: whole-member seeds that found bugs run clean (a local snapshot past the saved commit index once stopped a restart)", async () => {
+  // At the commit that added them, both failed on a restart with
+  // "RaftAssertionError: hard state commit 29 out of range [31, 31]" and
+  // "applied 8 out of range [prevApplied 6, committed 6]": a member that had
+  // installed a peer's live image took a local snapshot at its applied index,
+  // ahead of the commit index its log held.
+  for (const seed of [1718, 1929]) {
+    const o = await runSeed({ seed, nodes: 3, machine: "mvcc", disk: "wal" });
+    assert.ok(!failed(o), `seed ${seed}: ${o.violations[0] ?? "not linearizable"}`);
+  }
+});
+
 test("simulator: a seed replays exactly (same history, same statistics)", async () => {
   const a = await new Simulation({ seed: 4242, nodes: 5 }).run();
   const b = await new Simulation({ seed: 4242, nodes: 5 }).run();
