@@ -576,11 +576,14 @@ export class SimNode {
       if (this.opts.machine === "mvcc") {
         // The server's store: MVCC over bitcask, synced only before the log
         // records a snapshot (a crash otherwise leaves it behind the log,
-        // which replays the rest), small files so rollovers and hints happen.
+        // which replays the rest). Files roll over at 16 KiB, so rollovers
+        // and hints happen; a batch may still take up to 1 MiB (the store
+        // coalesces a Ready's writes into one batch).
         const db = await Bitcask.open(KV_DIR, {
           fs: this.fs,
           sync: "none",
-          maxFileBytes: 16 * 1024,
+          maxFileBytes: 1024 * 1024,
+          rolloverBytes: 16 * 1024,
           logger: quiet,
         });
         const storage = new BitcaskMvccStorage(db);
