@@ -254,10 +254,7 @@ export class SimFs implements Vfs {
     position: number,
     cb: (err: NodeJS.ErrnoException | null, bytesRead: number) => void,
   ): void {
-    this.run("read", () => this.readSync(fd, buf, offset, length, position)).then(
-      (n) => cb(null, n),
-      (e: NodeJS.ErrnoException) => cb(e, 0),
-    );
+    this.callback("read", () => this.readSync(fd, buf, offset, length, position), 0, cb);
   }
 
   write(
@@ -268,17 +265,11 @@ export class SimFs implements Vfs {
     position: number,
     cb: (err: NodeJS.ErrnoException | null, bytesWritten: number) => void,
   ): void {
-    this.run("write", () => this.writeSync(fd, buf, offset, length, position)).then(
-      (n) => cb(null, n),
-      (e: NodeJS.ErrnoException) => cb(e, 0),
-    );
+    this.callback("write", () => this.writeSync(fd, buf, offset, length, position), 0, cb);
   }
 
   fdatasync(fd: number, cb: (err: NodeJS.ErrnoException | null) => void): void {
-    this.run("datasync", () => this.syncFd(fd, "datasync")).then(
-      () => cb(null),
-      (e: NodeJS.ErrnoException) => cb(e),
-    );
+    this.callback("datasync", () => this.syncFd(fd, "datasync"), undefined, cb);
   }
 
   // ---- the simulation's side ----------------------------------------------------
@@ -316,6 +307,19 @@ export class SimFs implements Vfs {
   }
 
   // ---- internals ------------------------------------------------------------------
+
+  /** An asynchronous call in node's callback style: `cb(null, result)`, or `cb(error, failed)`. */
+  private callback<T>(
+    op: SimFsOp,
+    fn: () => T,
+    failed: T,
+    cb: (err: NodeJS.ErrnoException | null, result: T) => void,
+  ): void {
+    this.run(op, fn).then(
+      (r) => cb(null, r),
+      (e: NodeJS.ErrnoException) => cb(e, failed),
+    );
+  }
 
   /** An asynchronous call: `fn` runs when the call completes (see SimFsOptions.later). */
   private run<T>(op: SimFsOp, fn: () => T): Promise<T> {

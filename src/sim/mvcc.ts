@@ -179,11 +179,6 @@ export class MvccMachine implements SimMachine {
     return this.sm.store.needsRestore;
   }
 
-  /** Makes every apply so far durable in the member's store (before the log records a snapshot). */
-  async flush(): Promise<void> {
-    await this.storage?.flush();
-  }
-
   snapshot(): Promise<SnapshotImage> {
     return this.sm.snapshot();
   }

@@ -17,6 +17,7 @@ import {
   type NodeId,
   type RaftConfig,
   type RawNode,
+  type SnapshotMetadata,
   StateRole,
   seededRand,
   uint32From,
@@ -256,74 +257,67 @@ const quiet = { warn: () => {}, error: () => {} };
 /** Simulated time a file-system call other than a sync takes to complete (a trip through the event queue). */
 const FS_CALL_MS = 0;
 
+/** The member's log store in "wal" mode, and the save it has in flight (a crash may leave it on disk or not). */
+type WalSimLog = LogStore & { inflight: SaveRequest | undefined };
+
 /**
  * The member's own WAL (WalStorage on its simulated file system) as the
- * runtime's LogStore: the server's (walLogStore), with `mirror` following
- * what it acknowledged, for the simulator's durability checks and for the
- * check after a crash that the reopened WAL still holds all of it.
+ * runtime's LogStore: the server's (walLogStore, so local snapshots are
+ * written in the background and committed in the Ready loop as in the
+ * server), with `mirror` following what it acknowledged, for the
+ * simulator's durability checks and for the check after a crash that the
+ * reopened WAL still holds all of it; `images` keeps each snapshot's image.
  */
-class WalSimLog implements LogStore {
-  /** The save the WAL is writing, if any: a crash may leave it on disk or not. */
-  inflight: SaveRequest | undefined;
-  private readonly inner: LogStore;
-
-  constructor(
-    private readonly id: NodeId,
-    readonly wal: WalStorage,
-    private readonly mirror: MemoryStorage,
-    private readonly images: Map<number, Uint8Array>,
-    private readonly env: NodeEnv,
-    private readonly keep: number,
-    private readonly crash: () => void,
-    /** Makes the state machine's store durable: the log then records a snapshot and drops entries before it. */
-    beforeCompaction: () => Promise<void>,
-  ) {
-    this.inner = walLogStore(wal, beforeCompaction, keep);
-  }
-
-  initialState() {
-    return this.wal.initialState();
-  }
-  entries(lo: number, hi: number, maxSizeBytes: number): Entry[] {
-    return this.wal.entries(lo, hi, maxSizeBytes);
-  }
-  term(i: number): number | undefined {
-    return this.wal.term(i);
-  }
-  firstIndex(): number {
-    return this.wal.firstIndex();
-  }
-  lastIndex(): number {
-    return this.wal.lastIndex();
-  }
-  snapshot() {
-    return this.wal.snapshot();
-  }
-
-  async save(rd: SaveRequest): Promise<void> {
-    if (rd.snapshot) this.images.set(rd.snapshot.metadata.index, rd.snapshot.data);
-    this.inflight = rd;
-    // A crash during the save leaves this promise pending for good: its
-    // file-system calls never complete, and the runtime of a dead incarnation
-    // waits forever and sends nothing more.
-    await this.inner.save(rd);
-    this.inflight = undefined;
-    if (rd.snapshot) this.mirror.applySnapshot(rd.snapshot);
-    this.mirror.append(rd.entries);
-    if (rd.hardState) this.mirror.setHardState(rd.hardState);
-    this.env.observer.persisted(this.id, rd.hardState, rd.entries, rd.snapshot);
-    if (rd.hardState && this.env.crashPoint(this.id)) {
-      this.crash();
-      await new Promise<never>(() => {});
-    }
-  }
-
-  async saveLocalSnapshot(index: number, cs: ConfState, image: SnapshotImage): Promise<void> {
+function walSimLog(
+  id: NodeId,
+  wal: WalStorage,
+  mirror: MemoryStorage,
+  images: Map<number, Uint8Array>,
+  env: NodeEnv,
+  keep: number,
+  crash: () => void,
+  /** Makes the state machine's store durable: the log then records a snapshot and drops entries before it. */
+  beforeCompaction: () => Promise<void>,
+): WalSimLog {
+  const inner = walLogStore(wal, beforeCompaction, keep);
+  const { writeLocalSnapshot, commitLocalSnapshot } = inner as Required<LogStore>;
+  const write = async (index: number, cs: ConfState, image: SnapshotImage) => {
     const data = await collectImage(image);
-    this.images.set(index, data);
-    await this.inner.saveLocalSnapshot(index, cs, data);
-    this.mirror.createSnapshot(index, cs, data, this.keep);
-  }
+    images.set(index, data);
+    return writeLocalSnapshot(index, cs, data);
+  };
+  const commit = async (meta: SnapshotMetadata) => {
+    await commitLocalSnapshot(meta);
+    // (the log skips a snapshot that one from the leader overtook; so does the mirror)
+    if (meta.index > (mirror.snapshot()?.metadata.index ?? 0)) {
+      mirror.createSnapshot(meta.index, meta.confState, images.get(meta.index) as Uint8Array, keep);
+    }
+  };
+  const log: WalSimLog = {
+    ...inner,
+    inflight: undefined,
+    async save(rd: SaveRequest): Promise<void> {
+      if (rd.snapshot) images.set(rd.snapshot.metadata.index, rd.snapshot.data);
+      log.inflight = rd;
+      // A crash during the save leaves this promise pending for good: its
+      // file-system calls never complete, and the runtime of a dead
+      // incarnation waits forever and sends nothing more.
+      await inner.save(rd);
+      log.inflight = undefined;
+      if (rd.snapshot) mirror.applySnapshot(rd.snapshot);
+      mirror.append(rd.entries);
+      if (rd.hardState) mirror.setHardState(rd.hardState);
+      env.observer.persisted(id, rd.hardState, rd.entries, rd.snapshot);
+      if (rd.hardState && env.crashPoint(id)) {
+        crash();
+        await new Promise<never>(() => {});
+      }
+    },
+    writeLocalSnapshot: write,
+    commitLocalSnapshot: commit,
+    saveLocalSnapshot: async (index, cs, image) => commit(await write(index, cs, image)),
+  };
+  return log;
 }
 
 export class SimNode {
@@ -598,7 +592,7 @@ export class SimNode {
       const interrupted = machine instanceof MvccMachine && machine.needsRestore();
       if (image.length > 0 && (interrupted || machine.appliedIndex() < meta.index))
         await machine.restore(image, meta.index);
-      return new WalSimLog(
+      return walSimLog(
         this.id,
         wal,
         mirror,

@@ -387,16 +387,17 @@ export class Wal {
     }
   }
 
-  /** Starts a new segment once the current one is durable up to writePos. */
   /** Remembers that the log's state on disk is unknown after `e`; the error to throw. */
   private failed(e: unknown, what: string): WalError {
     this.failure = e as Error;
     return new WalError("Failed", `${what} failed: ${(e as Error).message}`, { cause: e });
   }
 
+  /**
+   * Starts a new segment once the current one is durable up to writePos
+   * (holding the hard state the new one's header repeats: syncPending).
+   */
   private async cut(): Promise<void> {
-    // The segment that ends must hold the hard state the next one's header repeats.
-    if (this.deferredHardState !== undefined) await this.writeUnit([], false, false);
     await this.syncPending();
     const prev = this.segs[this.segs.length - 1];
     const seg = await createSegment(this.fs, this.dir, this.state, prev.seq + 1, this.writePos, this.onSync);
@@ -456,8 +457,13 @@ export class Wal {
     return run;
   }
 
-  /** Makes units written with sync: false durable. */
+  /**
+   * Makes what was saved with sync: false durable: a deferred hard state is
+   * written (into the active segment, never cutting it) with an fdatasync
+   * that also covers units written unsynced before it.
+   */
   private async syncPending(): Promise<void> {
+    if (this.deferredHardState !== undefined) return this.writeUnit([], true, false);
     if (!this.unsynced) return;
     await this.active.datasync();
     this.unsynced = false;
@@ -473,10 +479,7 @@ export class Wal {
     if (this.closed) return;
     this.closed = true;
     await this.chain;
-    if (!this.failure) {
-      if (this.deferredHardState) await this.writeUnit([], false, false);
-      await this.syncPending();
-    }
+    if (!this.failure) await this.syncPending();
     this.reader.close();
     await this.active.close();
   }
