@@ -24,6 +24,7 @@ import {
   verifyPassword,
 } from "../auth/index.ts";
 import type { MvccStore } from "../mvcc/index.ts";
+import { type ClockTimer, type RuntimeClock, realClock } from "./runtime.ts";
 
 type Propose = (request: InternalRequest["request"], info: AuthInfo) => Promise<unknown>;
 
@@ -32,12 +33,15 @@ export interface AuthServiceOptions {
   tokenTtlSeconds: number;
   /** `--auth-token jwt,...`: signed tokens instead of simple ones. */
   jwt?: JwtTokens;
+  /** Time for the token sweeper (default: the process's). */
+  clock?: RuntimeClock;
 }
 
 export class AuthService {
   readonly tokens: SimpleTokens;
   private readonly jwt: JwtTokens | undefined;
-  private readonly sweeper: NodeJS.Timeout;
+  private readonly sweeper: ClockTimer;
+  private readonly clock: RuntimeClock;
 
   constructor(
     private readonly store: MvccStore,
@@ -47,12 +51,12 @@ export class AuthService {
   ) {
     this.tokens = new SimpleTokens(options.tokenTtlSeconds * 1000);
     this.jwt = options.jwt;
-    this.sweeper = setInterval(() => this.tokens.sweep(), 60_000);
-    this.sweeper.unref();
+    this.clock = options.clock ?? realClock;
+    this.sweeper = this.clock.setInterval(() => this.tokens.sweep(), 60_000, true);
   }
 
   close(): void {
-    clearInterval(this.sweeper);
+    this.clock.clear(this.sweeper);
   }
 
   /**

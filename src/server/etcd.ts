@@ -28,11 +28,11 @@ import {
 import { AuthService, guard } from "./auth.ts";
 import type { ClusterService } from "./cluster.ts";
 import { fromDeleteRange, fromPut, fromRange, fromTxn, num, toRange, toTxn } from "./convert.ts";
-import { LeaderForwarder } from "./forward.ts";
+import { LeaderForwarder, type LeaseRelay } from "./forward.ts";
 import type { KvApplyResult } from "./kvstore.ts";
-import { LeaseKeeper } from "./leases.ts";
+import { LeaseKeeper, type LeaseMutations } from "./leases.ts";
 import { BackendQuota, LEASE_OVERHEAD_BYTES, putCostBytes, txnCostBytes } from "./quota.ts";
-import { type RaftRuntime, RuntimeError } from "./runtime.ts";
+import { type ClockTimer, type RaftRuntime, type RuntimeClock, RuntimeError, realClock } from "./runtime.ts";
 import { watchStream } from "./watchstream.ts";
 
 const MVCC_TO_API: Record<string, Parameters<typeof FloeError.of>[0]> = {
@@ -99,6 +99,21 @@ export interface EtcdServerInfo {
   jwt?: JwtTokens;
 }
 
+/** What the server needs of its storage engine: sizes for the quota and status, and defragmentation. */
+export type BackendDb = Pick<Bitcask, "stats" | "totalBytes" | "sealActive" | "merge">;
+
+/** What the server takes from its surroundings rather than the process (the simulator's differ). */
+export interface EtcdServerEnv {
+  /** Time and timers: lease time, background duties, waits (default: the process's). */
+  clock?: RuntimeClock;
+  /** Faults put into the lease keeper by mutation tests. */
+  leaseMutations?: LeaseMutations;
+  /** How lease calls reach the leader (default: gRPC to its client URL). */
+  relay?: LeaseRelay;
+  /** A member's client URL (default: from the cluster service's member table). */
+  clientUrlOf?: (id: number) => string | undefined;
+}
+
 /** InternalRequest field numbers of the requests that may be proposed as the client's own bytes. */
 const RAW_FIELD: Record<string, number> = { put: 4, deleteRange: 5 };
 
@@ -126,9 +141,11 @@ function putVarint32(out: Uint8Array, at: number, n: number): number {
 
 export class EtcdServer implements EtcdBackend {
   readonly leases: LeaseKeeper;
-  private readonly forwarder = new LeaderForwarder(5000);
+  private readonly forwarder: LeaseRelay;
+  private readonly clientUrlOf: (id: number) => string | undefined;
   private readonly quota: BackendQuota;
-  private timers: NodeJS.Timeout[] = [];
+  private timers: ClockTimer[] = [];
+  private readonly clock: RuntimeClock;
   readonly auth: AuthService;
   /** The last proposal header encoded, reused while the user and auth revision stay the same. */
   private lastHeader: { username: string; revision: number; field: Uint8Array } | undefined;
@@ -136,22 +153,30 @@ export class EtcdServer implements EtcdBackend {
   constructor(
     readonly runtime: RaftRuntime<KvApplyResult>,
     readonly store: MvccStore,
-    readonly db: Bitcask,
+    /** The storage engine under `store` (none for a store kept in memory). */
+    readonly db: BackendDb | undefined,
     readonly info: EtcdServerInfo,
+    env: EtcdServerEnv = {},
   ) {
+    const clock = env.clock ?? realClock;
+    this.clock = clock;
+    this.forwarder = env.relay ?? new LeaderForwarder(5000);
+    this.clientUrlOf =
+      env.clientUrlOf ?? ((id) => this.cluster?.members().find((m) => m.id === id)?.clientUrls[0]);
     this.leases = new LeaseKeeper(
       new Lessor(store),
-      () => performance.now(),
+      () => clock.now(),
       info.electionTimeoutMs,
       (id) => this.propose({ case: "leaseRevoke", value: create(pb.LeaseRevokeRequestSchema, { ID: id }) }),
+      env.leaseMutations,
     );
     this.auth = new AuthService(
       store,
       (request, info) => this.propose(request, undefined, info),
       () => this.linearize(),
-      { tokenTtlSeconds: info.authTokenTtlSeconds ?? 300, jwt: info.jwt },
+      { tokenTtlSeconds: info.authTokenTtlSeconds ?? 300, jwt: info.jwt, clock },
     );
-    this.quota = new BackendQuota(info.quotaBackendBytes, () => db.totalBytes());
+    this.quota = new BackendQuota(info.quotaBackendBytes, () => db?.totalBytes() ?? 0);
   }
 
   /** Starts the background duties: watch catch-up, physical compaction, lease expiry. */
@@ -162,7 +187,7 @@ export class EtcdServer implements EtcdBackend {
     this.every(1000, "key index checkpoint", () => this.checkpointIfDue());
   }
 
-  private lastCheckpoint = { at: 0, encodeMs: 0 };
+  private lastCheckpoint = { at: Number.NEGATIVE_INFINITY, encodeMs: 0 };
 
   /**
    * Saves the key index when enough has changed since the last checkpoint
@@ -174,7 +199,7 @@ export class EtcdServer implements EtcdBackend {
     const s = this.store;
     const behind = s.revision - Math.max(0, s.checkpointRevision);
     if (behind < Math.max(1000, s.keyCount / 16)) return;
-    const now = Date.now();
+    const now = this.clock.now();
     if (now - this.lastCheckpoint.at < Math.max(10_000, 100 * this.lastCheckpoint.encodeMs)) return;
     const t0 = performance.now();
     const saving = s.checkpointIndex();
@@ -207,7 +232,7 @@ export class EtcdServer implements EtcdBackend {
   private every(ms: number, what: string, duty: () => unknown): void {
     let reported = false;
     this.timers.push(
-      setInterval(() => {
+      this.clock.setInterval(() => {
         if (this.store.needsRestore) return;
         try {
           duty();
@@ -219,11 +244,15 @@ export class EtcdServer implements EtcdBackend {
     );
   }
 
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.clock.setTimeout(resolve, ms));
+  }
+
   /** Where background-duty failures are reported (the server logs them). */
   onDutyError: ((what: string, e: Error) => void) | undefined;
 
   stop(): void {
-    for (const t of this.timers) clearInterval(t);
+    for (const t of this.timers) this.clock.clear(t);
     this.leases.close();
     this.auth.close();
   }
@@ -409,7 +438,7 @@ export class EtcdServer implements EtcdBackend {
   private leaderUrl(): string | undefined {
     const lead = this.runtime.leader();
     if (lead === 0 || lead === this.info.memberId) return undefined;
-    return this.cluster?.members().find((m) => m.id === lead)?.clientUrls[0];
+    return this.clientUrlOf(lead);
   }
 
   /**
@@ -419,14 +448,14 @@ export class EtcdServer implements EtcdBackend {
    * the call; undefined if this member has become the primary lessor meanwhile.
    */
   private async relayTarget(): Promise<string | undefined> {
-    const deadline = Date.now() + LEADER_URL_WAIT_MS;
+    const deadline = this.clock.now() + LEADER_URL_WAIT_MS;
     for (;;) {
       if (this.leases.isPrimary) return undefined;
       const url = this.leaderUrl();
       if (url) return url;
-      if (Date.now() >= deadline)
+      if (this.clock.now() >= deadline)
         throw FloeError.of(this.runtime.leader() === 0 ? "NO_LEADER" : "NOT_LEADER");
-      await new Promise((r) => setTimeout(r, 50));
+      await this.sleep(50);
     }
   }
 
@@ -510,7 +539,7 @@ export class EtcdServer implements EtcdBackend {
 
   async status(): Promise<pb.StatusResponse> {
     const st = this.runtime.rn.status();
-    const stats = this.db.stats();
+    const stats = this.db?.stats() ?? { liveBytes: 0, deadBytes: 0 };
     return create(pb.StatusResponseSchema, {
       version: defaultEtcdVersion,
       dbSize: BigInt(stats.liveBytes + stats.deadBytes),
@@ -592,8 +621,10 @@ export class EtcdServer implements EtcdBackend {
   async defragment(_req?: pb.DefragmentRequest, ctx?: CallContext): Promise<pb.DefragmentResponse> {
     this.auth.requireAdmin(ctx);
     await this.drainCompaction();
-    this.db.sealActive();
-    await this.db.merge();
+    if (this.db) {
+      this.db.sealActive();
+      await this.db.merge();
+    }
     return create(pb.DefragmentResponseSchema, {});
   }
 
@@ -605,7 +636,7 @@ export class EtcdServer implements EtcdBackend {
   private async drainCompaction(): Promise<void> {
     while (this.store.compactionPending > 0) {
       const before = this.store.compactionPending;
-      if (this.store.compactSome(10_000) >= before) await new Promise((r) => setTimeout(r, 20));
+      if (this.store.compactSome(10_000) >= before) await this.sleep(20);
     }
   }
 

@@ -17,7 +17,18 @@ const loadClientLibraries = () =>
     ([connect, node]) => ({ connect, node }),
   ));
 
-export class LeaderForwarder {
+/** How a follower relays the lease calls only the leader answers: to the leader's client URL. */
+export interface LeaseRelay {
+  keepAlive(url: string, req: pb.LeaseKeepAliveRequest): Promise<pb.LeaseKeepAliveResponse>;
+  /** `token`: the client's auth token, so the leader checks the same user's permissions. */
+  timeToLive(
+    url: string,
+    req: pb.LeaseTimeToLiveRequest,
+    token?: string,
+  ): Promise<pb.LeaseTimeToLiveResponse>;
+}
+
+export class LeaderForwarder implements LeaseRelay {
   private readonly clients = new Map<string, Client<typeof pb.Lease>>();
 
   constructor(private readonly timeoutMs: number) {}

@@ -10,6 +10,8 @@ export {
   parseInitialCluster,
   type ServerConfig,
 } from "./config.ts";
+export { type BackendDb, EtcdServer, type EtcdServerEnv, type EtcdServerInfo } from "./etcd.ts";
+export { LeaderForwarder, type LeaseRelay } from "./forward.ts";
 export {
   type ApplyBatching,
   BitcaskMvccStorage,

@@ -139,8 +139,8 @@ export interface RuntimeClock {
   now(): number;
   /** Calls `fn` once after `ms`; a `weak` timer does not keep the process alive. */
   setTimeout(fn: () => void, ms: number, weak?: boolean): ClockTimer;
-  /** Calls `fn` every `ms` until cleared. */
-  setInterval(fn: () => void, ms: number): ClockTimer;
+  /** Calls `fn` every `ms` until cleared; a `weak` timer does not keep the process alive. */
+  setInterval(fn: () => void, ms: number, weak?: boolean): ClockTimer;
   clear(timer: ClockTimer | undefined): void;
 }
 
@@ -152,7 +152,11 @@ export const realClock: RuntimeClock = {
     if (weak) t.unref();
     return t;
   },
-  setInterval: (fn, ms) => setInterval(fn, ms),
+  setInterval(fn, ms, weak) {
+    const t = setInterval(fn, ms);
+    if (weak) t.unref();
+    return t;
+  },
   clear: (t) => clearTimeout(t as NodeJS.Timeout | undefined),
 };
 

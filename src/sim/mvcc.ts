@@ -1,29 +1,20 @@
 // The member's real state machine under simulation: MvccStateMachine (the
 // one the server applies: InternalRequest protobufs into the MVCC store) over
-// in-memory MVCC storage. The simulated clients' read / write / cas / delete
-// become the etcd requests a client would send: Put, Range, a Txn comparing
-// the value, DeleteRange; their grant / revoke become LeaseGrant and
-// LeaseRevoke, and the member's LeaseKeeper (the server's) keeps lease time
-// on the member's simulated clock, answers keepalives and revokes what expires.
+// the member's storage, and `callBackend`, which is how a simulated client
+// talks to a member: its read / write / cas / delete / grant / keepalive /
+// revoke become the etcd requests a client would send (Range, Put, a Txn
+// comparing the value, DeleteRange, LeaseGrant, LeaseKeepAlive,
+// LeaseRevoke), made to the member's EtcdServer (server/etcd.ts), which
+// proposes them, waits on ReadIndex barriers and keeps lease time on the
+// member's simulated clock.
 
 import { create, toBinary } from "@bufbuild/protobuf";
-import { etcdserverpb, floepb } from "../api/index.ts";
-import {
-  type DeleteRangeResponse,
-  Lessor,
-  MemoryMvccStorage,
-  MvccError,
-  type MvccStorage,
-  MvccStore,
-  type RangeResponse,
-  type TxnResponse,
-  type Watcher,
-} from "../mvcc/index.ts";
+import { type CallContext, type EtcdBackend, etcdserverpb, FloeError } from "../api/index.ts";
+import type { Bitcask } from "../bitcask/index.ts";
+import { MemoryMvccStorage, type MvccStorage, MvccStore, type Watcher } from "../mvcc/index.ts";
 import {
   type ApplyBatching,
   type KvApplyResult,
-  LeaseKeeper,
-  type LeaseMutations,
   MvccStateMachine,
   noBatching,
   type SnapshotImage,
@@ -37,32 +28,144 @@ const dec = new TextDecoder();
 const keyOf = (k: number): Uint8Array => enc.encode(keyName(k));
 const valueBytes = (v: number): Uint8Array => enc.encode(String(v));
 
-function propose(request: floepb.InternalRequest["request"]): Uint8Array {
-  return toBinary(floepb.InternalRequestSchema, create(floepb.InternalRequestSchema, { request }));
-}
-
 function rangeOp(key: number) {
   return create(etcdserverpb.RequestOpSchema, {
     request: { case: "requestRange", value: create(etcdserverpb.RangeRequestSchema, { key: keyOf(key) }) },
   });
 }
 
-const valueIn = (r: RangeResponse): number | undefined =>
+const valueIn = (r: { kvs: { value: Uint8Array }[] }): number | undefined =>
   r.kvs.length === 0 ? undefined : Number(dec.decode(r.kvs[0].value));
+
+/** A call's context as the gRPC layer makes it: never aborted here; `requestBytes` the request as sent. */
+function context(requestBytes?: Uint8Array): CallContext {
+  return { signal: NEVER_ABORTED, requestBytes };
+}
+const NEVER_ABORTED = new AbortController().signal;
+
+/** What became of a client's request: its answer, a definite refusal, or nothing known (it may still apply). */
+export type BackendOutcome = { ok: true; result: KvResult } | { ok: false; reason: string } | undefined;
+
+/**
+ * A client's command as the etcd request a client sends, made to a member's
+ * backend. A "log" read is a Txn with one range (etcd serves a read-only Txn
+ * as a linearizable read, not through the log); a "readindex" read a Range.
+ * A write the member could not propose (no leader, a change pending) is a
+ * definite refusal; one that timed out or whose member stopped is unknown.
+ * Any other error is a bug and is thrown.
+ */
+export async function callBackend(
+  server: EtcdBackend,
+  c: KvCommand,
+  readMode: "readindex" | "log",
+): Promise<BackendOutcome> {
+  try {
+    return { ok: true, result: await request(server, c, readMode) };
+  } catch (e) {
+    if (!(e instanceof FloeError)) throw e;
+    const name = e.def.name;
+    if (name === "LEASE_NOT_FOUND") return { ok: true, result: { type: "lease_not_found" } };
+    // A read or keepalive that failed had no effect: any failure may be reported as one.
+    if (c.op === "read" || c.op === "keepalive" || name === "NO_LEADER" || name === "NOT_LEADER")
+      return { ok: false, reason: e.message };
+    if (name === "TIMEOUT" || name === "STOPPED") return undefined;
+    throw e;
+  }
+}
+
+async function request(server: EtcdBackend, c: KvCommand, readMode: "readindex" | "log"): Promise<KvResult> {
+  switch (c.op) {
+    case "write": {
+      // Encoded as a gRPC client would: the server proposes these bytes as they are.
+      const req = create(etcdserverpb.PutRequestSchema, {
+        key: keyOf(c.key),
+        value: valueBytes(c.value),
+        lease: BigInt(c.lease ?? 0),
+      });
+      await server.put(req, context(toBinary(etcdserverpb.PutRequestSchema, req)));
+      return { type: "write_ok" };
+    }
+    case "delete": {
+      const req = create(etcdserverpb.DeleteRangeRequestSchema, {
+        key: keyOf(c.key),
+        rangeEnd: c.end === undefined ? new Uint8Array() : keyOf(c.end),
+      });
+      const r = await server.deleteRange(req, context(toBinary(etcdserverpb.DeleteRangeRequestSchema, req)));
+      return { type: "delete_ok", deleted: Number(r.deleted) };
+    }
+    case "read": {
+      if (readMode === "readindex") {
+        const r = await server.range(
+          create(etcdserverpb.RangeRequestSchema, { key: keyOf(c.key) }),
+          context(),
+        );
+        return { type: "read_ok", value: valueIn(r) };
+      }
+      const t = await server.txn(
+        create(etcdserverpb.TxnRequestSchema, { success: [rangeOp(c.key)] }),
+        context(),
+      );
+      const op = t.responses[0]?.response;
+      if (op?.case !== "responseRange") throw new Error("a read txn answered without its range");
+      return { type: "read_ok", value: valueIn(op.value) };
+    }
+    case "cas": {
+      const t = await server.txn(
+        create(etcdserverpb.TxnRequestSchema, {
+          compare: [
+            create(etcdserverpb.CompareSchema, {
+              key: keyOf(c.key),
+              result: etcdserverpb.Compare_CompareResult.EQUAL,
+              target: etcdserverpb.Compare_CompareTarget.VALUE,
+              targetUnion: { case: "value", value: valueBytes(c.from) },
+            }),
+          ],
+          success: [
+            create(etcdserverpb.RequestOpSchema, {
+              request: {
+                case: "requestPut",
+                value: create(etcdserverpb.PutRequestSchema, { key: keyOf(c.key), value: valueBytes(c.to) }),
+              },
+            }),
+          ],
+          failure: [rangeOp(c.key)],
+        }),
+        context(),
+      );
+      if (t.succeeded) return { type: "cas_ok" };
+      const op = t.responses[0]?.response;
+      if (op?.case !== "responseRange") throw new Error("a failed cas answered without its range");
+      const cur = valueIn(op.value);
+      if (cur === undefined) return { type: "error", code: 20, text: `key ${c.key} does not exist` };
+      return { type: "error", code: 22, text: `expected ${c.from}, found ${cur}` };
+    }
+    case "grant":
+      await server.leaseGrant(
+        create(etcdserverpb.LeaseGrantRequestSchema, { ID: BigInt(c.lease), TTL: BigInt(c.ttl) }),
+        context(),
+      );
+      return { type: "grant_ok" };
+    case "keepalive": {
+      const r = await server.leaseKeepAlive(
+        create(etcdserverpb.LeaseKeepAliveRequestSchema, { ID: BigInt(c.lease) }),
+        context(),
+      );
+      return { type: "keepalive_ok", ttl: Number(r.TTL) };
+    }
+    case "revoke":
+      await server.leaseRevoke(
+        create(etcdserverpb.LeaseRevokeRequestSchema, { ID: BigInt(c.lease) }),
+        context(),
+      );
+      return { type: "revoke_ok" };
+  }
+}
 
 /** The machine's watch stream: a new one per store, and how often its consumer is full. */
 export interface MvccWatching {
   newStream(): WatchStream;
   /** A float in [0, 1) from the simulation's seeded generator. */
   random(): number;
-}
-
-/** What the member's lease keeper needs: its clock, and the runtime to propose revokes through. */
-export interface LeaseTime {
-  now(): number;
-  electionTimeoutMs: number;
-  propose(data: Uint8Array): Promise<unknown>;
-  mutations?: LeaseMutations;
 }
 
 const ALL_KEYS = { key: new Uint8Array([0]), rangeEnd: new Uint8Array([0]) };
@@ -75,8 +178,6 @@ export class MvccMachine implements SimMachine {
   private sm: MvccStateMachine;
   private watcher: Watcher | undefined;
   private stream: WatchStream | undefined;
-  /** The leader's lease duties over this store (a new keeper when the store is replaced). */
-  leases: LeaseKeeper | undefined;
 
   /**
    * `storage`: the member's durable store (the server's bitcask storage, on
@@ -85,8 +186,7 @@ export class MvccMachine implements SimMachine {
    */
   constructor(
     private readonly watching?: MvccWatching,
-    private readonly leaseTime?: LeaseTime,
-    private readonly storage?: MvccStorage & ApplyBatching,
+    private readonly storage?: MvccStorage & ApplyBatching & { db: Bitcask },
   ) {
     this.sm = new MvccStateMachine(
       MvccStore.open(storage ?? new MemoryMvccStorage()),
@@ -95,25 +195,18 @@ export class MvccMachine implements SimMachine {
     );
     // A store holding an interrupted restore takes no watch until restore() runs (it starts one).
     if (!this.sm.store.needsRestore) this.watchStore();
-    this.keepLeases();
     // A store in memory does not outlive a crash: its snapshots carry the records.
     if (storage === undefined) this.localSnapshot = undefined;
   }
 
-  private keepLeases(): void {
-    this.leases?.close();
-    const t = this.leaseTime;
-    if (t === undefined) return;
-    this.leases = new LeaseKeeper(
-      new Lessor(this.sm.store),
-      () => t.now(),
-      t.electionTimeoutMs,
-      (id) =>
-        t.propose(
-          propose({ case: "leaseRevoke", value: create(etcdserverpb.LeaseRevokeRequestSchema, { ID: id }) }),
-        ),
-      t.mutations,
-    );
+  /** The MVCC store the member's server reads and its lessor keeps leases in (the same object for the member's life). */
+  get store(): MvccStore {
+    return this.sm.store;
+  }
+
+  /** The storage engine under a durable store. */
+  get db(): Bitcask | undefined {
+    return this.storage?.db;
   }
 
   /** Leases the store holds now. */
@@ -198,121 +291,13 @@ export class MvccMachine implements SimMachine {
     // real joining member starts from the bootstrap snapshot of its own
     // configuration and is never sent it; a simulated learner starts empty.)
     if (image instanceof Uint8Array && image.length === 0) {
-      if (this.storage !== undefined) {
-        // A durable store is empty already when it is given the bootstrap snapshot.
-        if (this.sm.appliedIndex() > index)
-          throw new Error(`an empty image at index ${index} for a store at ${this.sm.appliedIndex()}`);
-        return;
-      }
-      this.sm = new MvccStateMachine(MvccStore.open(new MemoryMvccStorage()), noBatching(), () => {});
-      this.keepLeases();
-    } else {
-      await this.sm.restore(image, index);
+      // The store is empty already when it is given the bootstrap snapshot.
+      if (this.sm.appliedIndex() > index)
+        throw new Error(`an empty image at index ${index} for a store at ${this.sm.appliedIndex()}`);
+      return;
     }
+    await this.sm.restore(image, index);
     // A restored store is a new history for a watcher: a new stream from its first revision.
     this.watchStore();
-  }
-
-  encode(c: KvCommand): Uint8Array {
-    switch (c.op) {
-      case "write":
-        return propose({
-          case: "put",
-          value: create(etcdserverpb.PutRequestSchema, {
-            key: keyOf(c.key),
-            value: valueBytes(c.value),
-            lease: BigInt(c.lease ?? 0),
-          }),
-        });
-      case "grant":
-        return propose({
-          case: "leaseGrant",
-          value: create(etcdserverpb.LeaseGrantRequestSchema, { ID: BigInt(c.lease), TTL: BigInt(c.ttl) }),
-        });
-      case "revoke":
-        return propose({
-          case: "leaseRevoke",
-          value: create(etcdserverpb.LeaseRevokeRequestSchema, { ID: BigInt(c.lease) }),
-        });
-      case "keepalive":
-        throw new Error("a keepalive is answered by the leader's lessor, not proposed");
-      case "delete":
-        return propose({
-          case: "deleteRange",
-          value: create(etcdserverpb.DeleteRangeRequestSchema, {
-            key: keyOf(c.key),
-            rangeEnd: c.end === undefined ? new Uint8Array() : keyOf(c.end),
-          }),
-        });
-      case "read":
-        // A read through the log: a Txn without compares that ranges over the key.
-        return propose({
-          case: "txn",
-          value: create(etcdserverpb.TxnRequestSchema, { success: [rangeOp(c.key)] }),
-        });
-      case "cas":
-        return propose({
-          case: "txn",
-          value: create(etcdserverpb.TxnRequestSchema, {
-            compare: [
-              create(etcdserverpb.CompareSchema, {
-                key: keyOf(c.key),
-                result: etcdserverpb.Compare_CompareResult.EQUAL,
-                target: etcdserverpb.Compare_CompareTarget.VALUE,
-                targetUnion: { case: "value", value: valueBytes(c.from) },
-              }),
-            ],
-            success: [
-              create(etcdserverpb.RequestOpSchema, {
-                request: {
-                  case: "requestPut",
-                  value: create(etcdserverpb.PutRequestSchema, {
-                    key: keyOf(c.key),
-                    value: valueBytes(c.to),
-                  }),
-                },
-              }),
-            ],
-            failure: [rangeOp(c.key)],
-          }),
-        });
-    }
-  }
-
-  result(c: KvCommand, applied: unknown): KvResult {
-    const r = applied as KvApplyResult;
-    if (r.status === "failed" && r.error instanceof MvccError && r.error.code === "LeaseNotFound")
-      return { type: "lease_not_found" };
-    if (r.status !== "applied") throw new Error(`${c.op} was not applied: ${JSON.stringify(r)}`);
-    switch (c.op) {
-      case "write":
-        return { type: "write_ok" };
-      case "delete":
-        return { type: "delete_ok", deleted: Number((r.response as DeleteRangeResponse).deleted) };
-      case "grant":
-        return { type: "grant_ok" };
-      case "revoke":
-        return { type: "revoke_ok" };
-      case "keepalive":
-        throw new Error("a keepalive has no applied result");
-      case "read": {
-        const op = (r.response as TxnResponse).responses[0];
-        if (!op || !("responseRange" in op)) throw new Error("a read txn answered without its range");
-        return { type: "read_ok", value: valueIn(op.responseRange) };
-      }
-      case "cas": {
-        const t = r.response as TxnResponse;
-        if (t.succeeded) return { type: "cas_ok" };
-        const op = t.responses[0];
-        if (!op || !("responseRange" in op)) throw new Error("a failed cas answered without its range");
-        const cur = valueIn(op.responseRange);
-        if (cur === undefined) return { type: "error", code: 20, text: `key ${c.key} does not exist` };
-        return { type: "error", code: 22, text: `expected ${c.from}, found ${cur}` };
-      }
-    }
-  }
-
-  read(key: number): number | undefined {
-    return valueIn(this.sm.store.range({ key: keyOf(key) }));
   }
 }

@@ -6,8 +6,8 @@
 // that loses them, and the runtime sends a Ready's messages only after it (a
 // leader's appends as the write starts).
 
+import { type ErrorName, FloeError } from "../api/index.ts";
 import { Bitcask } from "../bitcask/index.ts";
-import { MvccError } from "../mvcc/index.ts";
 import {
   type ConfState,
   type Entry,
@@ -26,7 +26,10 @@ import {
   BitcaskMvccStorage,
   type ClockTimer,
   collectImage,
+  EtcdServer,
+  type KvApplyResult,
   type LeaseMutations,
+  type LeaseRelay,
   type LogStore,
   RaftRuntime,
   type RuntimeClock,
@@ -40,8 +43,8 @@ import { type WalMutations, WalStorage } from "../wal/index.ts";
 import { SimFs } from "./fs.ts";
 import { decodeCommand, encodeCommand, type KvCommand, type KvResult, KvStateMachine } from "./kv.ts";
 import type { SimMachine } from "./machine.ts";
-import { MvccMachine } from "./mvcc.ts";
-import type { ClientRequest, NodeEnv } from "./types.ts";
+import { callBackend, MvccMachine } from "./mvcc.ts";
+import type { ClientRequest, NodeEnv, RelayAnswer, RelayCall } from "./types.ts";
 
 export interface SimNodeOptions {
   raft: Omit<RaftConfig, "id" | "storage" | "rand" | "applied" | "electionTicks" | "heartbeatTicks"> & {
@@ -70,8 +73,8 @@ export interface SimNodeOptions {
   schedule: (fn: () => void) => void;
 }
 
-/** How often a leader's lease keeper looks for expired leases (the server's period). */
-const LEASE_EXPIRY_PASS_MS = 500;
+/** How long a relayed lease call waits for the leader's answer (the server's gRPC deadline). */
+const RELAY_TIMEOUT_MS = 5_000;
 
 /** The runtime's proposals and reads outlive the simulated client's 1 s timeout: the client decides. */
 const RUNTIME_REQUEST_TIMEOUT_MS = 5_000;
@@ -93,10 +96,6 @@ class KvMachine implements SimMachine {
 
   encode(c: KvCommand): Uint8Array {
     return encodeCommand(c);
-  }
-
-  result(_c: KvCommand, applied: unknown): KvResult {
-    return applied as KvResult;
   }
 
   read(key: number): number | undefined {
@@ -331,6 +330,8 @@ export class SimNode {
   /** The incarnation the runtime belongs to (a restarted member rebuilding its store has none yet). */
   private runtimeInc: Incarnation | undefined;
   private machine!: SimMachine;
+  /** An MVCC member's etcd server (none on the kv machine). */
+  private server: EtcdServer | undefined;
   private inc: Incarnation | undefined;
   incarnation = 0;
   /** Messages that arrived while paused, in arrival order. */
@@ -384,7 +385,7 @@ export class SimNode {
       this.startRuntime(inc, clock);
       return;
     }
-    const machine = this.newMachine(clock);
+    const machine = this.newMachine();
     this.machine = machine;
     if (image.length === 0) {
       this.startRuntime(inc, clock);
@@ -404,7 +405,7 @@ export class SimNode {
   }
 
   /** A state machine of the configured kind: empty, or over the member's durable store. */
-  private newMachine(clock: RuntimeClock, storage?: BitcaskMvccStorage): SimMachine {
+  private newMachine(storage?: BitcaskMvccStorage): SimMachine {
     if (this.opts.machine === "kv") return new KvMachine(new Uint8Array(), 0);
     const watches = this.env.watches;
     return new MvccMachine(
@@ -412,14 +413,86 @@ export class SimNode {
         newStream: () => watches.stream(this.id, this.incarnation),
         random: () => this.env.random(),
       },
-      {
-        now: () => clock.now(),
-        electionTimeoutMs: this.opts.tickMs * this.opts.raft.electionTicks,
-        propose: (data) => this.runtime.propose(data),
-        mutations: this.opts.leaseMutations,
-      },
       storage,
     );
+  }
+
+  /** The member's etcd server over its MVCC machine and runtime: what its clients call. */
+  private newServer(machine: MvccMachine, clock: RuntimeClock): EtcdServer {
+    const id64 = BigInt(this.id);
+    const server = new EtcdServer(
+      this.runtime as RaftRuntime<KvApplyResult>,
+      machine.store,
+      machine.db,
+      {
+        name: `n${this.id}`,
+        memberId: this.id,
+        clusterId: 1,
+        memberId64: id64,
+        clusterId64: 1n,
+        peerUrls: [],
+        clientUrls: [],
+        electionTimeoutMs: this.opts.tickMs * this.opts.raft.electionTicks,
+      },
+      {
+        clock,
+        leaseMutations: this.opts.leaseMutations,
+        relay: this.leaseRelay(clock),
+        clientUrlOf: (id) => `sim://${id}`,
+      },
+    );
+    server.onDutyError = (what, e) =>
+      this.onFatal(new Error(`member ${this.id}: ${what} failed: ${e.message}`, { cause: e }));
+    return server;
+  }
+
+  /** Lease calls relayed to the leader over the simulated network, waiting for its answer. */
+  private readonly relayWaits = new Map<number, (a: RelayAnswer) => void>();
+  private relaySeq = 0;
+
+  /** The server's relay of lease calls to the leader: a message to the member the URL names, as gRPC would. */
+  private leaseRelay(clock: RuntimeClock): LeaseRelay {
+    const call = <T>(url: string, c: RelayCall): Promise<T> =>
+      new Promise<T>((resolve, reject) => {
+        const id = ++this.relaySeq;
+        const timer = clock.setTimeout(() => {
+          this.relayWaits.delete(id);
+          reject(FloeError.of("NO_LEADER", "forwarding to the leader failed: deadline exceeded"));
+        }, RELAY_TIMEOUT_MS);
+        this.relayWaits.set(id, (a) => {
+          clock.clear(timer);
+          this.relayWaits.delete(id);
+          if (a.ok) resolve(a.response as T);
+          else reject(FloeError.of(a.error));
+        });
+        this.env.send(this.id, Number(url.slice("sim://".length)), { kind: "relay", id, call: c });
+      });
+    return {
+      keepAlive: (url, req) => call(url, { method: "keepAlive", req }),
+      timeToLive: (url, req) => call(url, { method: "timeToLive", req }),
+    };
+  }
+
+  /** A peer's server relayed a lease call here: answer it as the leader's gRPC service would. */
+  handleRelay(from: NodeId, id: number, c: RelayCall): void {
+    const inc = this.inc;
+    const server = this.server;
+    if (!inc?.alive || server === undefined) return;
+    const answer = (a: RelayAnswer) =>
+      inc.alive && this.env.send(this.id, from, { kind: "relay-reply", id, answer: a });
+    const pending: Promise<unknown> =
+      c.method === "keepAlive" ? server.leaseKeepAlive(c.req) : server.leaseTimeToLive(c.req);
+    pending.then(
+      (response) => answer({ ok: true, response }),
+      (e: Error) => {
+        if (e instanceof FloeError) answer({ ok: false, error: e.def.name as ErrorName });
+        else if (inc.alive) this.onFatal(e);
+      },
+    );
+  }
+
+  onRelayAnswer(id: number, a: RelayAnswer): void {
+    if (this.alive) this.relayWaits.get(id)?.(a); // a duplicate or late answer finds nothing waiting
   }
 
   private startRuntime(inc: Incarnation, clock: RuntimeClock, walLog?: WalSimLog): void {
@@ -457,7 +530,7 @@ export class SimNode {
       raft: { ...raft, heartbeatTicks },
       onSoftState: (s) => {
         if (!inc.alive) return;
-        if (this.machine instanceof MvccMachine) this.machine.leases?.onRole(s.role === StateRole.Leader);
+        this.server?.onRole(s.role === StateRole.Leader);
         if (s.role !== StateRole.Leader) return;
         const rn = this.rn;
         this.env.observer.leader(this.id, rn.term, (i) => rn.logTerm(i), rn.firstIndex());
@@ -473,11 +546,11 @@ export class SimNode {
       },
       mutations: this.opts.runtimeMutations,
     });
+    // The member's server: its lease keeper learns the role from the first Ready on.
+    this.server = this.machine instanceof MvccMachine ? this.newServer(this.machine, clock) : undefined;
     this.runtime.start();
-    // The server's lease-expiry duty, every 500 ms of the member's clock.
-    const machine = this.machine;
-    if (machine instanceof MvccMachine)
-      clock.setInterval(() => machine.leases?.expire(), LEASE_EXPIRY_PASS_MS);
+    // Its background duties (watch catch-up, compaction, lease expiry), on the member's clock.
+    this.server?.start();
   }
 
   crash(): void {
@@ -485,6 +558,8 @@ export class SimNode {
     if (!inc?.alive) return;
     inc.alive = false; // timers, disk writes and replies of this incarnation are dropped
     this.runtime?.stop();
+    this.server?.stop();
+    this.relayWaits.clear();
     // Power loss: the files keep what was synced (and maybe part of what was
     // not); the next incarnation is a new process on them.
     this.fs?.crash(WAL_DIR);
@@ -533,7 +608,7 @@ export class SimNode {
     this.walLog = undefined;
     inc.pause();
     // Until its store is open the member has an empty machine (no runtime runs on it yet).
-    let machine = this.newMachine(clock);
+    let machine = this.newMachine();
     this.machine = machine;
     (async () => {
       const wal = await WalStorage.open(WAL_DIR, {
@@ -581,7 +656,7 @@ export class SimNode {
           logger: quiet,
         });
         const storage = new BitcaskMvccStorage(db);
-        machine = this.newMachine(clock, storage);
+        machine = this.newMachine(storage);
         this.machine = machine;
         flush = () => storage.flush();
       }
@@ -709,43 +784,26 @@ export class SimNode {
       reply({ ok: false, reason: "no leader known" });
       return;
     }
-    if (request.op === "read" && request.readMode === "readindex") {
+    const { readMode, ...cmd } = request;
+    if (this.server !== undefined) {
+      // An MVCC member: the request goes to its etcd server, as a client's does.
+      callBackend(this.server, cmd, readMode).then(
+        (outcome) => outcome && reply(outcome),
+        (e: Error) => inc.alive && this.onFatal(e),
+      );
+      return;
+    }
+    const machine = this.machine as KvMachine;
+    if (request.op === "read" && readMode === "readindex") {
       // A read that fails had no effect: any failure may be reported as one.
       this.runtime.readBarrier().then(
-        () => reply({ ok: true, result: { type: "read_ok", value: this.machine.read(request.key) } }),
+        () => reply({ ok: true, result: { type: "read_ok", value: machine.read(request.key) } }),
         (e: Error) => reply({ ok: false, reason: e.message }),
       );
       return;
     }
-    const machine = this.machine;
-    if (request.op === "keepalive") {
-      const leases = machine instanceof MvccMachine ? machine.leases : undefined;
-      if (!leases?.isPrimary) {
-        reply({ ok: false, reason: "keepalive on a member that is not the leader" });
-        return;
-      }
-      try {
-        reply({ ok: true, result: { type: "keepalive_ok", ttl: leases.keepAlive(BigInt(request.lease)) } });
-      } catch (e) {
-        if (!(e instanceof MvccError) || e.code !== "LeaseNotFound") throw e;
-        reply({ ok: true, result: { type: "lease_not_found" } });
-      }
-      return;
-    }
-    const { readMode: _, ...cmd } = request;
     this.runtime.propose(machine.encode(cmd)).then(
-      (applied) => {
-        const result = machine.result(cmd, applied);
-        // As the server does after a grant: on the leader the lease's time starts now.
-        if (cmd.op === "grant" && result.type === "grant_ok" && machine instanceof MvccMachine) {
-          try {
-            machine.leases?.granted(BigInt(cmd.lease));
-          } catch (e) {
-            if (!(e instanceof MvccError)) throw e; // revoked or expired meanwhile
-          }
-        }
-        reply({ ok: true, result });
-      },
+      (applied) => reply({ ok: true, result: applied as KvResult }),
       (e: Error) => {
         // Only a proposal the core refused is a definite failure; one that
         // timed out or outlived its member may still commit.

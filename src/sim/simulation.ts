@@ -415,6 +415,10 @@ export class Simulation {
     if (body.kind === "raft") node.receive(from, () => this.guard(node, () => node.stepPeer(body.msg)));
     else if (body.kind === "request")
       node.receive(from, () => this.guard(node, () => node.handleRequest(from, body.request)));
+    else if (body.kind === "relay")
+      node.receive(from, () => this.guard(node, () => node.handleRelay(from, body.id, body.call)));
+    else if (body.kind === "relay-reply")
+      node.receive(from, () => this.guard(node, () => node.onRelayAnswer(body.id, body.answer)));
   }
 
   private retarget(client: SimClient, hint: number): void {

@@ -1,5 +1,6 @@
 // Types shared by the simulator's parts.
 
+import type { ErrorName, etcdserverpb } from "../api/index.ts";
 import type { Entry, HardState, Message, NodeId, Snapshot } from "../raft/index.ts";
 import type { KvCommand, KvResult } from "./kv.ts";
 import type { WatchCheck } from "./watch-check.ts";
@@ -14,7 +15,17 @@ export type ClientReply =
 export type NetBody =
   | { kind: "raft"; msg: Message }
   | { kind: "request"; request: ClientRequest }
-  | { kind: "reply"; reply: ClientReply };
+  | { kind: "reply"; reply: ClientReply }
+  /** A follower's server relaying a lease call to the leader's, as over gRPC, and its answer. */
+  | { kind: "relay"; id: number; call: RelayCall }
+  | { kind: "relay-reply"; id: number; answer: RelayAnswer };
+
+export type RelayCall =
+  | { method: "keepAlive"; req: etcdserverpb.LeaseKeepAliveRequest }
+  | { method: "timeToLive"; req: etcdserverpb.LeaseTimeToLiveRequest };
+
+/** The leader's response, or the etcd error it answered with. */
+export type RelayAnswer = { ok: true; response: unknown } | { ok: false; error: ErrorName };
 
 /** Node ids are positive; clients are addressed by negative numbers. */
 export type Addr = number;
