@@ -115,6 +115,8 @@ export class WatchHub {
   private syncedCount = 0;
   private readonly unsynced = new Map<number, Watcher>();
   private readonly syncListeners = new Set<() => void>();
+  /** Deliveries a consumer refused (its stream was full), each followed by a catch-up from storage. */
+  refusedDeliveries = 0;
 
   constructor(
     private readonly source: WatchSource,
@@ -310,7 +312,9 @@ export class WatchHub {
   /** A throwing sink is a bug in its owner; it costs that watcher, never the write that notified it. */
   private deliver(w: Watcher, delivery: WatchDelivery): boolean {
     try {
-      return w.sink(delivery);
+      if (w.sink(delivery)) return true;
+      this.refusedDeliveries++;
+      return false;
     } catch (err) {
       w.error = err;
       this.remove(w);

@@ -33,7 +33,7 @@ import type { KvApplyResult } from "./kvstore.ts";
 import { LeaseKeeper, type LeaseMutations } from "./leases.ts";
 import { BackendQuota, LEASE_OVERHEAD_BYTES, putCostBytes, txnCostBytes } from "./quota.ts";
 import { type ClockTimer, type RaftRuntime, type RuntimeClock, RuntimeError, realClock } from "./runtime.ts";
-import { watchStream } from "./watchstream.ts";
+import { type WatchMutations, watchStream } from "./watchstream.ts";
 
 const MVCC_TO_API: Record<string, Parameters<typeof FloeError.of>[0]> = {
   EmptyKey: "EMPTY_KEY",
@@ -110,6 +110,10 @@ export interface EtcdServerEnv {
   leaseMutations?: LeaseMutations;
   /** How lease calls reach the leader (default: gRPC to its client URL). */
   relay?: LeaseRelay;
+  /** Responses a watch stream holds for a slow client (default: watchstream.ts's). */
+  watchStreamBuffer?: number;
+  /** Faults put into watch streams by mutation tests. */
+  watchMutations?: WatchMutations;
   /** A member's client URL (default: from the cluster service's member table). */
   clientUrlOf?: (id: number) => string | undefined;
 }
@@ -146,6 +150,8 @@ export class EtcdServer implements EtcdBackend {
   private readonly quota: BackendQuota;
   private timers: ClockTimer[] = [];
   private readonly clock: RuntimeClock;
+  private readonly watchStreamBuffer: number | undefined;
+  private readonly watchMutations: WatchMutations | undefined;
   readonly auth: AuthService;
   /** The last proposal header encoded, reused while the user and auth revision stay the same. */
   private lastHeader: { username: string; revision: number; field: Uint8Array } | undefined;
@@ -161,6 +167,8 @@ export class EtcdServer implements EtcdBackend {
     const clock = env.clock ?? realClock;
     this.clock = clock;
     this.forwarder = env.relay ?? new LeaderForwarder(5000);
+    this.watchStreamBuffer = env.watchStreamBuffer;
+    this.watchMutations = env.watchMutations;
     this.clientUrlOf =
       env.clientUrlOf ?? ((id) => this.cluster?.members().find((m) => m.id === id)?.clientUrls[0]);
     this.leases = new LeaseKeeper(
@@ -395,6 +403,9 @@ export class EtcdServer implements EtcdBackend {
     return watchStream(this.store, requests, ctx, {
       progressNotifyIntervalMs: this.info.watchProgressNotifyIntervalMs,
       maxRequestBytes: this.info.maxRequestBytes,
+      buffer: this.watchStreamBuffer,
+      mutations: this.watchMutations,
+      clock: this.clock,
       // etcd checks a watch's range once, when it is created
       authorize: (key, rangeEnd) =>
         guard(() => this.store.auth.checkRange(this.identify(ctx), PermType.READ, { key, rangeEnd })),

@@ -49,3 +49,4 @@ export {
   type Transport,
 } from "./runtime.ts";
 export { describeFatal, type FloeServer, StartError, startFloeServer } from "./start.ts";
+export type { WatchMutations } from "./watchstream.ts";

@@ -25,8 +25,10 @@ import { EventSchema, type Event as PbEvent } from "../api/gen/mvccpb/kv_pb.ts";
 import type { CallContext } from "../api/index.ts";
 import type { MvccStore, Watcher, WatchFilter } from "../mvcc/index.ts";
 import { fromEvent, num } from "./convert.ts";
+import { type ClockTimer, type RuntimeClock, realClock } from "./runtime.ts";
 
-const MAX_BUFFERED = 256;
+/** Responses a stream holds for a client that does not read them before its watchers fall behind. */
+export const DEFAULT_WATCH_STREAM_BUFFER = 256;
 
 /** etcd's default --experimental-watch-progress-notify-interval. */
 export const DEFAULT_PROGRESS_NOTIFY_INTERVAL_MS = 10 * 60 * 1000;
@@ -40,6 +42,17 @@ export interface WatchStreamOptions {
   maxRequestBytes?: number;
   /** Throws (a FloeError) when the stream's user may not watch the range; called at each create. */
   authorize?: (key: Uint8Array, rangeEnd: Uint8Array) => void;
+  /** Responses held for a slow client (default DEFAULT_WATCH_STREAM_BUFFER). */
+  buffer?: number;
+  /** Time for progress notifications (default: the process's). */
+  clock?: RuntimeClock;
+  /** Deliberately broken behaviour, for the simulator's mutation tests only. */
+  mutations?: WatchMutations;
+}
+
+export interface WatchMutations {
+  /** A full stream claims a delivery taken and drops it (the hub never replays it). */
+  dropWhenFull?: boolean;
 }
 
 /** What the stream keeps per watch id. */
@@ -58,6 +71,9 @@ export async function* watchStream(
 ): AsyncIterable<WatchResponse> {
   const progressIntervalMs = options.progressNotifyIntervalMs ?? DEFAULT_PROGRESS_NOTIFY_INTERVAL_MS;
   const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_WATCH_MAX_REQUEST_BYTES;
+  const buffer = options.buffer ?? DEFAULT_WATCH_STREAM_BUFFER;
+  const clock = options.clock ?? realClock;
+  const dropWhenFull = options.mutations?.dropWhenFull === true;
   const queue: WatchResponse[] = [];
   let wake: (() => void) | undefined;
   const push = (r: WatchResponse): void => {
@@ -83,7 +99,7 @@ export async function* watchStream(
     stopDeferred = undefined;
   };
 
-  let progressTimer: NodeJS.Timeout | undefined;
+  let progressTimer: ClockTimer | undefined;
   const onProgressTick = (): void => {
     for (const [id, sw] of watches) {
       if (!sw.progressNotify) continue;
@@ -143,7 +159,7 @@ export async function* watchStream(
             if (sw !== undefined) remove(id);
             return true;
           }
-          if (queue.length >= MAX_BUFFERED) return false;
+          if (queue.length >= buffer) return dropWhenFull;
           if (d.events.length > 0) {
             if (sw !== undefined) sw.idle = false;
             const resp = response({
@@ -165,7 +181,7 @@ export async function* watchStream(
       sw = { watcher: w, progressNotify: c.progressNotify, idle: true };
       watches.set(id, sw);
       if (c.progressNotify && progressTimer === undefined) {
-        progressTimer = setInterval(onProgressTick, progressIntervalMs);
+        progressTimer = clock.setInterval(onProgressTick, progressIntervalMs);
       }
     }
     push(response({ watchId: id, created: true }));
@@ -218,7 +234,7 @@ export async function* watchStream(
     }
   } finally {
     ctx.signal.removeEventListener("abort", onAbort);
-    if (progressTimer !== undefined) clearInterval(progressTimer);
+    if (progressTimer !== undefined) clock.clear(progressTimer);
     stopDeferred?.();
     for (const sw of watches.values()) sw.watcher.cancel();
     watches.clear();

@@ -36,7 +36,7 @@ async function main(): Promise<number> {
     }
   }
   const faultPhaseMs = Number(values["fault-ms"]);
-  // A mutation of the lease keeper needs the MVCC machine, whatever --machine says.
+  // A mutation of the lease keeper or of watch streams needs the MVCC machine, whatever --machine says.
   const machine = mutations?.machine ?? values.machine;
   if (machine !== "kv" && machine !== "mvcc") {
     console.error(`--machine must be kv or mvcc, got ${machine}`);

@@ -1,12 +1,12 @@
 // The simulator's catalogue of deliberately broken behaviours: each breaks
-// one rule of Raft, of the runtime or of the lease keeper, and the simulator must catch each
+// one rule of Raft, of the runtime, of the lease keeper, of watch streams or of the WAL, and the simulator must catch each
 // (test/sim/sim.test.ts asserts how soon). `npm run sim -- --mutation NAME`.
 
 import type { SimOptions } from "./simulation.ts";
 
 export type Mutation = Pick<
   SimOptions,
-  "mutations" | "runtimeMutations" | "leaseMutations" | "walMutations" | "machine" | "disk"
+  "mutations" | "runtimeMutations" | "leaseMutations" | "watchMutations" | "walMutations" | "machine" | "disk"
 >;
 
 export const MUTATIONS: Record<string, Mutation> = {
@@ -25,6 +25,8 @@ export const MUTATIONS: Record<string, Mutation> = {
   // The member's lease keeper (server/leases.ts); leases exist on the MVCC machine only.
   "lease-keepalive-without-renew": { leaseMutations: { keepAliveWithoutRenew: true }, machine: "mvcc" },
   "lease-never-expires": { leaseMutations: { neverExpire: true }, machine: "mvcc" },
+  // The member's watch streams (server/watchstream.ts), read by a slow client.
+  "watch-drops-when-full": { watchMutations: { dropWhenFull: true }, machine: "mvcc" },
   // The member's WAL (src/wal/), on the simulated file system.
   "wal-ack-before-sync": { walMutations: { ackBeforeSync: true }, disk: "wal" },
 };

@@ -11,7 +11,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { type CallContext, type EtcdBackend, etcdserverpb, FloeError } from "../api/index.ts";
 import type { Bitcask } from "../bitcask/index.ts";
-import { MemoryMvccStorage, type MvccStorage, MvccStore, type Watcher } from "../mvcc/index.ts";
+import { MemoryMvccStorage, type MvccStorage, MvccStore } from "../mvcc/index.ts";
 import {
   type ApplyBatching,
   type KvApplyResult,
@@ -21,7 +21,6 @@ import {
 } from "../server/index.ts";
 import { type KvCommand, type KvResult, keyName } from "./kv.ts";
 import type { SimMachine } from "./machine.ts";
-import type { WatchStream } from "./watch-check.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -33,6 +32,9 @@ function rangeOp(key: number) {
     request: { case: "requestRange", value: create(etcdserverpb.RangeRequestSchema, { key: keyOf(key) }) },
   });
 }
+
+/** Events per catch-up pass after each apply: small, so catch-up takes several passes. */
+const CATCH_UP_EVENTS = 16;
 
 const valueIn = (r: { kvs: { value: Uint8Array }[] }): number | undefined =>
   r.kvs.length === 0 ? undefined : Number(dec.decode(r.kvs[0].value));
@@ -161,40 +163,22 @@ async function request(server: EtcdBackend, c: KvCommand, readMode: "readindex" 
   }
 }
 
-/** The machine's watch stream: a new one per store, and how often its consumer is full. */
-export interface MvccWatching {
-  newStream(): WatchStream;
-  /** A float in [0, 1) from the simulation's seeded generator. */
-  random(): number;
-}
-
-const ALL_KEYS = { key: new Uint8Array([0]), rangeEnd: new Uint8Array([0]) };
-/** The share of deliveries the watch consumer refuses (the hub then replays them from storage). */
-const REFUSE_SHARE = 0.1;
-/** Events per catch-up pass after each apply: small, so catch-up takes several passes. */
-const CATCH_UP_EVENTS = 16;
-
 export class MvccMachine implements SimMachine {
   private sm: MvccStateMachine;
-  private watcher: Watcher | undefined;
-  private stream: WatchStream | undefined;
+  /** Told after a snapshot was installed into the store. */
+  onRestored: (() => void) | undefined;
 
   /**
    * `storage`: the member's durable store (the server's bitcask storage, on
    * the simulated file system), opened with what survived the last crash;
    * without it the store lives in memory and a restart begins empty.
    */
-  constructor(
-    private readonly watching?: MvccWatching,
-    private readonly storage?: MvccStorage & ApplyBatching & { db: Bitcask },
-  ) {
+  constructor(private readonly storage?: MvccStorage & ApplyBatching & { db: Bitcask }) {
     this.sm = new MvccStateMachine(
       MvccStore.open(storage ?? new MemoryMvccStorage()),
       storage ?? noBatching(),
       () => {},
     );
-    // A store holding an interrupted restore takes no watch until restore() runs (it starts one).
-    if (!this.sm.store.needsRestore) this.watchStore();
     // A store in memory does not outlive a crash: its snapshots carry the records.
     if (storage === undefined) this.localSnapshot = undefined;
   }
@@ -220,46 +204,10 @@ export class MvccMachine implements SimMachine {
     return r.kvs.map((kv) => dec.decode(kv.key));
   }
 
-  /** One watcher on every key from the first revision, on the current store. */
-  private watchStore(): void {
-    this.watcher?.cancel();
-    const w = this.watching;
-    if (w === undefined) return;
-    const stream = w.newStream();
-    this.stream = stream;
-    this.watcher = this.sm.store.watch({ ...ALL_KEYS, startRevision: 1 }, (d) => {
-      if (w.random() < REFUSE_SHARE) {
-        stream.refused();
-        return false;
-      }
-      stream.accept(d);
-      return true;
-    });
-  }
-
-  /** The store's revision and its HashKV at `rev` (0: the current revision). */
-  hashKV(rev = 0): { revision: number; hash: number } {
-    const h = this.sm.store.hashKV(rev);
-    return { revision: this.sm.store.revision, hash: h.hash };
-  }
-
-  /** At the end of a run: catch the stream up (nothing refused now) and check it has every revision. */
-  finishWatch(): void {
-    if (this.watching === undefined || this.stream === undefined) return;
-    const store = this.sm.store;
-    const stream = this.stream;
-    this.watcher?.cancel();
-    this.watcher = store.watch({ ...ALL_KEYS, startRevision: stream.lastRevision + 1 }, (d) => {
-      stream.accept(d);
-      return true;
-    });
-    for (let i = 0; i < 10_000 && store.hub.syncSome(CATCH_UP_EVENTS) > 0; i++);
-    stream.complete(store.revision);
-  }
-
   apply(index: number, data: Uint8Array): KvApplyResult {
     const r = this.sm.apply(index, data);
-    if (this.watcher !== undefined) this.sm.store.hub.syncSome(CATCH_UP_EVENTS);
+    // Catch-up in small steps between the server's passes, so a slow watcher takes several.
+    if (this.sm.store.hub.unsyncedCount > 0) this.sm.store.hub.syncSome(CATCH_UP_EVENTS);
     return r;
   }
 
@@ -297,7 +245,6 @@ export class MvccMachine implements SimMachine {
       return;
     }
     await this.sm.restore(image, index);
-    // A restored store is a new history for a watcher: a new stream from its first revision.
-    this.watchStore();
+    this.onRestored?.();
   }
 }

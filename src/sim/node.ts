@@ -6,7 +6,8 @@
 // that loses them, and the runtime sends a Ready's messages only after it (a
 // leader's appends as the write starts).
 
-import { type ErrorName, FloeError } from "../api/index.ts";
+import { create as createMessage } from "@bufbuild/protobuf";
+import { type ErrorName, etcdserverpb, FloeError } from "../api/index.ts";
 import { Bitcask } from "../bitcask/index.ts";
 import {
   type ConfState,
@@ -37,14 +38,17 @@ import {
   type RuntimeMutations,
   type SaveRequest,
   type SnapshotImage,
+  type WatchMutations,
   walLogStore,
 } from "../server/index.ts";
 import { type WalMutations, WalStorage } from "../wal/index.ts";
+import { drainMicrotasks } from "./clock.ts";
 import { SimFs } from "./fs.ts";
 import { decodeCommand, encodeCommand, type KvCommand, type KvResult, KvStateMachine } from "./kv.ts";
 import type { SimMachine } from "./machine.ts";
 import { callBackend, MvccMachine } from "./mvcc.ts";
 import type { ClientRequest, NodeEnv, RelayAnswer, RelayCall } from "./types.ts";
+import type { WatchStream } from "./watch-check.ts";
 
 export interface SimNodeOptions {
   raft: Omit<RaftConfig, "id" | "storage" | "rand" | "applied" | "electionTicks" | "heartbeatTicks"> & {
@@ -59,6 +63,7 @@ export interface SimNodeOptions {
   seed: number;
   runtimeMutations?: RuntimeMutations;
   leaseMutations?: LeaseMutations;
+  watchMutations?: WatchMutations;
   /** The simulator's kv map, or the member's MVCC state machine. */
   machine: "kv" | "mvcc";
   /**
@@ -75,6 +80,11 @@ export interface SimNodeOptions {
 
 /** How long a relayed lease call waits for the leader's answer (the server's gRPC deadline). */
 const RELAY_TIMEOUT_MS = 5_000;
+
+/** Responses a member's watch stream holds while its consumer is not reading (the server's default is 256). */
+const WATCH_STREAM_BUFFER = 4;
+/** The share of responses after which the watch consumer stops reading for up to 60 ms. */
+const WATCH_PAUSE_SHARE = 0.1;
 
 /** The runtime's proposals and reads outlive the simulated client's 1 s timeout: the client decides. */
 const RUNTIME_REQUEST_TIMEOUT_MS = 5_000;
@@ -407,14 +417,7 @@ export class SimNode {
   /** A state machine of the configured kind: empty, or over the member's durable store. */
   private newMachine(storage?: BitcaskMvccStorage): SimMachine {
     if (this.opts.machine === "kv") return new KvMachine(new Uint8Array(), 0);
-    const watches = this.env.watches;
-    return new MvccMachine(
-      watches && {
-        newStream: () => watches.stream(this.id, this.incarnation),
-        random: () => this.env.random(),
-      },
-      storage,
-    );
+    return new MvccMachine(storage);
   }
 
   /** The member's etcd server over its MVCC machine and runtime: what its clients call. */
@@ -437,6 +440,8 @@ export class SimNode {
       {
         clock,
         leaseMutations: this.opts.leaseMutations,
+        watchMutations: this.opts.watchMutations,
+        watchStreamBuffer: WATCH_STREAM_BUFFER,
         relay: this.leaseRelay(clock),
         clientUrlOf: (id) => `sim://${id}`,
       },
@@ -551,6 +556,14 @@ export class SimNode {
     this.runtime.start();
     // Its background duties (watch catch-up, compaction, lease expiry), on the member's clock.
     this.server?.start();
+    const server = this.server;
+    if (server !== undefined && this.machine instanceof MvccMachine) {
+      // A store whose restore a crash interrupted takes no watch until the restore has run again.
+      if (!server.store.needsRestore) this.openWatch(server, inc);
+      this.machine.onRestored = () => {
+        if (inc.alive && this.watch === undefined) this.openWatch(server, inc);
+      };
+    }
   }
 
   crash(): void {
@@ -558,6 +571,8 @@ export class SimNode {
     if (!inc?.alive) return;
     inc.alive = false; // timers, disk writes and replies of this incarnation are dropped
     this.runtime?.stop();
+    this.watch?.abort.abort();
+    this.watch = undefined;
     this.server?.stop();
     this.relayWaits.clear();
     // Power loss: the files keep what was synced (and maybe part of what was
@@ -735,10 +750,13 @@ export class SimNode {
     else run();
   }
 
-  /** The MVCC store's revision and HashKV at `rev`, for a live member running the MVCC machine. */
-  hashKV(rev = 0): { revision: number; hash: number } | undefined {
-    if (!this.alive || !(this.machine instanceof MvccMachine)) return undefined;
-    return this.machine.hashKV(rev);
+  /** HashKV at `rev` (0: the current revision) and the revision it covers, from a live MVCC member's server. */
+  async hashKV(rev = 0): Promise<{ revision: number; hash: number } | undefined> {
+    if (!this.alive || this.server === undefined) return undefined;
+    const h = await this.server.hashKV(
+      createMessage(etcdserverpb.HashKVRequestSchema, { revision: BigInt(rev) }),
+    );
+    return { revision: Number(h.hashRevision), hash: h.hash };
   }
 
   /** A live MVCC member's leases and the leased keys (clients' "l<c>") its store holds. */
@@ -747,9 +765,63 @@ export class SimNode {
     return { leases: this.machine.leaseCount(), leasedKeys: this.machine.leasedKeys() };
   }
 
-  /** End of a run: the member's watch stream must hold every revision its store has. */
-  finishWatch(): void {
-    if (this.alive && this.machine instanceof MvccMachine) this.machine.finishWatch();
+  /**
+   * The member's client watch stream: the server's Watch call on every key
+   * from revision 1, read by a consumer that now and then stops reading for a
+   * while (so the stream's buffer fills and the hub must catch it up from
+   * storage). It lasts as long as the incarnation, snapshot installs included.
+   */
+  private openWatch(server: EtcdServer, inc: Incarnation): void {
+    const check = this.env.watches;
+    if (check === undefined) return;
+    const stream = check.stream(this.id, this.incarnation);
+    const abort = new AbortController();
+    const watch = { stream, abort, draining: false, server };
+    this.watch = watch;
+    const create = etcdserverpb.WatchRequestSchema;
+    const requests = (async function* () {
+      yield createMessage(create, {
+        requestUnion: {
+          case: "createRequest",
+          value: { key: new Uint8Array([0]), rangeEnd: new Uint8Array([0]), startRevision: 1n },
+        },
+      });
+      // The client keeps its request stream open until it goes away.
+      await new Promise((resolve) => abort.signal.addEventListener("abort", resolve));
+    })();
+    const hub = server.store.hub;
+    let refusedBefore = hub.refusedDeliveries;
+    const consume = async (): Promise<void> => {
+      for await (const r of server.watch(requests, { signal: abort.signal })) {
+        if (!inc.alive || abort.signal.aborted) return;
+        stream.accept(r);
+        stream.refused(hub.refusedDeliveries - refusedBefore);
+        refusedBefore = hub.refusedDeliveries;
+        if (!watch.draining && this.env.random() < WATCH_PAUSE_SHARE) {
+          await new Promise<void>((resolve) =>
+            this.env.later(1 + Math.floor(this.env.random() * 60), resolve),
+          );
+        }
+      }
+    };
+    consume().catch((e: Error) => inc.alive && this.onFatal(e));
+  }
+
+  private watch:
+    | { stream: WatchStream; abort: AbortController; draining: boolean; server: EtcdServer }
+    | undefined;
+
+  /** End of a run: the member's watch stream, read without pauses now, must reach every revision its store has. */
+  async finishWatch(): Promise<void> {
+    const w = this.watch;
+    if (!this.alive || w === undefined) return;
+    w.draining = true;
+    const store = w.server.store;
+    await drainMicrotasks();
+    for (let i = 0; i < 10_000 && store.hub.syncSome(1000) > 0; i++) await drainMicrotasks();
+    await drainMicrotasks();
+    w.stream.complete(store.revision);
+    w.abort.abort();
   }
 
   isLeader(): boolean {

@@ -15,7 +15,7 @@ import {
   type ReadOnlyOption,
   seededRand,
 } from "../raft/index.ts";
-import type { LeaseMutations, RuntimeMutations } from "../server/index.ts";
+import type { LeaseMutations, RuntimeMutations, WatchMutations } from "../server/index.ts";
 import type { WalMutations } from "../wal/index.ts";
 import { type HistoryEntry, SimClient } from "./client.ts";
 import { drainMicrotasks } from "./clock.ts";
@@ -42,6 +42,8 @@ export interface SimOptions {
   runtimeMutations?: RuntimeMutations;
   /** Broken lease-keeper behaviours (see LeaseMutations; MVCC machine only). */
   leaseMutations?: LeaseMutations;
+  /** Broken watch-stream behaviours (see WatchMutations; MVCC machine only). */
+  watchMutations?: WatchMutations;
   /** The members' state machine: the simulator's kv map (default) or the member's MVCC machine. */
   machine?: "kv" | "mvcc";
   /** The members' disks: a log durable at each simulated fsync (default), or their own WAL on a simulated file system (SimNodeOptions.disk). */
@@ -156,6 +158,7 @@ export class Simulation {
       seed: opts.seed,
       runtimeMutations: opts.runtimeMutations,
       leaseMutations: opts.leaseMutations,
+      watchMutations: opts.watchMutations,
       machine: opts.machine ?? "kv",
       disk: opts.disk ?? "memory",
       walMutations: opts.walMutations,
@@ -710,15 +713,17 @@ export class Simulation {
    * advanced member's did at the same revision (etcd's HashKV, what its
    * corruption check compares): members may still be behind, never different.
    */
-  private compareHashKV(): void {
-    const live = [...this.nodes.values()]
-      .map((n) => ({ n, at: n.hashKV() }))
-      .filter((x): x is { n: SimNode; at: { revision: number; hash: number } } => x.at !== undefined);
+  private async compareHashKV(): Promise<void> {
+    const all = [];
+    for (const n of this.nodes.values()) all.push({ n, at: await n.hashKV() });
+    const live = all.filter(
+      (x): x is { n: SimNode; at: { revision: number; hash: number } } => x.at !== undefined,
+    );
     if (live.length < 2) return;
     const ref = live.reduce((a, b) => (b.at.revision > a.at.revision ? b : a));
     for (const { n, at } of live) {
       if (n === ref.n) continue;
-      const theirs = ref.n.hashKV(at.revision)!.hash;
+      const theirs = (await ref.n.hashKV(at.revision))!.hash;
       if (theirs !== at.hash) {
         this.checker.violation(
           `HashKV at revision ${at.revision}: member ${n.id} has ${(at.hash >>> 0).toString(16)}, member ${ref.n.id} had ${(theirs >>> 0).toString(16)}`,
@@ -819,14 +824,14 @@ export class Simulation {
     const ok = recoveredAt !== undefined;
     for (const n of this.nodes.values()) {
       try {
-        n.finishWatch();
+        await n.finishWatch();
       } catch (e) {
         this.checker.violation(`watch stream of member ${n.id} could not finish: ${(e as Error).message}`);
       }
     }
     if (ok) {
       try {
-        this.compareHashKV();
+        await this.compareHashKV();
       } catch (e) {
         this.checker.violation(`HashKV after healing failed: ${(e as Error).message}`);
       }

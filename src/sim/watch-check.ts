@@ -1,13 +1,14 @@
 // Watch streams under simulation. Every member running the MVCC machine
-// keeps one watcher on the whole key space from the first revision, through
-// the store's own watch hub, and its consumer sometimes refuses a delivery
-// (a full client stream), which turns the watcher unsynced so the hub must
-// replay from storage. Each stream must then be complete, ordered and free of
-// duplicates: every revision after the first, exactly once, in order, a
-// revision's events never split between deliveries; and a revision's events
-// must be the same on every member and in every incarnation.
+// keeps one client watch stream (the server's Watch call) on the whole key
+// space from the first revision, through its incarnation and any snapshot it
+// installs. Its consumer is slow now and then, so the stream's small buffer
+// fills, the hub finds the stream full and must replay from storage. Each
+// stream must be complete, ordered and free of duplicates: every revision
+// after the first, exactly once, in order, a revision's events never split
+// between responses; and a revision's events must be the same on every member
+// and in every incarnation.
 
-import type { WatchDelivery } from "../mvcc/index.ts";
+import type { etcdserverpb } from "../api/index.ts";
 import type { NodeId } from "../raft/index.ts";
 
 const dec = new TextDecoder();
@@ -15,7 +16,7 @@ const dec = new TextDecoder();
 export class WatchCheck {
   /** revision -> its events, as the first stream to deliver them saw them */
   private readonly eventsAt = new Map<number, string>();
-  /** Streams opened, deliveries taken, deliveries refused, streams checked complete at the end. */
+  /** Streams opened, responses with events taken, deliveries the hub found refused, streams checked complete. */
   readonly stats = { streams: 0, deliveries: 0, refused: 0, completed: 0 };
 
   constructor(private readonly violation: (what: string) => void) {}
@@ -49,9 +50,9 @@ export class WatchStream {
     private readonly check: WatchCheck,
   ) {}
 
-  /** The consumer refused a delivery (the hub replays it from storage). */
-  refused(): void {
-    this.check.stats.refused++;
+  /** Deliveries the stream refused (it was full; the hub replays them from storage). */
+  refused(n: number): void {
+    this.check.stats.refused += n;
   }
 
   private fail(what: string): void {
@@ -60,16 +61,26 @@ export class WatchStream {
     this.check.report(`${this.who}: ${what}`);
   }
 
-  accept(d: WatchDelivery): void {
+  /** One response of the stream. */
+  accept(r: etcdserverpb.WatchResponse): void {
+    if (r.canceled) {
+      this.fail(
+        r.compactRevision > 0n
+          ? `cancelled as compacted at ${r.compactRevision}`
+          : `cancelled: ${r.cancelReason}`,
+      );
+      return;
+    }
+    if (r.events.length === 0) return; // created, or progress
     this.check.stats.deliveries++;
-    if (d.compactRevision !== undefined) this.fail(`cancelled as compacted at ${d.compactRevision}`);
+    const events = r.events;
     let i = 0;
-    while (i < d.events.length) {
-      const rev = d.events[i].kv.modRevision;
+    while (i < events.length) {
+      const rev = Number(events[i].kv?.modRevision ?? 0n);
       const parts: string[] = [];
-      for (; i < d.events.length && d.events[i].kv.modRevision === rev; i++) {
-        const e = d.events[i];
-        parts.push(`${e.type}:${dec.decode(e.kv.key)}=${dec.decode(e.kv.value)}`);
+      for (; i < events.length && Number(events[i].kv?.modRevision ?? 0n) === rev; i++) {
+        const e = events[i];
+        parts.push(`${e.type}:${dec.decode(e.kv?.key)}=${dec.decode(e.kv?.value)}`);
       }
       if (rev <= this.lastRevision)
         this.fail(`revision ${rev} delivered again (or late) after ${this.lastRevision}`);
@@ -78,8 +89,9 @@ export class WatchStream {
       this.check.agree(rev, parts.join(","), this.who);
       this.lastRevision = Math.max(this.lastRevision, rev);
     }
-    if (d.revision < this.lastRevision) {
-      this.fail(`a delivery says it covers revision ${d.revision} but holds events of ${this.lastRevision}`);
+    const revision = Number(r.header?.revision ?? 0n);
+    if (revision < this.lastRevision) {
+      this.fail(`a response says it covers revision ${revision} but holds events of ${this.lastRevision}`);
     }
   }
 

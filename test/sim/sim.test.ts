@@ -159,6 +159,7 @@ const budgets: [string, number][] = [
   ["runtime-snapshot-without-marker", 300],
   ["lease-keepalive-without-renew", 300],
   ["lease-never-expires", 300],
+  ["watch-drops-when-full", 300],
   ["wal-ack-before-sync", 300],
 ];
 

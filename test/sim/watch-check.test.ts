@@ -1,23 +1,26 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { type Event, EventType, type WatchDelivery } from "../../src/mvcc/index.ts";
+import { create } from "@bufbuild/protobuf";
+import { etcdserverpb, mvccpb } from "../../src/api/index.ts";
 import { WatchCheck } from "../../src/sim/watch-check.ts";
 
+type Response = etcdserverpb.WatchResponse;
 const enc = new TextEncoder();
-const put = (rev: number, key: string, value: string): Event => ({
-  type: EventType.PUT,
-  kv: {
-    key: enc.encode(key),
-    value: enc.encode(value),
-    createRevision: rev,
-    modRevision: rev,
-    version: 1,
-    lease: 0n,
-  },
-});
-const delivery = (revision: number, events: Event[]): WatchDelivery => ({ watchId: 1, events, revision });
+const put = (rev: number, key: string, value: string): mvccpb.Event =>
+  create(mvccpb.EventSchema, {
+    type: mvccpb.Event_EventType.PUT,
+    kv: {
+      key: enc.encode(key),
+      value: enc.encode(value),
+      createRevision: BigInt(rev),
+      modRevision: BigInt(rev),
+      version: 1n,
+    },
+  });
+const delivery = (revision: number, events: mvccpb.Event[]): Response =>
+  create(etcdserverpb.WatchResponseSchema, { watchId: 1n, events, header: { revision: BigInt(revision) } });
 
-function run(deliveries: WatchDelivery[][], end?: number[]): string[] {
+function run(deliveries: Response[][], end?: number[]): string[] {
   const found: string[] = [];
   const check = new WatchCheck((w) => found.push(w));
   deliveries.forEach((ds, node) => {
@@ -53,4 +56,18 @@ test("watch streams: a gap, a duplicate, a split revision, disagreement and an i
   assert.match(short[0], /delivered through revision 2, the store is at 5/);
   const behind = run([[delivery(1, [put(2, "a", "1")])]]);
   assert.match(behind[0], /covers revision 1 but holds events of 2/);
+  const compacted = run([
+    [create(etcdserverpb.WatchResponseSchema, { watchId: 1n, canceled: true, compactRevision: 3n })],
+  ]);
+  assert.match(compacted[0], /cancelled as compacted at 3/);
+});
+
+test("watch streams: created and progress responses carry no events and are not deliveries", () => {
+  const created = create(etcdserverpb.WatchResponseSchema, {
+    watchId: 1n,
+    created: true,
+    header: { revision: 1n },
+  });
+  const progress = create(etcdserverpb.WatchResponseSchema, { watchId: -1n, header: { revision: 2n } });
+  assert.deepEqual(run([[created, delivery(2, [put(2, "a", "1")]), progress]], [2]), []);
 });
