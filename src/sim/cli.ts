@@ -1,8 +1,13 @@
 // `npm run sim`: run one seed verbosely, or a soak over many seeds.
 //
 //   npm run sim -- --seed 1234 [--nodes 5] [--trace]
-//   npm run sim -- --seeds 10000 [--nodes 5] [--seed-start S] [--mutation NAME] [--machine kv|mvcc]
-//                  [--disk memory|wal]
+//   npm run sim -- --seeds 10000 [--nodes 5] [--seed-start S] [--mutation NAME] [--machine mvcc|kv]
+//                  [--disk wal|memory]
+//
+// By default the members are whole (--machine mvcc --disk wal): the runtime,
+// WAL, bitcask, MVCC store and etcd server on a simulated disk. `--machine kv
+// --disk memory` runs the Raft core and runtime alone over the simulator's kv
+// map, about three times as many seeds a second.
 
 import { parseArgs } from "node:util";
 import { MUTATIONS, type Mutation } from "./mutations.ts";
@@ -18,8 +23,8 @@ async function main(): Promise<number> {
       mutation: { type: "string" },
       trace: { type: "boolean", default: false },
       "fault-ms": { type: "string", default: "3000" },
-      machine: { type: "string", default: "kv" },
-      disk: { type: "string", default: "memory" },
+      machine: { type: "string", default: "mvcc" },
+      disk: { type: "string", default: "wal" },
     },
   });
   const nodes = Number(values.nodes);
@@ -47,10 +52,7 @@ async function main(): Promise<number> {
     console.error(`--disk must be memory or wal, got ${disk}`);
     return 2;
   }
-  const mut =
-    (values.mutation ? ` --mutation ${values.mutation}` : "") +
-    (machine === "mvcc" ? " --machine mvcc" : "") +
-    (disk === "wal" ? " --disk wal" : "");
+  const mut = `${values.mutation ? ` --mutation ${values.mutation}` : ""} --machine ${machine} --disk ${disk}`;
   if (values.seed !== undefined) {
     const seed = Number(values.seed);
     const o = await runSeed({
