@@ -2,10 +2,11 @@
 // the keydir, background work (hint files for sealed files, merges) queued one
 // job at a time so it never competes with itself for the same files.
 
+import * as path from "node:path";
 import { encodeBatch, prefixEnd, validateBatch } from "./batch.ts";
 import { createActiveFile, type DataFile } from "./datafile.ts";
 import { BitcaskError } from "./errors.ts";
-import { acquireLock, fsyncDirSync } from "./io.ts";
+import { acquireLock, fsyncDir, fsyncDirSync } from "./io.ts";
 import { type Keydir, type KeydirItem, SetResult } from "./keydir.ts";
 import { loadStore } from "./load.ts";
 import { type MergeHost, type MergeResult, runMerge } from "./merge.ts";
@@ -71,6 +72,10 @@ export class Bitcask {
   static async open(dir: string, options: BitcaskOptions = {}): Promise<Bitcask> {
     const o = resolveOptions(options);
     await o.fs.promises.mkdir(dir, { recursive: true });
+    // The directory's own name may not be durable yet (created by a process
+    // that stopped before syncing its parent); the LOCK write below syncs the
+    // names inside it, those found from before included.
+    await fsyncDir(path.dirname(path.resolve(dir)), o);
     const release = acquireLock(o, dir);
     try {
       return new Bitcask(dir, o, release);
@@ -108,9 +113,21 @@ export class Bitcask {
    * durable (sync "always") when the promise resolves.
    */
   async writeBatch(ops: readonly BatchOp[]): Promise<void> {
+    const gen = this.writeBatchNow(ops);
+    if (gen !== undefined && this.o.sync === "always") await this.syncer.waitFor(gen);
+  }
+
+  /**
+   * writeBatch's write, done before it returns: a write that fails throws
+   * here (nothing of the batch was written), so a caller learns of it before
+   * it writes anything else. Returns the sync generation the batch is durable
+   * at (undefined for an empty batch); with sync "always" writeBatch waits
+   * for it, otherwise the next sync() covers it.
+   */
+  writeBatchNow(ops: readonly BatchOp[]): number | undefined {
     this.checkWritable();
     const bytes = validateBatch(ops, this.o);
-    if (bytes === 0) return;
+    if (bytes === 0) return undefined;
     let a = this.active;
     if (a === undefined) a = this.startActive();
     else if (!a.empty && a.size + bytes + RECORD_HEADER_BYTES > this.o.rolloverBytes) a = this.rollover(a);
@@ -141,8 +158,7 @@ export class Bitcask {
       }
       offset += size;
     }
-    const gen = this.syncer.noteWrite();
-    if (this.o.sync === "always") await this.syncer.waitFor(gen);
+    return this.syncer.noteWrite();
   }
 
   /**

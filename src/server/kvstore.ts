@@ -141,16 +141,24 @@ export class BitcaskMvccStorage implements MvccStorage {
     }
   }
 
-  /** Hands the coalesced writes to bitcask (synchronously written; durable at its next sync). */
+  /**
+   * Hands the coalesced writes to bitcask (written now; durable at its next
+   * sync). A write that fails fails the store at once: the MVCC state in
+   * memory holds what it lost, so no later batch (with a later applied
+   * index) may reach the disk; the member stops, and a restart replays the
+   * log from what the store holds.
+   */
   writePending(): void {
+    this.check();
     if (this.pending.size === 0) return;
     const ops = [...this.pending.values()];
     this.pending.clear();
     this.pendingBytes = 0;
-    // The write itself happens synchronously inside writeBatch; the promise is its fsync.
-    this.db.writeBatch(ops).catch((e: unknown) => {
+    try {
+      this.db.writeBatchNow(ops);
+    } catch (e) {
       this.failure ??= e;
-    });
+    }
     this.check();
   }
 

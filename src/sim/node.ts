@@ -81,6 +81,17 @@ export interface SimNodeOptions {
 /** How long a relayed lease call waits for the leader's answer (the server's gRPC deadline). */
 const RELAY_TIMEOUT_MS = 5_000;
 
+/** A member's open watch stream, its reader's state and the server it came from. */
+interface OpenWatch {
+  readonly stream: WatchStream;
+  readonly abort: AbortController;
+  /** The run is ending: the reader reads without pauses. */
+  draining: boolean;
+  readonly server: EtcdServer;
+  /** Ends the reader's current pause early. */
+  resume: (() => void) | undefined;
+}
+
 /** Responses a member's watch stream holds while its consumer is not reading (the server's default is 256). */
 const WATCH_STREAM_BUFFER = 4;
 /** The share of responses after which the watch consumer stops reading for up to 60 ms. */
@@ -353,7 +364,7 @@ export class SimNode {
     private readonly env: NodeEnv,
     private readonly opts: SimNodeOptions,
     disk: MemoryStorage,
-    private readonly onFatal: (e: Error) => void,
+    private readonly reportFatal: (e: Error) => void,
   ) {
     this.durable = disk;
   }
@@ -567,18 +578,48 @@ export class SimNode {
   }
 
   crash(): void {
+    if (!this.stopProcess()) return;
+    // Power loss: the files keep what was synced (and maybe part of what was
+    // not); the next incarnation is a new process on them.
+    this.fs?.crash(WAL_DIR);
+    this.fs = this.fs?.reboot();
+  }
+
+  /** Ends the incarnation: its timers, disk completions and replies are dropped. False if it had ended. */
+  private stopProcess(): boolean {
     const inc = this.inc;
-    if (!inc?.alive) return;
-    inc.alive = false; // timers, disk writes and replies of this incarnation are dropped
+    if (!inc?.alive) return false;
+    inc.alive = false;
     this.runtime?.stop();
     this.watch?.abort.abort();
     this.watch = undefined;
     this.server?.stop();
     this.relayWaits.clear();
-    // Power loss: the files keep what was synced (and maybe part of what was
-    // not); the next incarnation is a new process on them.
-    this.fs?.crash(WAL_DIR);
+    return true;
+  }
+
+  /** The incarnation a simulated disk error was injected into (its fatal errors are that error's). */
+  private diskFaulted: Incarnation | undefined;
+  /** "wal" mode: the simulator's initial disk was written to the member's WAL. */
+  private walSetUp = false;
+
+  /**
+   * A fatal error. After a simulated disk error the member stops as the
+   * server does (the process exits; the machine and its page cache stay)
+   * and the simulator restarts it; any other fatal error fails the run.
+   */
+  private onFatal(e: Error): void {
+    const inc = this.inc;
+    if (inc === undefined || inc !== this.diskFaulted) {
+      this.reportFatal(e);
+      return;
+    }
+    console.log(
+      `t=${this.env.now()} member ${this.id} exits: ${e.message} cause=${(e as { cause?: Error }).cause?.message} stack=${(((e as { cause?: Error }).cause ?? e).stack ?? "").split("\n").slice(1, 6).join(" | ")}`,
+    );
+    if (!this.stopProcess()) return;
     this.fs = this.fs?.reboot();
+    this.env.exited(this.id, e);
   }
 
   private sendsLiveImage(m: Message): boolean {
@@ -607,10 +648,18 @@ export class SimNode {
    * Messages that arrive meanwhile wait, as for a paused process.
    */
   private startFromWal(inc: Incarnation, clock: RuntimeClock): void {
-    const first = this.fs === undefined;
+    // Until the simulator's initial disk is on the WAL (a disk error may stop the first start), each start sets it up.
+    const first = !this.walSetUp;
     const fsRand = seededRand(this.opts.seed * 7919 + this.id * 31 + 5);
     this.fs ??= new SimFs({
       rand: () => fsRand.float(),
+      fault: (op) => {
+        const inc = this.inc;
+        if (!inc?.alive) return undefined;
+        const code = this.env.diskFault(this.id, op);
+        if (code !== undefined) this.diskFaulted = inc;
+        return code;
+      },
       // Completions belong to the incarnation that made the call: a crash drops them.
       later: (op, done) => {
         const at = this.inc;
@@ -641,6 +690,7 @@ export class SimNode {
         const d = this.durable;
         const snap = d.snapshot();
         if (snap && snap.metadata.index > 0) await wal.save({ snapshot: snap, hardState: d.hardState() });
+        this.walSetUp = true;
       } else {
         const lost = checkRecovered(wal, this.durable, inflight);
         if (lost) this.env.observer.violation(`member ${this.id} after a crash: ${lost}`);
@@ -776,7 +826,7 @@ export class SimNode {
     if (check === undefined) return;
     const stream = check.stream(this.id, this.incarnation);
     const abort = new AbortController();
-    const watch = { stream, abort, draining: false, server };
+    const watch: OpenWatch = { stream, abort, draining: false, server, resume: undefined };
     this.watch = watch;
     const create = etcdserverpb.WatchRequestSchema;
     const requests = (async function* () {
@@ -798,24 +848,25 @@ export class SimNode {
         stream.refused(hub.refusedDeliveries - refusedBefore);
         refusedBefore = hub.refusedDeliveries;
         if (!watch.draining && this.env.random() < WATCH_PAUSE_SHARE) {
-          await new Promise<void>((resolve) =>
-            this.env.later(1 + Math.floor(this.env.random() * 60), resolve),
-          );
+          await new Promise<void>((resolve) => {
+            watch.resume = resolve;
+            this.env.later(1 + Math.floor(this.env.random() * 60), resolve);
+          });
+          watch.resume = undefined;
         }
       }
     };
     consume().catch((e: Error) => inc.alive && this.onFatal(e));
   }
 
-  private watch:
-    | { stream: WatchStream; abort: AbortController; draining: boolean; server: EtcdServer }
-    | undefined;
+  private watch: OpenWatch | undefined;
 
   /** End of a run: the member's watch stream, read without pauses now, must reach every revision its store has. */
   async finishWatch(): Promise<void> {
     const w = this.watch;
     if (!this.alive || w === undefined) return;
     w.draining = true;
+    w.resume?.(); // a reader waiting out a pause reads on now
     const store = w.server.store;
     await drainMicrotasks();
     for (let i = 0; i < 10_000 && store.hub.syncSome(1000) > 0; i++) await drainMicrotasks();

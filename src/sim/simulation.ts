@@ -19,6 +19,7 @@ import type { LeaseMutations, RuntimeMutations, WatchMutations } from "../server
 import type { WalMutations } from "../wal/index.ts";
 import { type HistoryEntry, SimClient } from "./client.ts";
 import { drainMicrotasks } from "./clock.ts";
+import type { SimFsOp } from "./fs.ts";
 import { EventHeap } from "./heap.ts";
 import { InvariantChecker } from "./invariants.ts";
 import { LeaseCheck } from "./lease-check.ts";
@@ -73,6 +74,17 @@ interface Event {
 }
 
 const TICK_MS = 10;
+
+/** File-system calls that can fail for want of space. */
+const SPACE_TAKING: ReadonlySet<SimFsOp> = new Set([
+  "open",
+  "write",
+  "truncate",
+  "sync",
+  "datasync",
+  "rename",
+  "mkdir",
+]);
 /** How long after the clients stop every lease must be gone (see checkLeasesExpire). */
 const LEASE_DRAIN_MS = 6_500;
 
@@ -109,6 +121,9 @@ export class Simulation {
   };
   private readonly configText: string;
   private diskMaxMs: number;
+  /** Per file-system call of a member on a simulated disk: the chance it fails with EIO or ENOSPC (fault phase only). */
+  private readonly diskFaultRate: number;
+  private readonly diskFaultRand: Rand;
   private readonly leaderChurnRate: number;
   private readonly crashPointRate: number;
   private readonly maxSkew: number;
@@ -167,6 +182,12 @@ export class Simulation {
     this.diskMaxMs = r.int(4);
     this.leaderChurnRate = r.float() < 0.3 ? 0 : 0.2 + r.float() * 0.8;
     this.crashPointRate = r.float() < 0.5 ? 0 : r.float() * 0.1;
+    // Disk errors have their own generator: runs without them draw as before.
+    this.diskFaultRand = seededRand(opts.seed * 104_729 + 11);
+    this.diskFaultRate =
+      opts.disk === "wal" && this.diskFaultRand.float() < 0.3
+        ? 0.0005 + this.diskFaultRand.float() * 0.003
+        : 0;
     this.net = new SimNetwork(seededRand(opts.seed ^ 0x5eed), {
       minLatencyMs: 1,
       maxLatencyMs: 2 + r.int(20),
@@ -182,6 +203,7 @@ export class Simulation {
       snapshotEvery: this.nodeOpts.snapshotEvery,
       maxSkew: this.maxSkew,
       pauseRate: this.pauseRate,
+      diskFaultRate: this.diskFaultRate,
     });
     this.checker = new InvariantChecker(() => `t=${this.now}ms seed=${opts.seed}`);
     this.watches = opts.machine === "mvcc" ? new WatchCheck((w) => this.checker.violation(w)) : undefined;
@@ -227,6 +249,13 @@ export class Simulation {
       send: (from, to, body) => this.send(from, to, body),
       later: (delayMs, fn) => this.at(this.now + delayMs, () => this.guardRun(fn)),
       diskLatencyMs: () => this.rand.int(this.diskMaxMs + 1),
+      diskFault: (_id, op) => this.diskFault(op),
+      exited: (id) => {
+        this.stats.diskErrorExits = (this.stats.diskErrorExits ?? 0) + 1;
+        const node = this.nodes.get(id);
+        if (node)
+          this.at(this.now + 20 + this.rand.int(300), () => this.guard(node, () => this.restart(node)));
+      },
       crashPoint: (id) => this.crashPoint(id),
       random: () => this.watchRand.float(),
       watches: this.watches,
@@ -284,6 +313,17 @@ export class Simulation {
     this.checker.violation(
       `commit durability: leader ${id} committed index ${commit} (term ${term}) but ${now}`,
     );
+  }
+
+  /** A disk error for the next file-system call, during the fault phase of a run that injects them. */
+  private diskFault(op: SimFsOp): string | undefined {
+    if (this.diskFaultRate === 0 || !this.faultsOn || this.now >= (this.opts.faultPhaseMs ?? 3000))
+      return undefined;
+    const r = this.diskFaultRand;
+    if (r.float() >= this.diskFaultRate) return undefined;
+    this.stats.diskErrors = (this.stats.diskErrors ?? 0) + 1;
+    // A full disk fails what would take space; anything may fail with an I/O error.
+    return r.float() < 0.5 && SPACE_TAKING.has(op) ? "ENOSPC" : "EIO";
   }
 
   /** Crash between a Ready's fsync and its sends: what was persisted stays, nothing is announced. */

@@ -2,6 +2,7 @@
 
 import type { ErrorName, etcdserverpb } from "../api/index.ts";
 import type { Entry, HardState, Message, NodeId, Snapshot } from "../raft/index.ts";
+import type { SimFsOp } from "./fs.ts";
 import type { KvCommand, KvResult } from "./kv.ts";
 import type { WatchCheck } from "./watch-check.ts";
 
@@ -54,6 +55,10 @@ export interface NodeEnv {
   /** Calls `fn` after `delayMs` unless the node crashed meanwhile (checked by the caller via incarnation). */
   later(delayMs: number, fn: () => void): void;
   diskLatencyMs(): number;
+  /** Consulted before each file-system call of a member on a simulated disk: an errno code makes it fail. */
+  diskFault(node: NodeId, op: SimFsOp): string | undefined;
+  /** A member's process stopped on a disk error, as the server does (it is restarted later; its files stay). */
+  exited(node: NodeId, e: Error): void;
   /** A crash point after a Ready that changed the hard state was fsync'd, before its messages go out: true = die here. */
   crashPoint(node: NodeId): boolean;
   observer: Observer;

@@ -60,6 +60,19 @@ export async function readAt(
   return done;
 }
 
+/**
+ * Creates `dir` if needed and makes it durable as it is found: its name in
+ * its parent, and the names in it. A process that stopped between a rename
+ * (or mkdir) and the directory's fsync, or whose directory fsync failed, left
+ * names that a power loss may still take away; nothing written into those
+ * files later would be durable until the directory is synced again.
+ */
+export async function openDirDurably(fs: Vfs, dir: string, hook: SyncHook): Promise<void> {
+  await fs.promises.mkdir(dir, { recursive: true });
+  await syncDir(fs, path.dirname(path.resolve(dir)), hook);
+  await syncDir(fs, dir, hook);
+}
+
 export async function syncDir(fs: Vfs, dir: string, hook: SyncHook): Promise<void> {
   const fh = await fs.promises.open(dir, "r");
   try {

@@ -7,7 +7,7 @@ import * as path from "node:path";
 import type { Vfs } from "../common/index.ts";
 import type { Entry, EntryType } from "../raft/index.ts";
 import { WalCorruptionError, type WalLogger } from "./errors.ts";
-import { type SyncHook, syncDir } from "./fsutil.ts";
+import { openDirDurably, type SyncHook, syncDir } from "./fsutil.ts";
 import { type CompactRecord, RecordType, type SnapshotRecord } from "./record.ts";
 import { parseSegmentName, type ScannedRecord, scanSegment } from "./segment.ts";
 import { LogState, sameHardState, sameSnapshotMetadata, UNKNOWN_TERM } from "./state.ts";
@@ -39,7 +39,7 @@ export interface RecoverOptions {
 
 export async function recoverWal(dir: string, opts: RecoverOptions): Promise<Recovery> {
   const { fs } = opts;
-  await fs.promises.mkdir(dir, { recursive: true });
+  await openDirDurably(fs, dir, opts.onSync);
   const names = (await fs.promises.readdir(dir)).sort();
   let removedTemp = false;
   const found: { seq: number; firstIndex: number; path: string }[] = [];

@@ -12,7 +12,7 @@ import * as path from "node:path";
 import { crc32c, nodeVfs, type Vfs, type VfsFileHandle } from "../common/index.ts";
 import type { SnapshotMetadata } from "../raft/index.ts";
 import { stderrLogger, WalCorruptionError, WalError, type WalLogger } from "./errors.ts";
-import { noSyncHook, readAt, type SyncHook, syncDir, writeAll } from "./fsutil.ts";
+import { noSyncHook, openDirDurably, readAt, type SyncHook, syncDir, writeAll } from "./fsutil.ts";
 import { decodeFrame, FRAME_HEADER_BYTES, frameHeaderFor, RecordType } from "./record.ts";
 import { decodeSnapEnd, decodeSnapMeta, encodeSnapEnd, encodeSnapMeta } from "./snapshot-codec.ts";
 import { checkSnapshotMetadata } from "./validate.ts";
@@ -76,7 +76,7 @@ export class SnapshotStore {
   static async open(dir: string, options: SnapshotStoreOptions = {}): Promise<SnapshotStore> {
     const logger = options.logger ?? stderrLogger;
     const fs = options.fs ?? nodeVfs;
-    await fs.promises.mkdir(dir, { recursive: true });
+    await openDirDurably(fs, dir, options.onSync ?? noSyncHook);
     let removed = 0;
     for (const name of await fs.promises.readdir(dir)) {
       if (!name.endsWith(".tmp")) continue;
