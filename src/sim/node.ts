@@ -377,6 +377,11 @@ export class SimNode {
     return this.inc?.alive ?? false;
   }
 
+  /** Alive with its runtime started (a member still opening its disk after a restart runs none yet). */
+  get running(): boolean {
+    return this.alive && this.runtimeInc === this.inc;
+  }
+
   /** The Raft core inside the runtime (for the simulator's checks and operator). */
   get rn(): RawNode {
     return this.runtime.rn;
@@ -614,9 +619,6 @@ export class SimNode {
       this.reportFatal(e);
       return;
     }
-    console.log(
-      `t=${this.env.now()} member ${this.id} exits: ${e.message} cause=${(e as { cause?: Error }).cause?.message} stack=${(((e as { cause?: Error }).cause ?? e).stack ?? "").split("\n").slice(1, 6).join(" | ")}`,
-    );
     if (!this.stopProcess()) return;
     this.fs = this.fs?.reboot();
     this.env.exited(this.id, e);
@@ -876,7 +878,7 @@ export class SimNode {
   }
 
   isLeader(): boolean {
-    return this.alive && this.runtime.isLeader();
+    return this.running && this.runtime.isLeader();
   }
 
   private observeCommit(): void {

@@ -285,8 +285,8 @@ export class Simulation {
   private checkCommitDurable(id: NodeId, commit: number, term: number | undefined): void {
     const leader = this.nodes.get(id);
     const prev = this.lastLeaderCommit.get(id);
-    const cs = leader?.rn.confState();
-    if (!leader?.isLeader() || !cs || term === undefined) {
+    const cs = leader?.isLeader() ? leader.rn.confState() : undefined;
+    if (!cs || term === undefined) {
       this.lastLeaderCommit.delete(id);
       return;
     }
@@ -803,7 +803,7 @@ export class Simulation {
    * advanced member's configuration counts.
    */
   private leaseHolders(): { n: SimNode; held: { leases: number; leasedKeys: string[] } }[] {
-    const live = [...this.nodes.values()].filter((n) => n.alive);
+    const live = [...this.nodes.values()].filter((n) => n.running);
     const ref = live.reduce<SimNode | undefined>(
       (a, n) => (a && a.appliedIndex() >= n.appliedIndex() ? a : n),
       undefined,

@@ -73,6 +73,22 @@ export async function openDirDurably(fs: Vfs, dir: string, hook: SyncHook): Prom
   await syncDir(fs, dir, hook);
 }
 
+/**
+ * fdatasync of a file by name. A process that stopped (or whose fdatasync
+ * failed) may have left units in the page cache that never reached the disk;
+ * read back at the next open they look like any other, so they are made
+ * durable before the log acts on them (votes, acknowledgements).
+ */
+export async function syncFile(fs: Vfs, file: string, hook: SyncHook): Promise<void> {
+  const fh = await fs.promises.open(file, "r+");
+  try {
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+  hook("fdatasync", file);
+}
+
 export async function syncDir(fs: Vfs, dir: string, hook: SyncHook): Promise<void> {
   const fh = await fs.promises.open(dir, "r");
   try {

@@ -7,7 +7,7 @@ import * as path from "node:path";
 import type { Vfs } from "../common/index.ts";
 import type { Entry, EntryType } from "../raft/index.ts";
 import { WalCorruptionError, type WalLogger } from "./errors.ts";
-import { openDirDurably, type SyncHook, syncDir } from "./fsutil.ts";
+import { openDirDurably, type SyncHook, syncDir, syncFile } from "./fsutil.ts";
 import { type CompactRecord, RecordType, type SnapshotRecord } from "./record.ts";
 import { parseSegmentName, type ScannedRecord, scanSegment } from "./segment.ts";
 import { LogState, sameHardState, sameSnapshotMetadata, UNKNOWN_TERM } from "./state.ts";
@@ -117,6 +117,8 @@ export async function recoverWal(dir: string, opts: RecoverOptions): Promise<Rec
         droppedBytes: dropped,
       });
       await truncateDurably(fs, seg.path, result.cleanEnd, opts.onSync);
+    } else {
+      await syncFile(fs, seg.path, opts.onSync);
     }
     segments.push({ ...seg, sizeBytes: result.cleanEnd, headerEnd: result.headerEnd });
     if (isLast) tail = readTail(state, seg.seq, buf.subarray(0, result.cleanEnd), opts.tailCacheBytes);

@@ -12,6 +12,7 @@ import {
   seededRand,
 } from "../../src/raft/index.ts";
 import { MemoryStorage } from "../../src/raft/storage.ts";
+import { SimFs } from "../../src/sim/fs.ts";
 import { WalError, WalStorage, type WalStorageOptions } from "../../src/wal/index.ts";
 import { dump, ent, ents, tempDir } from "./helpers.ts";
 
@@ -175,4 +176,30 @@ test("a Raft member runs on WalStorage and, after a restart from disk, replays e
   await drive(rn, st, replayed);
   assert.deepEqual(replayed, proposals);
   await st.close();
+});
+
+test("what the log reads at open survives a power loss: units a stopped process wrote without a completed fdatasync are synced at open", async () => {
+  let failSync = false;
+  const sim = new SimFs({
+    rand: () => 0, // a power loss keeps nothing that was not synced
+    fault: (op) => (failSync && op === "datasync" ? "EIO" : undefined),
+  });
+  const opts = (fs: SimFs): WalStorageOptions => ({ ...quiet, fs });
+  const first = await WalStorage.open("/m/wal", opts(sim));
+  await first.save({ entries: ents(1, 3, 1), hardState: { term: 1, vote: 1, commit: 0 } });
+  failSync = true;
+  await assert.rejects(
+    first.save({ entries: [ent(4, 1)], hardState: { term: 2, vote: 2, commit: 0 } }),
+    /EIO/,
+  );
+  failSync = false;
+  // The process stops on the error; the page cache keeps what it wrote.
+  const again = sim.reboot();
+  const second = await WalStorage.open("/m/wal", opts(again));
+  const read = { last: second.lastIndex(), term: second.hardState().term };
+  assert.deepEqual(read, { last: 4, term: 2 });
+  // The restarted member may act on entry 4 and term 2 (acknowledge, vote): they must outlive a power loss.
+  again.crash("/m");
+  const third = await WalStorage.open("/m/wal", opts(again.reboot()));
+  assert.deepEqual({ last: third.lastIndex(), term: third.hardState().term }, read);
 });
