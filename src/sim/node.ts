@@ -760,9 +760,13 @@ export class SimNode {
     return this.inc?.paused ?? false;
   }
 
-  /** The process stops: no timer fires, no message is read, no write completes until resume(). */
+  /**
+   * The process stops: no timer fires, no message is read, no write
+   * completes until resume(). (A member still opening its disk after a
+   * restart waits already, and its opening ends that wait, not a resume().)
+   */
   pause(): void {
-    if (this.alive) this.inc?.pause();
+    if (this.running) this.inc?.pause();
   }
 
   /**
@@ -774,7 +778,7 @@ export class SimNode {
    */
   resume(pick: (n: number) => number): (() => void)[] {
     const inc = this.inc;
-    if (!inc?.paused) return [];
+    if (!inc?.paused || !this.running) return [];
     const out = inc.resume();
     const bySender = new Map<number, (() => void)[]>();
     for (const m of this.inbox) {
