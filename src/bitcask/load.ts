@@ -170,6 +170,10 @@ class Loader {
     this.s.filesScanned++;
     this.o.hooks.onLoad?.(f.id, "scan");
     if (res.sealed) {
+      // Sealed by a process whose fdatasync may not have completed (it
+      // stopped, or the call failed): what was just read is made durable
+      // before anything is written after it.
+      fdatasyncSync(f.fd, "data", f.path, this.o);
       f.sealed = true;
     } else {
       this.reopenWritable(f);

@@ -3,6 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import { Bitcask, BitcaskCorruptionError, type BitcaskOptions } from "../../src/bitcask/index.ts";
+import { SimFs } from "../../src/sim/fs.ts";
 import { assertContents, b, copyStore, dataFiles, quietLogger, withDir } from "./helpers.ts";
 
 /** Write `n` batches of two puts each; returns the model and the store (still open). */
@@ -260,3 +261,27 @@ test("damage in the first record of the last batch, with the batch's later recor
     assertContents(again, new Map([["keep", "1"]]));
     await again.close();
   }));
+
+test("a data file sealed by a process whose fdatasync failed is made durable at the next open, before anything is written after it", async () => {
+  let failSync = false;
+  const sim = new SimFs({
+    rand: () => 0, // a power loss keeps nothing that was not synced
+    fault: (op) => (failSync && op === "datasync" ? "EIO" : undefined),
+  });
+  const opts = (fs: SimFs) => ({ fs, sync: "always" as const, rolloverBytes: 4096, logger: quietLogger() });
+  const first = await Bitcask.open("/kv", opts(sim));
+  await first.put(Buffer.from("a"), Buffer.alloc(1800, 1));
+  await first.put(Buffer.from("b"), Buffer.alloc(1800, 2));
+  failSync = true;
+  // The next put rolls the file over; the seal's fdatasync fails and the process stops.
+  await assert.rejects(first.put(Buffer.from("c"), Buffer.alloc(1800, 3)));
+  failSync = false;
+  const again = sim.reboot();
+  const second = await Bitcask.open("/kv", opts(again));
+  await second.put(Buffer.from("d"), Buffer.alloc(1800, 4));
+  again.crash("/kv");
+  const third = await Bitcask.open("/kv", opts(again.reboot()));
+  assert.deepEqual(third.get(Buffer.from("a")), Buffer.alloc(1800, 1));
+  assert.deepEqual(third.get(Buffer.from("d")), Buffer.alloc(1800, 4));
+  await third.close();
+});
