@@ -29,6 +29,8 @@ export interface ClientOptions {
   deleteShare: number;
   /** The share of operations on the client's lease and its leased key (MVCC machine only). */
   leaseShare: number;
+  /** The share of reads at a past revision the client has seen (MVCC machine only). */
+  revisionReadShare: number;
 }
 
 /** Lease TTLs the clients ask for, in seconds (the server raises them to its minimum). */
@@ -44,6 +46,8 @@ export class SimClient {
   /** The lease the client holds (or believes it may: a grant that timed out), and how many it made. */
   private lease: number | undefined;
   private leases = 0;
+  /** The highest revision a response to this client carried. */
+  private seenRevision = 0;
 
   constructor(
     readonly id: number,
@@ -65,6 +69,13 @@ export class SimClient {
     // histories (and the seeds that catch each mutation) stay as they were.
     if (this.opts.leaseShare > 0 && r.float() < this.opts.leaseShare) {
       request = this.leaseRequest(req, readMode);
+    } else if (
+      this.opts.revisionReadShare > 0 &&
+      this.seenRevision > 0 &&
+      r.float() < this.opts.revisionReadShare
+    ) {
+      // A read at a revision this client has seen (so no member may call it a future one).
+      request = { op: "readAt", key, revision: 1 + r.int(this.seenRevision), client: this.id, req, readMode };
     } else if (this.opts.deleteShare > 0 && r.float() < this.opts.deleteShare) {
       const end = r.int(2) === 0 ? undefined : key + 1 + r.int(this.opts.keys);
       request = { op: "delete", key, end, client: this.id, req, readMode };
@@ -122,6 +133,8 @@ export class SimClient {
       return undefined;
     }
     this.okCount++;
+    if (reply.revision !== undefined && reply.revision > this.seenRevision)
+      this.seenRevision = reply.revision;
     this.noteLease(cur.request, reply.result);
     return {
       client: this.id,
@@ -139,7 +152,8 @@ export class SimClient {
     if (!cur || cur.request.req !== req) return "stale";
     this.current = undefined;
     this.noteLease(cur.request, undefined);
-    if (cur.request.op === "read" || cur.request.op === "keepalive" || cur.request.op === "grant") {
+    const op = cur.request.op;
+    if (op === "read" || op === "readAt" || op === "keepalive" || op === "grant") {
       // No key changes: a read, a keepalive, a grant (what matters of it is whether later puts find the lease).
       this.failCount++;
       return undefined;

@@ -12,10 +12,13 @@ export type KvCommand =
   | { op: "grant"; lease: number; ttl: number; client: number; req: number }
   /** Answered by the leader's lessor, not proposed. */
   | { op: "keepalive"; lease: number; client: number; req: number }
-  | { op: "revoke"; lease: number; client: number; req: number };
+  | { op: "revoke"; lease: number; client: number; req: number }
+  /** A linearizable Range of `key` at a past `revision` (MVCC machine only); checked against the final history, not by the linearizability checker. */
+  | { op: "readAt"; key: number; revision: number; client: number; req: number };
 
 export type KvResult =
   | { type: "read_ok"; value: number | undefined }
+  | { type: "read_at_ok"; value: number | undefined }
   | { type: "write_ok" }
   | { type: "cas_ok" }
   | { type: "delete_ok"; deleted: number }
@@ -101,7 +104,8 @@ export class KvStateMachine {
       case "grant":
       case "keepalive":
       case "revoke":
-        throw new Error(`${c.op}: leases need the MVCC machine (--machine mvcc)`);
+      case "readAt":
+        throw new Error(`${c.op}: needs the MVCC machine (--machine mvcc)`);
       case "delete": {
         let deleted = 0;
         for (const k of [...this.data.keys()]) {

@@ -45,8 +45,15 @@ function context(requestBytes?: Uint8Array): CallContext {
 }
 const NEVER_ABORTED = new AbortController().signal;
 
-/** What became of a client's request: its answer, a definite refusal, or nothing known (it may still apply). */
-export type BackendOutcome = { ok: true; result: KvResult } | { ok: false; reason: string } | undefined;
+/**
+ * What became of a client's request: its answer (with the revision its
+ * response header carried), a definite refusal, or nothing known (it may
+ * still apply).
+ */
+export type BackendOutcome =
+  | { ok: true; result: KvResult; revision?: number }
+  | { ok: false; reason: string }
+  | undefined;
 
 /**
  * A client's command as the etcd request a client sends, made to a member's
@@ -54,7 +61,8 @@ export type BackendOutcome = { ok: true; result: KvResult } | { ok: false; reaso
  * as a linearizable read, not through the log); a "readindex" read a Range.
  * A write the member could not propose (no leader, a change pending) is a
  * definite refusal; one that timed out or whose member stopped is unknown.
- * Any other error is a bug and is thrown.
+ * Any other error is a bug and is thrown: among them a linearizable read at
+ * a revision the client has already seen answered "future revision".
  */
 export async function callBackend(
   server: EtcdBackend,
@@ -62,20 +70,27 @@ export async function callBackend(
   readMode: "readindex" | "log",
 ): Promise<BackendOutcome> {
   try {
-    return { ok: true, result: await request(server, c, readMode) };
+    const { result, revision } = await request(server, c, readMode);
+    return { ok: true, result, revision };
   } catch (e) {
     if (!(e instanceof FloeError)) throw e;
     const name = e.def.name;
     if (name === "LEASE_NOT_FOUND") return { ok: true, result: { type: "lease_not_found" } };
+    if (name === "FUTURE_REV")
+      throw new Error(`${c.op}${"key" in c ? ` of key ${c.key}` : ""}: ${e.message}`, { cause: e });
     // A read or keepalive that failed had no effect: any failure may be reported as one.
-    if (c.op === "read" || c.op === "keepalive" || name === "NO_LEADER" || name === "NOT_LEADER")
-      return { ok: false, reason: e.message };
+    const noEffect = c.op === "read" || c.op === "readAt" || c.op === "keepalive";
+    if (noEffect || name === "NO_LEADER" || name === "NOT_LEADER") return { ok: false, reason: e.message };
     if (name === "TIMEOUT" || name === "STOPPED") return undefined;
     throw e;
   }
 }
 
-async function request(server: EtcdBackend, c: KvCommand, readMode: "readindex" | "log"): Promise<KvResult> {
+type Answer = { result: KvResult; revision?: number };
+const at = (h: { header?: { revision: bigint } }): number | undefined =>
+  h.header === undefined ? undefined : Number(h.header.revision);
+
+async function request(server: EtcdBackend, c: KvCommand, readMode: "readindex" | "log"): Promise<Answer> {
   switch (c.op) {
     case "write": {
       // Encoded as a gRPC client would: the server proposes these bytes as they are.
@@ -84,8 +99,8 @@ async function request(server: EtcdBackend, c: KvCommand, readMode: "readindex" 
         value: valueBytes(c.value),
         lease: BigInt(c.lease ?? 0),
       });
-      await server.put(req, context(toBinary(etcdserverpb.PutRequestSchema, req)));
-      return { type: "write_ok" };
+      const r = await server.put(req, context(toBinary(etcdserverpb.PutRequestSchema, req)));
+      return { result: { type: "write_ok" }, revision: at(r) };
     }
     case "delete": {
       const req = create(etcdserverpb.DeleteRangeRequestSchema, {
@@ -93,7 +108,7 @@ async function request(server: EtcdBackend, c: KvCommand, readMode: "readindex" 
         rangeEnd: c.end === undefined ? new Uint8Array() : keyOf(c.end),
       });
       const r = await server.deleteRange(req, context(toBinary(etcdserverpb.DeleteRangeRequestSchema, req)));
-      return { type: "delete_ok", deleted: Number(r.deleted) };
+      return { result: { type: "delete_ok", deleted: Number(r.deleted) }, revision: at(r) };
     }
     case "read": {
       if (readMode === "readindex") {
@@ -101,7 +116,7 @@ async function request(server: EtcdBackend, c: KvCommand, readMode: "readindex" 
           create(etcdserverpb.RangeRequestSchema, { key: keyOf(c.key) }),
           context(),
         );
-        return { type: "read_ok", value: valueIn(r) };
+        return { result: { type: "read_ok", value: valueIn(r) }, revision: at(r) };
       }
       const t = await server.txn(
         create(etcdserverpb.TxnRequestSchema, { success: [rangeOp(c.key)] }),
@@ -109,7 +124,14 @@ async function request(server: EtcdBackend, c: KvCommand, readMode: "readindex" 
       );
       const op = t.responses[0]?.response;
       if (op?.case !== "responseRange") throw new Error("a read txn answered without its range");
-      return { type: "read_ok", value: valueIn(op.value) };
+      return { result: { type: "read_ok", value: valueIn(op.value) }, revision: at(t) };
+    }
+    case "readAt": {
+      const r = await server.range(
+        create(etcdserverpb.RangeRequestSchema, { key: keyOf(c.key), revision: BigInt(c.revision) }),
+        context(),
+      );
+      return { result: { type: "read_at_ok", value: valueIn(r) } };
     }
     case "cas": {
       const t = await server.txn(
@@ -134,33 +156,54 @@ async function request(server: EtcdBackend, c: KvCommand, readMode: "readindex" 
         }),
         context(),
       );
-      if (t.succeeded) return { type: "cas_ok" };
+      if (t.succeeded) return { result: { type: "cas_ok" }, revision: at(t) };
       const op = t.responses[0]?.response;
       if (op?.case !== "responseRange") throw new Error("a failed cas answered without its range");
       const cur = valueIn(op.value);
-      if (cur === undefined) return { type: "error", code: 20, text: `key ${c.key} does not exist` };
-      return { type: "error", code: 22, text: `expected ${c.from}, found ${cur}` };
+      if (cur === undefined)
+        return { result: { type: "error", code: 20, text: `key ${c.key} does not exist` }, revision: at(t) };
+      return {
+        result: { type: "error", code: 22, text: `expected ${c.from}, found ${cur}` },
+        revision: at(t),
+      };
     }
     case "grant":
       await server.leaseGrant(
         create(etcdserverpb.LeaseGrantRequestSchema, { ID: BigInt(c.lease), TTL: BigInt(c.ttl) }),
         context(),
       );
-      return { type: "grant_ok" };
+      return { result: { type: "grant_ok" } };
     case "keepalive": {
       const r = await server.leaseKeepAlive(
         create(etcdserverpb.LeaseKeepAliveRequestSchema, { ID: BigInt(c.lease) }),
         context(),
       );
-      return { type: "keepalive_ok", ttl: Number(r.TTL) };
+      return { result: { type: "keepalive_ok", ttl: Number(r.TTL) } };
     }
     case "revoke":
       await server.leaseRevoke(
         create(etcdserverpb.LeaseRevokeRequestSchema, { ID: BigInt(c.lease) }),
         context(),
       );
-      return { type: "revoke_ok" };
+      return { result: { type: "revoke_ok" } };
   }
+}
+
+/** A key's value at `revision` in a member's store, as a serializable Range at that revision answers it. */
+export async function valueAt(
+  server: EtcdBackend,
+  key: number,
+  revision: number,
+): Promise<number | undefined> {
+  const r = await server.range(
+    create(etcdserverpb.RangeRequestSchema, {
+      key: keyOf(key),
+      revision: BigInt(revision),
+      serializable: true,
+    }),
+    context(),
+  );
+  return valueIn(r);
 }
 
 export class MvccMachine implements SimMachine {

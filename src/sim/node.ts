@@ -46,7 +46,7 @@ import { drainMicrotasks } from "./clock.ts";
 import { SimFs } from "./fs.ts";
 import { decodeCommand, encodeCommand, type KvCommand, type KvResult, KvStateMachine } from "./kv.ts";
 import type { SimMachine } from "./machine.ts";
-import { callBackend, MvccMachine } from "./mvcc.ts";
+import { callBackend, MvccMachine, valueAt } from "./mvcc.ts";
 import type { ClientRequest, NodeEnv, RelayAnswer, RelayCall } from "./types.ts";
 import type { WatchStream } from "./watch-check.ts";
 
@@ -815,6 +815,12 @@ export class SimNode {
     return { revision: Number(h.hashRevision), hash: h.hash };
   }
 
+  /** A key's value at `revision` in a live MVCC member's store ("none": the member has no server). */
+  async valueAt(key: number, revision: number): Promise<number | undefined | "none"> {
+    if (!this.running || this.server === undefined) return "none";
+    return valueAt(this.server, key, revision);
+  }
+
   /** A live MVCC member's leases and the leased keys (clients' "l<c>") its store holds. */
   leaseState(): { leases: number; leasedKeys: string[] } | undefined {
     if (!this.alive || !(this.machine instanceof MvccMachine)) return undefined;
@@ -902,10 +908,12 @@ export class SimNode {
   handleRequest(client: number, request: ClientRequest): void {
     const inc = this.inc;
     if (!inc?.alive) return;
-    const reply = (r: { ok: true; result: KvResult } | { ok: false; reason: string }): void => {
+    const reply = (
+      r: { ok: true; result: KvResult; revision?: number } | { ok: false; reason: string },
+    ): void => {
       if (!inc.alive) return; // a dead member answers nothing
       const body = r.ok
-        ? { req: request.req, ok: true as const, result: r.result }
+        ? { req: request.req, ok: true as const, result: r.result, revision: r.revision }
         : { req: request.req, ok: false as const, reason: r.reason, leaderHint: this.runtime.leader() };
       this.env.send(this.id, client, { kind: "reply", reply: body });
     };

@@ -235,6 +235,7 @@ export class Simulation {
         // the kv map keeps the mix its mutation budgets were measured with.
         deleteShare: opts.machine === "mvcc" ? 0.1 : 0,
         leaseShare: opts.machine === "mvcc" ? 0.15 : 0,
+        revisionReadShare: opts.machine === "mvcc" ? 0.1 : 0,
       },
       target,
     );
@@ -423,9 +424,18 @@ export class Simulation {
     }
   }
 
+  /** Reads at a past revision that were answered: checked against the final history (checkRevisionReads). */
+  private readonly revisionReads: { key: number; revision: number; value: number | undefined }[] = [];
+
   private record(h: HistoryEntry): void {
-    this.history.push(h);
     const r = h.request;
+    if (r.op === "readAt") {
+      // Not a linearizable read of the current value: the checker's model has no revisions.
+      if (h.result?.type === "read_at_ok")
+        this.revisionReads.push({ key: r.key, revision: r.revision, value: h.result.value });
+      return;
+    }
+    this.history.push(h);
     if (h.result === undefined) return;
     if (r.op === "grant" && h.result.type === "grant_ok") this.leaseCheck.granted(r.lease, r.ttl, h.call);
     if (r.op === "keepalive" && h.result.type === "keepalive_ok")
@@ -774,6 +784,28 @@ export class Simulation {
   }
 
   /**
+   * Every read at a past revision returned what the most advanced member's
+   * store holds for that key at that revision: history, once written, does
+   * not change, whichever member served the read and whatever it went
+   * through (restarts, snapshot installs) before.
+   */
+  private async checkRevisionReads(): Promise<void> {
+    let ref: SimNode | undefined;
+    for (const n of this.nodes.values())
+      if (n.running && (ref === undefined || n.appliedIndex() > ref.appliedIndex())) ref = n;
+    if (ref === undefined) return;
+    for (const read of this.revisionReads) {
+      const now = await ref.valueAt(read.key, read.revision);
+      if (now === "none") return;
+      if (now !== read.value)
+        this.checker.violation(
+          `a read of key ${read.key} at revision ${read.revision} returned ${read.value}, member ${ref.id}'s history holds ${now} there`,
+        );
+      this.stats.revisionReadsChecked = (this.stats.revisionReadsChecked ?? 0) + 1;
+    }
+  }
+
+  /**
    * Leases end: with the clients stopped and the cluster healed, every lease
    * must be revoked by the leader's keeper, its keys with it, within its TTL
    * (at most 2 s, 4% slower on a skewed clock), the extension a new leader
@@ -872,6 +904,7 @@ export class Simulation {
     if (ok) {
       try {
         await this.compareHashKV();
+        await this.checkRevisionReads();
       } catch (e) {
         this.checker.violation(`HashKV after healing failed: ${(e as Error).message}`);
       }

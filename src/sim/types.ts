@@ -9,7 +9,8 @@ import type { WatchCheck } from "./watch-check.ts";
 export type ClientRequest = { readMode: "readindex" | "log" } & KvCommand;
 
 export type ClientReply =
-  | { req: number; ok: true; result: KvResult }
+  /** `revision`: the response header's, when the member's server answered (the MVCC machine). */
+  | { req: number; ok: true; result: KvResult; revision?: number }
   /** A definite failure: the operation did not and will not take effect. */
   | { req: number; ok: false; reason: string; leaderHint: NodeId };
 
