@@ -79,24 +79,28 @@ export async function openDirDurably(fs: Vfs, dir: string, hook: SyncHook): Prom
  * read back at the next open they look like any other, so they are made
  * durable before the log acts on them (votes, acknowledgements).
  */
-export async function syncFile(fs: Vfs, file: string, hook: SyncHook): Promise<void> {
-  const fh = await fs.promises.open(file, "r+");
-  try {
-    await fh.datasync();
-  } finally {
-    await fh.close();
-  }
-  hook("fdatasync", file);
+export function syncFile(fs: Vfs, file: string, hook: SyncHook): Promise<void> {
+  return syncByName(fs, file, "fdatasync", hook);
 }
 
-export async function syncDir(fs: Vfs, dir: string, hook: SyncHook): Promise<void> {
-  const fh = await fs.promises.open(dir, "r");
+export function syncDir(fs: Vfs, dir: string, hook: SyncHook): Promise<void> {
+  return syncByName(fs, dir, "dirsync", hook);
+}
+
+/** Opens `name`, fdatasyncs it (a file) or fsyncs it (a directory), closes it, and tells the hook. */
+async function syncByName(
+  fs: Vfs,
+  name: string,
+  kind: "fdatasync" | "dirsync",
+  hook: SyncHook,
+): Promise<void> {
+  const fh = await fs.promises.open(name, kind === "dirsync" ? "r" : "r+");
   try {
-    await fh.sync();
+    await (kind === "dirsync" ? fh.sync() : fh.datasync());
   } finally {
     await fh.close();
   }
-  hook("dirsync", dir);
+  hook(kind, name);
 }
 
 /** Creates `file` with `content` durably: temp name, fsync, rename, directory fsync. */
