@@ -153,8 +153,6 @@ export class EtcdServer implements EtcdBackend {
   private readonly quota: BackendQuota;
   private timers: ClockTimer[] = [];
   private readonly clock: RuntimeClock;
-  private readonly watchStreamBuffer: number | undefined;
-  private readonly watchMutations: WatchMutations | undefined;
   readonly auth: AuthService;
   /** The last proposal header encoded, reused while the user and auth revision stay the same. */
   private lastHeader: { username: string; revision: number; field: Uint8Array } | undefined;
@@ -165,13 +163,11 @@ export class EtcdServer implements EtcdBackend {
     /** The storage engine under `store` (none for a store kept in memory). */
     readonly db: BackendDb | undefined,
     readonly info: EtcdServerInfo,
-    env: EtcdServerEnv = {},
+    private readonly env: EtcdServerEnv = {},
   ) {
     const clock = env.clock ?? realClock;
     this.clock = clock;
     this.forwarder = env.relay ?? new LeaderForwarder(5000);
-    this.watchStreamBuffer = env.watchStreamBuffer;
-    this.watchMutations = env.watchMutations;
     this.clientUrlOf =
       env.clientUrlOf ?? ((id) => this.cluster?.members().find((m) => m.id === id)?.clientUrls[0]);
     this.leases = new LeaseKeeper(
@@ -291,11 +287,12 @@ export class EtcdServer implements EtcdBackend {
     const term = this.runtime.rn.term;
     if (this.promoting === term || this.leases.isPrimary) return;
     this.promoting = term;
-    const current = () => !this.stopped && this.promoting === term && this.runtime.isLeader();
+    const current = () =>
+      !this.stopped && this.promoting === term && this.runtime.isLeader() && this.runtime.rn.term === term;
     const attempt = (): void => {
       this.runtime.readBarrier().then(
         () => {
-          if (current() && this.runtime.rn.term === term) this.leases.onRole(true);
+          if (current()) this.leases.onRole(true);
         },
         () => {
           if (current()) this.clock.setTimeout(attempt, PROMOTE_RETRY_MS, true);
@@ -438,8 +435,8 @@ export class EtcdServer implements EtcdBackend {
     return watchStream(this.store, requests, ctx, {
       progressNotifyIntervalMs: this.info.watchProgressNotifyIntervalMs,
       maxRequestBytes: this.info.maxRequestBytes,
-      buffer: this.watchStreamBuffer,
-      mutations: this.watchMutations,
+      buffer: this.env.watchStreamBuffer,
+      mutations: this.env.watchMutations,
       clock: this.clock,
       // etcd checks a watch's range once, when it is created
       authorize: (key, rangeEnd) =>

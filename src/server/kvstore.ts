@@ -158,8 +158,8 @@ export class BitcaskMvccStorage implements MvccStorage {
       this.db.writeBatchNow(ops);
     } catch (e) {
       this.failure ??= e;
+      this.check();
     }
-    this.check();
   }
 
   /** Makes every write so far durable; throws if any earlier write failed. */

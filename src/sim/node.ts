@@ -599,6 +599,7 @@ export class SimNode {
     this.watch?.abort.abort();
     this.watch = undefined;
     this.server?.stop();
+    this.server = undefined;
     this.relayWaits.clear();
     return true;
   }
@@ -808,7 +809,7 @@ export class SimNode {
 
   /** HashKV at `rev` (0: the current revision) and the revision it covers, from a live MVCC member's server. */
   async hashKV(rev = 0): Promise<{ revision: number; hash: number } | undefined> {
-    if (!this.alive || this.server === undefined) return undefined;
+    if (!this.running || this.server === undefined) return undefined;
     const h = await this.server.hashKV(
       createMessage(etcdserverpb.HashKVRequestSchema, { revision: BigInt(rev) }),
     );
@@ -880,9 +881,13 @@ export class SimNode {
     w.draining = true;
     w.resume?.(); // a reader waiting out a pause reads on now
     const store = w.server.store;
-    await drainMicrotasks();
-    for (let i = 0; i < 10_000 && store.hub.syncSome(1000) > 0; i++) await drainMicrotasks();
-    await drainMicrotasks();
+    // Until the hub has caught the watcher up and the reader has taken every response (bounded: a
+    // stream that never gets there fails complete() below).
+    for (let i = 0; i < 10_000; i++) {
+      const unsynced = store.hub.syncSome(1000);
+      await drainMicrotasks();
+      if (unsynced === 0 && w.stream.lastRevision >= store.revision) break;
+    }
     w.stream.complete(store.revision);
     w.abort.abort();
   }

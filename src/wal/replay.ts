@@ -117,7 +117,8 @@ export async function recoverWal(dir: string, opts: RecoverOptions): Promise<Rec
         droppedBytes: dropped,
       });
       await truncateDurably(fs, seg.path, result.cleanEnd, opts.onSync);
-    } else {
+    } else if (isLast) {
+      // Only the last segment can hold units no fdatasync covered: a cut syncs the segment it ends.
       await syncFile(fs, seg.path, opts.onSync);
     }
     segments.push({ ...seg, sizeBytes: result.cleanEnd, headerEnd: result.headerEnd });
