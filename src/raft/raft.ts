@@ -148,8 +148,7 @@ export class Raft {
     if (ents.length === 0 && !sendIfEmpty) return false;
     // In Replicate, an empty append whose prefix the follower already matched
     // waits for nothing (no inflight slot, no probe): its answer is not needed.
-    const notice =
-      ents.length === 0 && pr.state === ProgressState.Replicate && pr.match === prevIndex;
+    const notice = ents.length === 0 && pr.state === ProgressState.Replicate && pr.match === prevIndex;
     if (pr.state === ProgressState.Replicate && ents.length > 0) {
       const last = ents[ents.length - 1].index;
       pr.optimisticUpdate(last);

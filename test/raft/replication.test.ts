@@ -319,7 +319,11 @@ test("an empty append that only moves a caught-up follower's commit index gets n
   assert.equal(notices[0].context, COMMIT_NOTICE);
   const answers = net.sent(MessageType.AppResp).filter((m) => m.from === 2);
   assert.equal(answers.length, 1, "only the append with entries is answered");
-  assert.equal(net.raft(2).raftLog.committed, net.raft(1).raftLog.committed, "the notice moved the commit index");
+  assert.equal(
+    net.raft(2).raftLog.committed,
+    net.raft(1).raftLog.committed,
+    "the notice moved the commit index",
+  );
   // A follower in probe state waits for an answer to its empty append: it gets one.
   const pr = net.raft(1).trk.progress.get(3);
   assert.ok(pr);
