@@ -13,7 +13,6 @@
 //   one MsgApp with both entry lists and the later commit. A follower that
 //   steps it ends exactly as after stepping a then b: the same appends, and
 //   commit min(b.commit, last) since the leader's commit never decreases.
-//   It is a commit notice (no answer) only if both were.
 // - accepting MsgAppResps: the one with the highest index (a resp says "I
 //   have everything up to index"; the leader's progress takes the maximum).
 // - MsgProps to the leader: one MsgProp with the entries in order.
@@ -40,16 +39,14 @@ function merge(a: Message, b: Message, maxBytes: number, owned: boolean): Messag
   if (a.type !== b.type || a.term !== b.term || a.from !== b.from) return undefined;
   switch (a.type) {
     case MessageType.App: {
-      if (a.snapshot || b.snapshot) return undefined;
+      if (a.snapshot || b.snapshot || a.context !== b.context) return undefined;
       const last = a.entries[a.entries.length - 1];
       const lastIndex = a.index + a.entries.length;
       const lastTerm = last === undefined ? a.logTerm : last.term;
       if (b.index !== lastIndex || b.logTerm !== lastTerm) return undefined;
       if (b.entries.length > 0 && entryBytes(a) + entryBytes(b) > maxBytes) return undefined;
       assert(b.commit >= a.commit, "a leader's commit index went backwards within one Ready");
-      // answered unless both are commit notices (an App's context is "" or COMMIT_NOTICE)
-      const context = a.context === b.context ? a.context : "";
-      return { ...a, entries: joined(a, b, owned), commit: b.commit, context };
+      return { ...a, entries: joined(a, b, owned), commit: b.commit };
     }
     case MessageType.AppResp:
       if (a.reject || b.reject || a.context !== b.context) return undefined;

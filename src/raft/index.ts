@@ -12,7 +12,7 @@ export { decodeConfChange, encodeConfChange } from "./confchange.ts";
 export type { RaftConfig, RaftLogger, RaftMutations, ReadOnlyOption } from "./config.ts";
 export { assert, RaftAssertionError, RaftError } from "./errors.ts";
 export { ProgressState } from "./progress.ts";
-export { CAMPAIGN_TRANSFER, COMMIT_NOTICE, Raft } from "./raft.ts";
+export { CAMPAIGN_TRANSFER, Raft } from "./raft.ts";
 export { type Rand, seededRand, uint32From } from "./rand.ts";
 export { type ProgressStatus, RawNode, type Status } from "./rawnode.ts";
 export { EMPTY_CONF_STATE, MemoryStorage, type Storage } from "./storage.ts";

@@ -38,12 +38,6 @@ import {
 } from "./types.ts";
 
 export const CAMPAIGN_TRANSFER = "CampaignTransfer";
-/**
- * Context of an append that carries no entries to a follower that already
- * acknowledged everything before it: it only tells the follower the commit
- * index, and its answer would tell the leader nothing, so none is sent.
- */
-export const COMMIT_NOTICE = "CommitNotice";
 
 type CampaignKind = "pre" | "election" | "transfer";
 
@@ -146,9 +140,6 @@ export class Raft {
       prevTerm === undefined ? undefined : this.raftLog.entries(pr.next, this.cfg.maxSizePerMsgBytes);
     if (prevTerm === undefined || ents === undefined) return this.maybeSendSnapshot(to);
     if (ents.length === 0 && !sendIfEmpty) return false;
-    // In Replicate, an empty append whose prefix the follower already matched
-    // waits for nothing (no inflight slot, no probe): its answer is not needed.
-    const notice = ents.length === 0 && pr.state === ProgressState.Replicate && pr.match === prevIndex;
     if (pr.state === ProgressState.Replicate && ents.length > 0) {
       const last = ents[ents.length - 1].index;
       pr.optimisticUpdate(last);
@@ -166,7 +157,6 @@ export class Raft {
         logTerm: prevTerm,
         entries: ents,
         commit: this.raftLog.committed,
-        context: notice ? COMMIT_NOTICE : "",
       }),
     );
     return true;
@@ -810,7 +800,6 @@ export class Raft {
     }
     const lastNew = this.raftLog.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
     if (lastNew !== undefined) {
-      if (m.context === COMMIT_NOTICE && m.entries.length === 0) return;
       this.send(newMessage(MessageType.AppResp, { to: m.from, index: lastNew }));
       return;
     }

@@ -5,7 +5,6 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import {
-  COMMIT_NOTICE,
   coalesceMessages,
   type Entry,
   EntryType,
@@ -117,29 +116,5 @@ test("a cluster whose messages are coalesced applies exactly what it would witho
       },
     ),
     { numRuns: 60 },
-  );
-});
-
-test("a MsgApp with entries and a commit notice after it merge into one answered MsgApp; two notices stay a notice", () => {
-  const notice = (to: number, index: number, commit: number) => ({
-    ...app(to, index, 2, [], commit),
-    context: COMMIT_NOTICE,
-  });
-  const out = coalesceMessages(
-    [app(2, 10, 2, [entry(11, 2)], 10), notice(2, 11, 11), notice(3, 11, 10), notice(3, 11, 11)],
-    1 << 20,
-  );
-  assert.deepEqual(
-    out.map((m) => [m.to, m.entries.map((e) => e.index), m.commit, m.context]),
-    [
-      [2, [11], 11, ""],
-      [3, [], 11, COMMIT_NOTICE],
-    ],
-  );
-  const first = coalesceMessages([notice(2, 10, 10), app(2, 10, 2, [entry(11, 2)], 11)], 1 << 20);
-  assert.deepEqual(
-    first.map((m) => [m.entries.length, m.context]),
-    [[1, ""]],
-    "a notice followed by entries is answered",
   );
 });

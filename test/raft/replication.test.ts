@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
-  COMMIT_NOTICE,
   EntryType,
   MemoryStorage,
   MessageType,
@@ -303,37 +302,4 @@ test("a leader commits what a quorum of followers persisted even before its own 
     leader.ready().committedEntries.map((e) => new TextDecoder().decode(e.data)),
     ["quorum"],
   );
-});
-
-test("an empty append that only moves a caught-up follower's commit index gets no answer; one with entries, or to a probed follower, does", () => {
-  const net = new Network([1, 2, 3]);
-  net.campaign(1);
-  net.delivered = [];
-  net.propose(1, "x");
-  // The entry goes out with entries (answered); its commit goes out empty (not answered).
-  const apps = net.sent(MessageType.App).filter((m) => m.to === 2);
-  const withEntries = apps.filter((m) => m.entries.length > 0);
-  const notices = apps.filter((m) => m.entries.length === 0);
-  assert.equal(withEntries.length, 1);
-  assert.equal(notices.length, 1);
-  assert.equal(notices[0].context, COMMIT_NOTICE);
-  const answers = net.sent(MessageType.AppResp).filter((m) => m.from === 2);
-  assert.equal(answers.length, 1, "only the append with entries is answered");
-  assert.equal(
-    net.raft(2).raftLog.committed,
-    net.raft(1).raftLog.committed,
-    "the notice moved the commit index",
-  );
-  // A follower in probe state waits for an answer to its empty append: it gets one.
-  const pr = net.raft(1).trk.progress.get(3);
-  assert.ok(pr);
-  pr.becomeProbe();
-  net.delivered = [];
-  net.raft(1).sendAppend(3);
-  net.stabilize();
-  const probe = net.sent(MessageType.App).filter((m) => m.to === 3);
-  assert.equal(probe.length >= 1, true);
-  assert.equal(probe[0].context, "");
-  assert.equal(net.sent(MessageType.AppResp).filter((m) => m.from === 3).length >= 1, true);
-  assert.equal(pr.state, ProgressState.Replicate);
 });
