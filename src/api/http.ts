@@ -14,6 +14,7 @@ import type { GatewayRoute } from "./gateway-routes.ts";
 import { jsonValues, parseJsonBody, readBody } from "./json-stream.ts";
 import type { Operations } from "./operations.ts";
 import { drained } from "./queue.ts";
+import { createUiHandler, type UiOptions } from "./ui.ts";
 import { clientCommonName } from "./wire.ts";
 
 /** The parts of node's http and http2-compat request objects the handlers use. */
@@ -89,6 +90,8 @@ export interface HttpDeps {
   readonly registry: Registry;
   /** Aborts every call's context when the server shuts down. */
   readonly shutdown: AbortSignal;
+  /** The dashboard under /ui (ui.ts). */
+  readonly ui: UiOptions;
 }
 
 /**
@@ -146,6 +149,7 @@ export class GatewaySlots {
 
 export function createHttpListener(deps: HttpDeps): HttpListener {
   const { ops, runner, routes, registry, shutdown } = deps;
+  const ui = createUiHandler({ ops, registry, log: runner.log, shutdown, options: deps.ui });
   const maxBody = ops.limits.maxGatewayBodyBytes;
   const slots = new GatewaySlots(ops.limits.maxConcurrentStreams, (n) =>
     runner.metrics.gatewayWaiting.set(n),
@@ -219,6 +223,8 @@ export function createHttpListener(deps: HttpDeps): HttpListener {
       return sendJson(res, 200, { etcdserver: ops.versions.server, etcdcluster: ops.versions.cluster });
     }
     if (path === "/metrics") return metrics(res);
+    const served = ui(path, req, res);
+    if (served !== undefined) return served;
     const route = routes.get(path);
     // etcd's gateway answers these as Go's http.Error does: plain text
     if (route === undefined) return sendPlain(res, 404, "Not Found");

@@ -4,6 +4,7 @@
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { EtcdBackend } from "./backend.ts";
+import type { UiOptions } from "./ui.ts";
 
 export interface ApiLimits {
   /** Largest request that is proposed through Raft (etcd's --max-request-bytes). */
@@ -80,6 +81,8 @@ export interface ApiServerOptions {
    * whose own end-to-end suite it is checked against.
    */
   etcdVersion?: { server?: string; cluster?: string };
+  /** The dashboard under /ui: default the built assets found beside the code (ui.ts, findUiAssets). */
+  ui?: UiOptions;
 }
 
 export interface EtcdVersions {

@@ -26,10 +26,27 @@ import {
   defaultEtcdVersion,
   type EtcdVersions,
   resolveLimits,
+  type TlsOptions,
 } from "./options.ts";
+import { findUiAssets, type UiOptions } from "./ui.ts";
 import { createGrpcWire, isGrpcRequest } from "./wire.ts";
 
 type Kind = "h2" | "http1";
+
+/**
+ * How the dashboard reaches other members' client URLs over https: with this
+ * member's certificate (they may require one) and its CA; without a CA (a
+ * self-signed --auto-tls cluster) unverified, as etcd's own clients of
+ * auto-TLS members are.
+ */
+function peerTlsOf(tls: TlsOptions | undefined): UiOptions["tls"] {
+  if (tls === undefined) return undefined;
+  return {
+    cert: readFileSync(tls.certFile),
+    key: readFileSync(tls.keyFile),
+    ...(tls.trustedCaFile ? { ca: readFileSync(tls.trustedCaFile) } : { rejectUnauthorized: false }),
+  };
+}
 
 /**
  * Reads until the first bytes show whether this is HTTP/2 (the full preface)
@@ -99,6 +116,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     routes: gatewayRoutes(methods, versions.server),
     registry,
     shutdown: shutdown.signal,
+    ui: { assetsDir: findUiAssets(), tls: peerTlsOf(options.tls), ...options.ui },
   });
   // http and http2-compat objects differ in types, not in what the listener uses
   const asHttp = (req: unknown, res: unknown) =>

@@ -213,6 +213,8 @@ export async function runDev(argv: string[]): Promise<void> {
         (m) => `    ${m.name}  client http://127.0.0.1:${m.clientPort}   peer http://127.0.0.1:${m.peerPort}`,
       ),
       "",
+      `  dashboard: http://127.0.0.1:${MEMBERS[0]?.clientPort}/ui/ (any member's client URL + /ui/)`,
+      "",
       "  try:",
       `    etcdctl --endpoints=${endpoints} endpoint status -w table`,
       `    etcdctl --endpoints=${endpoints} put hello world`,

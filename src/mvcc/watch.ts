@@ -117,6 +117,8 @@ export class WatchHub {
   private readonly syncListeners = new Set<() => void>();
   /** Deliveries a consumer refused (its stream was full), each followed by a catch-up from storage. */
   refusedDeliveries = 0;
+  /** Events handed to synced watchers as they were written (etcd_debugging_mvcc_events_total). */
+  eventsDelivered = 0;
 
   constructor(
     private readonly source: WatchSource,
@@ -179,8 +181,10 @@ export class WatchHub {
     for (const [w, evs] of [...batches].sort((a, b) => a[0].id - b[0].id)) {
       if (w.state !== "synced") continue;
       const delivery = { watchId: w.id, events: this.withPrevKv(w, evs, prevKvs), revision };
-      if (this.deliver(w, delivery)) w.minRevision = revision + 1;
-      else if (w.state === "synced") {
+      if (this.deliver(w, delivery)) {
+        w.minRevision = revision + 1;
+        this.eventsDelivered += evs.length;
+      } else if (w.state === "synced") {
         this.removeSynced(w);
         w.minRevision = revision;
         w.state = "unsynced";

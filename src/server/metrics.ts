@@ -20,6 +20,8 @@ export interface MemberView {
   dbSizeBytes(): number;
   dbSizeInUseBytes(): number;
   keys(): number;
+  watchers(): number;
+  watchEventsDelivered(): number;
 }
 
 export class ServerMetrics {
@@ -86,6 +88,11 @@ export class ServerMetrics {
       (v) => v.dbSizeInUseBytes(),
     );
     gauge("etcd_debugging_mvcc_keys_total", "Total number of keys.", (v) => v.keys());
+    gauge("etcd_debugging_mvcc_watcher_total", "Total number of watchers.", (v) => v.watchers());
+    // a counter read from the hub at scrape time: a gauge type in prom-client, a counter by name
+    gauge("etcd_debugging_mvcc_events_total", "Total number of events sent by this member.", (v) =>
+      v.watchEventsDelivered(),
+    );
     new Gauge({
       name: "etcd_server_version",
       help: "Which version is running. 1 for 'server_version' label with current version.",

@@ -294,6 +294,8 @@ function createRaft(
     },
     dbSizeInUseBytes: () => s.db.stats().liveBytes,
     keys: () => s.store.keyCount,
+    watchers: () => s.store.hub.size,
+    watchEventsDelivered: () => s.store.hub.eventsDelivered,
   });
   return { runtime: rt, outbox, onRole };
 }
