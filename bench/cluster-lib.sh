@@ -155,7 +155,7 @@ wait_leader() { # [$1: timeout seconds, default 30]; prints the leader's index
 # tsconfig files taken now (tracked and new files), and FLOE_COMMIT is HEAD,
 # marked +uncommitted:<hash of the snapshot> when they differ from HEAD.
 # node_modules is a symlink to the repository's.
-FLOE_TREE_PATHS=(src bin scripts package.json tsconfig.json tsconfig.build.json)
+FLOE_TREE_PATHS=(src bin scripts ui package.json tsconfig.json tsconfig.build.json)
 resolve_floe_tree() { # [$1: REV]
   local cache="${FLOE_BENCH_TREES:-/tmp/floe-bench-trees}" key tmp sum
   mkdir -p "$cache"

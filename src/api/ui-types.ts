@@ -41,5 +41,7 @@ export interface MemberSample {
 export interface Sample {
   readonly time: number;
   readonly servedBy: string;
+  /** Whether the cluster has auth enabled (the page then asks for a login before reading keys). */
+  readonly authEnabled: boolean;
   readonly members: MemberSample[];
 }

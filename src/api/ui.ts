@@ -232,6 +232,7 @@ class Sampler {
   private idleSince = 0;
   private readonly prev = new Map<string, MemberReport>();
   private running = false;
+  private authEnabled = false;
 
   constructor(
     private readonly deps: UiDeps,
@@ -364,7 +365,21 @@ class Sampler {
         },
       } satisfies MemberSample;
     });
-    return { time, servedBy: self, members: out };
+    this.authEnabled = (await authEnabled(this.deps.ops, ctx)) ?? this.authEnabled;
+    return { time, servedBy: self, authEnabled: this.authEnabled, members: out };
+  }
+}
+
+/**
+ * Whether auth is on. AuthStatus needs an admin once it is: asked without a
+ * token it answers when auth is off and is refused for want of a user when
+ * it is on. Undefined when the answer says neither (no leader, say).
+ */
+async function authEnabled(ops: Operations, ctx: CallContext): Promise<boolean | undefined> {
+  try {
+    return (await ops.backend.authStatus(ctx)).enabled;
+  } catch (e) {
+    return /user name is empty|invalid auth token|permission denied/.test((e as Error).message) ? true : undefined;
   }
 }
 

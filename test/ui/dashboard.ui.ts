@@ -287,6 +287,22 @@ test("a killed member turns red within two seconds", async () => {
   await shot("member-down");
 });
 
+test("with auth enabled, the page asks for a login and then reads keys with the token", async () => {
+  await etcdctl(["user", "add", "root", "--new-user-password=rootpw", "--interactive=false"]);
+  await etcdctl(["auth", "enable"]);
+  await view("cluster");
+  await see("header .auth-on", 10_000);
+  await view("keys");
+  await see('form.login input[name="user"]');
+  await page.type('form.login input[name="user"]', "root");
+  await page.type('form.login input[name="password"]', "rootpw");
+  await page.click('form.login button[type="submit"]');
+  await see('button[data-key="dash/"]');
+  const who = await page.$eval("header .user", (e) => e.textContent ?? "");
+  assert.match(who, /^root/);
+  await etcdctl(["--user=root:rootpw", "auth", "disable"]);
+});
+
 test("the page logged no errors", () => {
   assert.deepEqual(pageErrors, []);
 });

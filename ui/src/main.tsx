@@ -5,7 +5,7 @@ import "./app.css";
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import type { Sample } from "../../src/api/ui-types.ts";
-import { ApiError, login } from "./api.ts";
+import { ApiError, login, setToken } from "./api.ts";
 import { Charts, MemberTable } from "./cluster.tsx";
 import { KeyBrowser } from "./keys.tsx";
 import { Alarms, Leases } from "./leases.tsx";
@@ -38,7 +38,7 @@ function useSamples(): { samples: Sample[]; connected: boolean } {
   return { samples, connected };
 }
 
-function Login({ onDone }: { onDone: () => void }) {
+function Login({ onDone }: { onDone: (user: string) => void }) {
   const [name, setName] = useState("");
   const [password, setPassword] = useState("");
   const [err, setErr] = useState("");
@@ -47,8 +47,9 @@ function Login({ onDone }: { onDone: () => void }) {
       class="login"
       onSubmit={(e) => {
         e.preventDefault();
-        login(name, password).then(onDone, (x: unknown) =>
-          setErr(x instanceof Error ? x.message : String(x)),
+        login(name, password).then(
+          () => onDone(name),
+          (x: unknown) => setErr(x instanceof Error ? x.message : String(x)),
         );
       }}
     >
@@ -85,6 +86,7 @@ function App() {
   const { samples, connected } = useSamples();
   const [error, setError] = useState("");
   const [needLogin, setNeedLogin] = useState(false);
+  const [user, setUser] = useState<string | undefined>(undefined);
   const latest = samples[samples.length - 1];
   const onError = (e: unknown) => {
     if (e instanceof ApiError && e.needsLogin) setNeedLogin(true);
@@ -95,6 +97,8 @@ function App() {
     history.replaceState(null, "", `#${v}`);
   };
   const serving = latest?.members.find((m) => m.id === latest.servedBy);
+  // with auth on, nothing but the cluster view is asked for before a login
+  const mustLogin = needLogin || (latest?.authEnabled === true && user === undefined);
   return (
     <>
       <header>
@@ -106,6 +110,26 @@ function App() {
             </button>
           ))}
         </nav>
+        {latest?.authEnabled ? (
+          <span class="auth-on" title="this cluster has authentication enabled">
+            auth on
+          </span>
+        ) : null}
+        {user !== undefined ? (
+          <span class="user">
+            {user}{" "}
+            <button
+              type="button"
+              name="sign-out"
+              onClick={() => {
+                setToken(undefined);
+                setUser(undefined);
+              }}
+            >
+              sign out
+            </button>
+          </span>
+        ) : null}
         <span class={`conn ${connected ? "ok-text" : "bad-text"}`}>
           {connected ? `live from ${serving?.name ?? "…"}` : "connection lost: retrying"}
         </span>
@@ -119,8 +143,13 @@ function App() {
         </div>
       ) : null}
       <main>
-        {needLogin && view !== "cluster" ? (
-          <Login onDone={() => setNeedLogin(false)} />
+        {mustLogin && view !== "cluster" ? (
+          <Login
+            onDone={(name) => {
+              setUser(name);
+              setNeedLogin(false);
+            }}
+          />
         ) : view === "cluster" ? (
           <>
             <MemberTable sample={latest} />
