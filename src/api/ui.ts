@@ -19,6 +19,7 @@ import type { Registry } from "prom-client";
 import type { CallContext } from "./backend.ts";
 import { MemberListRequestSchema, StatusRequestSchema } from "./gen/etcdserverpb/rpc_pb.ts";
 import type { HttpRequestLike, HttpResponseLike } from "./http.ts";
+import { readBody } from "./json-stream.ts";
 import type { Operations } from "./operations.ts";
 import type { MemberSample, Sample } from "./ui-types.ts";
 
@@ -379,7 +380,9 @@ async function authEnabled(ops: Operations, ctx: CallContext): Promise<boolean |
   try {
     return (await ops.backend.authStatus(ctx)).enabled;
   } catch (e) {
-    return /user name is empty|invalid auth token|permission denied/.test((e as Error).message) ? true : undefined;
+    return /user name is empty|invalid auth token|permission denied/.test((e as Error).message)
+      ? true
+      : undefined;
   }
 }
 
@@ -496,6 +499,8 @@ export function createUiHandler(
       res.end(JSON.stringify({ error: `no member ${id} with a client URL`, code: 5 }));
       return;
     }
+    // the gateway's own limit, so the proxy holds no more than the call it forwards would
+    const body = await readBody(req, deps.ops.limits.maxGatewayBodyBytes);
     const target = new URL(rest, base.endsWith("/") ? base : `${base}/`);
     const mod = target.protocol === "https:" ? https : http;
     const headers: Record<string, string> = { "content-type": "application/json" };
@@ -530,10 +535,7 @@ export function createUiHandler(
         } else res.end();
         done();
       });
-      (async () => {
-        for await (const chunk of req) out.write(chunk);
-        out.end();
-      })().catch((e: unknown) => out.destroy(e as Error));
+      out.end(body);
     });
   }
 

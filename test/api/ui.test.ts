@@ -16,7 +16,13 @@ let bare: ApiServer;
 
 before(async () => {
   const logger = pino({ level: "silent" });
-  server = await startApiServer({ backend: new FakeBackend(), port: 0, logger, ui: { sampleMs: 100 } });
+  server = await startApiServer({
+    backend: new FakeBackend(),
+    port: 0,
+    logger,
+    ui: { sampleMs: 100 },
+    limits: { maxGatewayBodyBytes: 64 * 1024 },
+  });
   bare = await startApiServer({ backend: new FakeBackend(), port: 0, logger, ui: { assetsDir: undefined } });
 });
 
@@ -29,6 +35,7 @@ function get(
   s: ApiServer,
   path: string,
   method = "GET",
+  body?: Buffer,
 ): Promise<{ status: number; type: string; body: string; location?: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: s.host, port: s.port, path, method }, (res) => {
@@ -45,7 +52,7 @@ function get(
       );
     });
     req.on("error", reject);
-    req.end();
+    req.end(body);
   });
 }
 
@@ -139,6 +146,15 @@ test("the member proxy takes only POSTs of gateway paths to members in the membe
   const unknown = await get(server, "/ui/api/members/abc/v3/kv/range", "POST");
   assert.equal(unknown.status, 404);
   assert.match(JSON.parse(unknown.body).error, /no member abc/);
+  // a body over the gateway's limit is refused before anything is forwarded, as the gateway refuses it
+  const big = await get(
+    server,
+    `/ui/api/members/${MEMBER_ID.toString(16)}/v3/kv/put`,
+    "POST",
+    Buffer.alloc(100 * 1024, 0x20),
+  );
+  assert.equal(big.status, 400);
+  assert.match(JSON.parse(big.body).message, /request is too large/);
   // not a gateway path: not the proxy, so an unknown file
   assert.equal((await get(server, `/ui/api/members/${MEMBER_ID.toString(16)}/metrics`, "POST")).status, 404);
 });
