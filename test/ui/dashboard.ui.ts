@@ -235,30 +235,24 @@ test("compaction, defragmentation and a snapshot download run from the operation
   const cdp = await page.createCDPSession();
   await cdp.send("Browser.setDownloadBehavior", { behavior: "allow", downloadPath: downloads });
   await view("ops");
+  /** The result line the operations view reported for `what`. */
+  const resultOf = (what: string) =>
+    until(`the ${what} result`, async () =>
+      (await page.$$eval(".results li", (l) => l.map((x) => x.textContent ?? ""))).find((t) =>
+        t.startsWith(`${what}:`),
+      ),
+    );
   await page.click('button[name="compact"]');
-  await until("the compaction's result", async () =>
-    (await page.$$eval(".results li", (l) => l.map((x) => x.textContent ?? ""))).find((t) =>
-      t.startsWith("compact:"),
-    ),
-  ).then((t) => assert.match(t, /^compact: compacted up to revision \d+$/));
+  assert.match(await resultOf("compact"), /^compact: compacted up to revision \d+$/);
   const n2 = await page.$$eval('select[name="defrag-of"] option', (o) =>
     o.filter((x) => x.textContent?.startsWith("n2")).map((x) => x.value),
   );
   await page.select('select[name="defrag-of"]', n2[0] as string);
   await page.click('button[name="defrag"]');
-  await until("the defragmentation's result", async () =>
-    (await page.$$eval(".results li", (l) => l.map((x) => x.textContent ?? ""))).find((t) =>
-      t.startsWith("defragment:"),
-    ),
-  ).then((t) => assert.match(t, /^defragment: n2 defragmented/));
+  assert.match(await resultOf("defragment"), /^defragment: n2 defragmented/);
   await page.select('select[name="snapshot-of"]', n2[0] as string);
   await page.click('button[name="snapshot"]');
-  const text = await until("the snapshot's result", async () =>
-    (await page.$$eval(".results li", (l) => l.map((x) => x.textContent ?? ""))).find((t) =>
-      t.startsWith("snapshot:"),
-    ),
-  );
-  assert.match(text, /^snapshot: snapshot of n2: [\d.]+ (B|KiB|MiB)$/);
+  assert.match(await resultOf("snapshot"), /^snapshot: snapshot of n2: [\d.]+ (B|KiB|MiB)$/);
   const file = await until("the downloaded file", async () => {
     const f = readdirSync(downloads).find((x) => x.startsWith("floe-n2-") && x.endsWith(".db"));
     return f !== undefined && statSync(join(downloads, f)).size > 0 ? f : undefined;
