@@ -3,12 +3,19 @@
 // computes from histogram buckets. The page itself is tested in a browser
 // (test/ui/, npm run test:ui).
 import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync } from "node:fs";
 import http from "node:http";
+import https from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { create } from "@bufbuild/protobuf";
 import { pino } from "pino";
+import { MemberSchema } from "../../src/api/gen/etcdserverpb/rpc_pb.ts";
 import { type ApiServer, startApiServer } from "../../src/api/server.ts";
 import { quantileMs } from "../../src/api/ui.ts";
 import type { Sample } from "../../src/api/ui-types.ts";
+import { makeCerts } from "../common/certs.ts";
 import { FakeBackend, MEMBER_ID } from "./fake-backend.ts";
 
 let server: ApiServer;
@@ -170,4 +177,68 @@ test("quantiles from histogram buckets: the counts since the previous reading, i
   assert.ok(Number.isNaN(quantileMs(cur, cur, 0.5)), "nothing counted: no value");
   // beyond the last finite bound: that bound
   assert.equal(quantileMs(undefined, { le, counts: [0, 0, 0, 5], sum: 0 }, 0.5), 4);
+});
+
+test("over TLS with client certificates required, the sampler reaches another member with this member's certificate", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "floe-ui-tls-"));
+  makeCerts(dir, ["a", "b", "viewer"]);
+  const f = (n: string) => join(dir, n);
+  const tlsOf = (n: string) => ({
+    certFile: f(`${n}.crt`),
+    keyFile: f(`${n}.key`),
+    trustedCaFile: f("ca.crt"),
+    clientCertAuth: true,
+  });
+  const logger = pino({ level: "silent" });
+  const b = await startApiServer({ backend: new FakeBackend(), port: 0, logger, tls: tlsOf("b") });
+  /** A member list of two: this fake member, and b at its https client URL. */
+  class TwoMembers extends FakeBackend {
+    override async memberList() {
+      const r = await super.memberList();
+      r.members.push(create(MemberSchema, { ID: 0xb0bn, name: "b", clientURLs: [b.url], peerURLs: [] }));
+      return r;
+    }
+  }
+  const a = await startApiServer({
+    backend: new TwoMembers(),
+    port: 0,
+    logger,
+    tls: tlsOf("a"),
+    ui: { sampleMs: 100 },
+  });
+  try {
+    const sample = await new Promise<Sample>((resolve, reject) => {
+      const req = https.get(
+        {
+          host: a.host,
+          port: a.port,
+          path: "/ui/api/events",
+          ca: readFileSync(f("ca.crt")),
+          cert: readFileSync(f("viewer.crt")),
+          key: readFileSync(f("viewer.key")),
+        },
+        (res) => {
+          let buf = "";
+          res.setEncoding("utf8");
+          res.on("data", (c: string) => {
+            buf += c;
+            const m = /event: sample\ndata: (.*)\n\n/.exec(buf);
+            if (m) {
+              req.destroy();
+              resolve(JSON.parse(m[1] as string) as Sample);
+            }
+          });
+        },
+      );
+      req.on("error", reject);
+    });
+    const other = sample.members.find((m) => m.name === "b");
+    assert.ok(other, "b is in the sample");
+    assert.equal(other.error, "", "b answered");
+    assert.equal(other.up, true);
+    assert.deepEqual(other.clientUrls, [b.url]);
+  } finally {
+    await a.close({ graceMs: 100 });
+    await b.close({ graceMs: 100 });
+  }
 });
