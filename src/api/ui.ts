@@ -2,6 +2,7 @@
 //   GET  /ui/                     the page and its bundled assets (dist/ui, built by scripts/build-ui.mjs)
 //   GET  /ui/api/member           this member's state and counters, as JSON (what /metrics and Status say)
 //   GET  /ui/api/events           server-sent events: one sample of every member per second, history first
+//   GET  /ui/api/whoami           whether auth is on, and the user a verified client certificate names (its CN)
 //   POST /ui/api/members/<id>/v3/… the gateway call, sent to member <id> (hex) and its answer streamed back
 // Key data never passes through the first three: the page reads and writes
 // keys through the gateway, with the user's token, so auth applies as for
@@ -22,6 +23,7 @@ import type { HttpRequestLike, HttpResponseLike } from "./http.ts";
 import { readBody } from "./json-stream.ts";
 import type { Operations } from "./operations.ts";
 import type { MemberSample, Sample } from "./ui-types.ts";
+import { clientCommonName } from "./wire.ts";
 
 /** Where the dashboard's built assets are: dist/ui beside the bundle, the compiled module, or the sources. */
 export function findUiAssets(from = fileURLToPath(import.meta.url)): string | undefined {
@@ -464,6 +466,19 @@ export function createUiHandler(
     res.end(JSON.stringify(report));
   }
 
+  /**
+   * What the page needs before it reads keys: whether auth is on, and whether
+   * this connection is already someone (a verified certificate's CN is the
+   * user, as for the API), so it asks for a password only when it must.
+   */
+  async function whoami(req: HttpRequestLike, res: HttpResponseLike): Promise<void> {
+    const enabled = await authEnabled(deps.ops, { signal: deps.shutdown });
+    res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
+    res.end(
+      JSON.stringify({ authEnabled: enabled ?? null, commonName: clientCommonName(req.socket) ?? null }),
+    );
+  }
+
   function events(res: HttpResponseLike): Promise<void> {
     res.writeHead(200, {
       "content-type": "text/event-stream",
@@ -553,6 +568,7 @@ export function createUiHandler(
     }
     if (path === "/ui/api/member") return memberJson(res);
     if (path === "/ui/api/events") return events(res);
+    if (path === "/ui/api/whoami") return whoami(req, res);
     const proxied = /^\/ui\/api\/members\/([0-9a-f]{1,16})\/(v3\/[a-z_/-]+)$/.exec(path);
     if (proxied !== null) {
       if (method !== "POST") {

@@ -132,6 +132,12 @@ test("/ui/api/events sends the history, then a sample per interval with every me
   assert.ok(history.length >= 2, `history of ${history.length} samples`);
 });
 
+test("/ui/api/whoami: auth off and no certificate on a cleartext connection", async () => {
+  const r = await get(server, "/ui/api/whoami");
+  assert.equal(r.status, 200);
+  assert.deepEqual(JSON.parse(r.body), { authEnabled: false, commonName: null });
+});
+
 test("/ui redirects to /ui/; without built assets the page says how to build them", async () => {
   const r = await get(bare, "/ui");
   assert.equal(r.status, 301);
@@ -232,6 +238,28 @@ test("over TLS with client certificates required, the sampler reaches another me
       );
       req.on("error", reject);
     });
+    // the connection's verified certificate names its user, for the page's login
+    const who = await new Promise<string>((resolve, reject) => {
+      https
+        .get(
+          {
+            host: a.host,
+            port: a.port,
+            path: "/ui/api/whoami",
+            ca: readFileSync(f("ca.crt")),
+            cert: readFileSync(f("viewer.crt")),
+            key: readFileSync(f("viewer.key")),
+          },
+          (res) => {
+            let body = "";
+            res.setEncoding("utf8");
+            res.on("data", (c: string) => (body += c));
+            res.on("end", () => resolve(body));
+          },
+        )
+        .on("error", reject);
+    });
+    assert.deepEqual(JSON.parse(who), { authEnabled: false, commonName: "viewer" });
     const other = sample.members.find((m) => m.name === "b");
     assert.ok(other, "b is in the sample");
     assert.equal(other.error, "", "b answered");

@@ -87,6 +87,8 @@ function App() {
   const [error, setError] = useState("");
   const [needLogin, setNeedLogin] = useState(false);
   const [user, setUser] = useState<string | undefined>(undefined);
+  /** The user this browser's client certificate names, if the member verified one. */
+  const [certUser, setCertUser] = useState<string | undefined>(undefined);
   const latest = samples[samples.length - 1];
   const onError = (e: unknown) => {
     if (e instanceof ApiError && e.needsLogin) setNeedLogin(true);
@@ -97,8 +99,17 @@ function App() {
     history.replaceState(null, "", `#${v}`);
   };
   const serving = latest?.members.find((m) => m.id === latest.servedBy);
+  const authOn = latest?.authEnabled === true;
+  useEffect(() => {
+    if (!authOn) return;
+    fetch("/ui/api/whoami")
+      .then((r) => r.json() as Promise<{ commonName: string | null }>)
+      .then((w) => setCertUser(w.commonName ?? undefined))
+      .catch(() => setCertUser(undefined));
+  }, [authOn]);
   // with auth on, nothing but the cluster view is asked for before a login
-  const mustLogin = needLogin || (latest?.authEnabled === true && user === undefined);
+  // (a verified client certificate is one: its CN is the user, as for the API)
+  const mustLogin = needLogin || (authOn && user === undefined && certUser === undefined);
   return (
     <>
       <header>
@@ -113,6 +124,11 @@ function App() {
         {latest?.authEnabled ? (
           <span class="auth-on" title="this cluster has authentication enabled">
             auth on
+          </span>
+        ) : null}
+        {user === undefined && certUser !== undefined && authOn ? (
+          <span class="user" title="signed in by this browser's client certificate">
+            {certUser} (certificate)
           </span>
         ) : null}
         {user !== undefined ? (
