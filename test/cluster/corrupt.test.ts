@@ -33,7 +33,14 @@ test("a member restarted with --experimental-initial-corrupt-check compares its 
     );
     const line = follower.log.split("\n").find((l) => l.includes("initial corruption check done")) ?? "";
     assert.equal(JSON.parse(line).matched.length, 2, line);
-    assert.equal(await c.client(follower).get("k19").string(), "19");
+    // Right after a restart the member may not know the leader yet: a
+    // linearizable read is then refused with "no leader" (retryable, as
+    // etcd's "leader changed" is), so the read is retried until it is served.
+    const served = await until(
+      "the restarted member serves a linearizable read",
+      async () => (await c.client(follower).get("k19").string()) ?? undefined,
+    );
+    assert.equal(served, "19");
   } catch (e) {
     console.error(c.logs());
     throw e;
