@@ -212,51 +212,40 @@ test("over TLS with client certificates required, the sampler reaches another me
     tls: tlsOf("a"),
     ui: { sampleMs: 100 },
   });
+  /** A browser's request to a, with the "viewer" client certificate. */
+  const viewer = (path: string) => ({
+    host: a.host,
+    port: a.port,
+    path,
+    ca: readFileSync(f("ca.crt")),
+    cert: readFileSync(f("viewer.crt")),
+    key: readFileSync(f("viewer.key")),
+  });
   try {
     const sample = await new Promise<Sample>((resolve, reject) => {
-      const req = https.get(
-        {
-          host: a.host,
-          port: a.port,
-          path: "/ui/api/events",
-          ca: readFileSync(f("ca.crt")),
-          cert: readFileSync(f("viewer.crt")),
-          key: readFileSync(f("viewer.key")),
-        },
-        (res) => {
-          let buf = "";
-          res.setEncoding("utf8");
-          res.on("data", (c: string) => {
-            buf += c;
-            const m = /event: sample\ndata: (.*)\n\n/.exec(buf);
-            if (m) {
-              req.destroy();
-              resolve(JSON.parse(m[1] as string) as Sample);
-            }
-          });
-        },
-      );
+      const req = https.get(viewer("/ui/api/events"), (res) => {
+        let buf = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => {
+          buf += c;
+          const m = /event: sample\ndata: (.*)\n\n/.exec(buf);
+          if (m) {
+            req.destroy();
+            resolve(JSON.parse(m[1] as string) as Sample);
+          }
+        });
+      });
       req.on("error", reject);
     });
     // the connection's verified certificate names its user, for the page's login
     const who = await new Promise<string>((resolve, reject) => {
       https
-        .get(
-          {
-            host: a.host,
-            port: a.port,
-            path: "/ui/api/whoami",
-            ca: readFileSync(f("ca.crt")),
-            cert: readFileSync(f("viewer.crt")),
-            key: readFileSync(f("viewer.key")),
-          },
-          (res) => {
-            let body = "";
-            res.setEncoding("utf8");
-            res.on("data", (c: string) => (body += c));
-            res.on("end", () => resolve(body));
-          },
-        )
+        .get(viewer("/ui/api/whoami"), (res) => {
+          let body = "";
+          res.setEncoding("utf8");
+          res.on("data", (c: string) => (body += c));
+          res.on("end", () => resolve(body));
+        })
         .on("error", reject);
     });
     assert.deepEqual(JSON.parse(who), { authEnabled: false, commonName: "viewer" });
