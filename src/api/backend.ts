@@ -254,4 +254,11 @@ export interface EtcdBackend {
    * alarm, and healthy otherwise.
    */
   health?(ctx: CallContext): Promise<HealthReport>;
+
+  /**
+   * Optional: whether auth is on, as this member last applied it (no read
+   * barrier: the dashboard asks every second). Without it the dashboard
+   * takes auth to be off.
+   */
+  authEnabled?(): boolean;
 }

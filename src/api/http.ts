@@ -29,7 +29,7 @@ export interface HttpRequestLike extends AsyncIterable<Buffer | string> {
 export interface HttpResponseLike {
   writeHead(statusCode: number, headers: Record<string, string>): unknown;
   write(chunk: string): boolean;
-  end(chunk?: string): unknown;
+  end(chunk?: string | Buffer): unknown;
   once(event: "close" | "drain", listener: () => void): unknown;
   removeListener(event: "close" | "drain", listener: () => void): unknown;
   readonly headersSent: boolean;

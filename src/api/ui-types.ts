@@ -33,7 +33,6 @@ export interface MemberSample {
   readonly latency: {
     readonly p50: number;
     readonly p99: number;
-    readonly fsyncP50: number;
     readonly fsyncP99: number;
   };
 }

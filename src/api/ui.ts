@@ -75,12 +75,10 @@ export interface MemberReport {
   readonly time: number;
   readonly leader: string;
   readonly term: number;
-  readonly lastIndex: number;
   readonly commit: number;
   readonly applied: number;
   readonly isLearner: boolean;
   readonly dbSize: number;
-  readonly dbSizeInUse: number;
   readonly keys: number;
   readonly errors: string[];
   readonly writes: number;
@@ -162,12 +160,10 @@ async function memberReport(ops: Operations, registry: Registry, ctx: CallContex
     time: Date.now(),
     leader: hexOf(st.leader),
     term: Number(st.raftTerm),
-    lastIndex: Number(st.raftIndex),
     commit: await single(registry, "etcd_server_proposals_committed_total"),
     applied: Number(st.raftAppliedIndex),
     isLearner: st.isLearner,
     dbSize: Number(st.dbSize),
-    dbSizeInUse: Number(st.dbSizeInUse),
     keys: await single(registry, "etcd_debugging_mvcc_keys_total"),
     errors: st.errors,
     writes,
@@ -189,7 +185,7 @@ function getJson(url: string, tls: UiOptions["tls"], timeoutMs: number): Promise
     const mod = u.protocol === "https:" ? https : http;
     const req = mod.request(
       u,
-      { method: "GET", timeout: timeoutMs, agent: false, ...(u.protocol === "https:" ? tls : {}) },
+      { method: "GET", agent: false, ...(u.protocol === "https:" ? tls : {}) },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
@@ -229,13 +225,13 @@ interface Known {
  * interval, so a member that stops answering shows as down in the next sample.
  */
 class Sampler {
-  private readonly listeners = new Set<(s: Sample) => void>();
+  /** Told each sample as its server-sent event, serialized once for every page listening. */
+  private readonly listeners = new Set<(event: string) => void>();
   readonly history: Sample[] = [];
   private timer: NodeJS.Timeout | undefined;
   private idleSince = 0;
   private readonly prev = new Map<string, MemberReport>();
   private running = false;
-  private authEnabled = false;
 
   constructor(
     private readonly deps: UiDeps,
@@ -243,7 +239,7 @@ class Sampler {
     private readonly keep: number,
   ) {}
 
-  subscribe(f: (s: Sample) => void): () => void {
+  subscribe(f: (event: string) => void): () => void {
     this.listeners.add(f);
     if (this.timer === undefined) {
       this.timer = setInterval(() => this.tick(), this.sampleMs);
@@ -272,7 +268,8 @@ class Sampler {
       .then((s) => {
         this.history.push(s);
         if (this.history.length > this.keep) this.history.splice(0, this.history.length - this.keep);
-        for (const f of this.listeners) f(s);
+        const event = `event: sample\ndata: ${JSON.stringify(s)}\n\n`;
+        for (const f of this.listeners) f(event);
       })
       .catch((e: unknown) => this.deps.log.debug({ err: e }, "dashboard sample failed"))
       .finally(() => {
@@ -363,30 +360,16 @@ class Sampler {
         latency: {
           p50: quantileMs(prev?.request, r.request, 0.5),
           p99: quantileMs(prev?.request, r.request, 0.99),
-          fsyncP50: quantileMs(prev?.fsync, r.fsync, 0.5),
           fsyncP99: quantileMs(prev?.fsync, r.fsync, 0.99),
         },
       } satisfies MemberSample;
     });
-    this.authEnabled = (await authEnabled(this.deps.ops, ctx)) ?? this.authEnabled;
-    return { time, servedBy: self, authEnabled: this.authEnabled, members: out };
+    return { time, servedBy: self, authEnabled: authEnabled(this.deps.ops), members: out };
   }
 }
 
-/**
- * Whether auth is on. AuthStatus needs an admin once it is: asked without a
- * token it answers when auth is off and is refused for want of a user when
- * it is on. Undefined when the answer says neither (no leader, say).
- */
-async function authEnabled(ops: Operations, ctx: CallContext): Promise<boolean | undefined> {
-  try {
-    return (await ops.backend.authStatus(ctx)).enabled;
-  } catch (e) {
-    return /user name is empty|invalid auth token|permission denied/.test((e as Error).message)
-      ? true
-      : undefined;
-  }
-}
+/** Whether auth is on, as this member applied it (AuthStatus would need an admin and a read barrier). */
+const authEnabled = (ops: Operations): boolean => ops.backend.authEnabled?.() ?? false;
 
 function downSample(m: Known, error: string): MemberSample {
   const nan = Number.NaN;
@@ -407,7 +390,7 @@ function downSample(m: Known, error: string): MemberSample {
     leaderChanges: 0,
     watchers: 0,
     rates: { writes: 0, reads: 0, committed: 0, failed: 0, watchEvents: 0, cpu: 0 },
-    latency: { p50: nan, p99: nan, fsyncP50: nan, fsyncP99: nan },
+    latency: { p50: nan, p99: nan, fsyncP99: nan },
   };
 }
 
@@ -457,7 +440,7 @@ export function createUiHandler(
       "cache-control": name === "index.html" ? "no-cache" : "max-age=300",
       "x-content-type-options": "nosniff",
     });
-    (res as unknown as { end(b: Buffer): void }).end(found.body);
+    res.end(found.body);
   }
 
   async function memberJson(res: HttpResponseLike): Promise<void> {
@@ -471,12 +454,11 @@ export function createUiHandler(
    * this connection is already someone (a verified certificate's CN is the
    * user, as for the API), so it asks for a password only when it must.
    */
-  async function whoami(req: HttpRequestLike, res: HttpResponseLike): Promise<void> {
-    const enabled = await authEnabled(deps.ops, { signal: deps.shutdown });
+  function whoami(req: HttpRequestLike, res: HttpResponseLike): Promise<void> {
     res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
-    res.end(
-      JSON.stringify({ authEnabled: enabled ?? null, commonName: clientCommonName(req.socket) ?? null }),
-    );
+    const commonName = clientCommonName(req.socket) ?? null;
+    res.end(JSON.stringify({ authEnabled: authEnabled(deps.ops), commonName }));
+    return Promise.resolve();
   }
 
   function events(res: HttpResponseLike): Promise<void> {
@@ -487,8 +469,8 @@ export function createUiHandler(
     });
     res.write(`event: history\ndata: ${JSON.stringify(sampler.history)}\n\n`);
     return new Promise((done) => {
-      const stop = sampler.subscribe((s) => {
-        if (!res.writableEnded) res.write(`event: sample\ndata: ${JSON.stringify(s)}\n\n`);
+      const stop = sampler.subscribe((event) => {
+        if (!res.writableEnded) res.write(event);
       });
       const end = () => {
         stop();
@@ -556,14 +538,9 @@ export function createUiHandler(
 
   return (path, req, res) => {
     if (path !== "/ui" && !path.startsWith("/ui/")) return undefined;
-    const method = req.method ?? "GET";
-    if (path === "/ui" || path === "/ui/" || path === "/ui/index.html") {
-      if (path === "/ui") {
-        res.writeHead(301, { location: "/ui/" });
-        res.end();
-        return Promise.resolve();
-      }
-      serveAsset("index.html", res);
+    if (path === "/ui") {
+      res.writeHead(301, { location: "/ui/" });
+      res.end();
       return Promise.resolve();
     }
     if (path === "/ui/api/member") return memberJson(res);
@@ -571,14 +548,14 @@ export function createUiHandler(
     if (path === "/ui/api/whoami") return whoami(req, res);
     const proxied = /^\/ui\/api\/members\/([0-9a-f]{1,16})\/(v3\/[a-z_/-]+)$/.exec(path);
     if (proxied !== null) {
-      if (method !== "POST") {
+      if (req.method !== "POST") {
         res.writeHead(405, { "content-type": "text/plain; charset=utf-8" });
         res.end("Method Not Allowed\n");
         return Promise.resolve();
       }
       return proxy(proxied[1], proxied[2], req, res);
     }
-    const name = path.slice("/ui/".length);
+    const name = path === "/ui/" ? "index.html" : path.slice("/ui/".length);
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) {
       res.writeHead(404, { "content-type": "text/plain; charset=utf-8" });
       res.end("not found\n");

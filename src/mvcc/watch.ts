@@ -117,7 +117,7 @@ export class WatchHub {
   private readonly syncListeners = new Set<() => void>();
   /** Deliveries a consumer refused (its stream was full), each followed by a catch-up from storage. */
   refusedDeliveries = 0;
-  /** Events handed to synced watchers as they were written (etcd_debugging_mvcc_events_total). */
+  /** Events handed to watchers, live or caught up from storage (etcd_debugging_mvcc_events_total). */
   eventsDelivered = 0;
 
   constructor(
@@ -181,10 +181,8 @@ export class WatchHub {
     for (const [w, evs] of [...batches].sort((a, b) => a[0].id - b[0].id)) {
       if (w.state !== "synced") continue;
       const delivery = { watchId: w.id, events: this.withPrevKv(w, evs, prevKvs), revision };
-      if (this.deliver(w, delivery)) {
-        w.minRevision = revision + 1;
-        this.eventsDelivered += evs.length;
-      } else if (w.state === "synced") {
+      if (this.deliver(w, delivery)) w.minRevision = revision + 1;
+      else if (w.state === "synced") {
         this.removeSynced(w);
         w.minRevision = revision;
         w.state = "unsynced";
@@ -316,7 +314,10 @@ export class WatchHub {
   /** A throwing sink is a bug in its owner; it costs that watcher, never the write that notified it. */
   private deliver(w: Watcher, delivery: WatchDelivery): boolean {
     try {
-      if (w.sink(delivery)) return true;
+      if (w.sink(delivery)) {
+        this.eventsDelivered += delivery.events.length;
+        return true;
+      }
       this.refusedDeliveries++;
       return false;
     } catch (err) {

@@ -743,6 +743,10 @@ export class EtcdServer implements EtcdBackend {
     return this.auth.authDisable(ctx);
   }
 
+  authEnabled(): boolean {
+    return this.store.auth.isEnabled;
+  }
+
   authStatus(ctx: CallContext) {
     return this.auth.authStatus(ctx);
   }

@@ -241,3 +241,22 @@ test("onSync fires after a catch-up that syncs a watcher, and progress ignores c
   store.hub.syncSome(10);
   assert.equal(calls, 1, "unsubscribed");
 });
+
+test("the hub counts every event it hands to a watcher, live or caught up from storage; refused ones are not counted", () => {
+  const { store } = fresh();
+  store.put({ key: b("a"), value: b("1") });
+  store.put({ key: b("a"), value: b("2") });
+  const live = watch(store, { key: b("a") });
+  let open = false;
+  const replay = watch(store, { key: b("a"), startRevision: 2 }, () => open);
+  assert.equal(store.hub.syncSome(), 1, "the replay's sink refused");
+  assert.equal(store.hub.eventsDelivered, 0);
+  open = true;
+  store.hub.syncSome();
+  assert.deepEqual(replay.seen, ["PUT a@2=1", "PUT a@3=2"]);
+  assert.equal(store.hub.eventsDelivered, 2, "caught up from storage");
+  store.put({ key: b("a"), value: b("3") });
+  assert.equal(live.seen.length, 1);
+  assert.equal(replay.seen.length, 3);
+  assert.equal(store.hub.eventsDelivered, 4, "one live event to each of two watchers");
+});

@@ -37,6 +37,12 @@ function etcdctl(args: string[], at = serving.endpoint): Promise<string> {
   });
 }
 
+/** Waits for a selector to show, then clicks it. */
+async function clickWhenShown(selector: string): Promise<void> {
+  await see(selector);
+  await page.click(selector);
+}
+
 /** Waits for a selector, with the page's state in the failure message. */
 async function see(selector: string, timeout = 10_000): Promise<void> {
   try {
@@ -109,19 +115,23 @@ test("the page loads from a member's client port and shows 3 members, one of the
   assert.deepEqual(Object.keys(shown).sort(), ["n1", "n2", "n3"]);
   const leader = await cl.waitLeader();
   assert.equal(shown[leader.name], "leader", "the page's leader is the cluster's");
-  // some writes, so the charts have something to draw (for the committed screenshots, a minute of them)
+  // writes until the page shows them as a rate (so the charts have points to draw); for the
+  // committed screenshots, a minute of them
   const client = cl.client(serving);
-  const until_ = Date.now() + (process.env.FLOE_UI_SCREENSHOTS === "docs" ? 60_000 : 3_000);
-  for (let i = 0; Date.now() < until_; i++) {
+  const started = Date.now();
+  const atLeast = process.env.FLOE_UI_SCREENSHOTS === "docs" ? 60_000 : 0;
+  const writesShown = async () =>
+    (
+      await page.$$eval('table.members td[data-col="writes"]', (tds) => tds.map((t) => t.textContent ?? ""))
+    ).some((t) => Number.parseFloat(t) > 0);
+  for (let i = 0; ; i++) {
     await client.put(`load/k${i % 50}`).value(`v${i}`);
     if (i % 3 === 0) await client.get(`load/k${i % 50}`);
-    if (i % 40 === 0) await new Promise((r) => setTimeout(r, 50 + ((i / 40) % 7) * 30));
+    if (i % 40 !== 0) continue;
+    await new Promise((r) => setTimeout(r, 50 + ((i / 40) % 7) * 30)); // a varying rate, for the charts
+    if (Date.now() - started >= atLeast && (await writesShown())) break;
+    assert.ok(Date.now() - started < atLeast + 20_000, "the page showed no writes/s within 20 s of writing");
   }
-  await until("a sample with writes", async () => {
-    const w = await page.$$eval("table.members td.num", (tds) => tds.map((t) => t.textContent ?? ""));
-    return w.length > 0 ? true : undefined;
-  });
-  await new Promise((r) => setTimeout(r, 2500));
   await see(".chart canvas");
   await shot("cluster");
 });
@@ -130,10 +140,8 @@ test("a put made with etcdctl appears in the key browser, with its value, and in
   await etcdctl(["put", "dash/hello", "world"]);
   await etcdctl(["put", "dash/config", '{"replicas":3,"zone":"a"}']);
   await view("keys");
-  await see('button[data-key="dash/"]');
-  await page.click('button[data-key="dash/"]');
-  await see('button[data-key="dash/hello"]');
-  await page.click('button[data-key="dash/hello"]');
+  await clickWhenShown('button[data-key="dash/"]');
+  await clickWhenShown('button[data-key="dash/hello"]');
   await see('.kv[data-key="dash/hello"] pre.value');
   const value = await page.$eval('.kv[data-key="dash/hello"] pre.value', (e) => e.textContent);
   assert.equal(value, "world");
@@ -148,8 +156,7 @@ test("a put made with etcdctl appears in the key browser, with its value, and in
   await see('table.events tr[data-key="dash/hello"]');
   // history of dash/hello: both versions
   await page.click('button[data-key="dash/hello"]');
-  await see('.kv[data-key="dash/hello"] button.history');
-  await page.click('.kv[data-key="dash/hello"] button.history');
+  await clickWhenShown('.kv[data-key="dash/hello"] button.history');
   await see("table.history tbody tr td.num");
   const versions = await page.$$eval("table.history tbody tr", (rows) => rows.length);
   assert.equal(versions, 2, "two versions of dash/hello");
@@ -173,8 +180,7 @@ test("a key created and deleted in the browser is created and deleted in the clu
     const out = await etcdctl(["get", "dash/made-in-ui", "--print-value-only"]);
     return out.trim() === "hello from the browser" ? true : undefined;
   });
-  await see('.kv[data-key="dash/made-in-ui"] button.danger');
-  await page.click('.kv[data-key="dash/made-in-ui"] button.danger');
+  await clickWhenShown('.kv[data-key="dash/made-in-ui"] button.danger');
   await until("etcdctl to see the key gone", async () => {
     const out = await etcdctl(["get", "dash/made-in-ui", "--print-value-only"]);
     return out.trim() === "" ? true : undefined;

@@ -56,7 +56,9 @@ export function MemberTable({ sample }: { sample: Sample | undefined }) {
             <td class={`num ${m.lag > 1000 ? "warn" : ""}`}>{m.up ? m.lag : "–"}</td>
             <td class="num">{m.up ? bytes(m.dbSize) : "–"}</td>
             <td class="num">{m.up ? m.keys : "–"}</td>
-            <td class="num">{m.up ? fmt(m.rates.writes) : "–"}</td>
+            <td class="num" data-col="writes">
+              {m.up ? fmt(m.rates.writes) : "–"}
+            </td>
             <td class="num">{m.up ? `${fmt(m.rates.cpu)}%` : "–"}</td>
             <td class="urls">{m.clientUrls.join(", ")}</td>
             <td class="urls">{m.peerUrls.join(", ")}</td>

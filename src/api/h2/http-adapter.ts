@@ -99,9 +99,10 @@ export class H2HttpResponse {
     return this.stream.write(Buffer.from(chunk, "utf8"));
   }
 
-  end(chunk?: string): this {
+  end(chunk?: string | Buffer): this {
     if (!this.stream.headersSent) this.writeHead(200, {});
-    this.stream.end(chunk === undefined || chunk === "" ? undefined : Buffer.from(chunk, "utf8"));
+    if (chunk === undefined || chunk.length === 0) this.stream.end(undefined);
+    else this.stream.end(typeof chunk === "string" ? Buffer.from(chunk, "utf8") : chunk);
     return this;
   }
 
