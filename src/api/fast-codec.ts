@@ -22,7 +22,7 @@ import {
   RangeResponseSchema,
   type ResponseHeader,
 } from "./gen/etcdserverpb/rpc_pb.ts";
-import type { InternalRequest } from "./gen/floe/raft_internal_pb.ts";
+import type { InternalRequest, RequestHeader } from "./gen/floe/raft_internal_pb.ts";
 import type { KeyValue } from "./gen/mvccpb/kv_pb.ts";
 
 const EMPTY: Uint8Array = new Uint8Array(0);
@@ -72,21 +72,59 @@ export function decodePutRequest(bytes: Uint8Array): PutRequest | undefined {
 }
 
 /**
- * An InternalRequest (a proposal) that is exactly one put, without a request
- * header: what every member decodes for every applied put when auth is off.
- * Undefined for anything else (protobuf-es then decodes it): another request,
- * a header, a field given twice (protobuf would merge the two messages).
+ * An InternalRequest (a proposal) that is one put and at most one request
+ * header: what every member decodes for every applied put (the server adds
+ * the proposer's header, user and auth revision, to each one, auth on or
+ * off). Undefined for anything else (protobuf-es then decodes it): another
+ * request, a field given twice (protobuf would merge the two messages), a
+ * header field it does not know.
  */
 export function decodeInternalPut(bytes: Uint8Array): InternalRequest | undefined {
   const r = new BinaryReader(bytes);
-  if (r.len === 0) return undefined;
-  const [field, wt] = r.tag();
-  if (field !== 4 || wt !== WireType.LengthDelimited) return undefined;
-  const put = r.bytes();
+  let value: PutRequest | undefined;
+  let header: RequestHeader | undefined;
+  while (r.pos < r.len) {
+    const [field, wt] = r.tag();
+    if (wt !== WireType.LengthDelimited) return undefined;
+    if (field === 4 && value === undefined) {
+      value = decodePutRequest(r.bytes());
+      if (value === undefined) return undefined;
+    } else if (field === 100 && header === undefined) {
+      header = decodeRequestHeader(r.bytes());
+      if (header === undefined) return undefined;
+    } else return undefined;
+  }
+  if (value === undefined || r.pos !== r.len) return undefined;
+  return { $typeName: "floepb.InternalRequest", header, request: { case: "put", value } };
+}
+
+/** floepb.RequestHeader from its bytes, or undefined when a field is not one of its three. */
+function decodeRequestHeader(bytes: Uint8Array): RequestHeader | undefined {
+  const r = new BinaryReader(bytes);
+  let id = 0n;
+  let username = "";
+  let authRevision = 0n;
+  while (r.pos < r.len) {
+    const [field, wt] = r.tag();
+    switch (field) {
+      case 1:
+        if (wt !== WireType.Varint) return undefined;
+        id = BigInt(r.uint64());
+        break;
+      case 2:
+        if (wt !== WireType.LengthDelimited) return undefined;
+        username = r.string();
+        break;
+      case 3:
+        if (wt !== WireType.Varint) return undefined;
+        authRevision = BigInt(r.uint64());
+        break;
+      default:
+        return undefined;
+    }
+  }
   if (r.pos !== r.len) return undefined;
-  const value = decodePutRequest(put);
-  if (value === undefined) return undefined;
-  return { $typeName: "floepb.InternalRequest", header: undefined, request: { case: "put", value } };
+  return { $typeName: "floepb.RequestHeader", id, username, authRevision };
 }
 
 /** A RangeRequest from its bytes, or undefined (let protobuf-es decode it) when a field is not one of rpc.proto's thirteen. */

@@ -185,21 +185,33 @@ test("encodeRangeResponse writes the bytes protobuf-es writes", () => {
   );
 });
 
-test("decodeInternalPut reads a proposed put as protobuf-es does, and declines anything else", () => {
+test("decodeInternalPut reads a proposed put (with or without a header) as protobuf-es does, and declines anything else", () => {
+  const header = fc.option(
+    fc.record({ id: uint64, username: fc.string({ maxLength: 12 }), authRevision: uint64 }),
+    { nil: undefined },
+  );
   fc.assert(
-    fc.property(putRequest, (init) => {
+    fc.property(putRequest, header, fc.boolean(), (init, h, headerFirst) => {
       const put = create(PutRequestSchema, init);
-      const wire = toBinary(
+      let wire = toBinary(
         InternalRequestSchema,
-        create(InternalRequestSchema, { request: { case: "put", value: put } }),
+        create(InternalRequestSchema, { request: { case: "put", value: put }, header: h }),
       );
+      if (headerFirst && h !== undefined) {
+        // the server appends the header field after the client's put bytes; either order is one message
+        const onlyPut = toBinary(
+          InternalRequestSchema,
+          create(InternalRequestSchema, { request: { case: "put", value: put } }),
+        );
+        wire = Buffer.concat([wire.subarray(onlyPut.length), onlyPut]);
+      }
       const fast = decodeInternalPut(wire);
       assert.ok(fast !== undefined && fast.request.case === "put");
       const slow = fromBinary(InternalRequestSchema, wire);
       assert.ok(slow.request.case === "put");
       assert.deepEqual(plain(fast.request.value), plain(slow.request.value));
-      assert.equal(fast.header, undefined);
-      assert.equal(slow.header, undefined);
+      assert.deepEqual(fast.header && plain(fast.header), slow.header && plain(slow.header));
+      assert.equal(fast.header === undefined, h === undefined);
     }),
     { numRuns: 300 },
   );
@@ -211,7 +223,13 @@ test("decodeInternalPut reads a proposed put as protobuf-es does, and declines a
       header: { username: "u", authRevision: 3n },
     }),
   );
-  assert.equal(decodeInternalPut(withHeader), undefined);
+  // two headers are one merged header to protobuf: declined
+  const headerOnly = withHeader.subarray(
+    toBinary(InternalRequestSchema, create(InternalRequestSchema, { request: { case: "put", value: put } }))
+      .length,
+  );
+  assert.equal(decodeInternalPut(Buffer.concat([withHeader, headerOnly])), undefined);
+  assert.equal(decodeInternalPut(headerOnly), undefined);
   const range = toBinary(
     InternalRequestSchema,
     create(InternalRequestSchema, {
