@@ -3,8 +3,9 @@
 // check datascale reads process_resident_memory_bytes) and is handed to the
 // caller (ApiServer.metrics) so the backend can register its own.
 
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import { grpcCodeName } from "./errors.ts";
+import { FastHistogram } from "./histogram.ts";
 
 /** gRPC code names as grpc-go prints them (the grpc_code label etcd's dashboards match on). */
 const GO_CODE_NAMES = [
@@ -117,7 +118,7 @@ export interface ApiMetrics {
   /** Completed calls (floe_api_requests_total and grpc_server_handled_total, see CallCounts). */
   readonly calls: CallCounts;
   /** Latency of unary calls in seconds. */
-  readonly requestSeconds: Histogram<"protocol" | "method">;
+  readonly requestSeconds: FastHistogram;
   /** Open client connections, by kind ("h2" | "http1" | "pending"). */
   readonly connections: Gauge<"kind">;
   /** Open streaming calls (watch, keepalive, snapshot). */
@@ -139,13 +140,13 @@ export function createApiMetrics(registry: Registry): ApiMetrics {
   return {
     registry,
     calls: new CallCounts(registry),
-    requestSeconds: new Histogram({
-      name: "floe_api_request_duration_seconds",
-      help: "Latency of unary client API calls.",
-      labelNames: ["protocol", "method"] as const,
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers: [registry],
-    }),
+    requestSeconds: new FastHistogram(
+      "floe_api_request_duration_seconds",
+      "Latency of unary client API calls.",
+      [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      ["protocol", "method"],
+      registry,
+    ),
     connections: new Gauge({
       name: "floe_api_connections",
       help: "Open client connections by protocol.",

@@ -4,7 +4,8 @@
 // calls handled (in api/metrics.ts). Gauges are read from the member when /metrics is scraped;
 // the histograms are fed by the WAL's and bitcask's timing hooks.
 
-import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { Counter, Gauge, type Registry } from "prom-client";
+import { FastHistogram } from "../api/index.ts";
 
 /** etcd's disk latency buckets: 1 ms to ~8 s, doubling. */
 const DISK_BUCKETS = Array.from({ length: 14 }, (_, i) => 0.001 * 2 ** i);
@@ -25,8 +26,8 @@ export interface MemberView {
 }
 
 export class ServerMetrics {
-  readonly walFsyncSeconds: Histogram;
-  readonly backendCommitSeconds: Histogram;
+  readonly walFsyncSeconds: FastHistogram;
+  readonly backendCommitSeconds: FastHistogram;
   private readonly leaderChanges: Counter;
   private lastLeader = 0;
   /** The member the gauges read at scrape time; until attached, they report nothing. */
@@ -108,18 +109,20 @@ export class ServerMetrics {
       help: "The number of leader changes seen.",
       registers: [registry],
     });
-    this.walFsyncSeconds = new Histogram({
-      name: "etcd_disk_wal_fsync_duration_seconds",
-      help: "The latency distributions of fsync called by WAL.",
-      buckets: DISK_BUCKETS,
-      registers: [registry],
-    });
-    this.backendCommitSeconds = new Histogram({
-      name: "etcd_disk_backend_commit_duration_seconds",
-      help: "The latency distributions of commit called by backend.",
-      buckets: DISK_BUCKETS,
-      registers: [registry],
-    });
+    this.walFsyncSeconds = new FastHistogram(
+      "etcd_disk_wal_fsync_duration_seconds",
+      "The latency distributions of fsync called by WAL.",
+      DISK_BUCKETS,
+      [],
+      registry,
+    );
+    this.backendCommitSeconds = new FastHistogram(
+      "etcd_disk_backend_commit_duration_seconds",
+      "The latency distributions of commit called by backend.",
+      DISK_BUCKETS,
+      [],
+      registry,
+    );
   }
 
   /** Called with every leader the member learns of (0: none). */
