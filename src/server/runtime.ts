@@ -74,6 +74,12 @@ export interface SaveRequest {
   snapshot?: Snapshot;
   /** False when only the commit index changed: write, but no fsync is needed (Ready.mustSync). */
   sync?: boolean;
+  /**
+   * Nothing else waits for this process while the save runs (a follower's
+   * small Ready: at light load it has no other work): the store may block the
+   * thread for its fsync rather than hand it to another thread.
+   */
+  inline?: boolean;
 }
 
 /** Durable Raft state: what the core reads (Storage) plus the writes a Ready requires. */
@@ -232,6 +238,14 @@ const READ_RETRY_MS = 500;
 const FAST_CAMPAIGN_BASE_MS = 20;
 /** ... and each further voter (in id order) this many ticks later. */
 const FAST_CAMPAIGN_STEP_TICKS = 2;
+
+/**
+ * A follower's save of at most this many entries may block the loop for its
+ * fsync (SaveRequest.inline): one or a few entries mean light load, where the
+ * loop has nothing else to do meanwhile. Larger saves (a loaded follower, or
+ * one catching up) leave the loop free to serve reads and forward proposals.
+ */
+const INLINE_SAVE_MAX_ENTRIES = 4;
 
 /** Proposals carry an 8-byte id so the proposer can match the applied entry to its waiter. */
 const ID_BYTES = 8;
@@ -551,6 +565,13 @@ export class RaftRuntime<R> {
       entries: rd.entries,
       snapshot: this.dropSnapshotMarker ? undefined : rd.snapshot,
       sync: rd.mustSync,
+      // a leader's own write runs alongside replication and the acks it waits for
+      inline:
+        !early &&
+        rd.entries.length > 0 &&
+        rd.entries.length <= INLINE_SAVE_MAX_ENTRIES &&
+        rd.snapshot === undefined &&
+        this.rn.role !== StateRole.Leader,
     });
     if (rd.hardState) this.savedCommit = rd.hardState.commit;
     const t1 = this.clock.now();

@@ -36,6 +36,8 @@ export interface StorageSaveBatch {
   readonly snapshot?: Snapshot | SnapshotMetadata;
   /** False when the Ready does not require an fsync (only the commit index changed); default true. */
   readonly sync?: boolean;
+  /** The caller waits for nothing else: the fdatasync may block this thread (see Wal's SaveBatch.inline). */
+  readonly inline?: boolean;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -168,6 +170,7 @@ export class WalStorage implements Storage {
       entries: batch.entries,
       snapshot: meta,
       sync: batch.sync,
+      inline: batch.inline,
     });
     if (meta) await this.snapshots.retainSnapshots(undefined, [this.wal.state.snapshot.index]);
   }

@@ -411,3 +411,48 @@ test("runtime: with a state machine that keeps its own state, local snapshots ar
     stop();
   }
 });
+
+test("runtime: a follower's small save may fsync inline; the leader's, and a follower's large one, may not", async () => {
+  const c = cluster(3);
+  // every save each member asks for, with its entry count
+  const saves = new Map<NodeId, { entries: number; inline: boolean }[]>();
+  for (const [id, { log }] of c.nodes) {
+    const save = log.save.bind(log);
+    saves.set(id, []);
+    log.save = (rd) => {
+      if (rd.entries.length > 0)
+        saves.get(id)?.push({ entries: rd.entries.length, inline: rd.inline === true });
+      return save(rd);
+    };
+  }
+  try {
+    const leader = await waitFor("a leader", () => leaderOf(c));
+    const leaderId = [...c.nodes].find(([, n]) => n.rt === leader)?.[0] as NodeId;
+    for (const [id] of c.nodes) saves.set(id, []);
+    await leader.propose(Uint8Array.of(1));
+    // a burst: the leader appends it in batches larger than a follower may save inline
+    await Promise.all(Array.from({ length: 40 }, () => leader.propose(Uint8Array.of(1))));
+    await waitFor("followers to save the burst", () =>
+      [...saves].every(([id, s]) => id === leaderId || s.reduce((n, x) => n + x.entries, 0) >= 41)
+        ? true
+        : undefined,
+    );
+    for (const [id, s] of saves) {
+      if (id === leaderId) {
+        assert.ok(s.length > 0 && s.every((x) => !x.inline), `leader ${id}: ${JSON.stringify(s)}`);
+        continue;
+      }
+      assert.ok(
+        s.some((x) => x.inline && x.entries === 1),
+        `follower ${id}: ${JSON.stringify(s)}`,
+      );
+      assert.ok(
+        s.some((x) => x.entries > 4),
+        `follower ${id} saw no large save: ${JSON.stringify(s)}`,
+      );
+      for (const x of s) assert.equal(x.inline, x.entries <= 4, `follower ${id}: ${JSON.stringify(x)}`);
+    }
+  } finally {
+    c.stop();
+  }
+});

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
+import nodeFs from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { test } from "node:test";
+import type { Vfs } from "../../src/common/index.ts";
 import type { Entry } from "../../src/raft/types.ts";
 import { Wal, WalCorruptionError, WalError, type WalOptions } from "../../src/wal/index.ts";
 import {
@@ -593,4 +595,61 @@ test("a deferred commit-only hard state goes into the segment that ends before t
   assert.equal(again.state.lastIndex(), 60);
   assert.equal(again.state.hardState.commit, 60);
   await again.close();
+});
+
+test("an inline save fdatasyncs on the calling thread while the disk is quick, through the thread pool after a slow one", async (t) => {
+  const dir = await tempDir(t);
+  const counts = { inline: 0, pool: 0 };
+  let inlineDelayMs = 0;
+  // node:fs, counting the two ways a save's fdatasync can go (and slowing the inline one on demand)
+  const vfs: Vfs = {
+    ...nodeFs,
+    fdatasyncSync(fd: number) {
+      counts.inline++;
+      if (inlineDelayMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, inlineDelayMs);
+      nodeFs.fdatasyncSync(fd);
+    },
+    promises: {
+      ...nodeFs.promises,
+      async open(p: string, flags: string) {
+        const fh = await nodeFs.promises.open(p, flags);
+        return new Proxy(fh, {
+          get(target, key) {
+            if (key === "datasync") {
+              return () => {
+                counts.pool++;
+                return target.datasync();
+              };
+            }
+            const v = Reflect.get(target, key);
+            return typeof v === "function" ? v.bind(target) : v;
+          },
+        });
+      },
+    },
+  } as Vfs;
+  const wal = await Wal.open(dir, { ...quiet, fs: vfs, inlineSyncMaxMs: 20 });
+  const reset = () => Object.assign(counts, { inline: 0, pool: 0 });
+  reset();
+  await wal.save({ entries: ents(1, 1, 1), inline: true });
+  await wal.save({ entries: ents(2, 2, 1), inline: true });
+  assert.deepEqual(counts, { inline: 2, pool: 0 });
+  await wal.save({ entries: ents(3, 3, 1) }); // not marked: the pool
+  assert.deepEqual(counts, { inline: 2, pool: 1 });
+  inlineDelayMs = 40;
+  await wal.save({ entries: ents(4, 4, 1), inline: true }); // inline, but slow
+  assert.deepEqual(counts, { inline: 3, pool: 1 });
+  await wal.save({ entries: ents(5, 5, 1), inline: true }); // after a slow one: the pool
+  assert.deepEqual(counts, { inline: 3, pool: 2 });
+  await wal.save({ entries: ents(6, 6, 1), inline: true }); // the pool's was quick: inline again
+  assert.deepEqual(counts, { inline: 4, pool: 2 });
+  assert.deepEqual(brief(all(wal)), ["1/1/e1t1", "2/1/e2t1", "3/1/e3t1", "4/1/e4t1", "5/1/e5t1", "6/1/e6t1"]);
+  await wal.close();
+  // inlineSyncMaxMs 0 (the simulator's): never inline
+  const wal2 = await Wal.open(dir, { ...quiet, fs: vfs, inlineSyncMaxMs: 0 });
+  inlineDelayMs = 0;
+  reset();
+  await wal2.save({ entries: ents(7, 7, 1), inline: true });
+  assert.deepEqual(counts, { inline: 0, pool: 1 });
+  await wal2.close();
 });
