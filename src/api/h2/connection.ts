@@ -8,7 +8,7 @@
 // reassembly and HPACK decoding (hpack.ts), DATA with flow control in both
 // directions (connection and stream windows; our grants go back as the
 // consumer takes the data, so a paused stream holds back only itself), PING
-// answers, RST_STREAM, GOAWAY both ways, the concurrent-stream limit
+// answers (riding with a pending response when a stream is open: holdPingAck), RST_STREAM, GOAWAY both ways, the concurrent-stream limit
 // (REFUSED_STREAM beyond it), and output coalesced into one socket write per
 // turn of the event loop. What it refuses: anything RFC 9113 calls a
 // connection error ends the connection with GOAWAY and the code; server push
@@ -67,6 +67,8 @@ const SOCKET_UNREAD_LIMIT_BYTES = 16 << 20;
 const COALESCE_BYTES = 64 * 1024;
 /** A CONTINUATION sequence may not grow a header block beyond this multiple of the header list limit. */
 const BLOCK_SLACK = 2;
+/** How long a PING's answer may wait for a stream's output to ride with (see holdPingAck). */
+const PING_ACK_HOLD_MS = 5;
 
 export class H2Connection {
   readonly streamHighWaterBytes: number;
@@ -90,6 +92,9 @@ export class H2Connection {
 
   private pendingOut: Buffer[] = [];
   private pendingOutBytes = 0;
+  /** A PING's answer waiting for the next output (at most one; see holdPingAck). */
+  private heldPingAck: Buffer | undefined;
+  private pingAckTimer: ReturnType<typeof setTimeout> | undefined;
   private flushScheduled = false;
   /** Streams with queued output, in the order they asked. */
   private ready: H2Stream[] = [];
@@ -183,6 +188,7 @@ export class H2Connection {
     } catch (e) {
       this.fail(e);
     }
+    if (this.heldPingAck !== undefined) this.holdPingAck();
     this.scheduleFlush();
   }
 
@@ -215,7 +221,11 @@ export class H2Connection {
         if (streamId !== 0 || payload.length !== 8) {
           throw new H2ConnectionError(H2Code.ProtocolError, "malformed PING");
         }
-        if ((flags & ACK) === 0) this.queue(frame(FrameType.Ping, ACK, 0, payload));
+        if ((flags & ACK) === 0) {
+          // one answer held at most: an earlier one goes now
+          this.releasePingAck();
+          this.heldPingAck = frame(FrameType.Ping, ACK, 0, payload);
+        }
         return;
       case FrameType.GoAway:
         this.peerGoAway = true;
@@ -453,6 +463,40 @@ export class H2Connection {
     this.pendingOutBytes += buf.length;
   }
 
+  /**
+   * gRPC-go clients send a PING (their bandwidth estimate) with nearly every
+   * request. Answered at once, that is a socket write, and a wake-up of the
+   * client, ahead of the request's own work (forwarding it to the leader,
+   * replicating it). While a stream is open, whose output will follow, the
+   * answer waits for that output and leaves first in the same write, at most
+   * PING_ACK_HOLD_MS later; on a connection with no open stream (a keepalive
+   * ping) it leaves at once.
+   */
+  private holdPingAck(): void {
+    if (this.streams.size === 0 || this.ended) {
+      this.releasePingAck();
+      return;
+    }
+    if (this.pingAckTimer !== undefined) return;
+    this.pingAckTimer = setTimeout(() => {
+      this.pingAckTimer = undefined;
+      this.releasePingAck();
+      this.scheduleFlush();
+    }, PING_ACK_HOLD_MS);
+    this.pingAckTimer.unref?.();
+  }
+
+  /** The held PING answer, if any, goes ahead of everything queued. */
+  private releasePingAck(): void {
+    const ack = this.heldPingAck;
+    if (ack === undefined) return;
+    this.heldPingAck = undefined;
+    clearTimeout(this.pingAckTimer);
+    this.pingAckTimer = undefined;
+    this.pendingOut.unshift(ack);
+    this.pendingOutBytes += ack.length;
+  }
+
   private scheduleFlush(): void {
     if (this.flushScheduled || this.ended) return;
     this.flushScheduled = true;
@@ -566,6 +610,7 @@ export class H2Connection {
     this.pumpStreams();
     this.flushScheduled = false;
     if (this.pendingOutBytes === 0) return;
+    this.releasePingAck();
     const out = this.pendingOut;
     const bytes = this.pendingOutBytes;
     this.pendingOut = [];
@@ -617,6 +662,8 @@ export class H2Connection {
   private teardown(err: Error | undefined): void {
     this.ended = true;
     this.buf = undefined;
+    clearTimeout(this.pingAckTimer);
+    this.heldPingAck = undefined;
     for (const s of [...this.streams.values()]) this.closeStream(s);
     if (this.closeReported) return;
     this.closeReported = true;

@@ -352,3 +352,83 @@ test("a client that sends PINGs but reads nothing is cut off once 16 MiB of answ
   assert.ok(sentBytes < 256 << 20, `the server kept the connection after ${sentBytes} bytes of PINGs`);
   assert.ok(sentBytes > 16 << 20, `cut off after only ${sentBytes} bytes`);
 });
+
+/** A raw session that records each chunk the server writes, with its arrival time. */
+function chunkedSession(bytes: Buffer[], until: (frames: RawFrame[]) => boolean) {
+  return new Promise<{ chunks: { at: number; frames: RawFrame[] }[]; sentAt: number }>((resolve) => {
+    const socket = net.connect(port, "127.0.0.1");
+    const chunks: { at: number; frames: RawFrame[] }[] = [];
+    const all: RawFrame[] = [];
+    let buf = Buffer.alloc(0);
+    let sentAt = 0;
+    socket.on("data", (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      const frames: RawFrame[] = [];
+      while (buf.length >= 9 && buf.length >= 9 + buf.readUIntBE(0, 3)) {
+        const length = buf.readUIntBE(0, 3);
+        frames.push({
+          type: buf[3],
+          flags: buf[4],
+          stream: buf.readUInt32BE(5),
+          payload: buf.subarray(9, 9 + length),
+        });
+        buf = buf.subarray(9 + length);
+      }
+      chunks.push({ at: performance.now(), frames });
+      all.push(...frames);
+      if (until(all)) {
+        socket.destroy();
+        resolve({ chunks, sentAt });
+      }
+    });
+    socket.on("error", () => undefined);
+    // the preface first; the request once the server acknowledged our SETTINGS (nothing else is then due)
+    socket.write(Buffer.concat([PREFACE, rawFrame(4, 0, 0)]));
+    const send = () => {
+      if (!all.some((f) => f.type === 4 && f.flags === 1)) return;
+      socket.off("data", send);
+      chunks.length = 0;
+      all.length = 0;
+      sentAt = performance.now();
+      socket.write(Buffer.concat(bytes));
+    };
+    socket.on("data", send);
+  });
+}
+
+test("a PING that comes with a request is answered in the same write as the response, ahead of it", async () => {
+  handler = (s) => {
+    setTimeout(() => {
+      s.respond(OK_HEADERS);
+      s.end(Buffer.from("done"));
+    }, 1);
+  };
+  const ping = Buffer.from("1112131415161718", "hex");
+  // as gRPC-go writes them: its bandwidth PING, then the request
+  const { chunks } = await chunkedSession(
+    [rawFrame(6, 0, 0, ping), rawFrame(1, 0x5, 1, HEADERS_BLOCK)],
+    (fs) => fs.some((f) => f.type === 0 && f.stream === 1),
+  );
+  const withPong = chunks.find((c) => c.frames.some((f) => f.type === 6 && f.flags === 1));
+  assert.ok(withPong, "the PING was answered");
+  assert.deepEqual(withPong.frames.find((f) => f.type === 6)?.payload, ping);
+  const types = withPong.frames.map((f) => f.type);
+  assert.ok(types.includes(1), `the answer came with the response's HEADERS, not alone: ${types}`);
+  assert.ok(types.indexOf(6) < types.indexOf(1), `the PING answer leads: ${types}`);
+});
+
+test("a PING held for a stream that stays silent is answered after the hold; with no stream open, at once", async () => {
+  handler = () => undefined; // the stream never answers
+  const ping = Buffer.from("2122232425262728", "hex");
+  const held = await chunkedSession([rawFrame(6, 0, 0, ping), rawFrame(1, 0x4, 1, HEADERS_BLOCK)], (fs) =>
+    fs.some((f) => f.type === 6 && f.flags === 1),
+  );
+  const pong = held.chunks.find((c) => c.frames.some((f) => f.type === 6 && f.flags === 1));
+  assert.ok(pong);
+  assert.ok(pong.at - held.sentAt >= 3, `held ${pong.at - held.sentAt} ms (hold: 5 ms)`);
+  // no stream: nothing to wait for
+  const alone = await chunkedSession([rawFrame(6, 0, 0, ping)], (fs) =>
+    fs.some((f) => f.type === 6 && f.flags === 1),
+  );
+  assert.equal(alone.chunks.length, 1);
+});
