@@ -97,7 +97,8 @@ start_member() { # $1: floe|etcd, $2: index, $3: log file, [$4: extra node flags
   MEMBER_LOGS[i]="$logf"
   if [ "$sys" = floe ]; then
     # shellcheck disable=SC2086
-    node $nodeflags "$FLOE_ROOT/bin/floe.js" start --name "n$((i + 1))" --data-dir "$OUT/floe-data/n$((i + 1))" \
+    # shellcheck disable=SC2046 # the member's V8 flags, from bin/floe.js's shebang (as npx floe runs it)
+    node $(floe_node_flags) $nodeflags "$FLOE_ROOT/bin/floe.js" start --name "n$((i + 1))" --data-dir "$OUT/floe-data/n$((i + 1))" \
       --listen-client-urls "http://127.0.0.1:${C[i]}" --listen-peer-urls "http://127.0.0.1:${P[i]}" \
       --initial-cluster "$CLUSTER" --log-level "$MEMBER_LOG_LEVEL" >>"$logf" 2>&1 &
   else
@@ -110,6 +111,9 @@ start_member() { # $1: floe|etcd, $2: index, $3: log file, [$4: extra node flags
   fi
   MEMBER_PIDS[i]=$!
 }
+
+# The Node/V8 flags on bin/floe.js's `#!/usr/bin/env -S node ...` line.
+floe_node_flags() { sed -n '1s/^#!.*env -S node//p' "$FLOE_ROOT/bin/floe.js"; }
 
 start_cluster() { # $1: floe|etcd, $2: log name prefix, [$3: extra node flags for floe]
   local sys="$1" prefix="$2" i

@@ -11,6 +11,7 @@ import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
+import { nodeFlagsOf } from "./node-flags.ts";
 
 // The package root, from src/cli/ (tsx) and dist/cli/ (compiled) alike. The
 // members run bin/floe.js, i.e. the compiled code in dist/, never tsx.
@@ -143,12 +144,14 @@ export async function runDev(argv: string[]): Promise<void> {
     });
   };
 
+  const nodeFlags = nodeFlagsOf(BIN);
   MEMBERS.forEach((m, i) => {
     const dir = join(dataDir, m.name);
     mkdirSync(dir, { recursive: true });
     const child = spawn(
       process.execPath,
       [
+        ...nodeFlags,
         BIN,
         "start",
         "--name",
