@@ -219,27 +219,37 @@ interface RawFrame {
 }
 
 /** Sends bytes after the preface and collects the frames the server sends until it closes or `until` holds. */
+/** Splits what a socket delivers into frames; each call returns the frames the bytes so far complete. */
+function frameParser(): (d: Buffer) => RawFrame[] {
+  let buf = Buffer.alloc(0);
+  return (d) => {
+    buf = Buffer.concat([buf, d]);
+    const frames: RawFrame[] = [];
+    while (buf.length >= 9 && buf.length >= 9 + buf.readUIntBE(0, 3)) {
+      const length = buf.readUIntBE(0, 3);
+      frames.push({
+        type: buf[3],
+        flags: buf[4],
+        stream: buf.readUInt32BE(5),
+        payload: buf.subarray(9, 9 + length),
+      });
+      buf = buf.subarray(9 + length);
+    }
+    return frames;
+  };
+}
+
 function rawSession(bytes: Buffer[], until?: (frames: RawFrame[]) => boolean): Promise<RawFrame[]> {
   return new Promise((resolve) => {
     const socket = net.connect(port, "127.0.0.1");
     const frames: RawFrame[] = [];
-    let buf = Buffer.alloc(0);
+    const parse = frameParser();
     const done = () => {
       socket.destroy();
       resolve(frames);
     };
     socket.on("data", (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      while (buf.length >= 9 && buf.length >= 9 + buf.readUIntBE(0, 3)) {
-        const length = buf.readUIntBE(0, 3);
-        frames.push({
-          type: buf[3],
-          flags: buf[4],
-          stream: buf.readUInt32BE(5),
-          payload: buf.subarray(9, 9 + length),
-        });
-        buf = buf.subarray(9 + length);
-      }
+      frames.push(...parse(d));
       if (until?.(frames)) done();
     });
     socket.on("error", () => undefined);
@@ -359,21 +369,10 @@ function chunkedSession(bytes: Buffer[], until: (frames: RawFrame[]) => boolean)
     const socket = net.connect(port, "127.0.0.1");
     const chunks: { at: number; frames: RawFrame[] }[] = [];
     const all: RawFrame[] = [];
-    let buf = Buffer.alloc(0);
+    const parse = frameParser();
     let sentAt = 0;
     socket.on("data", (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      const frames: RawFrame[] = [];
-      while (buf.length >= 9 && buf.length >= 9 + buf.readUIntBE(0, 3)) {
-        const length = buf.readUIntBE(0, 3);
-        frames.push({
-          type: buf[3],
-          flags: buf[4],
-          stream: buf.readUInt32BE(5),
-          payload: buf.subarray(9, 9 + length),
-        });
-        buf = buf.subarray(9 + length);
-      }
+      const frames = parse(d);
       chunks.push({ at: performance.now(), frames });
       all.push(...frames);
       if (until(all)) {
