@@ -4,7 +4,6 @@
 import type { Logger } from "pino";
 import type { CallContext } from "./backend.ts";
 import { Errors, FloeError } from "./errors.ts";
-import type { HistogramSeries } from "./histogram.ts";
 import type { ApiMetrics, GrpcKind, Protocol } from "./metrics.ts";
 
 /**
@@ -25,27 +24,10 @@ export function toFloeError(e: unknown, log: Logger, method: string, ctx?: CallC
 }
 
 export class CallRunner {
-  /** The latency series of each protocol's methods, found once. */
-  private readonly latency = new Map<Protocol, Map<string, HistogramSeries>>();
-
   constructor(
     readonly log: Logger,
     readonly metrics: ApiMetrics,
   ) {}
-
-  private latencyOf(protocol: Protocol, method: string): HistogramSeries {
-    let byMethod = this.latency.get(protocol);
-    if (byMethod === undefined) {
-      byMethod = new Map();
-      this.latency.set(protocol, byMethod);
-    }
-    let s = byMethod.get(method);
-    if (s === undefined) {
-      s = this.metrics.requestSeconds.series(protocol, method);
-      byMethod.set(method, s);
-    }
-    return s;
-  }
 
   /** Runs a unary call; resolves with its response or rejects with a FloeError. */
   async unary<T>(protocol: Protocol, method: string, ctx: CallContext, fn: () => Promise<T>): Promise<T> {
@@ -59,7 +41,7 @@ export class CallRunner {
       this.metrics.calls.add(protocol, "unary", method, err.grpcCode);
       throw err;
     } finally {
-      this.latencyOf(protocol, method).observe((performance.now() - started) / 1000);
+      this.metrics.requestSeconds.series(protocol, method).observe((performance.now() - started) / 1000);
     }
   }
 

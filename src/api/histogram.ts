@@ -6,8 +6,8 @@
 // finds the bucket by looking up the bound, a float, as an object property
 // (a number-to-string conversion per call). Under kvbench put-1 that was
 // about 2.5% of every member's main-thread CPU. Here a series is a
-// Float64Array of bucket counts, found once per label set and kept by the
-// caller; observe() is a bound search and two additions.
+// Float64Array of bucket counts, found by one map lookup per label value
+// (none without labels); observe() is a bound search and two additions.
 
 import type { Registry } from "prom-client";
 
@@ -41,15 +41,20 @@ interface ExportedValue {
 
 /**
  * A histogram with fixed label names. `series(...values)` returns the series
- * for one combination of label values (created on first use); callers on a
- * hot path keep it. Exports like prom-client's Histogram: cumulative
- * `_bucket` values with `le`, then `_sum` and `_count`.
+ * for one combination of label values (created on first use). Exports like
+ * prom-client's Histogram: cumulative `_bucket` values with `le`, then
+ * `_sum` and `_count`.
  */
 export class FastHistogram {
   readonly type = "histogram";
   readonly aggregator = "sum";
   private readonly bounds: number[];
-  private readonly byKey = new Map<string, HistogramSeries>();
+  /** Every series, in the order first used (the export's order). */
+  private all: HistogramSeries[] = [];
+  /** The series by label value, one map level per label name (the last level holds series). */
+  private tree = new Map<string, unknown>();
+  /** The one series of a histogram without labels. */
+  private unlabelled: HistogramSeries | undefined;
 
   constructor(
     readonly name: string,
@@ -65,31 +70,47 @@ export class FastHistogram {
 
   /** The series of these label values (in labelNames order). */
   series(...values: string[]): HistogramSeries {
-    if (values.length !== this.labelNames.length) {
-      throw new Error(`${this.name}: ${values.length} label values for ${this.labelNames.length} names`);
+    const n = this.labelNames.length;
+    if (values.length !== n) {
+      throw new Error(`${this.name}: ${values.length} label values for ${n} names`);
     }
-    const key = values.join("\u0000");
-    let s = this.byKey.get(key);
+    if (n === 0) return (this.unlabelled ??= this.create(values));
+    let level = this.tree;
+    for (let i = 0; i < n - 1; i++) {
+      let next = level.get(values[i]) as Map<string, unknown> | undefined;
+      if (next === undefined) {
+        next = new Map();
+        level.set(values[i], next);
+      }
+      level = next;
+    }
+    let s = level.get(values[n - 1]) as HistogramSeries | undefined;
     if (s === undefined) {
-      const labels: Record<string, string> = {};
-      this.labelNames.forEach((n, i) => {
-        labels[n] = values[i];
-      });
-      s = new HistogramSeries(this.bounds, labels);
-      this.byKey.set(key, s);
+      s = this.create(values);
+      level.set(values[n - 1], s);
     }
+    return s;
+  }
+
+  private create(values: readonly string[]): HistogramSeries {
+    const labels: Record<string, string> = {};
+    this.labelNames.forEach((n, i) => {
+      labels[n] = values[i];
+    });
+    const s = new HistogramSeries(this.bounds, labels);
+    this.all.push(s);
     return s;
   }
 
   /** Observes into the series without labels (a histogram with no label names). */
   observe(value: number): void {
-    this.series().observe(value);
+    (this.unlabelled ?? this.series()).observe(value);
   }
 
   /** The values in prom-client's form (Registry.metrics() and getMetricsAsJSON() read this). */
   get(): { name: string; help: string; type: string; aggregator: string; values: ExportedValue[] } {
     const values: ExportedValue[] = [];
-    for (const s of this.byKey.values()) {
+    for (const s of this.all) {
       let acc = 0;
       for (let i = 0; i <= this.bounds.length; i++) {
         acc += s.counts[i];
@@ -106,6 +127,8 @@ export class FastHistogram {
   }
 
   reset(): void {
-    this.byKey.clear();
+    this.all = [];
+    this.tree = new Map();
+    this.unlabelled = undefined;
   }
 }

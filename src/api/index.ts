@@ -30,7 +30,7 @@ export * as floepb from "./gen/floe/raft_internal_pb.ts";
 export * as mvccpb from "./gen/mvccpb/kv_pb.ts";
 export * as v3electionpb from "./gen/v3electionpb/v3election_pb.ts";
 export * as v3lockpb from "./gen/v3lockpb/v3lock_pb.ts";
-export { FastHistogram, HistogramSeries } from "./histogram.ts";
+export { FastHistogram, type HistogramSeries } from "./histogram.ts";
 export { defaultRegistry } from "./metrics.ts";
 export {
   type ApiLimits,

@@ -567,7 +567,6 @@ export class RaftRuntime<R> {
       sync: rd.mustSync,
       // a leader's own write runs alongside replication and the acks it waits for
       inline:
-        !early &&
         rd.entries.length > 0 &&
         rd.entries.length <= INLINE_SAVE_MAX_ENTRIES &&
         rd.snapshot === undefined &&

@@ -55,5 +55,9 @@ test("FastHistogram without labels; a wrong number of label values is refused", 
   assert.match(text, /^fsync_seconds_count 3$/m);
   assert.match(text, /^fsync_seconds_sum 7.0024$/m);
   assert.throws(() => h.series("x"), /1 label values for 0 names/);
+  h.reset();
+  assert.doesNotMatch(await reg.metrics(), /^fsync_seconds_count/m);
+  h.observe(0.002);
+  assert.match(await reg.metrics(), /^fsync_seconds_count 1$/m);
   assert.equal(reg.getSingleMetric("fsync_seconds"), h as never);
 });

@@ -8,8 +8,9 @@
 // reassembly and HPACK decoding (hpack.ts), DATA with flow control in both
 // directions (connection and stream windows; our grants go back as the
 // consumer takes the data, so a paused stream holds back only itself), PING
-// answers (riding with a pending response when a stream is open: holdPingAck), RST_STREAM, GOAWAY both ways, the concurrent-stream limit
-// (REFUSED_STREAM beyond it), and output coalesced into one socket write per
+// answers (with the next response while a stream is open: holdPingAck),
+// RST_STREAM, GOAWAY both ways, the concurrent-stream limit (REFUSED_STREAM
+// beyond it), and output coalesced into one socket write per
 // turn of the event loop. What it refuses: anything RFC 9113 calls a
 // connection error ends the connection with GOAWAY and the code; server push
 // is never used. It is deliberately lenient about header values (etcdctl 3.4
@@ -50,6 +51,8 @@ export interface H2ConnectionOptions {
   maxHeaderListBytes?: number;
   /** A stream's unsent bytes above which write() asks the writer to wait. */
   streamHighWaterBytes?: number;
+  /** How long a PING's answer may wait for a stream's output (see holdPingAck). Default 5 ms. */
+  pingAckHoldMs?: number;
   onStream(stream: H2Stream): void;
   /** The connection ended; err is set when it ended with a protocol or socket error. */
   onClose?(err?: Error): void;
@@ -67,8 +70,6 @@ const SOCKET_UNREAD_LIMIT_BYTES = 16 << 20;
 const COALESCE_BYTES = 64 * 1024;
 /** A CONTINUATION sequence may not grow a header block beyond this multiple of the header list limit. */
 const BLOCK_SLACK = 2;
-/** How long a PING's answer may wait for a stream's output to ride with (see holdPingAck). */
-const PING_ACK_HOLD_MS = 5;
 
 export class H2Connection {
   readonly streamHighWaterBytes: number;
@@ -469,7 +470,7 @@ export class H2Connection {
    * client, ahead of the request's own work (forwarding it to the leader,
    * replicating it). While a stream is open, whose output will follow, the
    * answer waits for that output and leaves first in the same write, at most
-   * PING_ACK_HOLD_MS later; on a connection with no open stream (a keepalive
+   * pingAckHoldMs (5 ms) later; on a connection with no open stream (a keepalive
    * ping) it leaves at once.
    */
   private holdPingAck(): void {
@@ -482,7 +483,7 @@ export class H2Connection {
       this.pingAckTimer = undefined;
       this.releasePingAck();
       this.scheduleFlush();
-    }, PING_ACK_HOLD_MS);
+    }, this.opts.pingAckHoldMs ?? 5);
     this.pingAckTimer.unref?.();
   }
 
